@@ -1,0 +1,66 @@
+"""The pod sandbox ("pause") image, built from pause.c into a FROM-scratch OCI archive."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+from kubelab.errors import EnvironmentProblem
+from kubelab.images.oci import ImageConfig, prepare_layer, write_archive
+
+log = logging.getLogger(__name__)
+
+PAUSE = "kubelab.local/pause:3.10"
+PAUSE_SOURCE = Path(__file__).with_name("pause.c")
+CFLAGS = ("-static", "-Os", "-s", "-Wall", "-Wextra")
+COMPILE_TIMEOUT = 120.0
+
+
+def build_pause_image(cache_dir: Path) -> Path:
+    """Build (or reuse) the pause image archive; rebuilt only when pause.c or CFLAGS change."""
+    source = PAUSE_SOURCE.read_bytes()
+    key = hashlib.sha256(source + "\0".join(CFLAGS).encode()).hexdigest()[:16]
+    work = cache_dir / "images" / "pause"
+    archive = work / f"pause-{key}.oci.tar"
+    if archive.exists():
+        return archive
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise EnvironmentProblem(
+            "gcc not found: install it with `apt-get install -y gcc libc6-dev`"
+        )
+    work.mkdir(parents=True, exist_ok=True)
+    binary = work / "pause"
+    log.info("compiling %s (gcc %s)", PAUSE_SOURCE.name, " ".join(CFLAGS))
+    try:
+        subprocess.run(
+            [gcc, *CFLAGS, "-o", str(binary), str(PAUSE_SOURCE)],
+            check=True,
+            timeout=COMPILE_TIMEOUT,
+            capture_output=True,
+            text=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise EnvironmentProblem(
+            f"gcc could not build pause.c (static glibc needs libc6-dev): {exc.stderr.strip()}"
+        ) from exc
+    layer_tar = work / f"pause-{key}.layer.tar"
+    with tarfile.open(layer_tar, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("pause")
+        info.size = binary.stat().st_size
+        info.mode = 0o755
+        info.mtime = 0
+        with binary.open("rb") as f:
+            tar.addfile(info, f)
+    layer = prepare_layer(layer_tar, compress=True)
+    config = ImageConfig(env=(), entrypoint=["/pause"], user="65535:65535")
+    write_archive(archive, PAUSE, [layer], config, history=["COPY pause.c (gcc -static) /pause"])
+    for stale in work.glob("pause-*"):
+        if not stale.name.startswith(f"pause-{key}"):
+            stale.unlink()
+    log.info("built %s -> %s", PAUSE, archive)
+    return archive
