@@ -1,0 +1,288 @@
+"""The Debian 12 base root filesystem shared by the redis and web images (debootstrap, cached)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubelab.errors import EnvironmentProblem
+from kubelab.images.oci import tar_directory
+
+SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+# What the images need on top of minbase: the web app's python and pip (the Dockerfile's
+# `pip install` and `useradd`), redis for the redis image, CA certificates so pip reaches PyPI.
+PACKAGES = ("python3", "python3-pip", "python3-venv", "redis-server", "ca-certificates")
+# Removed after debootstrap: nothing in the images reads them and they are a third of the size.
+TRIM = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/lintian",
+    "usr/share/linda",
+    "var/lib/apt/lists",
+    "var/cache/apt",
+    "var/cache/man",
+    "var/log",
+)
+# Mount points a runtime provides: their contents are left out of the layer.
+RUNTIME_DIRS = ("dev", "proc", "sys", "run", "tmp")
+# Bump when the recipe below changes in a way the inputs above do not show.
+RECIPE_VERSION = "1"
+DEBOOTSTRAP_TIMEOUT = 900.0
+APT_TIMEOUT = 300.0
+
+
+def say(message: str) -> None:
+    """Print one progress line (image builds take tens of seconds; the user should see why)."""
+    print(f"kubelab images: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class BaseRootfs:
+    """A built base: its directory (an overlay lower dir for RUN) and its layer tar."""
+
+    root: Path
+    layer_tar: Path
+    key: str
+
+
+def base_recipe_key() -> str:
+    """A hash of everything that decides the base's content (suite, packages, trimming)."""
+    recipe = {
+        "suite": SUITE,
+        "variant": "minbase",
+        "packages": sorted(PACKAGES),
+        "trim": sorted(TRIM),
+        "runtime_dirs": sorted(RUNTIME_DIRS),
+        "version": RECIPE_VERSION,
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror this machine's apt uses (deb822 or one-line format), else deb.debian.org."""
+    candidates: list[Path] = []
+    if (sources_dir / "sources.list").exists():
+        candidates.append(sources_dir / "sources.list")
+    list_d = sources_dir / "sources.list.d"
+    if list_d.is_dir():
+        candidates += sorted(list_d.glob("*.sources")) + sorted(list_d.glob("*.list"))
+    for path in candidates:
+        text = path.read_text(errors="replace")
+        if path.suffix == ".sources":
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = _deb822(stanza)
+                suites = fields.get("suites", "").split()
+                if "deb" in fields.get("types", "").split() and SUITE in suites:
+                    for uri in fields.get("uris", "").split():
+                        if "security" not in uri:
+                            return uri.rstrip("/")
+        else:
+            for line in text.splitlines():
+                parts = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
+                if len(parts) < 3 or parts[0] != "deb":
+                    continue
+                rest = parts[1:]
+                if len(rest) >= 2 and rest[1] == SUITE and "security" not in rest[0]:
+                    return rest[0].rstrip("/")
+    return DEFAULT_MIRROR
+
+
+def _deb822(stanza: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in stanza.splitlines():
+        if line.startswith("#") or ":" not in line or line[:1].isspace():
+            continue
+        key, _, value = line.partition(":")
+        fields[key.strip().lower()] = value.strip()
+    return fields
+
+
+def ensure_debootstrap() -> str:
+    """Path of debootstrap, installing it with apt-get when missing (root on Debian only)."""
+    found = shutil.which("debootstrap")
+    if found:
+        return found
+    command = "apt-get install -y debootstrap"
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise EnvironmentProblem(f"debootstrap is missing: install it as root with `{command}`")
+    say(f"debootstrap is missing; running `{command}`")
+    subprocess.run(command.split(), check=True, timeout=APT_TIMEOUT)
+    found = shutil.which("debootstrap")
+    if not found:
+        raise EnvironmentProblem(f"`{command}` ran but debootstrap is still not on PATH")
+    return found
+
+
+def build_base_rootfs(cache_dir: Path) -> BaseRootfs:
+    """Debootstrap (or reuse) the trimmed Debian 12 base and its layer tar (timeout 900 s)."""
+    key = base_recipe_key()
+    work = cache_dir / "images" / f"base-{key}"
+    root = work / "rootfs"
+    layer_tar = work / "base.layer.tar"
+    done = work / "done"
+    if done.exists() and layer_tar.exists():
+        return BaseRootfs(root, layer_tar, key)
+    if os.geteuid() != 0:
+        raise EnvironmentProblem("building the base image needs root (debootstrap, chroot)")
+    debootstrap = ensure_debootstrap()
+    mirror = apt_mirror()
+    if work.exists():
+        unmount_under(work)
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    started = time.monotonic()
+    say(f"debootstrap {SUITE} minbase + {', '.join(PACKAGES)} from {mirror} (about a minute)")
+    counts = {"Retrieving": 0, "Unpacking": 0, "Configuring": 0}
+
+    def on_line(line: str) -> None:
+        for verb in counts:
+            if line.startswith(f"I: {verb} "):
+                counts[verb] += 1
+                return
+        if line.startswith(("I: Retrieving", "I: Validating", "I: Extracting")):
+            return
+        say(f"  {line} ({time.monotonic() - started:.0f} s)")
+
+    try:
+        run_streaming(
+            [
+                debootstrap,
+                "--variant=minbase",
+                f"--include={','.join(PACKAGES)}",
+                SUITE,
+                str(root),
+                mirror,
+            ],
+            timeout=DEBOOTSTRAP_TIMEOUT,
+            on_line=on_line,
+            log_file=work / "debootstrap.log",
+        )
+    finally:
+        unmount_under(root)
+    say(
+        f"debootstrap done in {time.monotonic() - started:.0f} s "
+        f"({counts['Retrieving']} downloads, {counts['Configuring']} packages configured)"
+    )
+    trim_rootfs(root)
+    say("writing the base layer tar")
+    tar_directory(root, layer_tar, exclude=RUNTIME_DIRS)
+    done.write_text(f"{time.monotonic() - started:.1f}\n")
+    size = layer_tar.stat().st_size / 1e6
+    say(f"base rootfs ready in {time.monotonic() - started:.0f} s ({size:.0f} MB layer)")
+    return BaseRootfs(root, layer_tar, key)
+
+
+def trim_rootfs(root: Path) -> None:
+    """Remove docs, man pages, locales, apt lists and caches; reset host-specific files."""
+    for rel in TRIM:
+        target = root / rel
+        if target.is_dir():
+            for child in target.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+    for rel in RUNTIME_DIRS:
+        target = root / rel
+        if target.is_dir() and not target.is_symlink() and rel in ("tmp", "run"):
+            for child in target.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+    for old in (root / "var/cache/debconf").glob("*-old"):
+        old.unlink()
+    for pycache in (root / "usr").rglob("__pycache__"):
+        shutil.rmtree(pycache, ignore_errors=True)
+    # debootstrap copies the build host's files here; a runtime provides its own.
+    for rel in ("etc/hostname", "etc/resolv.conf", "etc/machine-id"):
+        target = root / rel
+        if target.exists() or target.is_symlink():
+            target.unlink()
+            target.write_text("")
+
+
+def unmount_under(path: Path) -> None:
+    """Unmount every mount point at or below ``path``, deepest first (lazy as a last resort)."""
+    resolved = os.path.realpath(path)
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point == resolved or point.startswith(resolved.rstrip("/") + "/"):
+                points.append(point)
+    for point in sorted(set(points), key=len, reverse=True):
+        umount(point)
+
+
+def umount(point: str | Path) -> None:
+    """Unmount one mount point; fall back to a lazy unmount when it is busy."""
+    try:
+        subprocess.run(["umount", str(point)], check=True, timeout=30, capture_output=True)
+    except subprocess.CalledProcessError:
+        subprocess.run(["umount", "-l", str(point)], check=True, timeout=30, capture_output=True)
+
+
+def run_streaming(
+    cmd: Sequence[str],
+    *,
+    timeout: float,
+    on_line: Callable[[str], None],
+    log_file: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run ``cmd``, passing each output line to ``on_line``; raise like ``check=True`` would.
+
+    The process is killed after ``timeout`` seconds (subprocess.TimeoutExpired is raised).
+    """
+    proc = subprocess.Popen(
+        list(cmd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        env=env,
+    )
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    tail: list[str] = []
+    log = log_file.open("w") if log_file else None
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            if log:
+                log.write(raw)
+            tail = [*tail[-19:], line]
+            on_line(line)
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        if log:
+            log.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if timed_out.is_set():
+        raise subprocess.TimeoutExpired(list(cmd), timeout, output="\n".join(tail))
+    if code != 0:
+        raise subprocess.CalledProcessError(code, list(cmd), output="\n".join(tail))
