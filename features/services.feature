@@ -1,0 +1,26 @@
+@services
+Feature: Create services
+  Pods do not find each other by name. A Service gives a set of pods one stable name and
+  address in the cluster's DNS: until the `redis` Service exists the web pod cannot reach
+  redis, and once it exists every visit is counted. A NodePort Service opens the web app on
+  every node of the cluster.
+
+  Background:
+    Given the redis pod is running
+    And the web pod is running
+
+  Scenario: The web pod cannot resolve redis before its Service exists
+    When I ask the web pod for its page from its node
+    Then the answer is the error "Error -2 connecting to redis:6379. Name or service not known."
+
+  Scenario: The web pod counts visits once the redis Service exists
+    Given the redis Service exists
+    When I ask the web pod for its page 2 times from its node
+    Then the answers are "Hello Container World! I have been seen 1 times." then "Hello Container World! I have been seen 2 times."
+
+  Scenario: The web Service answers on every node, and the counter continues across nodes
+    Given the redis Service exists
+    And the web NodePort Service exists
+    When I ask for the page on every node's address
+    Then every node answers with the page
+    And the counter goes up by exactly one per request

@@ -1,0 +1,63 @@
+"""Cluster-wide observations the lab's Then steps assert on."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+
+from kubernetes import client
+
+from kubelab.kube import Kube, is_control_plane, is_ready, takes_no_workload
+
+# A kubelet may be up to three minor versions older than the API server, never newer.
+KUBELET_SKEW = 3
+
+
+def parse_version(version: str) -> tuple[int, int]:
+    """(major, minor) of a release such as ``v1.34.4``; ValueError for anything else."""
+    match = re.fullmatch(r"v([1-9]\d*)\.(\d+)\.\d+([-+].*)?", version)
+    if not match:  # v0.0.0-master is what a build without version ldflags reports
+        raise ValueError(f"not a Kubernetes release version: {version!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def worker_nodes(kube: Kube) -> list[client.V1Node]:
+    """Nodes that are not control-plane nodes."""
+    return [n for n in kube.nodes() if not is_control_plane(n)]
+
+
+def nodes_not_ready(kube: Kube) -> list[str]:
+    """Names of nodes whose Ready condition is not True."""
+    return [n.metadata.name for n in kube.nodes() if not is_ready(n)]
+
+
+def control_plane_nodes_taking_workload(kube: Kube) -> list[str]:
+    """Control-plane nodes that would accept ordinary pods; also fails when there is none."""
+    control = [n for n in kube.nodes() if is_control_plane(n)]
+    if not control:
+        return ["(no node is labelled or tainted as control plane)"]
+    return [n.metadata.name for n in control if not takes_no_workload(n)]
+
+
+def kubelets_out_of_skew(kube: Kube) -> list[str]:
+    """Nodes whose kubelet version is unparsable, newer than the API server or too old."""
+    server = parse_version(kube.server_version())
+    bad = []
+    for node in kube.nodes():
+        reported = node.status.node_info.kubelet_version
+        try:
+            major, minor = parse_version(reported)
+        except ValueError:
+            bad.append(f"{node.metadata.name}: {reported!r}")
+            continue
+        if major != server[0] or not server[1] - KUBELET_SKEW <= minor <= server[1]:
+            bad.append(f"{node.metadata.name}: {reported} vs server v{server[0]}.{server[1]}")
+    return bad
+
+
+def counts_step_by_one(counts: Sequence[int | None]) -> bool:
+    """The counter values rise by exactly one from each answer to the next."""
+    if not counts or any(c is None for c in counts):
+        return False
+    return all(b == a + 1 for a, b in itertools.pairwise(counts))  # type: ignore[operator]

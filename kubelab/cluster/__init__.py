@@ -1,0 +1,1 @@
+"""Cluster providers behind one contract: kind, existing, local."""

@@ -1,0 +1,92 @@
+"""Choosing the provider from --cluster and the environment."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubelab.cluster.base import Images, Provider
+from kubelab.errors import EnvironmentProblem, UsageError
+
+CHOICES = ("auto", "kind", "local", "existing")
+DEFAULT_IMAGES = Images(
+    redis="kubelab.local/redis:7", web_v1="kubelab.local/web:1.0", web_v2="kubelab.local/web:2.0"
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for, as parsed from the command line."""
+
+    cluster: str = "auto"
+    kubeconfig: Path | None = None
+    context: str | None = None
+    images: Images = DEFAULT_IMAGES
+    workers: int = 3
+    k8s_version: str | None = None
+    keep_cluster: bool = False
+    app_dir: Path = Path("app")
+    work_dir: Path = Path(".kubelab")
+
+
+def linux_root() -> bool:
+    """This is Linux and we are root: what the local provider needs."""
+    return platform.system() == "Linux" and os.geteuid() == 0
+
+
+def kubeconfig_given(options: Options) -> Path | None:
+    """The kubeconfig the user named (option, else $KUBECONFIG), if any."""
+    if options.kubeconfig is not None:
+        return options.kubeconfig
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return Path(env.split(os.pathsep)[0])
+    if options.context is not None:
+        return Path.home() / ".kube" / "config"
+    return None
+
+
+def choose(options: Options) -> Provider:
+    """The provider for ``options``; a one-line UsageError/EnvironmentProblem when none fits."""
+    from kubelab.cluster.kind import docker_answers
+
+    kind = options.cluster
+    if kind not in CHOICES:
+        raise UsageError(f"--cluster={kind} is not one of {', '.join(CHOICES)}")
+    given = kubeconfig_given(options)
+    if kind == "auto":
+        if given is not None:
+            kind = "existing"
+        elif docker_answers():
+            kind = "kind"
+        elif linux_root():
+            kind = "local"
+        else:
+            raise EnvironmentProblem(
+                "no cluster to run on: no kubeconfig given, no Docker engine answers, and the local "
+                "cluster needs Linux and root; pass --kubeconfig, start Docker, or run as root on Linux"
+            )
+    if kind == "existing":
+        if given is None:
+            raise UsageError(
+                "--cluster=existing needs --kubeconfig (or KUBECONFIG) naming the cluster"
+            )
+        from kubelab.cluster.existing import ExistingCluster
+
+        return ExistingCluster(given, options.images, options.context)
+    if kind == "kind":
+        from kubelab.cluster.kind import KindProvider
+
+        return KindProvider(options.app_dir, options.work_dir / "kind", keep=options.keep_cluster)
+    if not linux_root():
+        raise EnvironmentProblem(
+            "--cluster=local runs Kubernetes as processes on this host and needs Linux and root; "
+            "run with sudo, or use --cluster=kind or --cluster=existing"
+        )
+    from kubelab.cluster.local_provider import LocalProvider
+
+    return LocalProvider(
+        options.app_dir, options.workers, options.k8s_version, keep=options.keep_cluster
+    )

@@ -1,0 +1,64 @@
+"""HTTP answers from the web app, however they were obtained (directly, from a node, via proxy)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import requests
+
+SEEN = re.compile(r"I have been seen (\d+) times")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer from the web app, and how it was reached."""
+
+    status: int
+    body: str
+    version: str | None = None
+    hostname: str | None = None
+    via: str = ""
+
+    @property
+    def text(self) -> str:
+        """The body without its trailing newline."""
+        return self.body.strip()
+
+    @property
+    def count(self) -> int | None:
+        """The visit counter the answer reports, or None when it reports none."""
+        match = SEEN.search(self.body)
+        return int(match.group(1)) if match else None
+
+
+def get(url: str, timeout: float = 5.0, via: str = "") -> Answer:
+    """GET ``url`` from the test runner and return the answer (connection errors propagate)."""
+    response = requests.get(url, timeout=timeout)
+    return Answer(
+        status=response.status_code,
+        body=response.text,
+        version=response.headers.get("X-App-Version"),
+        hostname=response.headers.get("X-Hostname"),
+        via=via or url,
+    )
+
+
+def parse_raw(raw: str, via: str) -> Answer:
+    """Parse ``curl -i`` output (status line, headers, blank line, body) into an Answer."""
+    head, _, body = raw.replace("\r\n", "\n").partition("\n\n")
+    lines = head.splitlines()
+    if not lines or not lines[0].startswith("HTTP/"):
+        raise ValueError(f"not an HTTP response: {raw[:80]!r}")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    return Answer(
+        status=status,
+        body=body,
+        version=headers.get("x-app-version"),
+        hostname=headers.get("x-hostname"),
+        via=via,
+    )

@@ -1,0 +1,199 @@
+"""The lab's operations, named as the lab names them, on one scenario's namespace."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import subprocess
+from dataclasses import dataclass
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from kubelab import http, manifests
+from kubelab.cluster.base import Images, Provider
+from kubelab.errors import NotSupported
+from kubelab.http import Answer
+from kubelab.kube import LabNamespace, internal_ip, is_control_plane
+from kubelab.waits import MEDIUM, wait_until
+
+log = logging.getLogger(__name__)
+
+# The seed's file for each object the lab creates.
+POD_MANIFESTS = {"redis": "db-pod", "web": "web-pod"}
+SERVICE_MANIFESTS = {"redis": "db-svc", "web": "web-svc"}
+WEB_PORT = 5000
+WEB_SELECTOR = "app=web"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a pod runs, and whether its node's runtime really runs its container."""
+
+    pod: str
+    node: str
+    worker: bool
+    container_id: str
+    runtime_containers: tuple[str, ...] | None  # None: the provider cannot look
+
+    @property
+    def runs_in_runtime(self) -> bool:
+        """The node's runtime lists the container (or, where it cannot be asked, the API does)."""
+        if self.runtime_containers is None:
+            return bool(self.container_id)
+        return self.container_id in self.runtime_containers
+
+
+class Lab:
+    """The lab on one cluster (provider), in one namespace, with one set of images."""
+
+    def __init__(self, provider: Provider, namespace: LabNamespace, images: Images) -> None:
+        self.provider = provider
+        self.ns = namespace
+        self.images = images
+
+    # -- creating -------------------------------------------------------------------------
+    def create_pod(self, name: str) -> None:
+        """Create the lab's ``redis`` or ``web`` pod."""
+        self.ns.apply(manifests.render(POD_MANIFESTS[name], self.images))
+
+    def run_pod(self, name: str, timeout: float = MEDIUM) -> client.V1Pod:
+        """Create the ``redis`` or ``web`` pod unless it exists, and wait until it is ready."""
+        try:
+            self.ns.pod(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            self.create_pod(name)
+        return self.ns.wait_for_pod_ready(name, timeout=timeout)
+
+    def create_service(self, name: str) -> None:
+        """Create the lab's ``redis`` or ``web`` Service unless it exists."""
+        try:
+            self.ns.service(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            self.ns.apply(manifests.render(SERVICE_MANIFESTS[name], self.images))
+
+    def create_replication_controller(self, replicas: int) -> client.V1ReplicationController:
+        """Create the ``web`` ReplicationController with ``replicas`` replicas."""
+        manifest = manifests.render("web-rc", self.images)
+        manifest["spec"]["replicas"] = replicas
+        self.ns.apply(manifest)
+        return self.ns.kube.core.read_namespaced_replication_controller("web", self.ns.name)
+
+    # -- observing ------------------------------------------------------------------------
+    def placement(self, name: str) -> Placement:
+        """Where pod ``name`` runs and what its node's container runtime says."""
+        pod = self.ns.wait_for_pod_ready(name)
+        node = self.ns.kube.core.read_node(pod.spec.node_name)
+        status = next(s for s in pod.status.container_statuses or [] if s.name == name)
+        container_id = (status.container_id or "").split("://")[-1]
+        try:
+            runtime: tuple[str, ...] | None = tuple(
+                self.provider.node_containers(node.metadata.name)
+            )
+        except NotSupported as exc:
+            log.warning("%s; the container is checked through the API only", exc)
+            runtime = None
+        return Placement(
+            pod=name,
+            node=node.metadata.name,
+            worker=not is_control_plane(node),
+            container_id=container_id,
+            runtime_containers=runtime,
+        )
+
+    def ask_pod_from_its_node(self, name: str, times: int = 1) -> list[Answer]:
+        """GET the pod's page ``times`` times from its own node (seed: ssh to the node, curl the pod IP).
+
+        Falls back to the API server's pod proxy where the provider cannot run commands on nodes.
+        """
+        pod = self.ns.wait_for_pod_ready(name)
+        node, ip = pod.spec.node_name, pod.status.pod_ip
+        answers = []
+        for _ in range(times):
+            try:
+                raw = self.provider.run_on_node(
+                    node,
+                    ["curl", "-sS", "-i", "--max-time", "5", f"http://{ip}:{WEB_PORT}/"],
+                    timeout=15,
+                )
+                answers.append(http.parse_raw(raw, via=f"curl on node {node}"))
+            except NotSupported as exc:
+                log.warning("%s; falling back to the API server's pod proxy", exc)
+                answers.append(self.ns.proxy_get(name, WEB_PORT))
+            except subprocess.CalledProcessError as exc:
+                raise AssertionError(
+                    f"curl on node {node} to {ip}:{WEB_PORT} failed: {exc.stderr}"
+                ) from None
+        return answers
+
+    def node_addresses(self) -> dict[str, str]:
+        """Every node's name and its address as reachable from the test runner."""
+        return {
+            n.metadata.name: self.provider.node_address(n.metadata.name, internal_ip(n))
+            for n in self.ns.kube.nodes()
+        }
+
+    def ask_every_node(self, service: str = "web") -> list[Answer]:
+        """GET the page once on every node's address at the Service's NodePort."""
+        port = self.ns.node_port(service)
+        self.ns.wait_for_endpoints(service, count=len(self.ns.pods(WEB_SELECTOR)))
+        answers = []
+        for node, address in sorted(self.node_addresses().items()):
+            url = f"http://{address}:{port}/"
+            # kube-proxy on each node programs the new port on its own schedule.
+            answers.append(
+                wait_until(
+                    functools.partial(http.get, url, via=f"node {node} ({url})"),
+                    lambda answer: answer.status < 500 or answer.count is not None,
+                    timeout=30,
+                    what=f"an answer on node {node} at {url}",
+                )
+            )
+        return answers
+
+    def wait_for_web_pods(self, count: int, timeout: float = MEDIUM) -> list[client.V1Pod]:
+        """Wait until exactly ``count`` web pods run and are ready (default 2 min)."""
+        return self.ns.wait_for_ready_pods(WEB_SELECTOR, count, timeout=timeout)
+
+    def owners(self, pod: str) -> list[tuple[str, str]]:
+        """(kind, name) of the controllers owning pod ``pod``."""
+        refs = self.ns.pod(pod).metadata.owner_references or []
+        return [(ref.kind, ref.name) for ref in refs if ref.controller]
+
+    def pods_created_by(self, controller: str) -> list[str]:
+        """Web pods created by ``controller`` itself: owned by it and named after it with a suffix."""
+        return sorted(
+            p.metadata.name
+            for p in self.ns.pods(WEB_SELECTOR)
+            if p.metadata.generate_name == f"{controller}-"
+            and any(ref.name == controller for ref in p.metadata.owner_references or [])
+        )
+
+    # -- clearing -------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Delete as the seed does: the services, the RC, then the pods (gone already is fine)."""
+        for kind, name in (
+            ("Service", "web"),
+            ("Service", "redis"),
+            ("ReplicationController", "web"),
+            ("Pod", "redis"),
+            ("Pod", "web"),
+        ):
+            try:
+                self.ns.delete(kind, name)
+            except ApiException as exc:
+                if exc.status != 404:  # the RC's deletion may have taken the web pod already
+                    raise
+
+    def wait_until_empty(self, timeout: float = MEDIUM) -> list[str]:
+        """Wait until nothing of the lab is left in the namespace (default 2 min)."""
+        return wait_until(
+            self.ns.leftovers,
+            lambda left: not left,
+            timeout=timeout,
+            what=f"nothing of the lab left in {self.ns.name}",
+        )

@@ -1,0 +1,63 @@
+"""The one wait helper: a condition, a required timeout, and an error that explains itself."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import tenacity
+
+from kubelab.errors import WaitTimeout
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Named tiers instead of magic numbers.
+SHORT = 30.0
+MEDIUM = 120.0
+LONG = 300.0
+
+
+def wait_until(
+    observe: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+    describe: Callable[[T], str] = repr,
+) -> T:
+    """Call ``observe`` until ``done(observation)``; return it, or raise WaitTimeout after ``timeout`` s.
+
+    Exceptions from ``observe`` count as "not yet" and are shown as the last state.
+    """
+    if timeout <= 0:
+        raise ValueError("wait_until needs a positive timeout")
+    last: list[str] = ["nothing observed yet"]
+
+    def attempt() -> T:
+        try:
+            value = observe()
+        except Exception as exc:  # a transient API error is "not yet", not a failure
+            last[0] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise
+        last[0] = describe(value)
+        return value
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout),
+        wait=tenacity.wait_fixed(interval),
+        retry=tenacity.retry_if_exception_type(Exception)
+        | tenacity.retry_if_result(lambda value: not done(value)),
+        before_sleep=lambda state: log.debug("waiting for %s: %s", what, last[0]),
+        reraise=False,
+    )
+    try:
+        return retrying(attempt)
+    except tenacity.RetryError:
+        raise WaitTimeout(
+            f"{what}: not reached within {timedelta(seconds=round(timeout))}; last seen: {last[0]}"
+        ) from None

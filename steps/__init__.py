@@ -1,0 +1,1 @@
+"""Step definitions: one call into kubelab and at most one assert each."""

@@ -1,0 +1,31 @@
+"""Steps about the ReplicationController: scaling and adopting the web pod."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, parsers, then, when
+
+
+@given(parsers.parse("the web ReplicationController runs {replicas:d} replicas"))
+def _(lab, replicas):
+    lab.create_replication_controller(replicas)
+    lab.wait_for_web_pods(replicas)
+
+
+@when(parsers.parse("I create the web ReplicationController with {replicas:d} replicas"))
+def _(lab, replicas):
+    lab.create_replication_controller(replicas)
+
+
+@then(parsers.parse("{count:d} web pods are running"))
+def _(lab, count):
+    assert len(lab.wait_for_web_pods(count)) == count
+
+
+@then("the web pod is owned by the ReplicationController")
+def _(lab):
+    assert lab.owners("web") == [("ReplicationController", "web")]
+
+
+@then(parsers.parse("the ReplicationController created exactly {count:d} pods"))
+def _(lab, count):
+    assert len(lab.pods_created_by("web")) == count

@@ -1,0 +1,51 @@
+"""Steps about Services: reaching redis by name and the web app on every node."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, parsers, then, when
+
+from kubelab.checks import counts_step_by_one
+
+
+@given(parsers.parse("the {name} Service exists"))
+@given(parsers.parse("the {name} NodePort Service exists"))
+def _(lab, name):
+    lab.create_service(name)
+
+
+@when("I ask the web pod for its page from its node", target_fixture="answers")
+def _(lab):
+    return lab.ask_pod_from_its_node("web")
+
+
+@when(
+    parsers.parse("I ask the web pod for its page {times:d} times from its node"),
+    target_fixture="answers",
+)
+def _(lab, times):
+    return lab.ask_pod_from_its_node("web", times=times)
+
+
+@when("I ask for the page on every node's address", target_fixture="answers")
+def _(lab):
+    return lab.ask_every_node()
+
+
+@then(parsers.parse('the answer is the error "{text}"'))
+def _(answers, text):
+    assert [(a.status, a.text) for a in answers] == [(500, text)]
+
+
+@then(parsers.parse('the answers are "{first}" then "{second}"'))
+def _(answers, first, second):
+    assert [(a.status, a.text) for a in answers] == [(200, first), (200, second)]
+
+
+@then("every node answers with the page")
+def _(answers):
+    assert [a.via for a in answers if a.status != 200 or a.count is None] == []
+
+
+@then("the counter goes up by exactly one per request")
+def _(answers):
+    assert counts_step_by_one([a.count for a in answers]), [a.count for a in answers]

@@ -1,0 +1,5 @@
+"""Binds every feature of the lab; the one place scenarios() is called."""
+
+from pytest_bdd import scenarios
+
+scenarios("../features")

@@ -1,0 +1,105 @@
+"""Fixtures for kubelab's own tests: a real redis-server and the app under gunicorn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from kubelab.waits import SHORT, wait_until
+
+APP_DIR = Path(__file__).resolve().parents[1] / "app"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real redis-server (Debian's) on loopback, stopped after the session."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail(
+            "redis-server is not installed: apt-get install redis-server (tox -e unit needs it)"
+        )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--enable-debug-command",
+            "local",
+        ],
+        cwd=tmp_path_factory.mktemp("redis"),
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(
+            lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(),
+            lambda _: True,
+            timeout=SHORT,
+            what=f"redis-server on port {port}",
+        )
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@dataclass
+class Served:
+    """A running gunicorn serving the app."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def serve_app(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    """Start the app under gunicorn (its real config) with an environment."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(**env: str) -> Served:
+        port = free_port()
+        conf = tmp_path / f"gunicorn-{port}.conf.py"
+        conf.write_text(
+            (APP_DIR / "gunicorn.conf.py").read_text().replace("0.0.0.0:5000", f"127.0.0.1:{port}")
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", str(conf), "app:app"],
+            cwd=APP_DIR,
+            env={**os.environ, **env},
+            stderr=(tmp_path / f"gunicorn-{port}.log").open("wb"),
+        )
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(
+            lambda: requests.get(f"{url}/healthz", timeout=1),
+            lambda r: r.status_code == 200,
+            timeout=SHORT,
+            what=f"gunicorn on port {port}",
+        )
+        return Served(url, proc)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=30)

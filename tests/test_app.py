@@ -1,0 +1,70 @@
+"""The web app against a real redis-server, served by gunicorn as in the image."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import redis
+import requests
+
+
+def test_version_1_counts_visits_by_one(redis_port, serve_app):
+    url = serve_app(REDIS_HOST="127.0.0.1", REDIS_PORT=str(redis_port), APP_VERSION="1.0").url
+    first = requests.get(url, timeout=5)
+    second = requests.get(url, timeout=5)
+    n = int(first.text.split("seen ")[1].split(" ")[0])
+    assert first.status_code == 200
+    assert first.text == f"Hello Container World! I have been seen {n} times.\n"
+    assert second.text == f"Hello Container World! I have been seen {n + 1} times.\n"
+    assert first.headers["X-App-Version"] == "1.0"
+
+
+def test_version_2_names_its_hostname(redis_port, serve_app):
+    url = serve_app(REDIS_HOST="127.0.0.1", REDIS_PORT=str(redis_port), APP_VERSION="2.0").url
+    answer = requests.get(url, timeout=5)
+    host = answer.headers["X-Hostname"]
+    assert answer.headers["X-App-Version"] == "2.0"
+    assert answer.text.endswith(f" times and my hostname is {host}.\n")
+    assert "b'" not in answer.text
+
+
+def test_unresolvable_redis_is_a_one_line_500_with_redis_pys_words(serve_app):
+    url = serve_app(REDIS_HOST="redis.invalid", APP_VERSION="1.0").url
+    answer = requests.get(url, timeout=10)
+    assert (answer.status_code, answer.text) == (
+        500,
+        "Error -2 connecting to redis.invalid:6379. Name or service not known.\n",
+    )
+
+
+def test_healthz_does_not_need_redis(serve_app):
+    url = serve_app(REDIS_HOST="redis.invalid").url
+    assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
+
+
+def test_no_debug_server_even_on_errors(serve_app):
+    url = serve_app(REDIS_HOST="redis.invalid").url
+    answer = requests.get(url, timeout=10)
+    assert "Traceback" not in answer.text
+    assert "Werkzeug" not in answer.headers.get("Server", "")
+
+
+def test_sigterm_finishes_the_request_in_flight(redis_port, serve_app):
+    """gunicorn drains on SIGTERM: a request already being served still gets its answer."""
+    served = serve_app(REDIS_HOST="127.0.0.1", REDIS_PORT=str(redis_port))
+    results: list[requests.Response] = []
+    blocker = threading.Thread(
+        target=lambda: redis.Redis(port=redis_port).execute_command("DEBUG", "SLEEP", "1.5")
+    )
+    blocker.start()  # redis stalls, so the next request is in flight for ~1.5 s
+    time.sleep(0.2)
+    request = threading.Thread(target=lambda: results.append(requests.get(served.url, timeout=10)))
+    request.start()
+    time.sleep(0.3)
+    served.proc.send_signal(signal.SIGTERM)
+    request.join(timeout=10)
+    blocker.join(timeout=10)
+    assert [r.status_code for r in results] == [200]
+    assert served.proc.wait(timeout=30) == 0

@@ -1,0 +1,62 @@
+"""Choosing a provider: clear one-line errors for what cannot work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubelab.cluster import select
+from kubelab.cluster.existing import ExistingCluster
+from kubelab.cluster.select import Options, choose
+from kubelab.errors import EnvironmentProblem, UsageError
+
+
+@pytest.fixture(autouse=True)
+def no_kubeconfig_env(monkeypatch):
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+
+
+def test_unknown_cluster_value_is_a_usage_error():
+    with pytest.raises(
+        UsageError, match="--cluster=vagrant is not one of auto, kind, local, existing"
+    ):
+        choose(Options(cluster="vagrant"))
+
+
+def test_existing_without_kubeconfig_names_the_option():
+    with pytest.raises(UsageError, match="needs --kubeconfig"):
+        choose(Options(cluster="existing"))
+
+
+def test_auto_with_a_kubeconfig_uses_that_cluster(tmp_path: Path):
+    provider = choose(Options(kubeconfig=tmp_path / "config"))
+    assert isinstance(provider, ExistingCluster)
+    assert provider.kubeconfig == tmp_path / "config"
+
+
+def test_auto_reads_kubeconfig_from_the_environment(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
+    assert choose(Options()).kubeconfig == tmp_path / "a"
+
+
+def test_kind_without_docker_says_what_to_do(monkeypatch, tmp_path: Path):
+    monkeypatch.setattr("kubelab.cluster.kind.docker_answers", lambda: False)
+    provider = choose(Options(cluster="kind", work_dir=tmp_path))
+    with pytest.raises(
+        EnvironmentProblem, match=r"needs a Docker engine and none answers.*--cluster=local"
+    ):
+        provider.setup()
+
+
+def test_local_needs_linux_and_root(monkeypatch):
+    monkeypatch.setattr(select, "linux_root", lambda: False)
+    with pytest.raises(EnvironmentProblem, match="needs Linux and root"):
+        choose(Options(cluster="local"))
+
+
+def test_auto_with_nothing_available_lists_the_ways_out(monkeypatch):
+    monkeypatch.setattr(select, "linux_root", lambda: False)
+    monkeypatch.setattr("kubelab.cluster.kind.docker_answers", lambda: False)
+    with pytest.raises(EnvironmentProblem, match="no cluster to run on"):
+        choose(Options())

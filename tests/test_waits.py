@@ -1,0 +1,46 @@
+"""The wait helper: bounded, and its timeout says what, how long, and what was seen last."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from kubelab.errors import WaitTimeout
+from kubelab.waits import wait_until
+
+
+def test_returns_the_first_observation_that_is_done():
+    counter = itertools.count()
+    assert (
+        wait_until(lambda: next(counter), lambda n: n >= 3, timeout=5, what="three", interval=0.01)
+        == 3
+    )
+
+
+def test_timeout_names_what_how_long_and_the_last_state():
+    with pytest.raises(WaitTimeout) as caught:
+        wait_until(
+            lambda: "2 ready, 1 ImagePullBackOff",
+            lambda s: False,
+            timeout=0.3,
+            what="3 ready pods",
+            interval=0.05,
+        )
+    message = str(caught.value)
+    assert message.startswith("3 ready pods: not reached within 0:00:00")
+    assert message.endswith("last seen: '2 ready, 1 ImagePullBackOff'")
+
+
+def test_exceptions_count_as_not_yet_and_are_reported():
+    def boom() -> int:
+        raise ConnectionRefusedError("connection refused")
+
+    with pytest.raises(WaitTimeout, match="last seen: ConnectionRefusedError: connection refused"):
+        wait_until(boom, lambda n: True, timeout=0.2, what="an answer", interval=0.05)
+
+
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_refuses_to_wait_without_a_positive_timeout(timeout):
+    with pytest.raises(ValueError, match="positive timeout"):
+        wait_until(lambda: 1, lambda n: True, timeout=timeout, what="x")
