@@ -1,0 +1,243 @@
+"""Build (or find cached) upstream Kubernetes, etcd and CoreDNS binaries with the Go toolchain."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from kubelab.errors import EnvironmentProblem, UsageError
+
+DEFAULT_K8S_VERSION = "1.34.4"
+SUPPORTED_MINORS = (32, 33, 34)
+ETCD_VERSION = "3.5.24"
+COREDNS_VERSION = "1.15.0"
+
+KUBE_BINARIES = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+)
+ALL_BINARIES = (*KUBE_BINARIES, "etcd", "coredns")
+
+BUILD_TIMEOUT = 3600.0  # one binary, cold, on 2 cores: up to ~15 min; leave room
+QUICK_TIMEOUT = 30.0
+DOWNLOAD_TIMEOUT = 900.0
+
+_VERSION_RE = re.compile(r"^v?1\.(\d+)\.(\d+)$")
+_STAGING_RE = re.compile(r"^\s*(?:replace\s+)?(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", re.M)
+
+
+def normalize_version(version: str) -> str:
+    """Return ``1.Y.Z`` for ``v1.Y.Z``/``1.Y.Z`` with Y in 32..34; UsageError otherwise."""
+    match = _VERSION_RE.match(version.strip())
+    if not match or int(match.group(1)) not in SUPPORTED_MINORS:
+        lo, hi = SUPPORTED_MINORS[0], SUPPORTED_MINORS[-1]
+        raise UsageError(
+            f"--k8s-version {version!r} is not supported: give 1.{lo}.x to 1.{hi}.x, e.g. {DEFAULT_K8S_VERSION}"
+        )
+    return f"1.{match.group(1)}.{match.group(2)}"
+
+
+def staging_modules(kubernetes_go_mod: str) -> list[str]:
+    """The staging modules (``k8s.io/X => ./staging/...``) a kubernetes go.mod replaces."""
+    return sorted(set(_STAGING_RE.findall(kubernetes_go_mod)))
+
+
+def version_ldflags(version: str) -> str:
+    """-ldflags that make the binaries report ``v<version>`` like a release build."""
+    minor = version.split(".")[1]
+    flags = ["-s", "-w"]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion=v{version}",
+            f"-X {pkg}.gitMajor=1",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+            f"-X {pkg}.buildDate=2026-01-01T00:00:00Z",
+        ]
+    return " ".join(flags)
+
+
+def kubernetes_wrapper_go_mod(version: str, staging: list[str], go_directive: str) -> str:
+    """go.mod of the wrapper module that builds k8s.io/kubernetes commands at ``version``."""
+    minor = version.split(".", 1)[1]
+    lines = [
+        "module kubelab.local/k8s",
+        "",
+        f"go {go_directive}",
+        "",
+        f"require k8s.io/kubernetes v{version}",
+        "",
+        "replace (",
+        *(f"\t{mod} => {mod} v0.{minor}" for mod in staging),
+        ")",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Where the built binaries of one Kubernetes version live."""
+
+    bin_dir: Path
+
+    def path(self, name: str) -> Path:
+        """Absolute path of one binary (``kubelet``, ``etcd``, ...)."""
+        return self.bin_dir / name
+
+
+def _go() -> str:
+    go = shutil.which("go") or (
+        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
+    )
+    if go is None:
+        raise EnvironmentProblem(
+            "the Go toolchain (go1.24+) is needed to build Kubernetes: install it from https://go.dev/dl/"
+        )
+    return go
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false", "GOTOOLCHAIN": "local"})
+    return env
+
+
+def _run_go(args: list[str], cwd: Path, timeout: float) -> str:
+    proc = subprocess.run(
+        [_go(), *args],
+        cwd=cwd,
+        env=_go_env(),
+        check=True,
+        timeout=timeout,
+        capture_output=True,
+        text=True,
+    )
+    return proc.stdout
+
+
+def binary_version(path: Path) -> str:
+    """What a built binary says its version is (first line of ``--version``)."""
+    flag = "-version" if path.name == "coredns" else "--version"
+    out = subprocess.run(
+        [str(path), flag], check=True, timeout=QUICK_TIMEOUT, capture_output=True, text=True
+    ).stdout
+    return out.strip().splitlines()[0] if out.strip() else ""
+
+
+def _expected_version(name: str, version: str) -> str:
+    if name == "etcd":
+        return ETCD_VERSION
+    if name == "coredns":
+        return COREDNS_VERSION
+    return f"v{version}"
+
+
+def _is_built(bins: Binaries, name: str, version: str) -> bool:
+    path = bins.path(name)
+    if not path.is_file():
+        return False
+    try:
+        return _expected_version(name, version) in binary_version(path)
+    except (subprocess.SubprocessError, OSError):
+        return False
+
+
+def _write_wrapper(src: Path, go_mod: str, main_file: str | None) -> None:
+    src.mkdir(parents=True, exist_ok=True)
+    gomod = src / "go.mod"
+    if not gomod.exists() or gomod.read_text() != go_mod:
+        gomod.write_text(go_mod)
+    if main_file is not None:
+        text = resources.files("kubelab.cluster.local").joinpath("gomod", main_file).read_text()
+        (src / "main.go").write_text(text)
+
+
+def _prepare_kubernetes(root: Path, version: str) -> Path:
+    src = root / "src" / "kubernetes"
+    if (src / "go.mod").exists():
+        return src
+    src.mkdir(parents=True, exist_ok=True)
+    info = _run_go(
+        ["mod", "download", "-json", f"k8s.io/kubernetes@v{version}"], src.parent, DOWNLOAD_TIMEOUT
+    )
+    gomod_path = re.search(r'"GoMod":\s*"([^"]+)"', info)
+    if not gomod_path:
+        raise EnvironmentProblem(
+            f"go mod download k8s.io/kubernetes@v{version} gave no go.mod: {info[:200]}"
+        )
+    upstream = Path(gomod_path.group(1)).read_text()
+    go_directive = re.search(r"^go\s+(\S+)", upstream, re.M)
+    staging = staging_modules(upstream)
+    if not staging:
+        raise EnvironmentProblem(f"no staging replaces found in {gomod_path.group(1)}")
+    _write_wrapper(
+        src,
+        kubernetes_wrapper_go_mod(
+            version, staging, go_directive.group(1) if go_directive else "1.24"
+        ),
+        None,
+    )
+    return src
+
+
+def _build_one(name: str, src: Path, package: str, out: Path, ldflags: str) -> float:
+    started = time.monotonic()
+    print(f"[build] {name}: compiling {package} (cold builds take minutes)", flush=True)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        _run_go(["build", "-ldflags", ldflags, "-o", str(tmp), package], src, BUILD_TIMEOUT)
+    except subprocess.CalledProcessError as exc:
+        tail = "\n".join((exc.stderr or "").strip().splitlines()[-15:])
+        raise EnvironmentProblem(f"go build of {name} failed: {tail}") from None
+    tmp.replace(out)
+    elapsed = time.monotonic() - started
+    print(f"[build] {name}: done in {elapsed:.0f}s", flush=True)
+    return elapsed
+
+
+def ensure_binaries(cache: Path, version: str = DEFAULT_K8S_VERSION) -> Binaries:
+    """Build whatever is missing under cache/k8s/v<version>/bin; a warm cache builds nothing."""
+    version = normalize_version(version)
+    root = cache / "k8s" / f"v{version}"
+    bins = Binaries(root / "bin")
+    bins.bin_dir.mkdir(parents=True, exist_ok=True)
+    missing = [name for name in ALL_BINARIES if not _is_built(bins, name, version)]
+    if not missing:
+        return bins
+    print(
+        f"[build] building {', '.join(missing)} for Kubernetes v{version} into {bins.bin_dir}",
+        flush=True,
+    )
+    ldflags = version_ldflags(version)
+    for name in missing:
+        if name in KUBE_BINARIES:
+            src = _prepare_kubernetes(root, version)
+            _build_one(name, src, f"k8s.io/kubernetes/cmd/{name}", bins.path(name), ldflags)
+        elif name == "etcd":
+            src = root / "src" / "etcd"
+            go_mod = f"module kubelab.local/etcd\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 v{ETCD_VERSION}\n"
+            _write_wrapper(src, go_mod, "etcd_main.go")
+            _build_one(name, src, ".", bins.path(name), "-s -w")
+        else:
+            src = root / "src" / "coredns"
+            go_mod = f"module kubelab.local/coredns\n\ngo 1.26.0\n\nrequire github.com/coredns/coredns v{COREDNS_VERSION}\n"
+            _write_wrapper(src, go_mod, "coredns_main.go")
+            ldflags_dns = (
+                f"-s -w -X github.com/coredns/coredns/coremain.GitCommit=v{COREDNS_VERSION}"
+            )
+            _build_one(name, src, ".", bins.path(name), ldflags_dns)
+        if not _is_built(bins, name, version):
+            raise EnvironmentProblem(
+                f"{bins.path(name)} was built but does not report version {_expected_version(name, version)}"
+            )
+    return bins

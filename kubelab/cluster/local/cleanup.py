@@ -1,0 +1,152 @@
+"""Host-side state the nodes leave behind: cgroup trees, mounts, CNI caches, log symlinks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+from collections.abc import Iterable
+from pathlib import Path
+
+from kubelab.cluster.local.proc import CMD_TIMEOUT, reap, run
+from kubelab.waits import wait_until
+
+CGROUP_FS = ("cgroup", "cgroup2")
+CNI_CACHE = Path("/var/lib/cni/results")
+CONTAINER_LOG_LINKS = Path("/var/log/containers")
+
+
+def _unescape(field: str) -> str:
+    return (
+        field.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+    )
+
+
+def _mountinfo() -> list[tuple[str, str]]:
+    """(mount point, fs type) of every mount in our mount namespace."""
+    out = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, right = line.split(" - ", 1)
+        out.append((_unescape(left.split()[4]), right.split()[0]))
+    return out
+
+
+def cgroup_hierarchies() -> list[Path]:
+    """Mount points of every cgroup hierarchy (v1 controllers, name=systemd, the v2 unified one)."""
+    return [Path(mp) for mp, fstype in _mountinfo() if fstype in CGROUP_FS]
+
+
+def create_cgroup(relative: str) -> None:
+    """Create ``relative`` (e.g. /kubelab/c/w1) in every hierarchy; cpuset children inherit CPUs."""
+    for hierarchy in cgroup_hierarchies():
+        path = hierarchy
+        for part in relative.strip("/").split("/"):
+            parent, path = path, path / part
+            if path.is_dir():
+                continue
+            path.mkdir()
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                if (path / knob).exists() and not (path / knob).read_text().strip():
+                    (path / knob).write_text((parent / knob).read_text())
+
+
+def _cgroup_dirs(relative: str) -> list[Path]:
+    """Every directory of the cgroup tree ``relative`` in every hierarchy, deepest first."""
+    dirs: list[Path] = []
+    for hierarchy in cgroup_hierarchies():
+        top = hierarchy / relative.strip("/")
+        if top.is_dir():
+            dirs += [Path(root) for root, _, _ in os.walk(top)]
+    return sorted(dirs, key=lambda p: len(p.parts), reverse=True)
+
+
+def _procs(dirs: Iterable[Path]) -> set[int]:
+    pids: set[int] = set()
+    for d in dirs:
+        try:
+            pids |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
+        except OSError:
+            continue
+    return pids
+
+
+def remove_cgroup(relative: str) -> None:
+    """Kill every process left in the tree ``relative`` (all hierarchies), then remove the tree."""
+
+    def kill_remaining() -> set[int]:
+        reap()
+        pids = _procs(_cgroup_dirs(relative))
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return pids
+
+    wait_until(
+        kill_remaining,
+        lambda pids: not pids,
+        timeout=CMD_TIMEOUT,
+        what=f"processes in cgroup {relative} to exit",
+        interval=0.2,
+    )
+    for d in _cgroup_dirs(relative):
+        d.rmdir()
+    # parents we created (e.g. /kubelab/<cluster>, /kubelab) go too once empty
+    parts = relative.strip("/").split("/")
+    for depth in range(len(parts) - 1, 0, -1):
+        for hierarchy in cgroup_hierarchies():
+            parent = hierarchy.joinpath(*parts[:depth])
+            if parent.is_dir() and not any(p.is_dir() for p in parent.iterdir()):
+                parent.rmdir()
+
+
+def unmount_under(roots: Iterable[Path]) -> None:
+    """Unmount every mount at or below any of ``roots``, deepest first (pod volumes, overlays, shm, netns)."""
+    prefixes = [str(r.resolve()) for r in roots]
+
+    def below(mp: str) -> bool:
+        return any(mp == p or mp.startswith(p + "/") for p in prefixes)
+
+    for _ in range(5):  # a mount can be stacked several times on one point
+        targets = sorted({mp for mp, _ in _mountinfo() if below(mp)}, key=len, reverse=True)
+        if not targets:
+            return
+        for mp in targets:
+            try:
+                run(["umount", mp])
+            except Exception:
+                run(["umount", "-l", mp])
+
+
+def remove_cni_cache(network: str) -> None:
+    """Remove libcni's cached results of our pod network (other networks' files stay)."""
+    if not CNI_CACHE.is_dir():
+        return
+    for entry in CNI_CACHE.glob(f"{network}-*"):
+        entry.unlink(missing_ok=True)
+
+
+def remove_container_log_links(roots: Iterable[Path]) -> None:
+    """Remove the kubelet's /var/log/containers symlinks that point into our pod log dirs."""
+    if not CONTAINER_LOG_LINKS.is_dir():
+        return
+    prefixes = tuple(str(r) + "/" for r in roots)
+    for link in CONTAINER_LOG_LINKS.iterdir():
+        if link.is_symlink() and os.readlink(link).startswith(prefixes):
+            link.unlink()
+
+
+def remove_created_dirs(created: Iterable[Path]) -> None:
+    """Remove host directories kubelab (or its nodes) created, if they are now empty."""
+    for path in sorted(created, key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def remove_tree(path: Path) -> None:
+    """rm -rf, after mounts below it are gone."""
+    if path.exists():
+        shutil.rmtree(path)

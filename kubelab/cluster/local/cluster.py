@@ -1,0 +1,509 @@
+"""LocalCluster: bring a real upstream Kubernetes up as processes in network namespaces, and down."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import re
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from kubelab import paths
+from kubelab.cluster.local import bootstrap, cleanup, components, configs, network, pki, plan, proc
+from kubelab.cluster.local.build import (
+    DEFAULT_K8S_VERSION,
+    Binaries,
+    ensure_binaries,
+    normalize_version,
+)
+from kubelab.cluster.local.components import Layout
+from kubelab.cluster.local.hostdeps import check_platform, ensure_host_packages
+from kubelab.cluster.local.plan import LocalNode
+from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
+from kubelab.waits import LONG, MEDIUM, SHORT, wait_until
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+CONTROL_PLANE_COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "coredns",
+)
+NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy")
+# stop order: clients before the servers they talk to
+STOP_ORDER = (
+    "kube-proxy",
+    "kubelet",
+    "coredns",
+    "kube-scheduler",
+    "kube-controller-manager",
+    "kube-apiserver",
+    "etcd",
+)
+DNS_PROBE_NAME = f"kubernetes.default.svc.{plan.CLUSTER_DOMAIN}"
+
+
+class LocalCluster:
+    """A local cluster: one control-plane node and N workers, each in its own network namespace."""
+
+    def __init__(
+        self, name: str = "kubelab", workers: int = 3, k8s_version: str = DEFAULT_K8S_VERSION
+    ) -> None:
+        if not NAME_RE.match(name):
+            raise UsageError(
+                f"cluster name {name!r}: use 1-12 lowercase letters/digits, e.g. kubelab"
+            )
+        if not 0 <= workers <= plan.MAX_WORKERS:
+            raise UsageError(f"--workers {workers}: give 0 to {plan.MAX_WORKERS}")
+        self.name = name
+        self.workers = workers
+        self.k8s_version = normalize_version(k8s_version)
+        self.layout = Layout(name, paths.state_dir() / "clusters" / name)
+
+    # ---- public API -------------------------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig (server https://<control-plane address>:6443)."""
+        return self.layout.admin_kubeconfig
+
+    @property
+    def log_dir(self) -> Path:
+        """Directory with one log file per component per node (kept after down)."""
+        return self.layout.logs
+
+    def nodes(self) -> list[LocalNode]:
+        """The nodes of this cluster (as started, if it is up; else as configured)."""
+        return plan.plan_nodes(self.name, self._started_workers())
+
+    def up(self) -> None:
+        """Build binaries if needed, install host packages, start everything, wait until ready.
+
+        Reuses a healthy running cluster. Ready: all nodes Ready and cluster DNS answering
+        from a worker (timeout 300 s).
+        """
+        check_platform()
+        with self._lock():
+            if self._meta() is not None and self._healthy():
+                if self._started_workers() != self.workers:
+                    raise UsageError(
+                        f"cluster {self.name} is up with {self._started_workers()} workers: "
+                        f"run `kubelab local down` first to change it to {self.workers}"
+                    )
+                print(f"[up] cluster {self.name} is already up and healthy: reusing it", flush=True)
+                return
+            ensure_host_packages()
+            bins = ensure_binaries(paths.cache_dir(), self.k8s_version)
+            from kubelab.images.pause import build_pause_image
+
+            pause = build_pause_image(paths.cache_dir())
+            if self._has_leftovers():
+                print(f"[up] removing what a previous run of {self.name} left", flush=True)
+                self._teardown()
+            try:
+                self._start(bins, pause)
+            except BaseException as exc:
+                print(f"[up] failed ({type(exc).__name__}); cleaning up", flush=True)
+                self._teardown()
+                if isinstance(exc, KubelabError):
+                    raise type(exc)(f"{exc} (component logs: {self.log_dir})") from None
+                raise
+
+    def down(self) -> None:
+        """Stop every process, remove mounts, namespaces, links, rules, cgroups and state."""
+        check_platform()
+        with self._lock():
+            self._teardown()
+        print(f"[down] cluster {self.name} removed (logs kept in {self.log_dir})", flush=True)
+
+    def is_running(self) -> bool:
+        """True when every process runs, the API server is ready and every node is Ready."""
+        return self._meta() is not None and self._healthy()
+
+    def status(self) -> str:
+        """Human-readable status: processes, API server, nodes; what `kubelab local status` prints."""
+        meta = self._meta()
+        if meta is None:
+            return f"cluster {self.name}: not created (no state in {self.layout.root})"
+        lines = [
+            f"cluster {self.name}: Kubernetes v{meta['k8s_version']}, {meta['workers']} workers",
+            f"kubeconfig: {self.kubeconfig}",
+            f"logs: {self.log_dir}",
+        ]
+        dead = proc.dead(self.layout.pids)
+        total = len(proc.records(self.layout.pids))
+        lines.append(
+            f"processes: {total - len(dead)}/{total} running"
+            + (f"; dead: {', '.join(dead)}" if dead else "")
+        )
+        try:
+            api = bootstrap.api_client(self.kubeconfig)
+            lines.append(f"apiserver /readyz: {bootstrap.readyz(api)}")
+            for node, ready in sorted(bootstrap.node_states(api).items()):
+                lines.append(f"node {node}: Ready={ready}")
+        except Exception as exc:
+            lines.append(
+                f"apiserver: unreachable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            )
+        return "\n".join(lines)
+
+    def run_on_node(self, node_name: str, argv: list[str], timeout: float) -> str:
+        """Run argv in the node's network namespace (host filesystem); return stdout; raise on failure."""
+        return proc.run(proc.in_netns(self._node(node_name).netns, argv), timeout=timeout)
+
+    def import_image(self, archive: Path, workers_only: bool = True) -> None:
+        """Import an OCI image archive into every worker's (or every node's) containerd."""
+        from kubelab.images.oci import import_archive
+
+        targets = [n for n in self.nodes() if not (workers_only and n.control_plane)]
+        with ThreadPoolExecutor(max_workers=len(targets) or 1) as pool:
+            for future in [
+                pool.submit(import_archive, n.containerd_socket, archive) for n in targets
+            ]:
+                future.result()
+
+    def node_containers(self, node_name: str) -> list[str]:
+        """Containers the node's containerd runs, as ``<pod>/<container> <image>`` (sandboxes: ``/POD``)."""
+        node = self._node(node_name)
+        ctr = ["ctr", "--address", str(node.containerd_socket), "--namespace", "k8s.io"]
+        ids = proc.run([*ctr, "containers", "ls", "--quiet"]).split()
+        out = []
+        for cid in ids:
+            info = json.loads(proc.run([*ctr, "containers", "info", cid]))
+            labels = info.get("Labels") or {}
+            pod = labels.get("io.kubernetes.pod.name", "?")
+            container = labels.get("io.kubernetes.container.name", "POD")
+            out.append(f"{pod}/{container} {info.get('Image', '')}")
+        return sorted(out)
+
+    # ---- start ------------------------------------------------------------------------------
+
+    def _start(self, bins: Binaries, pause: Path) -> None:
+        started = time.monotonic()
+
+        def phase(message: str) -> None:
+            print(f"[up] {message} ({time.monotonic() - started:.1f}s)", flush=True)
+
+        layout = self.layout
+        nodes = plan.plan_nodes(self.name, self.workers)
+        cp = plan.control_plane(nodes)
+        cleanup.remove_tree(layout.logs)
+        for d in (layout.root, layout.logs, layout.pids):
+            d.mkdir(parents=True, exist_ok=True)
+        layout.meta.write_text(
+            json.dumps(
+                {"name": self.name, "workers": self.workers, "k8s_version": self.k8s_version}
+            )
+        )
+        phase(f"certificates for {len(nodes)} nodes")
+        self._write_pki(nodes)
+        phase("network: bridge, node namespaces, routes")
+        network.setup_host(layout.host_state)
+        for node in nodes:
+            network.setup_node(node)
+            cleanup.create_cgroup(configs.cgroup_root(self.name, node))
+            self._write_node_files(node)
+        phase("starting containerd on every node, etcd and kube-apiserver")
+        for node in nodes:
+            self._spawn(node, "containerd", components.containerd(node, layout))
+        self._spawn(cp, "etcd", components.etcd(bins, layout, cp))
+        self._spawn(cp, "kube-apiserver", components.kube_apiserver(bins, layout, cp))
+        self._import_pause(nodes, pause)
+        phase("pause image imported on every node; waiting for kube-apiserver")
+        api = bootstrap.api_client(layout.admin_kubeconfig)
+        self._wait(
+            lambda: bootstrap.readyz(api),
+            lambda body: body.strip() == "ok",
+            MEDIUM,
+            "kube-apiserver /readyz",
+        )
+        bootstrap.apply_bootstrap_objects(api, cp)
+        phase("kube-apiserver ready; starting controllers, CoreDNS, kubelets, kube-proxies")
+        self._spawn(cp, "kube-controller-manager", components.kube_controller_manager(bins, layout))
+        self._spawn(cp, "kube-scheduler", components.kube_scheduler(bins, layout))
+        self._spawn(cp, "coredns", components.coredns(bins, layout, cp))
+        for node in nodes:
+            self._spawn(node, "kubelet", components.kubelet(bins, layout, node))
+            self._spawn(node, "kube-proxy", components.kube_proxy(bins, layout, node))
+        names = {n.name for n in nodes}
+        self._wait(
+            lambda: bootstrap.node_states(api),
+            lambda states: names <= set(states),
+            MEDIUM,
+            f"{len(nodes)} nodes to register",
+        )
+        for node in nodes:
+            bootstrap.finish_node(api, node)
+        phase("nodes registered; waiting for Ready")
+        self._wait(
+            lambda: bootstrap.node_states(api),
+            lambda states: all(states.get(n) == "True" for n in names),
+            LONG,
+            f"{len(nodes)} nodes Ready",
+        )
+        probe = nodes[1] if len(nodes) > 1 else cp
+        phase(f"nodes Ready; checking cluster DNS from {probe.name}")
+        self._wait(
+            lambda: self._dns_probe(probe),
+            lambda answer: answer.split()[:2] == ["NOERROR", plan.KUBERNETES_SERVICE_IP],
+            SHORT,
+            f"DNS {DNS_PROBE_NAME} via {plan.DNS_SERVICE_IP} from {probe.netns}",
+        )
+        phase(f"cluster {self.name} ready; kubeconfig {layout.admin_kubeconfig}")
+
+    def _wait(self, observe, done, timeout: float, what: str):  # type: ignore[no-untyped-def]
+        """wait_until, but fail fast (naming the log) when a process kubelab started has died."""
+
+        def watched():  # type: ignore[no-untyped-def]
+            dead = proc.dead(self.layout.pids)
+            if dead:
+                logs = ", ".join(str(self.layout.logs / f"{d}.log") for d in dead)
+                raise EnvironmentProblem(
+                    f"{', '.join(dead)} exited while waiting for {what}: see {logs}"
+                )
+            return observe()
+
+        try:
+            return wait_until(watched, done, timeout=timeout, what=what, interval=0.25)
+        except Exception:
+            dead = proc.dead(self.layout.pids)
+            if dead:
+                logs = ", ".join(str(self.layout.logs / f"{d}.log") for d in dead)
+                raise EnvironmentProblem(
+                    f"{', '.join(dead)} exited while waiting for {what}: see {logs}"
+                ) from None
+            raise
+
+    def _dns_probe(self, node: LocalNode) -> str:
+        argv = [
+            sys.executable,
+            "-m",
+            "kubelab.cluster.local.dns",
+            plan.DNS_SERVICE_IP,
+            DNS_PROBE_NAME,
+        ]
+        return self.run_on_node(node.name, argv, timeout=10).strip()
+
+    def _spawn(self, node: LocalNode, component: str, argv: list[str]) -> None:
+        proc.start(
+            f"{node.short}-{component}",
+            proc.in_netns(node.netns, argv),
+            self.layout.log_of(node, component),
+            self.layout.pids,
+        )
+
+    def _import_pause(self, nodes: list[LocalNode], pause: Path) -> None:
+        from kubelab.images.oci import import_archive
+
+        for node in nodes:
+            sock = node.containerd_socket
+            self._wait(sock.exists, bool, SHORT, f"containerd socket {sock}")
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            for future in [pool.submit(import_archive, n.containerd_socket, pause) for n in nodes]:
+                future.result()
+
+    def _write_pki(self, nodes: list[LocalNode]) -> None:
+        d = self.layout.pki
+        d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o700)
+        cp = plan.control_plane(nodes)
+        server = plan.apiserver_url(nodes)
+        ca = pki.new_ca(f"{self.name}-ca")
+        pki.write_pair(d, "ca", ca)
+        dns = [
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            f"kubernetes.default.svc.{plan.CLUSTER_DOMAIN}",
+            "localhost",
+        ]
+        pki.write_pair(
+            d,
+            "apiserver",
+            pki.issue(
+                ca,
+                "kube-apiserver",
+                client=False,
+                server=True,
+                dns_names=dns,
+                ips=[cp.address, plan.KUBERNETES_SERVICE_IP, "127.0.0.1"],
+            ),
+        )
+        pki.write_pair(
+            d, "apiserver-kubelet-client", pki.issue(ca, bootstrap.APISERVER_KUBELET_USER)
+        )
+        sa_key, sa_pub = pki.service_account_keys()
+        pki.write_private(d / "sa.key", sa_key)
+        (d / "sa.pub").write_bytes(sa_pub)
+
+        def kubeconfig(path: Path, user: str, groups: tuple[str, ...] = ()) -> None:
+            pki.write_private(
+                path,
+                pki.kubeconfig(self.name, server, ca.cert_pem, user, pki.issue(ca, user, groups)),
+            )
+
+        kubeconfig(self.layout.admin_kubeconfig, "kubelab-admin", ("system:masters",))
+        kubeconfig(
+            self.layout.kubeconfig_of("controller-manager"), "system:kube-controller-manager"
+        )
+        kubeconfig(self.layout.kubeconfig_of("scheduler"), "system:kube-scheduler")
+        kubeconfig(self.layout.kubeconfig_of("kube-proxy"), "system:kube-proxy")
+        kubeconfig(self.layout.kubeconfig_of("coredns"), bootstrap.COREDNS_USER)
+        for node in nodes:
+            kubeconfig(
+                self.layout.kubeconfig_of(f"node-{node.short}"),
+                f"system:node:{node.name}",
+                ("system:nodes",),
+            )
+            serving = pki.issue(
+                ca, node.name, client=False, server=True, dns_names=[node.name], ips=[node.address]
+            )
+            pki.write_pair(d, f"kubelet-{node.short}", serving)
+
+    def _write_node_files(self, node: LocalNode) -> None:
+        layout = self.layout
+        dirs = layout.node_dirs(node)
+        for d in (
+            dirs.state,
+            dirs.run,
+            dirs.cni_conf_dir,
+            dirs.cni_data_dir,
+            dirs.kubelet_root,
+            dirs.pod_logs,
+        ):
+            d.mkdir(parents=True, exist_ok=True)
+        dirs.resolv_conf.write_text("")
+        (dirs.state / "containerd.toml").write_text(configs.containerd_config(node, dirs))
+        (dirs.cni_conf_dir / "10-kubelab.conflist").write_text(
+            configs.cni_config(self.name, node, dirs)
+        )
+        (dirs.state / "kubelet.yaml").write_text(
+            configs.kubelet_config(self.name, node, dirs, layout.pki)
+        )
+        proxy_kc = layout.kubeconfig_of("kube-proxy")
+        (dirs.state / "kube-proxy.yaml").write_text(configs.kube_proxy_config(node, proxy_kc))
+        if node.control_plane:
+            (dirs.state / "Corefile").write_text(
+                configs.corefile(node.address, layout.kubeconfig_of("coredns"))
+            )
+
+    # ---- state ------------------------------------------------------------------------------
+
+    def _meta(self) -> dict[str, object] | None:
+        try:
+            meta = json.loads(self.layout.meta.read_text())
+        except (OSError, ValueError):
+            return None
+        return meta if isinstance(meta, dict) else None
+
+    def _started_workers(self) -> int:
+        meta = self._meta()
+        workers = meta.get("workers") if meta else None
+        return workers if isinstance(workers, int) else self.workers
+
+    def _node(self, node_name: str) -> LocalNode:
+        for node in self.nodes():
+            if node_name in (node.name, node.netns, node.short):
+                return node
+        raise UsageError(
+            f"no node {node_name!r} in cluster {self.name}: nodes are {', '.join(n.name for n in self.nodes())}"
+        )
+
+    def _healthy(self) -> bool:
+        recs = proc.records(self.layout.pids)
+        if not recs or proc.dead(self.layout.pids):
+            return False
+        try:
+            api = bootstrap.api_client(self.kubeconfig)
+            if bootstrap.readyz(api).strip() != "ok":
+                return False
+            states = bootstrap.node_states(api)
+        except Exception:
+            return False
+        expected = {n.name for n in self.nodes()}
+        return expected <= set(states) and all(states[n] == "True" for n in expected)
+
+    def _has_leftovers(self) -> bool:
+        return (
+            self.layout.meta.exists()
+            or bool(proc.records(self.layout.pids))
+            or bool(network.node_netns_names(self.name))
+            or Path(f"/sys/class/net/{plan.BRIDGE}").exists()
+            or plan.run_dir(self.name).exists()
+        )
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        lock_path = paths.state_dir() / "local.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise EnvironmentProblem(
+                    f"another `kubelab local up/down` is running (lock {lock_path} is held): wait for it"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # ---- teardown ---------------------------------------------------------------------------
+
+    def _teardown(self) -> None:
+        layout = self.layout
+        run = plan.run_dir(self.name)
+        nodes = plan.plan_nodes(self.name, max(self._started_workers(), self._netns_workers()))
+        names = list(proc.records(layout.pids))
+        for component in STOP_ORDER:
+            proc.stop(layout.pids, [n for n in names if n.endswith("-" + component)])
+        shim_sockets = self._shim_sockets()
+        for node in nodes:
+            proc.kill_pids(proc.pids_matching(str(node.containerd_socket)))
+        proc.stop(layout.pids, list(proc.records(layout.pids)))
+        for node in nodes:
+            cleanup.remove_cgroup(configs.cgroup_root(self.name, node))
+        # anything else still running from our files (a crash lost its pid record)
+        leftover = [
+            pid
+            for needle in (layout.root / "nodes", layout.pki, run)
+            for pid in proc.pids_matching(f"{needle}/")
+        ]
+        proc.kill_pids(leftover)
+        for sock in shim_sockets:
+            sock.unlink(missing_ok=True)
+        cleanup.unmount_under([layout.root, run])
+        network.teardown(self.name, layout.host_state)
+        cleanup.remove_cni_cache(configs.cni_network_name(self.name))
+        cleanup.remove_container_log_links([layout.root])
+        cleanup.remove_tree(run)
+        if plan.RUN_ROOT.is_dir() and not any(plan.RUN_ROOT.iterdir()):
+            plan.RUN_ROOT.rmdir()
+        for entry in layout.root.iterdir() if layout.root.is_dir() else []:
+            if entry == layout.logs:
+                continue
+            if entry.is_dir():
+                cleanup.remove_tree(entry)
+            else:
+                entry.unlink()
+
+    def _netns_workers(self) -> int:
+        found = [n.rsplit("-w", 1)[1] for n in network.node_netns_names(self.name) if "-w" in n]
+        return max((int(i) for i in found if i.isdigit()), default=0)
+
+    def _shim_sockets(self) -> list[Path]:
+        """containerd 1.6 shims listen under /run/containerd/s whatever the state dir: find ours."""
+        out = []
+        for address in plan.run_dir(self.name).glob(
+            "*/containerd/io.containerd.runtime.v2.task/*/*/address"
+        ):
+            with contextlib.suppress(OSError):
+                text = address.read_text().strip()
+                if text.startswith("unix://"):
+                    out.append(Path(text.removeprefix("unix://")))
+        return out

@@ -1,0 +1,238 @@
+"""Configuration files of each node's components, rendered from the plan (pure functions)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from kubelab.cluster.local import plan
+from kubelab.cluster.local.plan import LocalNode
+
+
+@dataclass(frozen=True)
+class NodeDirs:
+    """Where one node keeps its files: persistent under the state dir, runtime under /run."""
+
+    state: Path  # state_dir/clusters/<name>/nodes/<short>
+    run: Path  # /run/kubelab/<name>/<short>
+
+    @property
+    def containerd_root(self) -> Path:
+        """containerd's root (images, snapshots)."""
+        return self.state / "containerd"
+
+    @property
+    def containerd_state(self) -> Path:
+        """containerd's state (tasks, sandbox shm, pod netns mounts)."""
+        return self.run / "containerd"
+
+    @property
+    def cni_conf_dir(self) -> Path:
+        """The CNI configuration directory of this node's containerd."""
+        return self.state / "cni" / "net.d"
+
+    @property
+    def cni_data_dir(self) -> Path:
+        """host-local IPAM's allocation store for this node."""
+        return self.state / "cni" / "ipam"
+
+    @property
+    def kubelet_root(self) -> Path:
+        """The kubelet's --root-dir (pod volumes are mounted below it)."""
+        return self.state / "kubelet"
+
+    @property
+    def pod_logs(self) -> Path:
+        """The kubelet's podLogsDir."""
+        return self.state / "pod-logs"
+
+    @property
+    def resolv_conf(self) -> Path:
+        """An empty resolv.conf: pods get only cluster DNS, never the host's resolvers."""
+        return self.state / "resolv.conf"
+
+
+def cgroup_root(cluster: str, node: LocalNode) -> str:
+    """The kubelet's cgroupRoot for a node (pre-created in every cgroup v1 hierarchy)."""
+    return f"/kubelab/{cluster}/{node.short}"
+
+
+def cni_network_name(cluster: str) -> str:
+    """Name of the pod network in CNI configs (also prefixes CNI's cache files)."""
+    return f"{cluster}-pods"
+
+
+def containerd_config(node: LocalNode, dirs: NodeDirs) -> str:
+    """config.toml (version 2, containerd 1.6) of a node's own containerd."""
+    run = dirs.containerd_state
+    return f"""version = 2
+root = "{dirs.containerd_root}"
+state = "{run}"
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "{node.containerd_socket}"
+
+[ttrpc]
+  address = "{node.containerd_socket}.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{dirs.state / "opt"}"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{plan.PAUSE_IMAGE}"
+  netns_mounts_under_state_dir = true
+  enable_selinux = false
+  disable_apparmor = true
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = "{run / "runc"}"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "{dirs.cni_conf_dir}"
+    max_conf_num = 1
+"""
+
+
+def cni_config(cluster: str, node: LocalNode, dirs: NodeDirs) -> str:
+    """A conflist: bridge ``cni0``, host-local IPAM on the node's /24, portmap (containerd adds lo)."""
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": cni_network_name(cluster),
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": "cni0",
+                "isGateway": True,
+                "ipMasq": False,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "dataDir": str(dirs.cni_data_dir),
+                    "ranges": [[{"subnet": node.pod_cidr, "gateway": node.pod_gateway}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                },
+            },
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+    return json.dumps(conf, indent=2)
+
+
+def kubelet_config(cluster: str, node: LocalNode, dirs: NodeDirs, pki_dir: Path) -> str:
+    """KubeletConfiguration of a node."""
+    conf: dict[str, object] = {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "address": node.address,
+        "port": 10250,
+        "healthzBindAddress": "127.0.0.1",
+        "readOnlyPort": 0,
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(pki_dir / "ca.crt")},
+        },
+        "authorization": {"mode": "Webhook"},
+        "tlsCertFile": str(pki_dir / f"kubelet-{node.short}.crt"),
+        "tlsPrivateKeyFile": str(pki_dir / f"kubelet-{node.short}.key"),
+        "containerRuntimeEndpoint": f"unix://{node.containerd_socket}",
+        "cgroupDriver": "cgroupfs",
+        "cgroupRoot": cgroup_root(cluster, node),
+        "cgroupsPerQOS": True,
+        "failSwapOn": False,
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "evictionHard": {
+            "nodefs.available": "0%",
+            "nodefs.inodesFree": "0%",
+            "imagefs.available": "0%",
+            "imagefs.inodesFree": "0%",
+        },
+        "clusterDNS": [plan.DNS_SERVICE_IP],
+        "clusterDomain": plan.CLUSTER_DOMAIN,
+        "resolvConf": str(dirs.resolv_conf),
+        "podLogsDir": str(dirs.pod_logs),
+        "podCIDR": node.pod_cidr,
+        "rotateCertificates": False,
+        "serverTLSBootstrap": False,
+        "makeIPTablesUtilChains": True,
+        "nodeStatusReportFrequency": "10s",
+        "nodeStatusUpdateFrequency": "2s",
+        "syncFrequency": "10s",
+        "fileCheckFrequency": "5s",
+        "failCgroupV1": False,
+    }
+    if node.control_plane:
+        conf["registerWithTaints"] = [
+            {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+        ]
+    return yaml.safe_dump(conf, sort_keys=False)
+
+
+def kube_proxy_config(node: LocalNode, kubeconfig: Path) -> str:
+    """KubeProxyConfiguration: iptables mode; no conntrack sysctls (they fail in a netns)."""
+    conf = {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "mode": "iptables",
+        "clientConnection": {"kubeconfig": str(kubeconfig)},
+        "hostnameOverride": node.name,
+        "bindAddress": node.address,
+        "clusterCIDR": plan.POD_CIDR,
+        "healthzBindAddress": "127.0.0.1:10256",
+        "metricsBindAddress": "127.0.0.1:10249",
+        "conntrack": {
+            "maxPerCore": 0,
+            "min": 0,
+            "tcpEstablishedTimeout": "0s",
+            "tcpCloseWaitTimeout": "0s",
+        },
+        "iptables": {"syncPeriod": "30s", "minSyncPeriod": "0s"},
+    }
+    return yaml.safe_dump(conf, sort_keys=False)
+
+
+def corefile(cp_address: str, kubeconfig: Path) -> str:
+    """Offline Corefile: cluster zones from the API, NXDOMAIN for every other name (no upstream)."""
+    return f"""cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {{
+    bind {cp_address}
+    errors
+    ready 127.0.0.1:8181
+    health 127.0.0.1:8080
+    kubernetes cluster.local in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig} kubelab
+        pods insecure
+        ttl 30
+    }}
+    cache 30
+    loadbalance
+}}
+
+.:53 {{
+    bind {cp_address}
+    errors
+    template ANY ANY {{
+        rcode NXDOMAIN
+    }}
+}}
+"""

@@ -1,0 +1,115 @@
+"""Host and node network plumbing: bridge, node netns + veth, routes, sysctls, FORWARD rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kubelab.cluster.local import plan
+from kubelab.cluster.local.plan import LocalNode
+from kubelab.cluster.local.proc import in_netns, run
+
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+NODE_SYSCTLS = {
+    "net/ipv4/ip_forward": "1",
+    "net/bridge/bridge-nf-call-iptables": "1",
+    "net/ipv4/conf/all/route_localnet": "1",
+}
+
+
+def _link_exists(name: str) -> bool:
+    return Path(f"/sys/class/net/{name}").exists()
+
+
+def _forward_rules() -> list[list[str]]:
+    comment = ["-m", "comment", "--comment", plan.IPTABLES_COMMENT]
+    return [
+        ["FORWARD", "-i", plan.BRIDGE, *comment, "-j", "ACCEPT"],
+        ["FORWARD", "-o", plan.BRIDGE, *comment, "-j", "ACCEPT"],
+    ]
+
+
+def setup_host(host_state: Path) -> None:
+    """Bridge with the gateway address, ip_forward on (old value saved), FORWARD accept if DROP."""
+    saved: dict[str, object] = {"ip_forward": IP_FORWARD.read_text().strip(), "iptables": []}
+    if host_state.exists():  # a previous half-failed up: keep the value from before kubelab
+        saved = json.loads(host_state.read_text())
+    host_state.write_text(json.dumps(saved))
+    if not _link_exists(plan.BRIDGE):
+        run(["ip", "link", "add", plan.BRIDGE, "type", "bridge"])
+        run(["ip", "addr", "add", f"{plan.GATEWAY}/24", "dev", plan.BRIDGE])
+    run(["ip", "link", "set", plan.BRIDGE, "up"])
+    IP_FORWARD.write_text("1")
+    if "-P FORWARD DROP" in run(["iptables", "-S", "FORWARD"]).splitlines()[:1]:
+        rules = []
+        for rule in _forward_rules():
+            run(["iptables", "-I", *rule])
+            rules.append(rule)
+        saved["iptables"] = rules
+        host_state.write_text(json.dumps(saved))
+
+
+def setup_node(node: LocalNode) -> None:
+    """Node netns, veth to the bridge, address, default route, sysctls, host route to its pods."""
+    run(["ip", "netns", "add", node.netns])
+    run(
+        [
+            "ip",
+            "link",
+            "add",
+            node.veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            node.netns,
+        ]
+    )
+    run(["ip", "link", "set", node.veth, "master", plan.BRIDGE, "up"])
+    ns = ["ip", "-n", node.netns]
+    run([*ns, "link", "set", "lo", "up"])
+    run([*ns, "addr", "add", f"{node.address}/24", "dev", "eth0"])
+    run([*ns, "link", "set", "eth0", "up"])
+    run([*ns, "route", "add", "default", "via", plan.GATEWAY])
+    script = "; ".join(f"echo {v} > /proc/sys/{k}" for k, v in NODE_SYSCTLS.items())
+    run(in_netns(node.netns, ["sh", "-c", script]))
+    run(["ip", "route", "replace", node.pod_cidr, "via", node.address, "dev", plan.BRIDGE])
+
+
+def node_netns_names(cluster: str) -> list[str]:
+    """Names of the node netns of ``cluster`` that exist now."""
+    root = Path("/run/netns")
+    prefix = f"{cluster}-"
+    names = [p.name for p in root.iterdir()] if root.is_dir() else []
+    return sorted(
+        n for n in names if n.startswith(prefix) and n[len(prefix) :].startswith(("cp", "w"))
+    )
+
+
+def teardown(cluster: str, host_state: Path) -> None:
+    """Delete node netns, veths, the bridge (and its routes), our FORWARD rules; restore ip_forward."""
+    for netns in node_netns_names(cluster):
+        run(["ip", "netns", "delete", netns])
+    for link in sorted(Path("/sys/class/net").iterdir()):
+        if link.name.startswith(f"{plan.BRIDGE}n"):
+            run(["ip", "link", "delete", link.name])
+    if _link_exists(plan.BRIDGE):
+        run(["ip", "link", "delete", plan.BRIDGE])
+    if not host_state.exists():
+        return
+    saved = json.loads(host_state.read_text())
+    for rule in saved.get("iptables", []):
+        if _rule_exists(rule):
+            run(["iptables", "-D", *rule])
+    IP_FORWARD.write_text(str(saved.get("ip_forward", "0")))
+    host_state.unlink()
+
+
+def _rule_exists(rule: list[str]) -> bool:
+    try:
+        run(["iptables", "-C", *rule], timeout=10)
+    except Exception:
+        return False
+    return True

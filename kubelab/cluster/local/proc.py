@@ -1,0 +1,184 @@
+"""Running commands and the cluster's long-lived processes (one process group each, pid files)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from kubelab.errors import EnvironmentProblem
+from kubelab.waits import wait_until
+
+CMD_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+def run(argv: Sequence[str], timeout: float = CMD_TIMEOUT, input: str | None = None) -> str:
+    """Run a command (check=True); return stdout; the error names the command and its stderr."""
+    try:
+        proc = subprocess.run(
+            list(argv), check=True, timeout=timeout, capture_output=True, text=True, input=input
+        )
+    except subprocess.CalledProcessError as exc:
+        err = (exc.stderr or exc.stdout or "").strip().splitlines()
+        raise EnvironmentProblem(
+            f"{' '.join(argv)} failed with exit {exc.returncode}: {err[-1] if err else 'no output'}"
+        ) from None
+    return proc.stdout
+
+
+def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
+    """argv run in a node's network namespace only (same mount namespace as the host)."""
+    # Not `ip netns exec`: it makes a private mount namespace, so the kubelet's tmpfs volume
+    # mounts would be invisible to containerd/runc and containers would see empty volumes.
+    return ["nsenter", f"--net=/run/netns/{netns}", "--", *argv]
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime
+
+
+def start(
+    name: str, argv: Sequence[str], log: Path, pid_dir: Path, env: dict[str, str] | None = None
+) -> int:
+    """Start a long-lived process in its own process group; log to ``log``; record its pid."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    pid_dir.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        child = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+    record = {
+        "pid": child.pid,
+        "start": _start_time(child.pid),
+        "argv": list(argv),
+        "log": str(log),
+    }
+    (pid_dir / f"{name}.json").write_text(json.dumps(record))
+    return child.pid
+
+
+def _alive(record: dict[str, object]) -> bool:
+    pid = record["pid"]
+    assert isinstance(pid, int)
+    start_time = _start_time(pid)
+    if start_time is None or start_time != record.get("start"):
+        return False  # gone, or the pid was reused by another process
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def records(pid_dir: Path) -> dict[str, dict[str, object]]:
+    """The pid records of a cluster, by process name."""
+    out = {}
+    for path in sorted(pid_dir.glob("*.json")) if pid_dir.is_dir() else []:
+        try:
+            out[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def dead(pid_dir: Path) -> list[str]:
+    """Names of recorded processes that are no longer running."""
+    return [name for name, rec in records(pid_dir).items() if not _alive(rec)]
+
+
+def reap() -> None:
+    """Collect exited children so they do not linger as zombies in our own process."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def stop(pid_dir: Path, names: Sequence[str]) -> None:
+    """SIGTERM the process groups of ``names``, then SIGKILL whatever is left after a grace period."""
+    recs = records(pid_dir)
+    targets = {n: recs[n] for n in names if n in recs and _alive(recs[n])}
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for rec in targets.values():
+            pid = rec["pid"]
+            assert isinstance(pid, int)
+            for kill in (os.killpg, os.kill):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    kill(pid, sig)
+        try:
+            wait_until(
+                lambda: _reap_and_filter(targets),
+                lambda alive: not alive,
+                timeout=STOP_TIMEOUT if sig == signal.SIGTERM else CMD_TIMEOUT,
+                what=f"processes {', '.join(targets)} to exit",
+                interval=0.1,
+            )
+            break
+        except Exception:
+            if sig == signal.SIGKILL:
+                raise
+    for name in names:
+        (pid_dir / f"{name}.json").unlink(missing_ok=True)
+
+
+def pids_matching(needle: str) -> list[int]:
+    """Pids of processes whose command line contains ``needle`` (e.g. our containerd socket path)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_pids(pids: Sequence[int]) -> None:
+    """SIGKILL pids and wait until they are gone."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    wait_until(
+        lambda: _reap_and_filter_pids(pids),
+        lambda alive: not alive,
+        timeout=CMD_TIMEOUT,
+        what=f"pids {pids} to exit",
+        interval=0.1,
+    )
+
+
+def _zombie_free(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _reap_and_filter(targets: dict[str, dict[str, object]]) -> list[str]:
+    reap()
+    return [name for name, rec in targets.items() if _alive(rec)]
+
+
+def _reap_and_filter_pids(pids: Sequence[int]) -> list[int]:
+    reap()
+    return [p for p in pids if _zombie_free(p)]

@@ -1,0 +1,18 @@
+"""Where kubelab keeps its caches (binaries, images) and its state (clusters)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Cache directory: $KUBELAB_CACHE_DIR, else ~/.cache/kubelab."""
+    env = os.environ.get("KUBELAB_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "kubelab"
+
+
+def state_dir() -> Path:
+    """State directory: $KUBELAB_STATE_DIR, else ~/.local/state/kubelab."""
+    env = os.environ.get("KUBELAB_STATE_DIR")
+    return Path(env) if env else Path.home() / ".local" / "state" / "kubelab"
