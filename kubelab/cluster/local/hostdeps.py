@@ -24,6 +24,7 @@ PROGRAMS = {
     "ip": "iproute2",
     "nsenter": "util-linux",
     "mount": "mount",
+    "gcc": "gcc",  # the pause image is a static C program built on the host
 }
 
 
@@ -32,6 +33,8 @@ def missing_packages() -> list[str]:
     pkgs = [pkg for prog, pkg in PROGRAMS.items() if shutil.which(prog) is None]
     if any(not (CNI_DIR / plugin).exists() for plugin in CNI_PLUGINS):
         pkgs.append("containernetworking-plugins")
+    if not list(Path("/usr/lib").glob("*/libc.a")) and not Path("/usr/lib/libc.a").exists():
+        pkgs.append("libc6-dev")  # static glibc for the pause binary
     return sorted(set(pkgs))
 
 
