@@ -13,7 +13,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kubelab import paths
-from kubelab.cluster.local import bootstrap, cleanup, components, configs, network, pki, plan, proc
+from kubelab.cluster.local import (
+    bootstrap,
+    cleanup,
+    components,
+    configs,
+    files,
+    network,
+    plan,
+    proc,
+    teardown,
+)
 from kubelab.cluster.local.build import (
     DEFAULT_K8S_VERSION,
     Binaries,
@@ -35,16 +45,6 @@ CONTROL_PLANE_COMPONENTS = (
     "coredns",
 )
 NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy")
-# stop order: clients before the servers they talk to
-STOP_ORDER = (
-    "kube-proxy",
-    "kubelet",
-    "coredns",
-    "kube-scheduler",
-    "kube-controller-manager",
-    "kube-apiserver",
-    "etcd",
-)
 DNS_PROBE_NAME = f"kubernetes.default.svc.{plan.CLUSTER_DOMAIN}"
 
 
@@ -201,13 +201,13 @@ class LocalCluster:
             )
         )
         phase(f"certificates for {len(nodes)} nodes")
-        self._write_pki(nodes)
+        files.write_pki(layout, nodes)
         phase("network: bridge, node namespaces, routes")
         network.setup_host(layout.host_state)
         for node in nodes:
             network.setup_node(node)
             cleanup.create_cgroup(configs.cgroup_root(self.name, node))
-            self._write_node_files(node)
+            files.write_node_files(layout, node)
         phase("starting containerd on every node, etcd and kube-apiserver")
         for node in nodes:
             self._spawn(node, "containerd", components.containerd(node, layout))
@@ -307,91 +307,6 @@ class LocalCluster:
             for future in [pool.submit(import_archive, n.containerd_socket, pause) for n in nodes]:
                 future.result()
 
-    def _write_pki(self, nodes: list[LocalNode]) -> None:
-        d = self.layout.pki
-        d.mkdir(parents=True, exist_ok=True)
-        d.chmod(0o700)
-        cp = plan.control_plane(nodes)
-        server = plan.apiserver_url(nodes)
-        ca = pki.new_ca(f"{self.name}-ca")
-        pki.write_pair(d, "ca", ca)
-        dns = [
-            "kubernetes",
-            "kubernetes.default",
-            "kubernetes.default.svc",
-            f"kubernetes.default.svc.{plan.CLUSTER_DOMAIN}",
-            "localhost",
-        ]
-        pki.write_pair(
-            d,
-            "apiserver",
-            pki.issue(
-                ca,
-                "kube-apiserver",
-                client=False,
-                server=True,
-                dns_names=dns,
-                ips=[cp.address, plan.KUBERNETES_SERVICE_IP, "127.0.0.1"],
-            ),
-        )
-        pki.write_pair(
-            d, "apiserver-kubelet-client", pki.issue(ca, bootstrap.APISERVER_KUBELET_USER)
-        )
-        sa_key, sa_pub = pki.service_account_keys()
-        pki.write_private(d / "sa.key", sa_key)
-        (d / "sa.pub").write_bytes(sa_pub)
-
-        def kubeconfig(path: Path, user: str, groups: tuple[str, ...] = ()) -> None:
-            pki.write_private(
-                path,
-                pki.kubeconfig(self.name, server, ca.cert_pem, user, pki.issue(ca, user, groups)),
-            )
-
-        kubeconfig(self.layout.admin_kubeconfig, "kubelab-admin", ("system:masters",))
-        kubeconfig(
-            self.layout.kubeconfig_of("controller-manager"), "system:kube-controller-manager"
-        )
-        kubeconfig(self.layout.kubeconfig_of("scheduler"), "system:kube-scheduler")
-        kubeconfig(self.layout.kubeconfig_of("kube-proxy"), "system:kube-proxy")
-        kubeconfig(self.layout.kubeconfig_of("coredns"), bootstrap.COREDNS_USER)
-        for node in nodes:
-            kubeconfig(
-                self.layout.kubeconfig_of(f"node-{node.short}"),
-                f"system:node:{node.name}",
-                ("system:nodes",),
-            )
-            serving = pki.issue(
-                ca, node.name, client=False, server=True, dns_names=[node.name], ips=[node.address]
-            )
-            pki.write_pair(d, f"kubelet-{node.short}", serving)
-
-    def _write_node_files(self, node: LocalNode) -> None:
-        layout = self.layout
-        dirs = layout.node_dirs(node)
-        for d in (
-            dirs.state,
-            dirs.run,
-            dirs.cni_conf_dir,
-            dirs.cni_data_dir,
-            dirs.kubelet_root,
-            dirs.pod_logs,
-        ):
-            d.mkdir(parents=True, exist_ok=True)
-        dirs.resolv_conf.write_text("")
-        (dirs.state / "containerd.toml").write_text(configs.containerd_config(node, dirs))
-        (dirs.cni_conf_dir / "10-kubelab.conflist").write_text(
-            configs.cni_config(self.name, node, dirs)
-        )
-        (dirs.state / "kubelet.yaml").write_text(
-            configs.kubelet_config(self.name, node, dirs, layout.pki)
-        )
-        proxy_kc = layout.kubeconfig_of("kube-proxy")
-        (dirs.state / "kube-proxy.yaml").write_text(configs.kube_proxy_config(node, proxy_kc))
-        if node.control_plane:
-            (dirs.state / "Corefile").write_text(
-                configs.corefile(node.address, layout.kubeconfig_of("coredns"))
-            )
-
     # ---- state ------------------------------------------------------------------------------
 
     def _meta(self) -> dict[str, object] | None:
@@ -453,57 +368,6 @@ class LocalCluster:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    # ---- teardown ---------------------------------------------------------------------------
-
     def _teardown(self) -> None:
-        layout = self.layout
-        run = plan.run_dir(self.name)
-        nodes = plan.plan_nodes(self.name, max(self._started_workers(), self._netns_workers()))
-        names = list(proc.records(layout.pids))
-        for component in STOP_ORDER:
-            proc.stop(layout.pids, [n for n in names if n.endswith("-" + component)])
-        shim_sockets = self._shim_sockets()
-        for node in nodes:
-            proc.kill_pids(proc.pids_matching(str(node.containerd_socket)))
-        proc.stop(layout.pids, list(proc.records(layout.pids)))
-        for node in nodes:
-            cleanup.remove_cgroup(configs.cgroup_root(self.name, node))
-        # anything else still running from our files (a crash lost its pid record)
-        leftover = [
-            pid
-            for needle in (layout.root / "nodes", layout.pki, run)
-            for pid in proc.pids_matching(f"{needle}/")
-        ]
-        proc.kill_pids(leftover)
-        for sock in shim_sockets:
-            sock.unlink(missing_ok=True)
-        cleanup.unmount_under([layout.root, run])
-        network.teardown(self.name, layout.host_state)
-        cleanup.remove_cni_cache(configs.cni_network_name(self.name))
-        cleanup.remove_container_log_links([layout.root])
-        cleanup.remove_tree(run)
-        if plan.RUN_ROOT.is_dir() and not any(plan.RUN_ROOT.iterdir()):
-            plan.RUN_ROOT.rmdir()
-        for entry in layout.root.iterdir() if layout.root.is_dir() else []:
-            if entry == layout.logs:
-                continue
-            if entry.is_dir():
-                cleanup.remove_tree(entry)
-            else:
-                entry.unlink()
-
-    def _netns_workers(self) -> int:
-        found = [n.rsplit("-w", 1)[1] for n in network.node_netns_names(self.name) if "-w" in n]
-        return max((int(i) for i in found if i.isdigit()), default=0)
-
-    def _shim_sockets(self) -> list[Path]:
-        """containerd 1.6 shims listen under /run/containerd/s whatever the state dir: find ours."""
-        out = []
-        for address in plan.run_dir(self.name).glob(
-            "*/containerd/io.containerd.runtime.v2.task/*/*/address"
-        ):
-            with contextlib.suppress(OSError):
-                text = address.read_text().strip()
-                if text.startswith("unix://"):
-                    out.append(Path(text.removeprefix("unix://")))
-        return out
+        workers = max(self._started_workers(), teardown.netns_workers(self.name))
+        teardown.teardown(self.layout, plan.plan_nodes(self.name, workers))
