@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from kubelab.errors import EnvironmentProblem, UsageError
+from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.images.oci import ImageConfig, prepare_layer, tar_directory, write_archive
 from kubelab.images.rootfs import (
     RUNTIME_DIRS,
@@ -40,11 +40,25 @@ BASE_ENV = (
 )
 # Set for RUN only: Debian marks its python EXTERNALLY-MANAGED (PEP 668); the slim image does
 # not, so `pip install` there works without it.
+# SOURCE_DATE_EPOCH makes pip write hash-checked .pyc files instead of mtime-stamped ones, so
+# rebuilding the same inputs gives the same layer digest.
 RUN_ONLY_ENV = {
     "PIP_BREAK_SYSTEM_PACKAGES": "1",
+    "SOURCE_DATE_EPOCH": "0",
     "HOME": "/root",
     "DEBIAN_FRONTEND": "noninteractive",
 }
+# Like Docker's predefined proxy ARGs: the host's network settings reach RUN, not the image.
+PASSTHROUGH_ENV = frozenset(
+    {
+        *(v for name in ("http_proxy", "https_proxy", "no_proxy") for v in (name, name.upper())),
+        "PIP_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_TRUSTED_HOST",
+        "PIP_DEFAULT_TIMEOUT",
+    }
+)
+HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 RUN_TIMEOUT = 600.0
 MOUNT_TIMEOUT = 30.0
 
@@ -306,15 +320,13 @@ def build_image(
                 _run(merged, step.env, step.user, step.workdir, args, what)
     finally:
         unmount_under(work)
-    # ovl_work can hold a root-only "work" dir; it is not part of the layer.
-    layer_tar = dest.with_name(dest.name.removesuffix(".oci.tar") + ".layer.tar")
+    layer_tar = work / "layer.tar"
     tar_directory(upper, layer_tar, overlay_upper=True, exclude=RUNTIME_DIRS)
-    shutil.rmtree(work)
     base_layer = prepare_layer(base.layer_tar)
     app_layer = prepare_layer(layer_tar)
     history = [f"kubelab debootstrap base {base.key}", f"{context.name}/Dockerfile {build_args}"]
     write_archive(dest, ref, [base_layer, app_layer], p.image_config(), history=history)
-    layer_tar.unlink()
+    shutil.rmtree(work)
     say(f"{ref}: built in {time.monotonic() - started:.0f} s -> {dest.name}")
     return dest
 
@@ -359,7 +371,14 @@ def _run(
         # pip reaches PyPI with the host's resolver configuration.
         _mount("--bind", os.path.realpath("/etc/resolv.conf"), str(resolv))
         binds.append(resolv)
-        full_env = dict(e.split("=", 1) for e in BASE_ENV) | dict(env) | RUN_ONLY_ENV
+        # ... and the host's CA bundle, which may trust an egress proxy the image's does not.
+        # Bind-mounted, so it never ends up in the layer.
+        host_ca, image_ca = Path(HOST_CA_BUNDLE), merged / HOST_CA_BUNDLE.lstrip("/")
+        if host_ca.is_file() and image_ca.is_file():
+            _mount("--bind", os.path.realpath(host_ca), str(image_ca))
+            binds.append(image_ca)
+        passed = {k: v for k, v in os.environ.items() if k in PASSTHROUGH_ENV}
+        full_env = dict(e.split("=", 1) for e in BASE_ENV) | passed | dict(env) | RUN_ONLY_ENV
         cmd = ["chroot"]
         if user:
             cmd.append(f"--userspec={user if ':' in user else user + ':0'}")
@@ -374,7 +393,7 @@ def _run(
         try:
             run_streaming(cmd, timeout=RUN_TIMEOUT, on_line=on_line)
         except subprocess.CalledProcessError as exc:
-            raise UsageError(
+            raise KubelabError(
                 f"{step}: exited with {exc.returncode}: {tail[-1] if tail else ''}"
             ) from exc
     finally:

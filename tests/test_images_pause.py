@@ -1,0 +1,30 @@
+"""The pause image: a static binary in a FROM-scratch archive, rebuilt only when pause.c changes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from kubelab.images.pause import PAUSE, build_pause_image
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+
+
+def test_pause_archive_is_cached_and_names_its_ref(tmp_path: Path) -> None:
+    archive = build_pause_image(tmp_path)
+    mtime = archive.stat().st_mtime_ns
+    assert build_pause_image(tmp_path) == archive
+    assert archive.stat().st_mtime_ns == mtime
+    with tarfile.open(archive) as tar:
+        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+        digest = index["manifests"][0]["digest"].removeprefix("sha256:")
+        manifest = json.load(tar.extractfile(f"blobs/sha256/{digest}"))  # type: ignore[arg-type]
+        config_digest = manifest["config"]["digest"].removeprefix("sha256:")
+        config = json.load(tar.extractfile(f"blobs/sha256/{config_digest}"))  # type: ignore[arg-type]
+    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == PAUSE
+    assert config["config"]["Entrypoint"] == ["/pause"]
+    assert len(manifest["layers"]) == 1
