@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from kubelab.images.rootfs import DEFAULT_MIRROR, apt_mirror
+import pytest
+
+from kubelab.images.rootfs import DEFAULT_MIRROR, apt_mirror, run_streaming
 
 
 def test_mirror_from_deb822_sources(tmp_path: Path) -> None:
@@ -27,3 +30,24 @@ def test_mirror_from_one_line_sources(tmp_path: Path) -> None:
 
 def test_mirror_defaults_to_deb_debian_org(tmp_path: Path) -> None:
     assert apt_mirror(tmp_path) == DEFAULT_MIRROR
+
+
+def test_run_streaming_passes_lines_and_kills_the_whole_tree_on_timeout(tmp_path: Path) -> None:
+    lines: list[str] = []
+    run_streaming(["sh", "-c", "echo one; echo two"], timeout=10, on_line=lines.append)
+    assert lines == ["one", "two"]
+    marker = tmp_path / "child.pid"
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_streaming(
+            ["sh", "-c", f"sleep 30 & echo $! > {marker}; wait"], timeout=0.5, on_line=print
+        )
+    stat = Path(f"/proc/{int(marker.read_text())}/stat")
+    # Killed: gone, or a zombie until init reaps it.
+    assert not stat.exists() or stat.read_text().split(") ")[1].startswith("Z")
+
+
+def test_run_streaming_raises_like_check_true() -> None:
+    with pytest.raises(subprocess.CalledProcessError) as info:
+        run_streaming(["sh", "-c", "echo bad; exit 3"], timeout=10, on_line=lambda _: None)
+    assert info.value.returncode == 3
+    assert info.value.output == "bad"

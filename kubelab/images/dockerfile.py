@@ -60,6 +60,8 @@ PASSTHROUGH_ENV = frozenset(
 )
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 RUN_TIMEOUT = 600.0
+# Bump when this builder changes what it produces from the same Dockerfile (cache key part).
+BUILDER_VERSION = "2"
 MOUNT_TIMEOUT = 30.0
 
 
@@ -260,7 +262,7 @@ def load_plan(context: Path, build_args: Mapping[str, str]) -> Plan:
 
 def inputs_hash(context: Path, build_args: Mapping[str, str]) -> str:
     """A hash of the Dockerfile, every file it COPYs (path, mode, content) and the build args."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"kubelab-builder-{BUILDER_VERSION}\0".encode())
     dockerfile = context / "Dockerfile"
     h.update(dockerfile.read_bytes())
     h.update(json.dumps(dict(sorted(build_args.items()))).encode())

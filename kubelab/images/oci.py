@@ -285,6 +285,8 @@ def tar_directory(
                 tar.addfile(_fixed(tarfile.TarInfo(wh), tarfile.REGTYPE, 0o644, 0))
                 continue
             info = tar.gettarinfo(str(path), arcname=rel)
+            if info is None:  # a socket: nothing a layer can carry
+                continue
             info.uname = info.gname = ""
             if mtime is not None:
                 info.mtime = mtime

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -255,12 +257,15 @@ def run_streaming(
         text=True,
         errors="replace",
         env=env,
+        # Its own process group, so a timeout or Ctrl-C kills the whole tree (a shell's children
+        # would otherwise keep build mounts busy).
+        start_new_session=True,
     )
     timed_out = threading.Event()
 
     def kill() -> None:
         timed_out.set()
-        proc.kill()
+        _kill_group(proc)
 
     timer = threading.Timer(timeout, kill)
     timer.start()
@@ -280,9 +285,14 @@ def run_streaming(
         if log:
             log.close()
         if proc.poll() is None:
-            proc.kill()
+            _kill_group(proc)
             proc.wait()
     if timed_out.is_set():
         raise subprocess.TimeoutExpired(list(cmd), timeout, output="\n".join(tail))
     if code != 0:
         raise subprocess.CalledProcessError(code, list(cmd), output="\n".join(tail))
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
