@@ -15,6 +15,17 @@ from kubelab.waits import wait_until
 CGROUP_FS = ("cgroup", "cgroup2")
 CNI_CACHE = Path("/var/lib/cni/results")
 CONTAINER_LOG_LINKS = Path("/var/log/containers")
+DEVICE_PLUGINS = Path("/var/lib/kubelet/device-plugins")  # hardcoded in the kubelet
+NETNS_DIR = Path("/run/netns")
+# host directories the nodes create outside their own dirs (paths hardcoded upstream)
+HOST_DIRS = (
+    Path("/var/lib/cni"),
+    CNI_CACHE,
+    Path("/var/lib/kubelet"),
+    DEVICE_PLUGINS,
+    CONTAINER_LOG_LINKS,
+    NETNS_DIR,
+)
 
 
 def _unescape(field: str) -> str:
@@ -121,12 +132,40 @@ def unmount_under(roots: Iterable[Path]) -> None:
                 run(["umount", "-l", mp])
 
 
-def remove_cni_cache(network: str) -> None:
-    """Remove libcni's cached results of our pod network (other networks' files stay)."""
+def sandbox_ids(containerd_roots: Iterable[Path]) -> list[str]:
+    """Ids of the pod sandboxes the given containerd roots know (their CNI cache files carry them)."""
+    ids = []
+    for root in containerd_roots:
+        sandboxes = root / "io.containerd.grpc.v1.cri" / "sandboxes"
+        ids += [p.name for p in sandboxes.iterdir()] if sandboxes.is_dir() else []
+    return ids
+
+
+def remove_cni_cache(ids: Iterable[str]) -> None:
+    """Remove libcni's cached results (pod network and loopback) of our pod sandboxes."""
     if not CNI_CACHE.is_dir():
         return
-    for entry in CNI_CACHE.glob(f"{network}-*"):
-        entry.unlink(missing_ok=True)
+    for sandbox in ids:
+        for entry in CNI_CACHE.glob(f"*-{sandbox}-*"):
+            entry.unlink(missing_ok=True)
+
+
+def absent_host_dirs() -> list[str]:
+    """Which of HOST_DIRS do not exist yet (recorded before up, removed again by down)."""
+    return [str(d) for d in HOST_DIRS if not d.exists()]
+
+
+def remove_host_dirs(created: Iterable[str]) -> None:
+    """Remove the HOST_DIRS that up created, once nothing else lives in them."""
+    dirs = [Path(p) for p in created]
+    if DEVICE_PLUGINS in dirs:
+        remove_tree(DEVICE_PLUGINS)  # only our kubelets' kubelet.sock can be in it
+    if NETNS_DIR in dirs and NETNS_DIR.is_dir() and not any(NETNS_DIR.iterdir()):
+        while NETNS_DIR in {Path(mp) for mp, _ in _mountinfo()}:
+            run(["umount", str(NETNS_DIR)])  # `ip netns add` bind-mounts it onto itself
+    for path in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def remove_container_log_links(roots: Iterable[Path]) -> None:
@@ -137,13 +176,6 @@ def remove_container_log_links(roots: Iterable[Path]) -> None:
     for link in CONTAINER_LOG_LINKS.iterdir():
         if link.is_symlink() and os.readlink(link).startswith(prefixes):
             link.unlink()
-
-
-def remove_created_dirs(created: Iterable[Path]) -> None:
-    """Remove host directories kubelab (or its nodes) created, if they are now empty."""
-    for path in sorted(created, key=lambda p: len(p.parts), reverse=True):
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
 
 
 def remove_tree(path: Path) -> None:

@@ -200,6 +200,7 @@ class LocalCluster:
                 {"name": self.name, "workers": self.workers, "k8s_version": self.k8s_version}
             )
         )
+        teardown.record_host_dirs(layout)
         phase(f"certificates for {len(nodes)} nodes")
         files.write_pki(layout, nodes)
         phase("network: bridge, node namespaces, routes")

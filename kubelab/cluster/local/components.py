@@ -50,6 +50,11 @@ class Layout:
         """host.json: host settings to restore on down."""
         return self.root / "host.json"
 
+    @property
+    def host_dirs(self) -> Path:
+        """host-dirs.json: shared host directories up created (down removes them)."""
+        return self.root / "host-dirs.json"
+
     def node_dirs(self, node: LocalNode) -> NodeDirs:
         """Directories of one node."""
         return NodeDirs(self.root / "nodes" / node.short, plan.run_dir(self.cluster) / node.short)

@@ -8,6 +8,7 @@ from pathlib import Path
 from kubelab.cluster.local import plan
 from kubelab.cluster.local.plan import LocalNode
 from kubelab.cluster.local.proc import in_netns, run
+from kubelab.errors import EnvironmentProblem
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 NODE_SYSCTLS = {
@@ -94,9 +95,8 @@ def teardown(cluster: str, host_state: Path) -> None:
         run(["ip", "netns", "delete", netns])
     for link in sorted(Path("/sys/class/net").iterdir()):
         if link.name.startswith(f"{plan.BRIDGE}n"):
-            run(["ip", "link", "delete", link.name])
-    if _link_exists(plan.BRIDGE):
-        run(["ip", "link", "delete", plan.BRIDGE])
+            _delete_link(link.name)
+    _delete_link(plan.BRIDGE)
     if not host_state.exists():
         return
     saved = json.loads(host_state.read_text())
@@ -105,6 +105,17 @@ def teardown(cluster: str, host_state: Path) -> None:
             run(["iptables", "-D", *rule])
     IP_FORWARD.write_text(str(saved.get("ip_forward", "0")))
     host_state.unlink()
+
+
+def _delete_link(name: str) -> None:
+    """Delete a link; one that vanished meanwhile (its netns peer went first) is fine."""
+    if not _link_exists(name):
+        return
+    try:
+        run(["ip", "link", "delete", name])
+    except EnvironmentProblem:
+        if _link_exists(name):
+            raise
 
 
 def _rule_exists(rule: list[str]) -> bool:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from kubelab.cluster.local import cleanup, configs, network, plan, proc
 from kubelab.cluster.local.components import Layout
 from kubelab.cluster.local.plan import LocalNode
+from kubelab.errors import EnvironmentProblem
 
 # stop order: clients before the servers they talk to; containerd last
 STOP_ORDER = (
@@ -39,30 +43,70 @@ def _shim_sockets(run: Path) -> list[Path]:
 
 
 def teardown(layout: Layout, nodes: list[LocalNode]) -> None:
-    """Processes, shims, containers (by cgroup), mounts, netns, links, rules, sysctls, files; logs stay."""
+    """Processes, shims, containers (by cgroup), mounts, netns, links, rules, sysctls, files; logs stay.
+
+    Every step runs even if an earlier one failed; the first failure is raised at the end.
+    """
     run = plan.run_dir(layout.cluster)
+    errors: list[str] = []
+
+    def step(what: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except Exception as exc:
+            errors.append(f"{what}: {exc}")
+
     names = list(proc.records(layout.pids))
     for component in STOP_ORDER:
-        proc.stop(layout.pids, [n for n in names if n.endswith("-" + component)])
+        mine = [n for n in names if n.endswith("-" + component)]
+        step(f"stop {component}", partial(proc.stop, layout.pids, mine))
     shim_sockets = _shim_sockets(run)
     for node in nodes:
-        proc.kill_pids(proc.pids_matching(str(node.containerd_socket)))
-    proc.stop(layout.pids, list(proc.records(layout.pids)))
+        step(f"kill shims of {node.name}", partial(_kill_matching, str(node.containerd_socket)))
+    step("stop containerd", lambda: proc.stop(layout.pids, list(proc.records(layout.pids))))
     for node in nodes:
-        cleanup.remove_cgroup(configs.cgroup_root(layout.cluster, node))
+        root = configs.cgroup_root(layout.cluster, node)
+        step(f"remove cgroup {root}", partial(cleanup.remove_cgroup, root))
     # anything else still running from our files (a crash lost its pid record)
     leftover = [
         pid
         for needle in (layout.root / "nodes", layout.pki, run)
         for pid in proc.pids_matching(f"{needle}/")
     ]
-    proc.kill_pids(leftover)
+    step("kill leftover processes", lambda: proc.kill_pids(leftover))
     for sock in shim_sockets:
         sock.unlink(missing_ok=True)
-    cleanup.unmount_under([layout.root, run])
-    network.teardown(layout.cluster, layout.host_state)
-    cleanup.remove_cni_cache(configs.cni_network_name(layout.cluster))
-    cleanup.remove_container_log_links([layout.root])
+    step("unmount", lambda: cleanup.unmount_under([layout.root, run]))
+    step("network", lambda: network.teardown(layout.cluster, layout.host_state))
+    sandboxes = cleanup.sandbox_ids(layout.node_dirs(n).containerd_root for n in nodes)
+    step("CNI cache", lambda: cleanup.remove_cni_cache(sandboxes))
+    step("log links", lambda: cleanup.remove_container_log_links([layout.root]))
+    step("host dirs", lambda: cleanup.remove_host_dirs(_created_host_dirs(layout)))
+    step("runtime dir", lambda: _remove_files(layout, run))
+    if errors:
+        raise EnvironmentProblem(
+            f"down left something behind: {errors[0]} (+{len(errors) - 1} more)"
+        )
+
+
+def _created_host_dirs(layout: Layout) -> list[str]:
+    try:
+        return list(json.loads(layout.host_dirs.read_text()))
+    except (OSError, ValueError):
+        return []
+
+
+def record_host_dirs(layout: Layout) -> None:
+    """Before up touches the host: note which shared host dirs do not exist yet (down removes them)."""
+    if not layout.host_dirs.exists():  # a half-failed earlier up already recorded the truth
+        layout.host_dirs.write_text(json.dumps(cleanup.absent_host_dirs()))
+
+
+def _kill_matching(needle: str) -> None:
+    proc.kill_pids(proc.pids_matching(needle))
+
+
+def _remove_files(layout: Layout, run: Path) -> None:
     cleanup.remove_tree(run)
     if plan.RUN_ROOT.is_dir() and not any(plan.RUN_ROOT.iterdir()):
         plan.RUN_ROOT.rmdir()
