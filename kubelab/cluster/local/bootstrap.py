@@ -16,6 +16,7 @@ APISERVER_KUBELET_USER = "kube-apiserver-kubelet-client"
 API_TIMEOUT = 10.0
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 MANAGED_BY = "kubelab"
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 
 
 def api_client(kubeconfig: Path) -> client.ApiClient:
@@ -118,13 +119,21 @@ def apply_bootstrap_objects(api: client.ApiClient, cp: LocalNode) -> None:
 
 
 def node_states(api: client.ApiClient) -> dict[str, str]:
-    """Each registered node's Ready condition status ("True", "False", "Unknown")."""
+    """Each registered node's readiness: "True" once Ready and no longer tainted not-ready.
+
+    The node lifecycle controller lifts the not-ready taint a moment after Ready; until then
+    the scheduler would leave new pods Pending, so "ready" waits for both.
+    """
     nodes = client.CoreV1Api(api).list_node(_request_timeout=API_TIMEOUT).items
     out: dict[str, str] = {}
     for node in nodes:
         conditions = (node.status.conditions if node.status else None) or []
         ready = [c.status for c in conditions if c.type == "Ready"]
-        out[str(node.metadata.name if node.metadata else "")] = ready[0] if ready else "Unknown"
+        state = ready[0] if ready else "Unknown"
+        taints = (node.spec.taints if node.spec else None) or []
+        if state == "True" and any(t.key == NOT_READY_TAINT for t in taints):
+            state = "Tainted"
+        out[str(node.metadata.name if node.metadata else "")] = state
     return out
 
 
