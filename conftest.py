@@ -24,6 +24,7 @@ pytest_plugins = [
     "steps.pods",
     "steps.services",
     "steps.replication",
+    "steps.traffic",
     "steps.clearing",
 ]
 
@@ -49,6 +50,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--workers", type=int, default=3, help="worker nodes of a new kind/local cluster"
     )
     group.addoption("--k8s-version", help="Kubernetes release of the local cluster (1.32-1.34)")
+    group.addoption(
+        "--reports-dir",
+        type=Path,
+        default=ROOT / "reports",
+        help="where reports go (default: reports/)",
+    )
     group.addoption(
         "--keep-namespace",
         default="never",
@@ -138,6 +145,8 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[LabNamespa
 
 
 @pytest.fixture
-def lab(provider: Provider, namespace: LabNamespace, images: Images) -> Lab:
+def lab(
+    provider: Provider, namespace: LabNamespace, images: Images, request: pytest.FixtureRequest
+) -> Lab:
     """The lab's operations in this scenario's namespace."""
-    return Lab(provider, namespace, images)
+    return Lab(provider, namespace, images, reports=request.config.getoption("--reports-dir"))

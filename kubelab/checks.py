@@ -61,3 +61,21 @@ def counts_step_by_one(counts: Sequence[int | None]) -> bool:
     if not counts or any(c is None for c in counts):
         return False
     return all(b == a + 1 for a, b in itertools.pairwise(counts))  # type: ignore[operator]
+
+
+def counter_regressions(during: Sequence[int | None], after: Sequence[int | None]) -> list[str]:
+    """Signs that the visit counter was reset: repeated values, or answers after the update
+    counting no higher than answers during it."""
+    problems = []
+    seen = [c for c in during if c is not None]
+    repeated = sorted({c for c in seen if seen.count(c) > 1})
+    if repeated:
+        problems.append(f"counts answered twice during the update: {repeated[:10]}")
+    later = [c for c in after if c is not None]
+    if seen and later and min(later) <= max(seen):
+        problems.append(
+            f"after the update the counter answered {min(later)}, not above {max(seen)}"
+        )
+    if len(later) != len(after):
+        problems.append("some answers after the update carried no count")
+    return problems

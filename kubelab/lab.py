@@ -6,11 +6,12 @@ import functools
 import logging
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kubelab import http, manifests
+from kubelab import http, manifests, rollout, timeline, traffic
 from kubelab.cluster.base import Images, Provider
 from kubelab.errors import NotSupported
 from kubelab.http import Answer
@@ -24,6 +25,17 @@ POD_MANIFESTS = {"redis": "db-pod", "web": "web-pod"}
 SERVICE_MANIFESTS = {"redis": "db-svc", "web": "web-svc"}
 WEB_PORT = 5000
 WEB_SELECTOR = "app=web"
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What a rolling update under traffic looked like."""
+
+    controller: str
+    record: traffic.Record
+    counts: list[rollout.PodCount]
+    most_running: int
+    fewest_available: int
 
 
 @dataclass(frozen=True)
@@ -47,10 +59,17 @@ class Placement:
 class Lab:
     """The lab on one cluster (provider), in one namespace, with one set of images."""
 
-    def __init__(self, provider: Provider, namespace: LabNamespace, images: Images) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        namespace: LabNamespace,
+        images: Images,
+        reports: Path = Path("reports"),
+    ) -> None:
         self.provider = provider
         self.ns = namespace
         self.images = images
+        self.reports = reports
 
     # -- creating -------------------------------------------------------------------------
     def create_pod(self, name: str) -> None:
@@ -172,6 +191,63 @@ class Lab:
             if p.metadata.generate_name == f"{controller}-"
             and any(ref.name == controller for ref in p.metadata.owner_references or [])
         )
+
+    # -- rolling update -------------------------------------------------------------------
+    def run_web_under(self, controller: str, replicas: int = 3) -> list[client.V1Pod]:
+        """Run ``replicas`` web 1.0 pods under a ReplicationController (adopting the web pod, as
+        in the seed) or a Deployment, and wait until all are ready."""
+        if controller == "ReplicationController":
+            self.run_pod("web")
+            self.create_replication_controller(replicas)
+        elif controller == "Deployment":
+            manifest = manifests.render("web-deployment", self.images)
+            manifest["spec"]["replicas"] = replicas
+            self.ns.apply(manifest)
+        else:
+            raise ValueError(f"no rolling update for a {controller}")
+        return self.wait_for_web_pods(replicas)
+
+    def node_port_urls(self, service: str = "web") -> list[str]:
+        """The Service's URL on every node's address."""
+        port = self.ns.node_port(service)
+        return [f"http://{address}:{port}/" for _, address in sorted(self.node_addresses().items())]
+
+    def roll_web_to_v2_under_traffic(self, controller: str, rate: float = 150.0) -> Rollout:
+        """Roll web to 2.0 under a ``controller`` while traffic flows on every node and a watch
+        follows the web pods; the timeline is saved in the reports directory."""
+        replicas = len(self.web_pods())
+        self.ns.wait_for_endpoints("web", count=replicas)
+        self.ask_every_node()  # every node's kube-proxy serves the NodePort before traffic starts
+        watch = rollout.PodWatch(self.ns, WEB_SELECTOR)
+        watch.start()
+        try:
+            with traffic.traffic(self.node_port_urls(), rate=rate) as probe:
+                if controller == "ReplicationController":
+                    rollout.rolling_update_rc(self.ns, "web", self.images.web_v2, progress=log.info)
+                else:
+                    rollout.rolling_update_deployment(self.ns, "web", self.images.web_v2)
+        finally:
+            counts = watch.stop()
+        result = Rollout(
+            controller, probe.record, counts, watch.most_running, watch.fewest_available
+        )
+        picture = self.reports / f"rollout-{controller}-{self.ns.name}.png"
+        timeline.draw(probe.record, counts, f"web 1.0 -> 2.0 under a {controller}", picture)
+        log.info("rollout timeline: %s", picture)
+        return result
+
+    def sample_answers(self, count: int = 60) -> list[Answer]:
+        """``count`` answers through the web NodePort, spread over every node's address."""
+        urls = self.node_port_urls()
+        return [http.get(urls[i % len(urls)], via=urls[i % len(urls)]) for i in range(count)]
+
+    def web_pod_images(self, count: int) -> dict[str, str]:
+        """Once exactly ``count`` web pods are ready: each one's name and container image."""
+        return {p.metadata.name: p.spec.containers[0].image for p in self.wait_for_web_pods(count)}
+
+    def web_pods(self) -> list[client.V1Pod]:
+        """The pods the web selector matches, shutting down or not."""
+        return self.ns.pods(WEB_SELECTOR)
 
     # -- clearing -------------------------------------------------------------------------
     def clear(self) -> None:
