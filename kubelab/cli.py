@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.action == "up":
             signal.signal(signal.SIGTERM, _sigterm)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
             version = args.k8s_version or DEFAULT_K8S_VERSION
             LocalCluster(args.name, workers=args.workers, k8s_version=version).up()
         else:
