@@ -1,23 +1,24 @@
-"""The suite's fixtures: the cluster (session), a namespace per scenario, images, options."""
+"""The suite's fixtures and hooks: the cluster (per run), a namespace per scenario, diagnostics."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from kubelab import diagnostics
 from kubelab.cluster.base import Images, Provider
 from kubelab.cluster.select import CHOICES, Options, choose
 from kubelab.errors import KubelabError
 from kubelab.kube import Kube, LabNamespace
 from kubelab.lab import Lab
+from kubelab.report import ScenarioResult, render
 
 ROOT = Path(__file__).parent
 KEEP_CHOICES = ("never", "on-failure", "always")
-IMAGES = pytest.StashKey[Images]()
-FAILED = pytest.StashKey[bool]()
 
 pytest_plugins = [
     "steps.cluster",
@@ -31,11 +32,27 @@ pytest_plugins = [
 log = logging.getLogger("kubelab")
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """The cluster of this run, ready: its provider, the images on its nodes, API access."""
+
+    provider: Provider
+    images: Images
+    kube: Kube
+
+
+CLUSTER = pytest.StashKey[Cluster]()
+PROVIDER = pytest.StashKey[Provider]()
+FAILED = pytest.StashKey[bool]()
+DIAGNOSTICS = pytest.StashKey[str]()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kubelab", "kubelab: the cluster the lab runs on")
     group.addoption(
         "--cluster", default="auto", choices=CHOICES, help="where the lab runs (default: auto)"
     )
+    # --kubeconfig, --keep-cluster and --cluster-name come from pytest-kind and are shared.
     group.addoption("--kube-context", help="context in the kubeconfig")
     group.addoption(
         "--web-image", default="kubelab.local/web:1.0", help="web 1.0 image (existing clusters)"
@@ -50,12 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--workers", type=int, default=3, help="worker nodes of a new kind/local cluster"
     )
     group.addoption("--k8s-version", help="Kubernetes release of the local cluster (1.32-1.34)")
-    group.addoption(
-        "--reports-dir",
-        type=Path,
-        default=ROOT / "reports",
-        help="where reports go (default: reports/)",
-    )
+    group.addoption("--reports-dir", type=Path, default=ROOT / "reports", help="where reports go")
     group.addoption(
         "--keep-namespace",
         default="never",
@@ -65,12 +77,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _options(config: pytest.Config) -> Options:
+    kubeconfig = config.getoption("--kubeconfig")
     return Options(
         cluster=config.getoption("--cluster"),
-        # --kubeconfig, --keep-cluster and --cluster-name are pytest-kind's options, shared.
-        kubeconfig=Path(config.getoption("--kubeconfig"))
-        if config.getoption("--kubeconfig")
-        else None,
+        kubeconfig=Path(kubeconfig) if kubeconfig else None,
         context=config.getoption("--kube-context"),
         images=Images(
             redis=config.getoption("--redis-image"),
@@ -85,50 +95,114 @@ def _options(config: pytest.Config) -> Options:
     )
 
 
-@pytest.fixture(scope="session")
-def provider(request: pytest.FixtureRequest) -> Iterator[Provider]:
-    """The cluster the lab runs on, chosen by --cluster; set up once per run."""
+def _is_lab(item: pytest.Item) -> bool:
+    return (ROOT / "steps") in item.path.parents
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Bring up (or reach) the cluster before the first scenario; a problem ends the run here."""
+    config = session.config
+    if config.option.collectonly or getattr(config.option, "generate_missing", False):
+        return
+    if not any(_is_lab(item) for item in session.items):
+        return
     try:
-        chosen = choose(_options(request.config))
+        provider = choose(_options(config))
     except KubelabError as exc:
         pytest.exit(f"kubelab: {exc}", returncode=2)
+    config.stash[PROVIDER] = provider  # torn down in pytest_sessionfinish, also after Ctrl-C
     try:
-        try:
-            request.config.stash[IMAGES] = chosen.setup()
-        except KubelabError as exc:
-            hint = chosen.logs_hint()
-            pytest.exit(f"kubelab: {exc}" + (f" ({hint})" if hint else ""), returncode=2)
-        yield chosen
-    finally:
-        chosen.teardown()
-
-
-@pytest.fixture(scope="session")
-def images(provider: Provider, request: pytest.FixtureRequest) -> Images:
-    """The image references the manifests are given on this cluster."""
-    return request.config.stash[IMAGES]
-
-
-@pytest.fixture(scope="session")
-def kube(provider: Provider, request: pytest.FixtureRequest) -> Kube:
-    """API access to the cluster, proven to work and allowed to create namespaces."""
-    try:
-        kube = Kube.from_kubeconfig(provider.kubeconfig, request.config.getoption("--kube-context"))
+        images = provider.setup()
+        kube = Kube.from_kubeconfig(provider.kubeconfig, config.getoption("--kube-context"))
         version = kube.check_access()
     except KubelabError as exc:
-        pytest.exit(f"kubelab: {exc}", returncode=2)
-    log.info("cluster %s: Kubernetes %s", kube.where, version)
-    return kube
+        hint = provider.logs_hint()
+        pytest.exit(f"kubelab: {exc}" + (f" ({hint})" if hint else ""), returncode=2)
+    log.info("cluster %s (%s provider): Kubernetes %s", kube.where, provider.name, version)
+    config.stash[CLUSTER] = Cluster(provider, images, kube)
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Iterator[pytest.TestReport]:
-    report = yield
-    if report.failed:
-        item.stash.setdefault(FAILED, True)
-    return report
+class LivingDocumentation:
+    """Collects each scenario's outcome and writes reports/lab.html at the end of the run."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: list[ScenarioResult] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        scenario = getattr(report, "scenario", None)
+        if scenario is None or not (report.when == "call" or report.failed):
+            return
+        self.results.append(
+            ScenarioResult(
+                scenario=scenario,
+                outcome=report.outcome,
+                duration=report.duration,
+                failure=str(report.longrepr) if report.failed else "",
+                images=[str(value) for key, value in report.user_properties if key == "timeline"],
+            )
+        )
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.results:
+            return
+        cluster = self.config.stash.get(CLUSTER, None)
+        where = (
+            f"the {cluster.provider.name} cluster at {cluster.kube.where}"
+            if cluster
+            else "no cluster"
+        )
+        page = render(self.results, self.config.getoption("--reports-dir") / "lab.html", where)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"kubelab: living documentation in {page}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(LivingDocumentation(config), "kubelab-living-documentation")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Tear down what the run created; a teardown that fails fails the run."""
+    provider = session.config.stash.get(PROVIDER, None)
+    if provider is None:
+        return
+    try:
+        provider.teardown()
+    except Exception as exc:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"kubelab: cleanup failed: {exc}", red=True)
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Cluster:
+    """The run's cluster, set up before the first scenario."""
+    try:
+        return request.config.stash[CLUSTER]
+    except KeyError:
+        pytest.fail(
+            "the lab's cluster was not set up: run the scenarios through pytest steps/ (tox -e lab)"
+        )
+
+
+@pytest.fixture(scope="session")
+def provider(cluster: Cluster) -> Provider:
+    """The provider of the run's cluster (kind, existing, local)."""
+    return cluster.provider
+
+
+@pytest.fixture(scope="session")
+def images(cluster: Cluster) -> Images:
+    """The image references the manifests are given on this cluster."""
+    return cluster.images
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: Cluster) -> Kube:
+    """API access to the cluster, proven to work and allowed to create namespaces."""
+    return cluster.kube
 
 
 @pytest.fixture
@@ -137,8 +211,7 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[LabNamespa
     ns = kube.create_namespace()
     yield ns
     keep = request.config.getoption("--keep-namespace")
-    failed = request.node.stash.get(FAILED, False)
-    if keep == "always" or (keep == "on-failure" and failed):
+    if keep == "always" or (keep == "on-failure" and request.node.stash.get(FAILED, False)):
         log.warning("keeping namespace %s", ns.name)
         return
     ns.destroy()
@@ -150,3 +223,27 @@ def lab(
 ) -> Lab:
     """The lab's operations in this scenario's namespace."""
     return Lab(provider, namespace, images, reports=request.config.getoption("--reports-dir"))
+
+
+def pytest_bdd_step_error(request: pytest.FixtureRequest, **_: object) -> None:
+    """Gather what explains a failing step, while its namespace still exists."""
+    cluster = request.config.stash.get(CLUSTER, None)
+    if cluster is None:
+        return
+    ns = request.getfixturevalue("namespace") if "namespace" in request.fixturenames else None
+    request.node.stash[DIAGNOSTICS] = diagnostics.collect(cluster.kube, cluster.provider, ns)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+        text = item.stash.get(DIAGNOSTICS, None)
+        if text is not None and call.when == "call":
+            report.sections.append(("kubelab diagnostics", text))
+            if hasattr(report.longrepr, "addsection"):
+                report.longrepr.addsection("kubelab diagnostics", text)
+    return report

@@ -36,6 +36,7 @@ class Rollout:
     counts: list[rollout.PodCount]
     most_running: int
     fewest_available: int
+    picture: Path
 
 
 @dataclass(frozen=True)
@@ -228,13 +229,10 @@ class Lab:
                     rollout.rolling_update_deployment(self.ns, "web", self.images.web_v2)
         finally:
             counts = watch.stop()
-        result = Rollout(
-            controller, probe.record, counts, watch.most_running, watch.fewest_available
-        )
         picture = self.reports / f"rollout-{controller}-{self.ns.name}.png"
         timeline.draw(probe.record, counts, f"web 1.0 -> 2.0 under a {controller}", picture)
-        log.info("rollout timeline: %s", picture)
-        return result
+        log.info("rollout: %s; timeline: %s", probe.record.summary(), picture)
+        return Rollout(controller, probe.record, counts, watch.most_running, watch.fewest_available, picture)
 
     def sample_answers(self, count: int = 60) -> list[Answer]:
         """``count`` answers through the web NodePort, spread over every node's address."""

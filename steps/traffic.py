@@ -28,14 +28,18 @@ def _(rollout):
     assert rollout.record.failed == [], rollout.record.summary()
 
 
-@then(parsers.parse("there were never more than {most:d} web pods, not counting pods shutting down"))
+@then(
+    parsers.parse("there were never more than {most:d} web pods, not counting pods shutting down")
+)
 def _(rollout, most):
     assert rollout.most_running <= most, f"the watch saw {rollout.most_running} web pods at once"
 
 
 @then(parsers.parse("there were never fewer than {fewest:d} ready web pods"))
 def _(rollout, fewest):
-    assert rollout.fewest_available >= fewest, f"the watch saw only {rollout.fewest_available} ready"
+    assert rollout.fewest_available >= fewest, (
+        f"the watch saw only {rollout.fewest_available} ready"
+    )
 
 
 @then(parsers.parse("all {count:d} web pods run version 2.0"))
