@@ -232,7 +232,9 @@ class Lab:
         picture = self.reports / f"rollout-{controller}-{self.ns.name}.png"
         timeline.draw(probe.record, counts, f"web 1.0 -> 2.0 under a {controller}", picture)
         log.info("rollout: %s; timeline: %s", probe.record.summary(), picture)
-        return Rollout(controller, probe.record, counts, watch.most_running, watch.fewest_available, picture)
+        return Rollout(
+            controller, probe.record, counts, watch.most_running, watch.fewest_available, picture
+        )
 
     def sample_answers(self, count: int = 60) -> list[Answer]:
         """``count`` answers through the web NodePort, spread over every node's address."""
