@@ -8,9 +8,10 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from kubelab import paths
 from kubelab.cluster.local import (
@@ -45,6 +46,7 @@ CONTROL_PLANE_COMPONENTS = (
     "coredns",
 )
 NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy")
+T = TypeVar("T")
 DNS_PROBE_NAME = f"kubernetes.default.svc.{plan.CLUSTER_DOMAIN}"
 
 
@@ -257,28 +259,30 @@ class LocalCluster:
         )
         phase(f"cluster {self.name} ready; kubeconfig {layout.admin_kubeconfig}")
 
-    def _wait(self, observe, done, timeout: float, what: str):  # type: ignore[no-untyped-def]
-        """wait_until, but fail fast (naming the log) when a process kubelab started has died."""
+    def _wait(
+        self, observe: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str
+    ) -> T:
+        """wait_until, but fail at once (naming the log) when a process kubelab started has died."""
 
-        def watched():  # type: ignore[no-untyped-def]
+        def watched() -> tuple[list[str], T | None]:
             dead = proc.dead(self.layout.pids)
-            if dead:
-                logs = ", ".join(str(self.layout.logs / f"{d}.log") for d in dead)
-                raise EnvironmentProblem(
-                    f"{', '.join(dead)} exited while waiting for {what}: see {logs}"
-                )
-            return observe()
+            return (dead, None) if dead else ([], observe())
 
-        try:
-            return wait_until(watched, done, timeout=timeout, what=what, interval=0.25)
-        except Exception:
-            dead = proc.dead(self.layout.pids)
-            if dead:
-                logs = ", ".join(str(self.layout.logs / f"{d}.log") for d in dead)
-                raise EnvironmentProblem(
-                    f"{', '.join(dead)} exited while waiting for {what}: see {logs}"
-                ) from None
-            raise
+        def finished(seen: tuple[list[str], T | None]) -> bool:
+            return bool(seen[0]) or done(seen[1])  # type: ignore[arg-type]
+
+        def describe(seen: tuple[list[str], T | None]) -> str:
+            return f"exited: {', '.join(seen[0])}" if seen[0] else repr(seen[1])[:300]
+
+        dead, value = wait_until(
+            watched, finished, timeout=timeout, what=what, interval=0.25, describe=describe
+        )
+        if dead:
+            logs = ", ".join(str(self.layout.logs / f"{d}.log") for d in dead)
+            raise EnvironmentProblem(
+                f"{', '.join(dead)} exited while waiting for {what}: see {logs}"
+            )
+        return value  # type: ignore[return-value]
 
     def _dns_probe(self, node: LocalNode) -> str:
         argv = [
