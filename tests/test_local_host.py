@@ -1,0 +1,60 @@
+"""Host checks and process bookkeeping of the local provider (no cluster, no root needed)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubelab.cluster.local import hostdeps, proc
+from kubelab.errors import EnvironmentProblem
+
+
+def test_missing_programs_map_to_debian_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        hostdeps.shutil, "which", lambda prog: None if prog == "conntrack" else "/x"
+    )
+    monkeypatch.setattr(hostdeps, "CNI_DIR", Path("/nonexistent"))
+    pkgs = hostdeps.missing_packages()
+    assert "conntrack" in pkgs
+    assert "containernetworking-plugins" in pkgs
+    assert "runc" not in pkgs
+
+
+def test_not_debian_names_the_exact_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hostdeps, "check_platform", lambda: None)
+    monkeypatch.setattr(hostdeps, "missing_packages", lambda: ["conntrack", "runc"])
+    monkeypatch.setattr(hostdeps, "_is_debian", lambda: False)
+    with pytest.raises(EnvironmentProblem, match=r"apt-get install -y conntrack runc"):
+        hostdeps.ensure_host_packages()
+
+
+def test_non_root_is_a_one_line_environment_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hostdeps.sys, "platform", "linux")
+    monkeypatch.setattr(hostdeps.os, "geteuid", lambda: 1000)
+    with pytest.raises(EnvironmentProblem) as err:
+        hostdeps.check_platform()
+    assert "root" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_not_linux_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hostdeps.sys, "platform", "darwin")
+    with pytest.raises(EnvironmentProblem, match="Linux"):
+        hostdeps.check_platform()
+
+
+def test_started_processes_are_recorded_and_stopped(tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    pid = proc.start("w1-sleeper", argv, tmp_path / "logs" / "w1-sleeper.log", tmp_path / "pids")
+    assert proc.records(tmp_path / "pids")["w1-sleeper"]["pid"] == pid
+    assert proc.dead(tmp_path / "pids") == []
+    proc.stop(tmp_path / "pids", ["w1-sleeper"])
+    assert proc.records(tmp_path / "pids") == {}
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_run_reports_the_failing_command() -> None:
+    with pytest.raises(EnvironmentProblem, match=r"sh -c exit 3 failed with exit 3"):
+        proc.run(["sh", "-c", "exit 3"])
