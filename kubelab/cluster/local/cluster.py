@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +20,7 @@ from kubelab.cluster.local import (
     cleanup,
     components,
     configs,
+    dns,
     files,
     network,
     plan,
@@ -249,14 +251,15 @@ class LocalCluster:
             LONG,
             f"{len(nodes)} nodes Ready",
         )
-        probe = nodes[1] if len(nodes) > 1 else cp
-        phase(f"nodes Ready; checking cluster DNS from {probe.name}")
-        self._wait(
-            lambda: self._dns_probe(probe),
-            lambda answer: answer.split()[:2] == ["NOERROR", plan.KUBERNETES_SERVICE_IP],
-            SHORT,
-            f"DNS {DNS_PROBE_NAME} via {plan.DNS_SERVICE_IP} from {probe.netns}",
-        )
+        probes = [n for n in nodes if not n.control_plane] or [cp]
+        phase(f"nodes Ready; checking cluster DNS from {', '.join(n.netns for n in probes)}")
+        for probe in probes:  # every worker: each has its own kube-proxy rules for 10.96.0.10
+            self._wait(
+                partial(self._dns_probe, probe),
+                lambda answer: answer.split()[:2] == ["NOERROR", plan.KUBERNETES_SERVICE_IP],
+                SHORT,
+                f"DNS {DNS_PROBE_NAME} via {plan.DNS_SERVICE_IP} from {probe.netns}",
+            )
         phase(f"cluster {self.name} ready; kubeconfig {layout.admin_kubeconfig}")
 
     def _wait(
@@ -285,13 +288,8 @@ class LocalCluster:
         return value  # type: ignore[return-value]
 
     def _dns_probe(self, node: LocalNode) -> str:
-        argv = [
-            sys.executable,
-            "-m",
-            "kubelab.cluster.local.dns",
-            plan.DNS_SERVICE_IP,
-            DNS_PROBE_NAME,
-        ]
+        # run dns.py by path: `-m` would import the package and the Kubernetes client first
+        argv = [sys.executable, dns.__file__, plan.DNS_SERVICE_IP, DNS_PROBE_NAME]
         return self.run_on_node(node.name, argv, timeout=10).strip()
 
     def _spawn(self, node: LocalNode, component: str, argv: list[str]) -> None:

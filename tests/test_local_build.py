@@ -1,0 +1,54 @@
+"""The binary cache of the local provider: a warm cache builds nothing (no Go needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubelab.cluster.local import build
+
+
+def _fake_binaries(bin_dir: Path, version: str) -> None:
+    bin_dir.mkdir(parents=True)
+    for name in build.ALL_BINARIES:
+        said = {
+            "etcd": f"etcd Version: {build.ETCD_VERSION}",
+            "coredns": f"CoreDNS-{build.COREDNS_VERSION}",
+        }
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\necho '{said.get(name, f'Kubernetes v{version}')}'\n")
+        path.chmod(0o755)
+
+
+def test_warm_cache_builds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_binaries(tmp_path / "k8s" / "v1.34.4" / "bin", "1.34.4")
+
+    def no_go(*args: object, **kwargs: object) -> str:
+        raise AssertionError("go must not run for a warm cache")
+
+    monkeypatch.setattr(build, "_run_go", no_go)
+    bins = build.ensure_binaries(tmp_path, "1.34.4")
+    assert bins.path("kubelet") == tmp_path / "k8s" / "v1.34.4" / "bin" / "kubelet"
+    # second call: answered from the version stamps without running the binaries
+    monkeypatch.setattr(build, "binary_version", no_go)
+    build.ensure_binaries(tmp_path, "v1.34.4")
+
+
+def test_a_binary_of_another_version_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "k8s" / "v1.34.4" / "bin"
+    _fake_binaries(bin_dir, "1.34.4")
+    (bin_dir / "kubelet").write_text("#!/bin/sh\necho 'Kubernetes v1.33.0'\n")
+    built: list[str] = []
+
+    def fake_build(name: str, src: Path, package: str, out: Path, ldflags: str) -> float:
+        built.append(name)
+        out.write_text("#!/bin/sh\necho 'Kubernetes v1.34.4'\n")
+        return 0.0
+
+    monkeypatch.setattr(build, "_build_one", fake_build)
+    monkeypatch.setattr(build, "_prepare_kubernetes", lambda root, version: root / "src")
+    build.ensure_binaries(tmp_path, "1.34.4")
+    assert built == ["kubelet"]
