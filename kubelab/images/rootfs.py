@@ -145,6 +145,8 @@ def build_base_rootfs(cache_dir: Path) -> BaseRootfs:
         unmount_under(work)
         shutil.rmtree(work)
     work.mkdir(parents=True)
+    debs = (cache_dir / "images" / "debs").absolute()
+    debs.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     say(f"debootstrap {SUITE} minbase + {', '.join(PACKAGES)} from {mirror} (about a minute)")
     counts = {"Retrieving": 0, "Unpacking": 0, "Configuring": 0}
@@ -153,6 +155,9 @@ def build_base_rootfs(cache_dir: Path) -> BaseRootfs:
         for verb in counts:
             if line.startswith(f"I: {verb} "):
                 counts[verb] += 1
+                if counts[verb] % 40 == 0:
+                    elapsed = time.monotonic() - started
+                    say(f"  {verb.lower()} packages: {counts[verb]} so far ({elapsed:.0f} s)")
                 return
         if line.startswith(("I: Retrieving", "I: Validating", "I: Extracting")):
             return
@@ -163,6 +168,8 @@ def build_base_rootfs(cache_dir: Path) -> BaseRootfs:
             [
                 debootstrap,
                 "--variant=minbase",
+                # Keeps the downloaded .debs: a recipe change does not download them again.
+                f"--cache-dir={debs}",
                 f"--include={','.join(PACKAGES)}",
                 SUITE,
                 str(root),
