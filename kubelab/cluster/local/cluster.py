@@ -94,10 +94,15 @@ class LocalCluster:
         check_platform()
         with self._lock():
             if self._meta() is not None and self._healthy():
-                if self._started_workers() != self.workers:
+                meta = self._meta() or {}
+                if (meta.get("workers"), meta.get("k8s_version")) != (
+                    self.workers,
+                    self.k8s_version,
+                ):
                     raise UsageError(
-                        f"cluster {self.name} is up with {self._started_workers()} workers: "
-                        f"run `kubelab local down` first to change it to {self.workers}"
+                        f"cluster {self.name} is up with {meta.get('workers')} workers and "
+                        f"Kubernetes v{meta.get('k8s_version')}: run `kubelab local down` first "
+                        f"to get {self.workers} workers and v{self.k8s_version}"
                     )
                 print(f"[up] cluster {self.name} is already up and healthy: reusing it", flush=True)
                 return

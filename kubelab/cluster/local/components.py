@@ -117,14 +117,17 @@ def kube_apiserver(bins: Binaries, layout: Layout, cp: LocalNode) -> list[str]:
 
 
 def kube_controller_manager(bins: Binaries, layout: Layout) -> list[str]:
-    """kube-controller-manager; node CIDRs are static (CNI config), so no nodeipam allocation."""
+    """kube-controller-manager; node CIDRs are static (CNI config), so no nodeipam allocation.
+
+    No --authentication/authorization-kubeconfig (here and for the scheduler): without a
+    front-proxy CA they log an error every few seconds, and their ports serve only /healthz
+    on the control-plane netns loopback.
+    """
     pki = layout.pki
     kubeconfig = layout.kubeconfig_of("controller-manager")
     return [
         str(bins.path("kube-controller-manager")),
         f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
         "--leader-elect=false",
         "--use-service-account-credentials=true",
@@ -135,6 +138,7 @@ def kube_controller_manager(bins: Binaries, layout: Layout) -> list[str]:
         f"--service-cluster-ip-range={plan.SERVICE_CIDR}",
         f"--cluster-cidr={plan.POD_CIDR}",
         "--allocate-node-cidrs=false",
+        "--node-monitor-period=2s",  # lifts the not-ready taint sooner after a node is Ready
         f"--cluster-name={layout.cluster}",
         "--v=1",
     ]
@@ -146,8 +150,6 @@ def kube_scheduler(bins: Binaries, layout: Layout) -> list[str]:
     return [
         str(bins.path("kube-scheduler")),
         f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
         "--leader-elect=false",
         "--v=1",

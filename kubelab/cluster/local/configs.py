@@ -199,6 +199,7 @@ def kube_proxy_config(node: LocalNode, kubeconfig: Path) -> str:
         "hostnameOverride": node.name,
         "bindAddress": node.address,
         "clusterCIDR": plan.POD_CIDR,
+        "nodePortAddresses": ["primary"],  # the node address (172.30.0.x), not every local IP
         "healthzBindAddress": "127.0.0.1:10256",
         "metricsBindAddress": "127.0.0.1:10249",
         "conntrack": {
