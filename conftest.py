@@ -16,9 +16,11 @@ from kubelab.errors import KubelabError
 from kubelab.kube import Kube, LabNamespace
 from kubelab.lab import Lab
 from kubelab.report import ScenarioResult, render
+from kubelab.waits import MEDIUM
 
 ROOT = Path(__file__).parent
 KEEP_CHOICES = ("never", "on-failure", "always")
+MIN_WAIT = 10.0  # no pod starts and passes a readiness probe faster than this on any cluster
 
 pytest_plugins = [
     "steps.cluster",
@@ -50,7 +52,9 @@ DIAGNOSTICS = pytest.StashKey[str]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kubelab", "kubelab: the cluster the lab runs on")
     group.addoption(
-        "--cluster", default="auto", choices=CHOICES, help="where the lab runs (default: auto)"
+        "--cluster",
+        default="auto",
+        help=f"where the lab runs: {', '.join(CHOICES)} (default: auto)",
     )
     # --kubeconfig, --keep-cluster and --cluster-name come from pytest-kind and are shared.
     group.addoption("--kube-context", help="context in the kubeconfig")
@@ -67,12 +71,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--workers", type=int, default=3, help="worker nodes of a new kind/local cluster"
     )
     group.addoption("--k8s-version", help="Kubernetes release of the local cluster (1.32-1.34)")
+    group.addoption(
+        "--wait-timeout",
+        type=float,
+        default=MEDIUM,
+        help=f"seconds a step may wait for pods and controllers (default {MEDIUM:.0f}, at least {MIN_WAIT:.0f})",
+    )
     group.addoption("--reports-dir", type=Path, default=ROOT / "reports", help="where reports go")
     group.addoption(
         "--keep-namespace",
         default="never",
-        choices=KEEP_CHOICES,
-        help="keep each scenario's namespace for debugging (default: never)",
+        help=f"keep each scenario's namespace for debugging: {', '.join(KEEP_CHOICES)} (default: never)",
     )
 
 
@@ -159,6 +168,18 @@ class LivingDocumentation:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Checked here rather than by argparse ``choices`` so the error is one line naming the fix.
+    for option, allowed in (("--cluster", CHOICES), ("--keep-namespace", KEEP_CHOICES)):
+        if config.getoption(option) not in allowed:
+            raise pytest.UsageError(
+                f"{option}={config.getoption(option)} is not one of {', '.join(allowed)}"
+            )
+    wait = config.getoption("--wait-timeout")
+    if wait < MIN_WAIT:
+        raise pytest.UsageError(
+            f"--wait-timeout={wait:g} is shorter than a pod can ever take to start and become ready; "
+            f"use at least {MIN_WAIT:.0f} seconds"
+        )
     config.pluginmanager.register(LivingDocumentation(config), "kubelab-living-documentation")
 
 
@@ -208,7 +229,7 @@ def kube(cluster: Cluster) -> Kube:
 @pytest.fixture
 def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[LabNamespace]:
     """A fresh namespace for one scenario, deleted afterwards (see --keep-namespace)."""
-    ns = kube.create_namespace()
+    ns = kube.create_namespace(timeout=request.config.getoption("--wait-timeout"))
     yield ns
     keep = request.config.getoption("--keep-namespace")
     if keep == "always" or (keep == "on-failure" and request.node.stash.get(FAILED, False)):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client, config, utils
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -31,11 +32,9 @@ def load_client(kubeconfig: Path, context: str | None = None) -> client.ApiClien
         )
     try:
         return config.new_client_from_config(config_file=str(kubeconfig), context=context)
-    except ConfigException as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except (ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UsageError(f"kubeconfig {kubeconfig} is not usable: {first}") from None
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise UsageError(f"kubeconfig {kubeconfig} is not usable: {exc}") from None
 
 
 class Kube:
@@ -64,6 +63,10 @@ class Kube:
             ) from None
         except ApiException as exc:
             raise self._explain(exc, "ask the API server its version") from None
+        except ValueError as exc:  # includes the client's model validation errors
+            raise EnvironmentProblem(
+                f"{self.where} does not answer like a Kubernetes API server: {str(exc).splitlines()[0]}"
+            ) from None
         return str(info.git_version)
 
     def check_access(self) -> str:
@@ -106,7 +109,7 @@ class Kube:
         """Every node of the cluster."""
         return list(self.core.list_node().items)
 
-    def create_namespace(self, prefix: str = "kubelab") -> LabNamespace:
+    def create_namespace(self, prefix: str = "kubelab", timeout: float = MEDIUM) -> LabNamespace:
         """A new namespace with a random suffix, labelled as kubelab's."""
         name = f"{prefix}-{secrets.token_hex(3)}"
         body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=dict(MANAGED_BY)))
@@ -114,7 +117,7 @@ class Kube:
             self.core.create_namespace(body)
         except ApiException as exc:
             raise self._explain(exc, f"create namespace {name}") from None
-        return LabNamespace(self, name)
+        return LabNamespace(self, name, timeout)
 
 
 def is_ready(node: client.V1Node) -> bool:
@@ -170,12 +173,31 @@ def describe_pods(pods: list[client.V1Pod]) -> str:
     return "; ".join(parts)
 
 
+# Waiting reasons that mean the image will not appear by waiting longer.
+IMAGE_PROBLEMS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
+
+
+def image_problem(pods: list[client.V1Pod]) -> str | None:
+    """A one-line explanation when a pod's image cannot be found on its node, else None."""
+    for pod in pods:
+        for status in pod.status.container_statuses or []:
+            waiting = status.state.waiting if status.state else None
+            if waiting is not None and waiting.reason in IMAGE_PROBLEMS:
+                return (
+                    f"image {status.image} of pod {pod.metadata.name} cannot be found on node "
+                    f"{pod.spec.node_name} ({waiting.reason}); load it on every node or name another "
+                    "with --web-image/--web-image-v2/--redis-image"
+                )
+    return None
+
+
 class LabNamespace:
     """One scenario's namespace: everything the lab creates lives, and dies, here."""
 
-    def __init__(self, kube: Kube, name: str) -> None:
+    def __init__(self, kube: Kube, name: str, timeout: float = MEDIUM) -> None:
         self.kube = kube
         self.name = name
+        self.timeout = timeout  # the default for waits on pods and controllers
 
     def __repr__(self) -> str:
         return f"LabNamespace({self.name})"
@@ -202,9 +224,9 @@ class LabNamespace:
         return self.kube.core.read_namespaced_pod(name, self.name)
 
     def wait_for_ready_pods(
-        self, selector: str, count: int, timeout: float = MEDIUM
+        self, selector: str, count: int, timeout: float | None = None
     ) -> list[client.V1Pod]:
-        """Wait until exactly ``count`` pods match ``selector`` and are ready (default 2 min)."""
+        """Wait until exactly ``count`` pods match ``selector`` and are ready (default: ns timeout)."""
 
         def settled(pods: list[client.V1Pod]) -> bool:
             live = [p for p in pods if p.metadata.deletion_timestamp is None]
@@ -213,19 +235,21 @@ class LabNamespace:
         return wait_until(
             lambda: self.pods(selector),
             settled,
-            timeout=timeout,
+            timeout=timeout or self.timeout,
             what=f"{count} ready pod(s) matching {selector} in {self.name}",
             describe=describe_pods,
+            fatal=image_problem,
         )
 
-    def wait_for_pod_ready(self, name: str, timeout: float = MEDIUM) -> client.V1Pod:
-        """Wait until pod ``name`` runs and is ready (default 2 min)."""
+    def wait_for_pod_ready(self, name: str, timeout: float | None = None) -> client.V1Pod:
+        """Wait until pod ``name`` runs and is ready (default: the namespace's timeout)."""
         return wait_until(
             lambda: self.pod(name),
             pod_ready,
-            timeout=timeout,
+            timeout=timeout or self.timeout,
             what=f"pod {name} in {self.name} to be ready",
             describe=lambda pod: describe_pods([pod]),
+            fatal=lambda pod: image_problem([pod]),
         )
 
     def service(self, name: str) -> client.V1Service:
@@ -322,8 +346,8 @@ class LabNamespace:
         found += [f"endpointslice/{s.metadata.name}" for s in slices]
         return found
 
-    def destroy(self, timeout: float = MEDIUM) -> None:
-        """Delete the namespace and wait until it is gone (default 2 min)."""
+    def destroy(self, timeout: float | None = None) -> None:
+        """Delete the namespace and wait until it is gone (default: the namespace's timeout)."""
         try:
             self.kube.core.delete_namespace(self.name)
         except ApiException as exc:
@@ -332,7 +356,7 @@ class LabNamespace:
         wait_until(
             lambda: _exists(self.kube, self.name),
             lambda exists: not exists,
-            timeout=timeout,
+            timeout=timeout or self.timeout,
             what=f"namespace {self.name} to be deleted",
         )
 

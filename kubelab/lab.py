@@ -16,7 +16,7 @@ from kubelab.cluster.base import Images, Provider
 from kubelab.errors import NotSupported
 from kubelab.http import Answer
 from kubelab.kube import LabNamespace, internal_ip, is_control_plane
-from kubelab.waits import MEDIUM, wait_until
+from kubelab.waits import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Lab:
         """Create the lab's ``redis`` or ``web`` pod."""
         self.ns.apply(manifests.render(POD_MANIFESTS[name], self.images))
 
-    def run_pod(self, name: str, timeout: float = MEDIUM) -> client.V1Pod:
+    def run_pod(self, name: str, timeout: float | None = None) -> client.V1Pod:
         """Create the ``redis`` or ``web`` pod unless it exists, and wait until it is ready."""
         try:
             self.ns.pod(name)
@@ -175,8 +175,8 @@ class Lab:
             )
         return answers
 
-    def wait_for_web_pods(self, count: int, timeout: float = MEDIUM) -> list[client.V1Pod]:
-        """Wait until exactly ``count`` web pods run and are ready (default 2 min)."""
+    def wait_for_web_pods(self, count: int, timeout: float | None = None) -> list[client.V1Pod]:
+        """Wait until exactly ``count`` web pods run and are ready (default: the namespace's)."""
         return self.ns.wait_for_ready_pods(WEB_SELECTOR, count, timeout=timeout)
 
     def owners(self, pod: str) -> list[tuple[str, str]]:
@@ -265,11 +265,11 @@ class Lab:
                 if exc.status != 404:  # the RC's deletion may have taken the web pod already
                     raise
 
-    def wait_until_empty(self, timeout: float = MEDIUM) -> list[str]:
-        """Wait until nothing of the lab is left in the namespace (default 2 min)."""
+    def wait_until_empty(self, timeout: float | None = None) -> list[str]:
+        """Wait until nothing of the lab is left in the namespace (default: the namespace's)."""
         return wait_until(
             self.ns.leftovers,
             lambda left: not left,
-            timeout=timeout,
+            timeout=timeout or self.ns.timeout,
             what=f"nothing of the lab left in {self.ns.name}",
         )

@@ -23,7 +23,7 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from kubelab.kube import LabNamespace, pod_ready
-from kubelab.waits import LONG, MEDIUM, wait_until
+from kubelab.waits import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +143,11 @@ def rolling_update_rc(
     name: str,
     image: str,
     progress: Callable[[str], None] = log.info,
-    timeout: float = LONG,
 ) -> str:
     """Move RC ``name`` to ``image`` as ``kubectl rolling-update`` did; return the new pods' prefix.
 
-    Keeps ``replicas`` pods available and never runs more than ``replicas + 1`` (default 5 min).
+    Keeps ``replicas`` pods available and never runs more than ``replicas + 1``; each step
+    waits up to the namespace's timeout.
     """
     core = ns.kube.core
     old = core.read_namespaced_replication_controller(name, ns.name)
@@ -202,12 +202,12 @@ def rolling_update_rc(
             new_count += 1
             progress(f"Scaling {new_name} up to {new_count}")
             _scale(ns, new_name, new_count)
-            _wait_rc_ready(ns, new_name, new_count, timeout=MEDIUM)
+            _wait_rc_ready(ns, new_name, new_count, timeout=ns.timeout)
         if old_count > 0:
             old_count -= 1
             progress(f"Scaling {name} down to {old_count}")
             _scale(ns, name, old_count)
-            _wait_rc_ready(ns, name, old_count, timeout=MEDIUM)
+            _wait_rc_ready(ns, name, old_count, timeout=ns.timeout)
 
     # 4. Delete the old controller, then rename the new one back (create under the old name,
     #    as kubectl did: delete the hashed one orphaning its pods, create it again under the old
@@ -217,7 +217,7 @@ def rolling_update_rc(
     wait_until(
         lambda: _absent(lambda: _rc(ns, name)),
         bool,
-        timeout=MEDIUM,
+        timeout=ns.timeout,
         what=f"old ReplicationController {name} in {ns.name} to be deleted",
     )
     progress(f"Renaming {new_name} to {name}")
@@ -225,22 +225,20 @@ def rolling_update_rc(
     wait_until(
         lambda: _absent(lambda: _rc(ns, new_name)),
         bool,
-        timeout=MEDIUM,
+        timeout=ns.timeout,
         what=f"ReplicationController {new_name} in {ns.name} to be deleted, orphaning its pods",
     )
     renamed = copy.deepcopy(new_rc)
     renamed["metadata"]["name"] = name
     renamed["spec"]["replicas"] = desired
     core.create_namespaced_replication_controller(ns.name, renamed)
-    _wait_rc_ready(ns, name, desired, timeout=timeout)
+    _wait_rc_ready(ns, name, desired, timeout=ns.timeout)
     progress(f'replicationcontroller "{name}" rolling updated')
     return new_name
 
 
-def rolling_update_deployment(
-    ns: LabNamespace, name: str, image: str, timeout: float = LONG
-) -> None:
-    """Set the Deployment's image and wait until the rollout is complete (default 5 min)."""
+def rolling_update_deployment(ns: LabNamespace, name: str, image: str) -> None:
+    """Set the Deployment's image and wait until the rollout is complete (3x the ns timeout)."""
     apps = ns.kube.apps
     deployment = apps.read_namespaced_deployment(name, ns.name)
     containers = [
@@ -263,7 +261,7 @@ def rolling_update_deployment(
     wait_until(
         lambda: apps.read_namespaced_deployment(name, ns.name),
         complete,
-        timeout=timeout,
+        timeout=3 * ns.timeout,
         what=f"Deployment {name} in {ns.name} to finish rolling out {image}",
         describe=lambda d: (
             f"{d.status.updated_replicas or 0} updated, {d.status.available_replicas or 0} available, "

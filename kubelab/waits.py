@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import tenacity
 
-from kubelab.errors import WaitTimeout
+from kubelab.errors import EnvironmentProblem, KubelabError, WaitTimeout
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,12 @@ def wait_until(
     what: str,
     interval: float = 0.25,
     describe: Callable[[T], str] = repr,
+    fatal: Callable[[T], str | None] = lambda _: None,
 ) -> T:
     """Call ``observe`` until ``done(observation)``; return it, or raise WaitTimeout after ``timeout`` s.
 
-    Exceptions from ``observe`` count as "not yet" and are shown as the last state.
+    Exceptions from ``observe`` count as "not yet" and are shown as the last state. When
+    ``fatal(observation)`` returns a message, waiting longer cannot help: EnvironmentProblem at once.
     """
     if timeout <= 0:
         raise ValueError("wait_until needs a positive timeout")
@@ -45,12 +47,18 @@ def wait_until(
             last[0] = f"{type(exc).__name__}: {exc}".splitlines()[0]
             raise
         last[0] = describe(value)
+        problem = fatal(value)
+        if problem:
+            raise EnvironmentProblem(problem)
         return value
 
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_delay(timeout),
         wait=tenacity.wait_fixed(interval),
-        retry=tenacity.retry_if_exception_type(Exception)
+        retry=(
+            tenacity.retry_if_exception_type(Exception)
+            & tenacity.retry_if_not_exception_type(KubelabError)
+        )
         | tenacity.retry_if_result(lambda value: not done(value)),
         before_sleep=lambda state: log.debug("waiting for %s: %s", what, last[0]),
         reraise=False,

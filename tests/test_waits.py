@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 
-from kubelab.errors import WaitTimeout
+from kubelab.errors import EnvironmentProblem, WaitTimeout
 from kubelab.waits import wait_until
 
 
@@ -44,3 +45,10 @@ def test_exceptions_count_as_not_yet_and_are_reported():
 def test_refuses_to_wait_without_a_positive_timeout(timeout):
     with pytest.raises(ValueError, match="positive timeout"):
         wait_until(lambda: 1, lambda n: True, timeout=timeout, what="x")
+
+
+def test_a_fatal_observation_ends_the_wait_at_once():
+    started = time.monotonic()
+    with pytest.raises(EnvironmentProblem, match="image gone"):
+        wait_until(lambda: 1, lambda n: False, timeout=30, what="x", fatal=lambda n: "image gone")
+    assert time.monotonic() - started < 1
