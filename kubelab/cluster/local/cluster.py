@@ -106,6 +106,12 @@ class LocalCluster:
                     )
                 print(f"[up] cluster {self.name} is already up and healthy: reusing it", flush=True)
                 return
+            others = network.other_clusters(self.name)
+            if others:
+                raise UsageError(
+                    f"local cluster {others[0]} is up and there is one per host: "
+                    f"run `kubelab local down --name {others[0]}` first"
+                )
             ensure_host_packages()
             bins = ensure_binaries(paths.cache_dir(), self.k8s_version)
             from kubelab.images.pause import build_pause_image
@@ -127,6 +133,9 @@ class LocalCluster:
         """Stop every process, remove mounts, namespaces, links, rules, cgroups and state."""
         check_platform()
         with self._lock():
+            if not self._has_leftovers():
+                print(f"[down] cluster {self.name}: nothing to remove", flush=True)
+                return
             self._teardown()
         print(f"[down] cluster {self.name} removed (logs kept in {self.log_dir})", flush=True)
 
@@ -356,7 +365,10 @@ class LocalCluster:
             self.layout.meta.exists()
             or bool(proc.records(self.layout.pids))
             or bool(network.node_netns_names(self.name))
-            or Path(f"/sys/class/net/{plan.BRIDGE}").exists()
+            or (
+                Path(f"/sys/class/net/{plan.BRIDGE}").exists()
+                and not network.other_clusters(self.name)
+            )
             or plan.run_dir(self.name).exists()
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from kubelab.cluster.local import plan
@@ -10,6 +11,7 @@ from kubelab.cluster.local.plan import LocalNode
 from kubelab.cluster.local.proc import in_netns, run
 from kubelab.errors import EnvironmentProblem
 
+_NODE_NETNS = re.compile(r"^([a-z][a-z0-9]{0,11})-(?:cp|w\d+)$")
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 NODE_SYSCTLS = {
     "net/ipv4/ip_forward": "1",
@@ -89,10 +91,23 @@ def node_netns_names(cluster: str) -> list[str]:
     )
 
 
+def other_clusters(cluster: str) -> list[str]:
+    """Names of other local clusters whose node netns exist (they share the bridge and subnet)."""
+    root = Path("/run/netns")
+    names = [p.name for p in root.iterdir()] if root.is_dir() else []
+    found = {m.group(1) for n in names if (m := _NODE_NETNS.match(n))}
+    return sorted(found - {cluster})
+
+
 def teardown(cluster: str, host_state: Path) -> None:
-    """Delete node netns, veths, the bridge (and its routes), our FORWARD rules; restore ip_forward."""
+    """Delete node netns, veths, the bridge (and its routes), our FORWARD rules; restore ip_forward.
+
+    The shared parts (bridge, rules, ip_forward) stay while another cluster's nodes exist.
+    """
     for netns in node_netns_names(cluster):
         run(["ip", "netns", "delete", netns])
+    if other_clusters(cluster):
+        return
     for link in sorted(Path("/sys/class/net").iterdir()):
         if link.name.startswith(f"{plan.BRIDGE}n"):
             _delete_link(link.name)
