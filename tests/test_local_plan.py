@@ -147,3 +147,11 @@ def test_corefile_answers_nxdomain_outside_the_cluster(tmp_path: Path) -> None:
     assert "forward" not in text
     assert "loop" not in text
     assert "fallthrough" not in text  # reverse misses are NXDOMAIN, not SERVFAIL
+
+
+def test_node_netns_names_identify_their_cluster() -> None:
+    from kubelab.cluster.local.network import _NODE_NETNS
+
+    names = [n.netns for n in plan.plan_nodes("kubelab", 12)]
+    assert {m.group(1) for n in names if (m := _NODE_NETNS.match(n))} == {"kubelab"}
+    assert _NODE_NETNS.match("cni-1234-5678") is None
