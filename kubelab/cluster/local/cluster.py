@@ -186,18 +186,17 @@ class LocalCluster:
                 future.result()
 
     def node_containers(self, node_name: str) -> list[str]:
-        """Containers the node's containerd runs, as ``<pod>/<container> <image>`` (sandboxes: ``/POD``)."""
+        """Full ids of the app containers running on the node, like ``crictl ps -q --no-trunc``.
+
+        They match a Pod's ``containerStatuses[].containerID`` (minus ``containerd://``).
+        """
         node = self._node(node_name)
         ctr = ["ctr", "--address", str(node.containerd_socket), "--namespace", "k8s.io"]
-        ids = proc.run([*ctr, "containers", "ls", "--quiet"]).split()
-        out = []
-        for cid in ids:
-            info = json.loads(proc.run([*ctr, "containers", "info", cid]))
-            labels = info.get("Labels") or {}
-            pod = labels.get("io.kubernetes.pod.name", "?")
-            container = labels.get("io.kubernetes.container.name", "POD")
-            out.append(f"{pod}/{container} {info.get('Image', '')}")
-        return sorted(out)
+        app = 'labels."io.cri-containerd.kind"==container'  # not the pause sandboxes
+        ids = set(proc.run([*ctr, "containers", "ls", "--quiet", app]).split())
+        tasks = proc.run([*ctr, "tasks", "ls"]).splitlines()[1:]
+        running = {t.split()[0] for t in tasks if t.split()[-1:] == ["RUNNING"]}
+        return sorted(ids & running)
 
     # ---- start ------------------------------------------------------------------------------
 
