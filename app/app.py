@@ -20,7 +20,9 @@ HOSTNAME = socket.gethostname()
 app = Flask(__name__)
 store = redis.Redis(
     host=os.environ.get("REDIS_HOST", "redis"),
-    port=int(os.environ.get("REDIS_PORT", "6379")),
+    # Not REDIS_PORT: Kubernetes sets that to "tcp://<ip>:6379" in pods started after the
+    # redis Service exists (service links).
+    port=int(os.environ.get("APP_REDIS_PORT", "6379")),
     socket_connect_timeout=2,
     socket_timeout=2,
 )

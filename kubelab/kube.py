@@ -173,20 +173,35 @@ def describe_pods(pods: list[client.V1Pod]) -> str:
     return "; ".join(parts)
 
 
-# Waiting reasons that mean the image will not appear by waiting longer.
+# Waiting reasons that waiting longer will not cure.
 IMAGE_PROBLEMS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
+RUN_PROBLEMS = (
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+)
 
 
 def image_problem(pods: list[client.V1Pod]) -> str | None:
-    """A one-line explanation when a pod's image cannot be found on its node, else None."""
+    """A one-line explanation when a pod's image is missing or its container cannot run, else None."""
     for pod in pods:
         for status in pod.status.container_statuses or []:
             waiting = status.state.waiting if status.state else None
-            if waiting is not None and waiting.reason in IMAGE_PROBLEMS:
+            if waiting is None:
+                continue
+            if waiting.reason in IMAGE_PROBLEMS:
                 return (
                     f"image {status.image} of pod {pod.metadata.name} cannot be found on node "
                     f"{pod.spec.node_name} ({waiting.reason}); load it on every node or name another "
                     "with --web-image/--web-image-v2/--redis-image"
+                )
+            if waiting.reason in RUN_PROBLEMS:
+                detail = (waiting.message or "").strip().splitlines()[:1]
+                return (
+                    f"container {status.name} of pod {pod.metadata.name} cannot run on node "
+                    f"{pod.spec.node_name} ({waiting.reason}{': ' + detail[0] if detail else ''}); "
+                    "see its log in the diagnostics"
                 )
     return None
 

@@ -7,8 +7,8 @@ from pytest_bdd import given, parsers, then, when
 from kubelab.checks import counts_step_by_one
 
 
-@given(parsers.parse("the {name} Service exists"))
-@given(parsers.parse("the {name} NodePort Service exists"))
+@given(parsers.parse("the {name:w} Service exists"))
+@given(parsers.parse("the {name:w} NodePort Service exists"))
 def _(lab, name):
     lab.create_service(name)
 

@@ -11,7 +11,7 @@ import requests
 
 
 def test_version_1_counts_visits_by_one(redis_port, serve_app):
-    url = serve_app(REDIS_HOST="127.0.0.1", REDIS_PORT=str(redis_port), APP_VERSION="1.0").url
+    url = serve_app(REDIS_HOST="127.0.0.1", APP_REDIS_PORT=str(redis_port), APP_VERSION="1.0").url
     first = requests.get(url, timeout=5)
     second = requests.get(url, timeout=5)
     n = int(first.text.split("seen ")[1].split(" ")[0])
@@ -22,7 +22,7 @@ def test_version_1_counts_visits_by_one(redis_port, serve_app):
 
 
 def test_version_2_names_its_hostname(redis_port, serve_app):
-    url = serve_app(REDIS_HOST="127.0.0.1", REDIS_PORT=str(redis_port), APP_VERSION="2.0").url
+    url = serve_app(REDIS_HOST="127.0.0.1", APP_REDIS_PORT=str(redis_port), APP_VERSION="2.0").url
     answer = requests.get(url, timeout=5)
     host = answer.headers["X-Hostname"]
     assert answer.headers["X-App-Version"] == "2.0"
@@ -44,6 +44,14 @@ def test_healthz_does_not_need_redis(serve_app):
     assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
 
 
+def test_service_links_in_the_environment_do_not_break_it(redis_port, serve_app):
+    """Pods started after the redis Service get REDIS_PORT=tcp://...: the app must ignore it."""
+    url = serve_app(
+        REDIS_HOST="127.0.0.1", APP_REDIS_PORT=str(redis_port), REDIS_PORT="tcp://10.96.0.7:6379"
+    ).url
+    assert requests.get(url, timeout=5).status_code == 200
+
+
 def test_no_debug_server_even_on_errors(serve_app):
     url = serve_app(REDIS_HOST="redis.invalid").url
     answer = requests.get(url, timeout=10)
@@ -53,7 +61,7 @@ def test_no_debug_server_even_on_errors(serve_app):
 
 def test_sigterm_finishes_the_request_in_flight(redis_port, serve_app):
     """gunicorn drains on SIGTERM: a request already being served still gets its answer."""
-    served = serve_app(REDIS_HOST="127.0.0.1", REDIS_PORT=str(redis_port))
+    served = serve_app(REDIS_HOST="127.0.0.1", APP_REDIS_PORT=str(redis_port))
     results: list[requests.Response] = []
     blocker = threading.Thread(
         target=lambda: redis.Redis(port=redis_port).execute_command("DEBUG", "SLEEP", "1.5")

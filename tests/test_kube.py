@@ -51,3 +51,9 @@ def test_describe_pods_says_why_a_pod_waits():
         == "web Pending not ready (web ImagePullBackOff)"
     )
     assert pod_ready(pod("a"))
+
+
+def test_a_crash_looping_container_is_not_waited_for():
+    assert "cannot run on node worker1 (CrashLoopBackOff)" in image_problem(
+        [pod("redis", waiting="CrashLoopBackOff")]
+    )
