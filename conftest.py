@@ -152,6 +152,19 @@ class LivingDocumentation:
             )
         )
 
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        lines = [
+            str(v)
+            for r in terminalreporter.stats.get("passed", [])
+            + terminalreporter.stats.get("failed", [])
+            for k, v in getattr(r, "user_properties", [])
+            if k == "traffic"
+        ]
+        if lines:
+            terminalreporter.section("traffic during rolling updates")
+            for line in lines:
+                terminalreporter.write_line(line)
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.results:
             return

@@ -77,13 +77,16 @@ class PodWatch:
                     allow_watch_bookmarks=True,
                 ):
                     pod = event["object"]
+                    if event["type"] == "BOOKMARK":  # only carries a newer resourceVersion
+                        resource_version = pod["metadata"]["resourceVersion"]
+                        continue
+                    if event["type"] == "ERROR":
+                        raise RuntimeError(f"watch error: {pod}")
                     resource_version = pod.metadata.resource_version
                     if event["type"] == "DELETED":
                         self._pods.pop(pod.metadata.name, None)
-                    elif event["type"] in ("ADDED", "MODIFIED"):
-                        self._pods[pod.metadata.name] = pod
                     else:
-                        continue
+                        self._pods[pod.metadata.name] = pod
                     self._note()
                     if self._stop.is_set():
                         stream.stop()
