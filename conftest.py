@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pytest_bdd.reporting import test_report_context_registry
 
 from kubelab import diagnostics
 from kubelab.cluster.base import Images, Provider
@@ -139,9 +140,10 @@ class LivingDocumentation:
         self.results: list[ScenarioResult] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        scenario = getattr(report, "scenario", None)
-        if scenario is None or not (report.when == "call" or report.failed):
+        context = test_report_context_registry.get(report)
+        if context is None or not (report.when == "call" or report.failed):
             return
+        scenario = dict(context.scenario)
         self.results.append(
             ScenarioResult(
                 scenario=scenario,
@@ -177,6 +179,7 @@ class LivingDocumentation:
         page = render(self.results, self.config.getoption("--reports-dir") / "lab.html", where)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
+            reporter.ensure_newline()
             reporter.write_line(f"kubelab: living documentation in {page}")
 
 

@@ -26,10 +26,10 @@ class ScenarioResult:
 def _steps(result: ScenarioResult) -> list[dict[str, Any]]:
     steps, failed_seen = [], False
     for step in result.scenario["steps"]:
-        if step.get("failed"):
-            status, failed_seen = "failed", True
-        elif failed_seen or (result.outcome == "failed" and not step.get("duration")):
+        if failed_seen:  # pytest-bdd marks the steps after a failure failed too; they never ran
             status = "notrun"
+        elif step.get("failed"):
+            status, failed_seen = "failed", True
         else:
             status = "passed"
         steps.append({**step, "status": status})
