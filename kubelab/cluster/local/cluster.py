@@ -40,14 +40,6 @@ from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.waits import LONG, MEDIUM, SHORT, wait_until
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
-CONTROL_PLANE_COMPONENTS = (
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "coredns",
-)
-NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy")
 T = TypeVar("T")
 DNS_PROBE_NAME = f"kubernetes.default.svc.{plan.CLUSTER_DOMAIN}"
 
