@@ -19,8 +19,11 @@ def _(lab, count, controller):
 @when(
     "I roll the web pods to version 2.0 while traffic flows on every node", target_fixture="rollout"
 )
-def _(lab, controller):
-    return lab.roll_web_to_v2_under_traffic(controller)
+def _(lab, controller, record_property):
+    rollout = lab.roll_web_to_v2_under_traffic(controller)
+    record_property("timeline", str(rollout.picture))
+    record_property("traffic", f"{controller}: {rollout.record.summary()}")
+    return rollout
 
 
 @then("no request failed during the update")
