@@ -10,17 +10,18 @@ from pathlib import Path
 import pytest
 from pytest_bdd.reporting import test_report_context_registry
 
-from kubelab import diagnostics
+from kubelab import diagnostics, isolation
 from kubelab.cluster.base import Images, Provider
 from kubelab.cluster.select import CHOICES, Options, choose
 from kubelab.errors import KubelabError
-from kubelab.kube import Kube, LabNamespace
+from kubelab.kube import Kube, LabNamespace, wait_until_deleted
 from kubelab.lab import Lab
 from kubelab.report import ScenarioResult, render
 from kubelab.waits import MEDIUM
 
 ROOT = Path(__file__).parent
 KEEP_CHOICES = ("never", "on-failure", "always")
+SENTINEL_CHOICES = ("auto", "yes", "no")
 MIN_WAIT = 10.0  # no pod starts and passes a readiness probe faster than this on any cluster
 
 pytest_plugins = [
@@ -48,6 +49,8 @@ CLUSTER = pytest.StashKey[Cluster]()
 PROVIDER = pytest.StashKey[Provider]()
 FAILED = pytest.StashKey[bool]()
 DIAGNOSTICS = pytest.StashKey[str]()
+DELETING = pytest.StashKey[list[str]]()
+SENTINELS = pytest.StashKey[isolation.Sentinels]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -72,6 +75,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--workers", type=int, default=3, help="worker nodes of a new kind/local cluster"
     )
     group.addoption("--k8s-version", help="Kubernetes release of the local cluster (1.32-1.34)")
+    group.addoption(
+        "--sentinels",
+        default="auto",
+        help="plant sentinel objects outside the lab's namespaces and fail the run if the lab "
+        f"changes them: {', '.join(SENTINEL_CHOICES)} (default auto: on kubelab's own local cluster)",
+    )
     group.addoption(
         "--wait-timeout",
         type=float,
@@ -130,6 +139,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         pytest.exit(f"kubelab: {exc}" + (f" ({hint})" if hint else ""), returncode=2)
     log.info("cluster %s (%s provider): Kubernetes %s", kube.where, provider.name, version)
     config.stash[CLUSTER] = Cluster(provider, images, kube)
+    wanted = config.getoption("--sentinels")
+    if wanted == "yes" or (wanted == "auto" and provider.name == "local"):
+        config.stash[SENTINELS] = isolation.plant(kube)
 
 
 class LivingDocumentation:
@@ -185,7 +197,12 @@ class LivingDocumentation:
 
 def pytest_configure(config: pytest.Config) -> None:
     # Checked here rather than by argparse ``choices`` so the error is one line naming the fix.
-    for option, allowed in (("--cluster", CHOICES), ("--keep-namespace", KEEP_CHOICES)):
+    choices = (
+        ("--cluster", CHOICES),
+        ("--keep-namespace", KEEP_CHOICES),
+        ("--sentinels", SENTINEL_CHOICES),
+    )
+    for option, allowed in choices:
         if config.getoption(option) not in allowed:
             raise pytest.UsageError(
                 f"{option}={config.getoption(option)} is not one of {', '.join(allowed)}"
@@ -199,18 +216,40 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(LivingDocumentation(config), "kubelab-living-documentation")
 
 
+@pytest.hookimpl(trylast=True)  # after pytest has torn down the last scenario's fixtures
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Tear down what the run created; a teardown that fails fails the run."""
-    provider = session.config.stash.get(PROVIDER, None)
-    if provider is None:
-        return
-    try:
-        provider.teardown()
-    except Exception as exc:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"kubelab: cleanup failed: {exc}", red=True)
+    """Tear down what the run created; a cleanup that fails fails the run."""
+    config = session.config
+    cluster, provider = config.stash.get(CLUSTER, None), config.stash.get(PROVIDER, None)
+    steps = []
+    sentinels = config.stash.get(SENTINELS, None)
+    if sentinels is not None:
+
+        def check_sentinels() -> None:
+            problems = isolation.changed(sentinels)
+            isolation.remove(sentinels)
+            config.stash.setdefault(DELETING, []).append(sentinels.namespace)
+            if problems:
+                raise AssertionError(
+                    f"the lab changed objects it did not create: {'; '.join(problems)}"
+                )
+
+        steps.append(check_sentinels)
+    if cluster is not None:
+        names = config.stash.setdefault(DELETING, [])
+        timeout = config.getoption("--wait-timeout")
+        steps.append(lambda: names and wait_until_deleted(cluster.kube, names, timeout))
+    if provider is not None:
+        steps.append(provider.teardown)
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.ensure_newline()
+                reporter.write_line(f"kubelab: end-of-run check failed: {exc}", red=True)
 
 
 @pytest.fixture(scope="session")
@@ -251,7 +290,10 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[LabNamespa
     if keep == "always" or (keep == "on-failure" and request.node.stash.get(FAILED, False)):
         log.warning("keeping namespace %s", ns.name)
         return
-    ns.destroy()
+    # Deleted in the background while the next scenario runs; the run waits for all of them
+    # at its end, and fails if any is left.
+    ns.request_deletion()
+    request.config.stash.setdefault(DELETING, []).append(ns.name)
 
 
 @pytest.fixture

@@ -361,19 +361,23 @@ class LabNamespace:
         found += [f"endpointslice/{s.metadata.name}" for s in slices]
         return found
 
-    def destroy(self, timeout: float | None = None) -> None:
-        """Delete the namespace and wait until it is gone (default: the namespace's timeout)."""
+    def request_deletion(self) -> None:
+        """Ask for the namespace and everything in it to be deleted (returns at once)."""
         try:
             self.kube.core.delete_namespace(self.name)
         except ApiException as exc:
             if exc.status != 404:
                 raise
-        wait_until(
-            lambda: _exists(self.kube, self.name),
-            lambda exists: not exists,
-            timeout=timeout or self.timeout,
-            what=f"namespace {self.name} to be deleted",
-        )
+
+
+def wait_until_deleted(kube: Kube, names: list[str], timeout: float) -> None:
+    """Wait until none of the namespaces ``names`` exists any more."""
+    wait_until(
+        lambda: [name for name in names if _exists(kube, name)],
+        lambda left: not left,
+        timeout=timeout,
+        what=f"the run's {len(names)} namespace(s) to be deleted",
+    )
 
 
 def _exists(kube: Kube, namespace: str) -> bool:

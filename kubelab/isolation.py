@@ -1,0 +1,107 @@
+"""Proof that the suite touches only what it created: sentinels planted before, checked after.
+
+The sentinels carry the lab's own names (Services ``web`` and ``redis``, a ConfigMap) in
+``default`` and in a namespace of their own, so a step that acted on the wrong namespace would
+change or delete one of them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from kubelab.kube import Kube
+
+SENTINEL_LABELS = {"app.kubernetes.io/part-of": "kubelab-sentinel"}
+
+
+@dataclass
+class Sentinels:
+    """Objects kubelab planted outside the lab's namespaces, and their resourceVersions."""
+
+    kube: Kube
+    namespace: str
+    versions: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+
+def _service(name: str) -> client.V1Service:
+    return client.V1Service(
+        metadata=client.V1ObjectMeta(name=name, labels=dict(SENTINEL_LABELS)),
+        spec=client.V1ServiceSpec(
+            selector={"app": name},
+            ports=[client.V1ServicePort(port=6379 if name == "redis" else 80)],
+        ),
+    )
+
+
+def _read(kube: Kube, namespace: str, kind: str, name: str) -> str:
+    if kind == "Service":
+        return str(kube.core.read_namespaced_service(name, namespace).metadata.resource_version)
+    return str(kube.core.read_namespaced_config_map(name, namespace).metadata.resource_version)
+
+
+def plant(kube: Kube) -> Sentinels:
+    """Create the sentinels in ``default`` and in a namespace of their own; record their versions."""
+    other = f"kubelab-sentinel-{secrets.token_hex(3)}"
+    kube.core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=other, labels=dict(SENTINEL_LABELS)))
+    )
+    sentinels = Sentinels(kube, other)
+    suffix = secrets.token_hex(3)
+    for namespace in ("default", other):
+        # In default, unique names: never collide with what a user keeps there.
+        names = (f"kubelab-sentinel-{suffix}",) if namespace == "default" else ("web", "redis")
+        for name in names:
+            kube.core.create_namespaced_service(namespace, _service(name))
+            sentinels.versions[(namespace, "Service", name)] = _read(
+                kube, namespace, "Service", name
+            )
+        cm = client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(
+                name=f"kubelab-sentinel-{suffix}", labels=dict(SENTINEL_LABELS)
+            ),
+            data={"hits": "0"},
+        )
+        kube.core.create_namespaced_config_map(namespace, cm)
+        sentinels.versions[(namespace, "ConfigMap", cm.metadata.name)] = _read(
+            kube, namespace, "ConfigMap", cm.metadata.name
+        )
+    return sentinels
+
+
+def changed(sentinels: Sentinels) -> list[str]:
+    """Sentinels that were modified or deleted since they were planted."""
+    problems = []
+    for (namespace, kind, name), version in sorted(sentinels.versions.items()):
+        try:
+            now = _read(sentinels.kube, namespace, kind, name)
+        except ApiException as exc:
+            problems.append(
+                f"{kind} {namespace}/{name}: {'deleted' if exc.status == 404 else exc.reason}"
+            )
+            continue
+        if now != version:
+            problems.append(
+                f"{kind} {namespace}/{name}: modified (resourceVersion {version} -> {now})"
+            )
+    return problems
+
+
+def remove(sentinels: Sentinels) -> None:
+    """Delete the sentinels (their namespace, and the ones in ``default``)."""
+    core = sentinels.kube.core
+    for namespace, kind, name in sentinels.versions:
+        if namespace != "default":
+            continue
+        try:
+            if kind == "Service":
+                core.delete_namespaced_service(name, namespace)
+            else:
+                core.delete_namespaced_config_map(name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    core.delete_namespace(sentinels.namespace)
