@@ -13,6 +13,8 @@ import socket
 
 import redis
 from flask import Flask, Response
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 VERSION = os.environ.get("APP_VERSION", "1.0")
 HOSTNAME = socket.gethostname()
@@ -25,6 +27,9 @@ store = redis.Redis(
     port=int(os.environ.get("APP_REDIS_PORT", "6379")),
     socket_connect_timeout=2,
     socket_timeout=2,
+    # One attempt per request: a missing redis answers at once instead of after redis-py's
+    # retries with backoff, and an INCR is never sent twice.
+    retry=Retry(NoBackoff(), 0),
 )
 
 

@@ -137,7 +137,7 @@ class Lab:
             try:
                 raw = self.provider.run_on_node(
                     node,
-                    ["curl", "-sS", "-i", "--max-time", "5", f"http://{ip}:{WEB_PORT}/"],
+                    ["curl", "-sS", "-i", "--max-time", "10", f"http://{ip}:{WEB_PORT}/"],
                     timeout=15,
                 )
                 answers.append(http.parse_raw(raw, via=f"curl on node {node}"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from kubelab.hostpkgs import ensure_programs
 from kubelab.waits import SHORT, wait_until
 
 APP_DIR = Path(__file__).resolve().parents[1] / "app"
@@ -28,11 +29,8 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real redis-server (Debian's) on loopback, stopped after the session."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail(
-            "redis-server is not installed: apt-get install redis-server (tox -e unit needs it)"
-        )
+    ensure_programs({"redis-server": "redis-server"}, "the app's unit tests (a real Redis)")
+    server = str(shutil.which("redis-server"))
     port = free_port()
     proc = subprocess.Popen(
         [

@@ -25,7 +25,7 @@ def test_missing_programs_map_to_debian_packages(monkeypatch: pytest.MonkeyPatch
 def test_not_debian_names_the_exact_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hostdeps, "check_platform", lambda: None)
     monkeypatch.setattr(hostdeps, "missing_packages", lambda: ["conntrack", "runc"])
-    monkeypatch.setattr(hostdeps, "_is_debian", lambda: False)
+    monkeypatch.setattr("kubelab.hostpkgs._is_debian", lambda: False)
     with pytest.raises(EnvironmentProblem, match=r"apt-get install -y conntrack runc"):
         hostdeps.ensure_host_packages()
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubelab import hostpkgs
 from kubelab.errors import EnvironmentProblem
 from kubelab.images.oci import tar_directory
 
@@ -43,7 +44,6 @@ RUNTIME_DIRS = ("dev", "proc", "sys", "run", "tmp")
 # Bump when the recipe below changes in a way the inputs above do not show.
 RECIPE_VERSION = "1"
 DEBOOTSTRAP_TIMEOUT = 900.0
-APT_TIMEOUT = 300.0
 
 
 def say(message: str) -> None:
@@ -114,18 +114,8 @@ def _deb822(stanza: str) -> dict[str, str]:
 
 def ensure_debootstrap() -> str:
     """Path of debootstrap, installing it with apt-get when missing (root on Debian only)."""
-    found = shutil.which("debootstrap")
-    if found:
-        return found
-    command = "apt-get install -y debootstrap"
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise EnvironmentProblem(f"debootstrap is missing: install it as root with `{command}`")
-    say(f"debootstrap is missing; running `{command}`")
-    subprocess.run(command.split(), check=True, timeout=APT_TIMEOUT)
-    found = shutil.which("debootstrap")
-    if not found:
-        raise EnvironmentProblem(f"`{command}` ran but debootstrap is still not on PATH")
-    return found
+    hostpkgs.ensure_programs({"debootstrap": "debootstrap"}, "building the lab's images")
+    return str(shutil.which("debootstrap"))
 
 
 def build_base_rootfs(cache_dir: Path) -> BaseRootfs:

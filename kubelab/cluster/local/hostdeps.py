@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+from kubelab import hostpkgs
 from kubelab.errors import EnvironmentProblem
 
-APT_TIMEOUT = 900.0
 CNI_DIR = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
 
@@ -50,37 +49,10 @@ def check_platform() -> None:
         )
 
 
-def _is_debian() -> bool:
-    try:
-        release = Path("/etc/os-release").read_text()
-    except OSError:
-        return False
-    return any(word in release for word in ("ID=debian", "ID=ubuntu", "ID_LIKE=debian"))
-
-
 def ensure_host_packages() -> None:
     """Install missing host packages with apt (Debian/Ubuntu as root); else say the command."""
     check_platform()
-    pkgs = missing_packages()
-    if not pkgs:
-        return
-    command = f"apt-get update && apt-get install -y {' '.join(pkgs)}"
-    if not _is_debian() or shutil.which("apt-get") is None:
-        raise EnvironmentProblem(
-            f"missing host packages {', '.join(pkgs)}: install them (on Debian: {command})"
-        )
-    print(f"[hostdeps] installing {' '.join(pkgs)} with apt-get", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        subprocess.run(["apt-get", "update"], check=True, timeout=APT_TIMEOUT, env=env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", *pkgs],
-            check=True,
-            timeout=APT_TIMEOUT,
-            env=env,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        raise EnvironmentProblem(f"{command} failed ({exc}): run it by hand and retry") from None
+    hostpkgs.install(missing_packages(), "the local cluster")
     still = missing_packages()
     if still:
         raise EnvironmentProblem(f"still missing after apt-get install: {', '.join(still)}")
