@@ -131,6 +131,19 @@ def _scale(ns: LabNamespace, name: str, replicas: int) -> None:
     )
 
 
+def _delete_rc(ns: LabNamespace, name: str, propagation: str) -> None:
+    """Delete RC ``name`` (Foreground: with its pods; Orphan: leaving them) and wait until gone."""
+    ns.kube.core.delete_namespaced_replication_controller(
+        name, ns.name, propagation_policy=propagation
+    )
+    wait_until(
+        lambda: _absent(lambda: _rc(ns, name)),
+        bool,
+        timeout=ns.timeout,
+        what=f"ReplicationController {name} in {ns.name} to be deleted ({propagation})",
+    )
+
+
 def _wait_rc_ready(ns: LabNamespace, name: str, replicas: int, timeout: float) -> None:
     wait_until(
         lambda: _rc(ns, name).status,
@@ -216,21 +229,9 @@ def rolling_update_rc(
     #    as kubectl did: delete the hashed one orphaning its pods, create it again under the old
     #    name; the pods keep running meanwhile and the renamed controller adopts them).
     progress(f"Update succeeded. Deleting old controller: {name}")
-    core.delete_namespaced_replication_controller(name, ns.name, propagation_policy="Foreground")
-    wait_until(
-        lambda: _absent(lambda: _rc(ns, name)),
-        bool,
-        timeout=ns.timeout,
-        what=f"old ReplicationController {name} in {ns.name} to be deleted",
-    )
+    _delete_rc(ns, name, "Foreground")
     progress(f"Renaming {new_name} to {name}")
-    core.delete_namespaced_replication_controller(new_name, ns.name, propagation_policy="Orphan")
-    wait_until(
-        lambda: _absent(lambda: _rc(ns, new_name)),
-        bool,
-        timeout=ns.timeout,
-        what=f"ReplicationController {new_name} in {ns.name} to be deleted, orphaning its pods",
-    )
+    _delete_rc(ns, new_name, "Orphan")
     renamed = copy.deepcopy(new_rc)
     renamed["metadata"]["name"] = name
     renamed["spec"]["replicas"] = desired
