@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_bdd.reporting import test_report_context_registry
@@ -118,21 +120,20 @@ def _is_lab(item: pytest.Item) -> bool:
     return (ROOT / "steps") in item.path.parents
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Bring up (or reach) the cluster before the first scenario; a problem ends the run here."""
-    config = session.config
-    if config.option.collectonly or getattr(config.option, "generate_missing", False):
-        return
-    if not any(_is_lab(item) for item in session.items):
-        return
+def _start_cluster(config: pytest.Config) -> None:
+    """Choose, set up and reach the cluster; a problem ends the run with one line."""
     try:
         provider = choose(_options(config))
     except KubelabError as exc:
         pytest.exit(f"kubelab: {exc}", returncode=2)
-    config.stash[PROVIDER] = provider  # torn down in pytest_sessionfinish, also after Ctrl-C
+    shared = getattr(config, "workerinput", {}).get("kubelab")
+    if shared is None:
+        config.stash[PROVIDER] = provider  # torn down in pytest_sessionfinish, also after Ctrl-C
     try:
-        images = provider.setup()
-        kube = Kube.from_kubeconfig(provider.kubeconfig, config.getoption("--kube-context"))
+        # An xdist worker uses the cluster its controller set up (see pytest_configure_node).
+        images = Images(**shared["images"]) if shared else provider.setup()
+        kubeconfig = Path(shared["kubeconfig"]) if shared else provider.kubeconfig
+        kube = Kube.from_kubeconfig(kubeconfig, config.getoption("--kube-context"))
         version = kube.check_access()
     except KubelabError as exc:
         hint = provider.logs_hint()
@@ -140,8 +141,55 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     log.info("cluster %s (%s provider): Kubernetes %s", kube.where, provider.name, version)
     config.stash[CLUSTER] = Cluster(provider, images, kube)
     wanted = config.getoption("--sentinels")
-    if wanted == "yes" or (wanted == "auto" and provider.name == "local"):
+    if shared is None and (wanted == "yes" or (wanted == "auto" and provider.name == "local")):
         config.stash[SENTINELS] = isolation.plant(kube)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Bring up (or reach) the cluster before the first scenario; a problem ends the run here."""
+    config = session.config
+    if config.option.collectonly or getattr(config.option, "generate_missing", False):
+        return
+    if CLUSTER in config.stash or not any(_is_lab(item) for item in session.items):
+        return
+    _start_cluster(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config) -> None:
+    """With pytest-xdist the controller sets the cluster up once, before any worker starts."""
+    if any(Path(arg).resolve().is_relative_to(ROOT / "steps") for arg in config.args):
+        _start_cluster(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Hand each xdist worker the cluster's kubeconfig and images (names never collide: every
+    scenario has its own random namespace, and NodePorts are allocated by the API server)."""
+    cluster = node.config.stash.get(CLUSTER, None)
+    if cluster is not None:
+        node.workerinput["kubelab"] = {
+            "kubeconfig": str(cluster.provider.kubeconfig),
+            "images": dataclasses.asdict(cluster.images),
+        }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(report: pytest.TestReport) -> Iterator[dict[str, Any] | None]:
+    """Carry pytest-bdd's scenario record from an xdist worker to the controller's report."""
+    data = yield
+    context = test_report_context_registry.get(report)
+    if data is not None and context is not None:
+        data["kubelab_scenario"] = context.scenario
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_from_serializable(data: dict[str, Any]) -> Iterator[pytest.TestReport | None]:
+    report = yield
+    if report is not None and "kubelab_scenario" in data:
+        report.kubelab_scenario = data["kubelab_scenario"]  # type: ignore[attr-defined]
+    return report
 
 
 class LivingDocumentation:
@@ -153,12 +201,12 @@ class LivingDocumentation:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         context = test_report_context_registry.get(report)
-        if context is None or not (report.when == "call" or report.failed):
+        scenario = context.scenario if context else getattr(report, "kubelab_scenario", None)
+        if scenario is None or not (report.when == "call" or report.failed):
             return
-        scenario = dict(context.scenario)
         self.results.append(
             ScenarioResult(
-                scenario=scenario,
+                scenario=dict(scenario),
                 outcome=report.outcome,
                 duration=report.duration,
                 failure=str(report.longrepr) if report.failed else "",

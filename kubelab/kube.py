@@ -10,7 +10,7 @@ from typing import Any
 
 import urllib3
 import yaml
-from kubernetes import client, config, utils
+from kubernetes import client, config, stream, utils
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
@@ -299,6 +299,36 @@ class LabNamespace:
             lambda addresses: len(addresses) == count,
             timeout=timeout,
             what=f"{count} ready endpoint(s) behind service {service} in {self.name}",
+        )
+
+    def exec(self, pod: str, argv: list[str], timeout: float = 20) -> str:
+        """Run ``argv`` in pod ``pod``'s first container and return its output (API server exec)."""
+        return str(
+            stream.stream(
+                self.kube.core.connect_get_namespaced_pod_exec,
+                pod,
+                self.name,
+                command=argv,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _request_timeout=timeout,
+            )
+        )
+
+    def wait_until_connects(self, pod: str, host: str, port: int, timeout: float = SHORT) -> None:
+        """Wait until a TCP connection from inside ``pod`` to ``host:port`` succeeds (default 30 s)."""
+        probe = (
+            "import socket,sys\n"
+            "try: socket.create_connection((sys.argv[1], int(sys.argv[2])), 2).close(); print('ok')\n"
+            "except OSError as e: print(e)"
+        )
+        wait_until(
+            lambda: self.exec(pod, ["python3", "-c", probe, host, str(port)]).strip(),
+            lambda out: out == "ok",
+            timeout=timeout,
+            what=f"pod {pod} in {self.name} to connect to {host}:{port}",
         )
 
     def proxy_get(self, pod: str, port: int, path: str = "") -> Answer:

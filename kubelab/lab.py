@@ -15,10 +15,15 @@ from kubelab import http, manifests, rollout, timeline, traffic
 from kubelab.cluster.base import Images, Provider
 from kubelab.errors import NotSupported
 from kubelab.http import Answer
-from kubelab.kube import LabNamespace, internal_ip, is_control_plane
+from kubelab.kube import LabNamespace, internal_ip, is_control_plane, pod_ready
 from kubelab.waits import wait_until
 
 log = logging.getLogger(__name__)
+
+
+def _selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in labels.items())
+
 
 # The seed's file for each object the lab creates.
 POD_MANIFESTS = {"redis": "db-pod", "web": "web-pod"}
@@ -88,13 +93,22 @@ class Lab:
         return self.ns.wait_for_pod_ready(name, timeout=timeout)
 
     def create_service(self, name: str) -> None:
-        """Create the lab's ``redis`` or ``web`` Service unless it exists."""
+        """Create the lab's ``redis`` or ``web`` Service unless it exists, and wait until it is
+        in effect: ready endpoints, and (for redis) the web pods able to connect to it by name."""
         try:
             self.ns.service(name)
         except ApiException as exc:
             if exc.status != 404:
                 raise
             self.ns.apply(manifests.render(SERVICE_MANIFESTS[name], self.images))
+        selector = manifests.read(SERVICE_MANIFESTS[name])["spec"]["selector"]
+        self.ns.wait_for_endpoints(name, count=len(self.ns.pods(_selector(selector))))
+        if name == "redis":
+            # kube-proxy on each node programs the Service a moment after its endpoints exist;
+            # a TCP connect from inside each web pod proves it without counting a visit.
+            for pod in self.web_pods():
+                if pod_ready(pod):
+                    self.ns.wait_until_connects(pod.metadata.name, "redis", 6379)
 
     def create_replication_controller(self, replicas: int) -> client.V1ReplicationController:
         """Create the ``web`` ReplicationController with ``replicas`` replicas."""
