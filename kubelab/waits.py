@@ -19,6 +19,7 @@ T = TypeVar("T")
 SHORT = 30.0
 MEDIUM = 120.0
 LONG = 300.0
+PROGRESS_EVERY = 10.0
 
 
 def wait_until(
@@ -52,6 +53,15 @@ def wait_until(
             raise EnvironmentProblem(problem)
         return value
 
+    next_report = [PROGRESS_EVERY]
+
+    def report_progress(state: tenacity.RetryCallState) -> None:
+        # Long waits say what they wait for, and what they see, every PROGRESS_EVERY seconds.
+        waited = state.seconds_since_start or 0.0
+        if waited >= next_report[0]:
+            next_report[0] += PROGRESS_EVERY
+            log.info("still waiting for %s (%.0f s of %.0f s): %s", what, waited, timeout, last[0])
+
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_delay(timeout),
         wait=tenacity.wait_fixed(interval),
@@ -60,7 +70,7 @@ def wait_until(
             & tenacity.retry_if_not_exception_type(KubelabError)
         )
         | tenacity.retry_if_result(lambda value: not done(value)),
-        before_sleep=lambda state: log.debug("waiting for %s: %s", what, last[0]),
+        before_sleep=report_progress,
         reraise=False,
     )
     try:

@@ -52,3 +52,11 @@ def test_a_fatal_observation_ends_the_wait_at_once():
     with pytest.raises(EnvironmentProblem, match="image gone"):
         wait_until(lambda: 1, lambda n: False, timeout=30, what="x", fatal=lambda n: "image gone")
     assert time.monotonic() - started < 1
+
+
+def test_a_long_wait_says_what_it_waits_for(monkeypatch, caplog):
+    monkeypatch.setattr("kubelab.waits.PROGRESS_EVERY", 0.1)
+    with caplog.at_level("INFO", logger="kubelab.waits"), pytest.raises(WaitTimeout):
+        wait_until(lambda: "1 ready", lambda s: False, timeout=0.35, what="3 ready pods", interval=0.05)
+    assert "still waiting for 3 ready pods" in caplog.text
+    assert "'1 ready'" in caplog.text
