@@ -24,6 +24,7 @@ PROGRAMS = {
     "nsenter": "util-linux",
     "mount": "mount",
     "gcc": "gcc",  # the pause image is a static C program built on the host
+    "curl": "curl",  # the seed's "curl the pod from its node", run inside the node's netns
 }
 
 
