@@ -57,6 +57,8 @@ def test_a_fatal_observation_ends_the_wait_at_once():
 def test_a_long_wait_says_what_it_waits_for(monkeypatch, caplog):
     monkeypatch.setattr("kubelab.waits.PROGRESS_EVERY", 0.1)
     with caplog.at_level("INFO", logger="kubelab.waits"), pytest.raises(WaitTimeout):
-        wait_until(lambda: "1 ready", lambda s: False, timeout=0.35, what="3 ready pods", interval=0.05)
+        wait_until(
+            lambda: "1 ready", lambda s: False, timeout=0.35, what="3 ready pods", interval=0.05
+        )
     assert "still waiting for 3 ready pods" in caplog.text
     assert "'1 ready'" in caplog.text
