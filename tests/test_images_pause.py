@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from kubelab.hostpkgs import ensure_programs
 from kubelab.images.pause import PAUSE, build_pause_image
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+
+@pytest.fixture(autouse=True, scope="module")
+def gcc() -> None:
+    """The pause binary is compiled on the host: install gcc (and static libc) or fail loudly."""
+    ensure_programs({"gcc": "gcc"}, "the pause image's tests")
 
 
 def test_pause_archive_is_cached_and_names_its_ref(tmp_path: Path) -> None:
