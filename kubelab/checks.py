@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from kubernetes import client
 
-from kubelab.kube import Kube, is_control_plane, is_ready, takes_no_workload
+from kubelab.client import Kube
+from kubelab.states import is_control_plane, is_ready, takes_no_workload
 
 # A kubelet may be up to three minor versions older than the API server, never newer.
 KUBELET_SKEW = 3

@@ -7,9 +7,11 @@ from collections.abc import Callable
 
 from kubernetes.client.rest import ApiException
 
+from kubelab.client import Kube
 from kubelab.cluster.base import Provider
 from kubelab.errors import KubelabError
-from kubelab.kube import Kube, LabNamespace, is_ready
+from kubelab.namespace import LabNamespace
+from kubelab.states import is_ready
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ def _guarded(title: str, produce: Callable[[], list[str]]) -> str:
 
 def events(ns: LabNamespace) -> list[str]:
     """The namespace's events, oldest first, one line each."""
-    items = ns.kube.core.list_namespaced_event(ns.name).items
+    items = ns.objects("Event")
 
     def when(e: object) -> str:
         stamp = getattr(e, "last_timestamp", None) or getattr(e, "event_time", None)
@@ -73,13 +75,7 @@ def container_logs(ns: LabNamespace, tail: int = LOG_LINES) -> list[str]:
     for pod in ns.pods():
         for container in pod.spec.containers:
             try:
-                text = ns.kube.core.read_namespaced_pod_log(
-                    pod.metadata.name,
-                    ns.name,
-                    container=container.name,
-                    tail_lines=tail,
-                    _request_timeout=10,
-                )
+                text = ns.kube.pod_log(ns.name, pod.metadata.name, container.name, tail)
             except ApiException as exc:
                 text = f"(no log: {exc.status} {exc.reason})"
             lines.append(f"--- {pod.metadata.name}/{container.name}")

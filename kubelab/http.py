@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import requests
@@ -32,16 +33,23 @@ class Answer:
         return int(match.group(1)) if match else None
 
 
-def get(url: str, timeout: float = 5.0, via: str = "") -> Answer:
-    """GET ``url`` from the test runner and return the answer (connection errors propagate)."""
-    response = requests.get(url, timeout=timeout)
+def answer(status: int, body: str, headers: Mapping[str, str], via: str) -> Answer:
+    """An Answer from an HTTP status, body and headers (header names in any case)."""
+    lower = {key.lower(): value for key, value in headers.items()}
     return Answer(
-        status=response.status_code,
-        body=response.text,
-        version=response.headers.get("X-App-Version"),
-        hostname=response.headers.get("X-Hostname"),
-        via=via or url,
+        status=status,
+        body=body,
+        version=lower.get("x-app-version"),
+        hostname=lower.get("x-hostname"),
+        via=via,
     )
+
+
+def get(url: str, timeout: float = 5.0, via: str = "") -> Answer:
+    """GET ``url`` from the test runner on a new connection, as the seed's curl does
+    (requests.RequestException propagates)."""
+    response = requests.get(url, timeout=timeout, headers={"Connection": "close"})
+    return answer(response.status_code, response.text, response.headers, via or url)
 
 
 def parse_raw(raw: str, via: str) -> Answer:
@@ -54,11 +62,5 @@ def parse_raw(raw: str, via: str) -> Answer:
     headers = {}
     for line in lines[1:]:
         key, _, value = line.partition(":")
-        headers[key.strip().lower()] = value.strip()
-    return Answer(
-        status=status,
-        body=body,
-        version=headers.get("x-app-version"),
-        hostname=headers.get("x-hostname"),
-        via=via,
-    )
+        headers[key.strip()] = value.strip()
+    return answer(status, body, headers, via)

@@ -11,9 +11,8 @@ import secrets
 from dataclasses import dataclass, field
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
-from kubelab.kube import Kube
+from kubelab.client import Kube
 
 SENTINEL_LABELS = {"app.kubernetes.io/part-of": "kubelab-sentinel"}
 
@@ -37,17 +36,17 @@ def _service(name: str) -> client.V1Service:
     )
 
 
-def _read(kube: Kube, namespace: str, kind: str, name: str) -> str:
-    if kind == "Service":
-        return str(kube.core.read_namespaced_service(name, namespace).metadata.resource_version)
-    return str(kube.core.read_namespaced_config_map(name, namespace).metadata.resource_version)
+def _version(kube: Kube, namespace: str, kind: str, name: str) -> str | None:
+    found = kube.get(kind, name, namespace)
+    return None if found is None else str(found.metadata.resource_version)
 
 
 def plant(kube: Kube) -> Sentinels:
     """Create the sentinels in ``default`` and in a namespace of their own; record their versions."""
     other = f"kubelab-sentinel-{secrets.token_hex(3)}"
-    kube.core.create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=other, labels=dict(SENTINEL_LABELS)))
+    kube.create(
+        "Namespace",
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=other, labels=dict(SENTINEL_LABELS))),
     )
     sentinels = Sentinels(kube, other)
     suffix = secrets.token_hex(3)
@@ -55,19 +54,17 @@ def plant(kube: Kube) -> Sentinels:
         # In default, unique names: never collide with what a user keeps there.
         names = (f"kubelab-sentinel-{suffix}",) if namespace == "default" else ("web", "redis")
         for name in names:
-            kube.core.create_namespaced_service(namespace, _service(name))
-            sentinels.versions[(namespace, "Service", name)] = _read(
-                kube, namespace, "Service", name
-            )
+            created = kube.create("Service", _service(name), namespace)
+            sentinels.versions[(namespace, "Service", name)] = created.metadata.resource_version
         cm = client.V1ConfigMap(
             metadata=client.V1ObjectMeta(
                 name=f"kubelab-sentinel-{suffix}", labels=dict(SENTINEL_LABELS)
             ),
             data={"hits": "0"},
         )
-        kube.core.create_namespaced_config_map(namespace, cm)
-        sentinels.versions[(namespace, "ConfigMap", cm.metadata.name)] = _read(
-            kube, namespace, "ConfigMap", cm.metadata.name
+        created = kube.create("ConfigMap", cm, namespace)
+        sentinels.versions[(namespace, "ConfigMap", cm.metadata.name)] = (
+            created.metadata.resource_version
         )
     return sentinels
 
@@ -76,14 +73,10 @@ def changed(sentinels: Sentinels) -> list[str]:
     """Sentinels that were modified or deleted since they were planted."""
     problems = []
     for (namespace, kind, name), version in sorted(sentinels.versions.items()):
-        try:
-            now = _read(sentinels.kube, namespace, kind, name)
-        except ApiException as exc:
-            problems.append(
-                f"{kind} {namespace}/{name}: {'deleted' if exc.status == 404 else exc.reason}"
-            )
-            continue
-        if now != version:
+        now = _version(sentinels.kube, namespace, kind, name)
+        if now is None:
+            problems.append(f"{kind} {namespace}/{name}: deleted")
+        elif now != version:
             problems.append(
                 f"{kind} {namespace}/{name}: modified (resourceVersion {version} -> {now})"
             )
@@ -92,16 +85,7 @@ def changed(sentinels: Sentinels) -> list[str]:
 
 def remove(sentinels: Sentinels) -> None:
     """Delete the sentinels (their namespace, and the ones in ``default``)."""
-    core = sentinels.kube.core
     for namespace, kind, name in sentinels.versions:
-        if namespace != "default":
-            continue
-        try:
-            if kind == "Service":
-                core.delete_namespaced_service(name, namespace)
-            else:
-                core.delete_namespaced_config_map(name, namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-    core.delete_namespace(sentinels.namespace)
+        if namespace == "default":
+            sentinels.kube.delete(kind, name, namespace)
+    sentinels.kube.delete("Namespace", sentinels.namespace)

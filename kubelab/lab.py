@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
-from kubelab import http, manifests, rollout, timeline, traffic
+from kubelab import http, manifests, probes, rollout, timeline, traffic
 from kubelab.cluster.base import Images, Provider
 from kubelab.errors import NotSupported
 from kubelab.http import Answer
-from kubelab.kube import LabNamespace, internal_ip, is_control_plane, pod_ready
+from kubelab.namespace import LabNamespace
+from kubelab.states import internal_ip, is_control_plane, pod_ready
 from kubelab.waits import wait_until
 
 log = logging.getLogger(__name__)
@@ -84,22 +84,14 @@ class Lab:
 
     def run_pod(self, name: str, timeout: float | None = None) -> client.V1Pod:
         """Create the ``redis`` or ``web`` pod unless it exists, and wait until it is ready."""
-        try:
-            self.ns.pod(name)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        if self.ns.get("Pod", name) is None:
             self.create_pod(name)
         return self.ns.wait_for_pod_ready(name, timeout=timeout)
 
     def create_service(self, name: str) -> None:
         """Create the lab's ``redis`` or ``web`` Service unless it exists, and wait until it is
         in effect: ready endpoints, and (for redis) the web pods able to connect to it by name."""
-        try:
-            self.ns.service(name)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        if self.ns.get("Service", name) is None:
             self.ns.apply(manifests.render(SERVICE_MANIFESTS[name], self.images))
         selector = manifests.read(SERVICE_MANIFESTS[name])["spec"]["selector"]
         self.ns.wait_for_endpoints(name, count=len(self.ns.pods(_selector(selector))))
@@ -108,20 +100,20 @@ class Lab:
             # a TCP connect from inside each web pod proves it without counting a visit.
             for pod in self.web_pods():
                 if pod_ready(pod):
-                    self.ns.wait_until_connects(pod.metadata.name, "redis", 6379)
+                    probes.wait_until_connects(self.ns, pod.metadata.name, "redis", 6379)
 
     def create_replication_controller(self, replicas: int) -> client.V1ReplicationController:
         """Create the ``web`` ReplicationController with ``replicas`` replicas."""
         manifest = manifests.render("web-rc", self.images)
         manifest["spec"]["replicas"] = replicas
         self.ns.apply(manifest)
-        return self.ns.kube.core.read_namespaced_replication_controller("web", self.ns.name)
+        return self.ns.get("ReplicationController", "web")
 
     # -- observing ------------------------------------------------------------------------
     def placement(self, name: str) -> Placement:
         """Where pod ``name`` runs and what its node's container runtime says."""
         pod = self.ns.wait_for_pod_ready(name)
-        node = self.ns.kube.core.read_node(pod.spec.node_name)
+        node = self.ns.kube.get("Node", pod.spec.node_name)
         status = next(s for s in pod.status.container_statuses or [] if s.name == name)
         container_id = (status.container_id or "").split("://")[-1]
         try:
@@ -157,7 +149,7 @@ class Lab:
                 answers.append(http.parse_raw(raw, via=f"curl on node {node}"))
             except NotSupported as exc:
                 log.warning("%s; falling back to the API server's pod proxy", exc)
-                answers.append(self.ns.proxy_get(name, WEB_PORT))
+                answers.append(probes.proxy_get(self.ns, name, WEB_PORT))
             except subprocess.CalledProcessError as exc:
                 raise AssertionError(
                     f"curl on node {node} to {ip}:{WEB_PORT} failed: {exc.stderr}"
@@ -273,11 +265,7 @@ class Lab:
             ("Pod", "redis"),
             ("Pod", "web"),
         ):
-            try:
-                self.ns.delete(kind, name)
-            except ApiException as exc:
-                if exc.status != 404:  # the RC's deletion may have taken the web pod already
-                    raise
+            self.ns.delete(kind, name)  # the RC's deletion may have taken the web pod already
 
     def wait_until_empty(self, timeout: float | None = None) -> list[str]:
         """Wait until nothing of the lab is left in the namespace (default: the namespace's)."""

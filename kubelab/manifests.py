@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import yaml
 
 from kubelab.cluster.base import Images
 from kubelab.errors import UsageError
+from kubelab.paths import source_dir
 
 # Placeholders the YAML files use where an image goes.
 WEB_IMAGE = "WEB_IMAGE"
@@ -18,9 +18,7 @@ REDIS_IMAGE = "REDIS_IMAGE"
 
 def manifests_dir() -> Path:
     """The directory holding the lab's YAML: $KUBELAB_MANIFESTS, else the repository's manifests/."""
-    return Path(
-        os.environ.get("KUBELAB_MANIFESTS", Path(__file__).resolve().parents[1] / "manifests")
-    )
+    return source_dir("manifests")
 
 
 def read(name: str, directory: Path | None = None) -> dict[str, Any]:

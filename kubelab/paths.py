@@ -16,3 +16,10 @@ def state_dir() -> Path:
     """State directory: $KUBELAB_STATE_DIR, else ~/.local/state/kubelab."""
     env = os.environ.get("KUBELAB_STATE_DIR")
     return Path(env) if env else Path.home() / ".local" / "state" / "kubelab"
+
+
+def source_dir(name: str) -> Path:
+    """A directory of kubelab's source tree (``app``, ``manifests``): $KUBELAB_<NAME>, else the
+    one beside the package."""
+    env = os.environ.get(f"KUBELAB_{name.upper()}")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / name

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes import client, watch
-from kubernetes.client.rest import ApiException
+from kubernetes import client
 
-from kubelab.kube import LabNamespace, pod_ready
+from kubelab.namespace import LabNamespace
+from kubelab.states import pod_ready
 from kubelab.waits import wait_until
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,12 @@ class PodWatch:
 
     def start(self) -> None:
         """List the pods, then follow every change from that point on (in a thread)."""
-        listing = self.ns.kube.core.list_namespaced_pod(self.ns.name, label_selector=self.selector)
-        self._pods = {p.metadata.name: p for p in listing.items}
+        pods, resource_version = self.ns.kube.list_with_version("Pod", self.ns.name, self.selector)
+        self._pods = {p.metadata.name: p for p in pods}
         self._note()
         self._thread = threading.Thread(
             target=self._follow,
-            args=(listing.metadata.resource_version,),
+            args=(resource_version,),
             name="pod-watch",
             daemon=True,
         )
@@ -67,14 +67,8 @@ class PodWatch:
     def _follow(self, resource_version: str) -> None:
         try:
             while not self._stop.is_set():
-                stream = watch.Watch()
-                for event in stream.stream(
-                    self.ns.kube.core.list_namespaced_pod,
-                    self.ns.name,
-                    label_selector=self.selector,
-                    resource_version=resource_version,
-                    timeout_seconds=5,
-                    allow_watch_bookmarks=True,
+                for stream, event in self.ns.kube.watch_pods(
+                    self.ns.name, self.selector, resource_version, seconds=5
                 ):
                     pod = event["object"]
                     if event["type"] == "BOOKMARK":  # only carries a newer resourceVersion
@@ -122,22 +116,17 @@ def _template_hash(template: dict[str, Any]) -> str:
 
 
 def _rc(ns: LabNamespace, name: str) -> client.V1ReplicationController:
-    return ns.kube.core.read_namespaced_replication_controller(name, ns.name)
-
-
-def _scale(ns: LabNamespace, name: str, replicas: int) -> None:
-    ns.kube.core.patch_namespaced_replication_controller_scale(
-        name, ns.name, {"spec": {"replicas": replicas}}
-    )
+    found = ns.get("ReplicationController", name)
+    if found is None:
+        raise RuntimeError(f"ReplicationController {name} disappeared from {ns.name}")
+    return found
 
 
 def _delete_rc(ns: LabNamespace, name: str, propagation: str) -> None:
     """Delete RC ``name`` (Foreground: with its pods; Orphan: leaving them) and wait until gone."""
-    ns.kube.core.delete_namespaced_replication_controller(
-        name, ns.name, propagation_policy=propagation
-    )
+    ns.delete("ReplicationController", name, propagation)
     wait_until(
-        lambda: _absent(lambda: _rc(ns, name)),
+        lambda: ns.get("ReplicationController", name) is None,
         bool,
         timeout=ns.timeout,
         what=f"ReplicationController {name} in {ns.name} to be deleted ({propagation})",
@@ -165,25 +154,21 @@ def rolling_update_rc(
     Keeps ``replicas`` pods available and never runs more than ``replicas + 1``; each step
     waits up to the namespace's timeout.
     """
-    core = ns.kube.core
-    old = core.read_namespaced_replication_controller(name, ns.name)
+    old = _rc(ns, name)
     desired = old.spec.replicas
-    api = ns.kube.api
 
     # 1. Tell the old pods apart: label the old template, every old pod, then the old selector.
-    old_template = api.sanitize_for_serialization(old.spec.template)
+    old_template = ns.kube.serialize(old.spec.template)
     old_hash = _template_hash(old_template)
-    core.patch_namespaced_replication_controller(
-        name, ns.name, {"spec": {"template": {"metadata": {"labels": {DEPLOYMENT_KEY: old_hash}}}}}
+    ns.patch(
+        "ReplicationController",
+        name,
+        {"spec": {"template": {"metadata": {"labels": {DEPLOYMENT_KEY: old_hash}}}}},
     )
     selector = ",".join(f"{k}={v}" for k, v in old.spec.selector.items())
     for pod in ns.pods(selector):
-        core.patch_namespaced_pod(
-            pod.metadata.name, ns.name, {"metadata": {"labels": {DEPLOYMENT_KEY: old_hash}}}
-        )
-    core.patch_namespaced_replication_controller(
-        name, ns.name, {"spec": {"selector": {DEPLOYMENT_KEY: old_hash}}}
-    )
+        ns.patch("Pod", pod.metadata.name, {"metadata": {"labels": {DEPLOYMENT_KEY: old_hash}}})
+    ns.patch("ReplicationController", name, {"spec": {"selector": {DEPLOYMENT_KEY: old_hash}}})
 
     # 2. The new controller: same template but the image, its own hash label, zero replicas.
     new_template = copy.deepcopy(old_template)
@@ -204,7 +189,7 @@ def rolling_update_rc(
         },
         "spec": {"replicas": 0, "selector": new_selector, "template": new_template},
     }
-    core.create_namespaced_replication_controller(ns.name, new_rc)
+    ns.create("ReplicationController", new_rc)
     progress(f"Created {new_name}")
     progress(
         f"Scaling up {new_name} from 0 to {desired}, scaling down {name} from {desired} to 0 "
@@ -217,12 +202,12 @@ def rolling_update_rc(
         if new_count < desired:
             new_count += 1
             progress(f"Scaling {new_name} up to {new_count}")
-            _scale(ns, new_name, new_count)
+            ns.scale("ReplicationController", new_name, new_count)
             _wait_rc_ready(ns, new_name, new_count, timeout=ns.timeout)
         if old_count > 0:
             old_count -= 1
             progress(f"Scaling {name} down to {old_count}")
-            _scale(ns, name, old_count)
+            ns.scale("ReplicationController", name, old_count)
             _wait_rc_ready(ns, name, old_count, timeout=ns.timeout)
 
     # 4. Delete the old controller, then rename the new one back (create under the old name,
@@ -235,7 +220,7 @@ def rolling_update_rc(
     renamed = copy.deepcopy(new_rc)
     renamed["metadata"]["name"] = name
     renamed["spec"]["replicas"] = desired
-    core.create_namespaced_replication_controller(ns.name, renamed)
+    ns.create("ReplicationController", renamed)
     _wait_rc_ready(ns, name, desired, timeout=ns.timeout)
     progress(f'replicationcontroller "{name}" rolling updated')
     return new_name
@@ -243,14 +228,11 @@ def rolling_update_rc(
 
 def rolling_update_deployment(ns: LabNamespace, name: str, image: str) -> None:
     """Set the Deployment's image and wait until the rollout is complete (3x the ns timeout)."""
-    apps = ns.kube.apps
-    deployment = apps.read_namespaced_deployment(name, ns.name)
+    deployment = ns.get("Deployment", name)
     containers = [
         {"name": c.name, "image": image} for c in deployment.spec.template.spec.containers
     ]
-    apps.patch_namespaced_deployment(
-        name, ns.name, {"spec": {"template": {"spec": {"containers": containers}}}}
-    )
+    ns.patch("Deployment", name, {"spec": {"template": {"spec": {"containers": containers}}}})
     desired = deployment.spec.replicas
 
     def complete(d: client.V1Deployment) -> bool:
@@ -263,7 +245,7 @@ def rolling_update_deployment(ns: LabNamespace, name: str, image: str) -> None:
         )
 
     wait_until(
-        lambda: apps.read_namespaced_deployment(name, ns.name),
+        lambda: ns.get("Deployment", name),
         complete,
         timeout=3 * ns.timeout,
         what=f"Deployment {name} in {ns.name} to finish rolling out {image}",
@@ -272,13 +254,3 @@ def rolling_update_deployment(ns: LabNamespace, name: str, image: str) -> None:
             f"{d.status.replicas or 0} total"
         ),
     )
-
-
-def _absent(read: Callable[[], object]) -> bool:
-    try:
-        read()
-    except ApiException as exc:
-        if exc.status == 404:
-            return True
-        raise
-    return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import logging
 import threading
@@ -13,7 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from kubelab.http import SEEN
+import requests
+
+from kubelab import http
 
 log = logging.getLogger(__name__)
 
@@ -80,27 +81,12 @@ class Record:
         )
 
 
-def _one(target: str, path: str, timeout: float, started: float) -> Request:
-    host, _, port = target.partition(":")
+def _one(url: str, timeout: float, started: float) -> Request:
+    target = urlsplit(url).netloc
     sent = time.monotonic()
-    conn = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
     try:
-        # A new connection per request, like the seed's curl: each is balanced anew.
-        conn.request("GET", path, headers={"Connection": "close"})
-        response = conn.getresponse()
-        body = response.read().decode(errors="replace")
-        match = SEEN.search(body)
-        return Request(
-            sent=sent - started,
-            latency=time.monotonic() - sent,
-            target=target,
-            status=response.status,
-            version=response.getheader("X-App-Version"),
-            hostname=response.getheader("X-Hostname"),
-            count=int(match.group(1)) if match else None,
-            error=None if response.status == 200 else body.strip()[:200],
-        )
-    except (OSError, http.client.HTTPException) as exc:
+        answer = http.get(url, timeout=timeout)
+    except requests.RequestException as exc:
         return Request(
             sent=sent - started,
             latency=time.monotonic() - sent,
@@ -108,8 +94,16 @@ def _one(target: str, path: str, timeout: float, started: float) -> Request:
             status=0,
             error=f"{type(exc).__name__}: {exc}",
         )
-    finally:
-        conn.close()
+    return Request(
+        sent=sent - started,
+        latency=time.monotonic() - sent,
+        target=target,
+        status=answer.status,
+        version=answer.version,
+        hostname=answer.hostname,
+        count=answer.count,
+        error=None if answer.status == 200 else answer.text[:200],
+    )
 
 
 class TrafficProbe:
@@ -120,9 +114,7 @@ class TrafficProbe:
     ) -> None:
         if not urls:
             raise ValueError("the traffic probe needs at least one URL")
-        parts = [urlsplit(u) for u in urls]
-        self.targets = [p.netloc for p in parts]
-        self.path = parts[0].path or "/"
+        self.urls = list(urls)
         self.interval = workers / rate
         self.workers = workers
         self.timeout = timeout
@@ -132,16 +124,15 @@ class TrafficProbe:
         self._threads: list[threading.Thread] = []
 
     def _run(self, index: int, started: float) -> None:
-        targets = itertools.cycle(
-            self.targets[index % len(self.targets) :] + self.targets[: index % len(self.targets)]
-        )
+        first = index % len(self.urls)
+        targets = itertools.cycle(self.urls[first:] + self.urls[:first])
         # Stagger the workers so requests are spread evenly over each interval.
         next_at = started + self.interval * index / self.workers
         while not self._stop.is_set():
             delay = next_at - time.monotonic()
             if delay > 0 and self._stop.wait(delay):
                 break
-            request = _one(next(targets), self.path, self.timeout, started)
+            request = _one(next(targets), self.timeout, started)
             with self._lock:
                 self.record.requests.append(request)
             next_at += self.interval

@@ -18,6 +18,7 @@ from kubelab.hostpkgs import ensure_programs
 from kubelab.waits import SHORT, wait_until
 
 APP_DIR = Path(__file__).resolve().parents[1] / "app"
+pytest_plugins = ["pytester"]
 
 
 def free_port() -> int:

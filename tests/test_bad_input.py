@@ -1,22 +1,20 @@
 """Bad input and bad environments end the lab run before any scenario: one line, the fix, exit != 0.
 
-The 401 and 403 cases need an API server that refuses us; ``FakeApiServer`` is a stand-in (a
-plain HTTP server on loopback answering just /version and SelfSubjectAccessReview), named so.
+The 401 and 403 cases need an API server that refuses us: tests/stand_in_api.py, a stand-in.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.stand_in_api import kubeconfig, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,75 +46,12 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def kubeconfig(tmp_path: Path, server: str) -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": server}}],
-                "users": [{"name": "u", "user": {"token": "not-a-valid-token"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
-    return path
-
-
-class FakeApiServer(BaseHTTPRequestHandler):
-    """A stand-in API server: /version answers ``version_status``; namespace creation is denied."""
-
-    version_status = 200
-
-    def _answer(self, status: int, body: dict[str, object]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        if self.version_status != 200:
-            self._answer(
-                self.version_status,
-                {"kind": "Status", "code": self.version_status, "reason": "Unauthorized"},
-            )
-        else:
-            version = {
-                "major": "1",
-                "minor": "34",
-                "gitVersion": "v1.34.4",
-                "gitCommit": "",
-                "gitTreeState": "",
-            }
-            version |= {
-                "buildDate": "",
-                "goVersion": "",
-                "compiler": "gc",
-                "platform": "linux/amd64",
-            }
-            self._answer(200, version)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", 0))
-        review = json.loads(self.rfile.read(length))
-        review["status"] = {"allowed": False}
-        self._answer(201, review)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def fake_api(request: pytest.FixtureRequest) -> Iterator[str]:
-    handler = type("Handler", (FakeApiServer,), {"version_status": request.param})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    """A stand-in API server (see tests/stand_in_api.py); param: (version status, allowed)."""
+    status, allowed = request.param
+    with serve(status, allowed) as url:
+        yield url
 
 
 def test_unknown_cluster_value():
@@ -152,14 +87,14 @@ def test_unreachable_api_server(tmp_path):
     assert "cannot reach the API server at https://127.0.0.1:9" in one_line_error(result)
 
 
-@pytest.mark.parametrize("fake_api", [401], indirect=True)
+@pytest.mark.parametrize("fake_api", [(401, True)], indirect=True)
 def test_rejected_credentials(tmp_path, fake_api):
     result = run_lab("--cluster=existing", f"--kubeconfig={kubeconfig(tmp_path, fake_api)}")
     assert result.returncode == 2
     assert "rejected the credentials in the kubeconfig (401 Unauthorized)" in one_line_error(result)
 
 
-@pytest.mark.parametrize("fake_api", [200], indirect=True)
+@pytest.mark.parametrize("fake_api", [(200, False)], indirect=True)
 def test_rbac_forbids_namespace_creation(tmp_path, fake_api):
     result = run_lab("--cluster=existing", f"--kubeconfig={kubeconfig(tmp_path, fake_api)}")
     assert result.returncode == 2

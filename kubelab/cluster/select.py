@@ -9,11 +9,10 @@ from pathlib import Path
 
 from kubelab.cluster.base import Images, Provider
 from kubelab.errors import EnvironmentProblem, UsageError
+from kubelab.names import REDIS_IMAGE, WEB_V1_IMAGE, WEB_V2_IMAGE
 
 CHOICES = ("auto", "kind", "local", "existing")
-DEFAULT_IMAGES = Images(
-    redis="kubelab.local/redis:7", web_v1="kubelab.local/web:1.0", web_v2="kubelab.local/web:2.0"
-)
+DEFAULT_IMAGES = Images(redis=REDIS_IMAGE, web_v1=WEB_V1_IMAGE, web_v2=WEB_V2_IMAGE)
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,8 @@ from pathlib import Path, PurePosixPath
 
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.images.oci import ImageConfig, prepare_layer, tar_directory, write_archive
-from kubelab.images.rootfs import (
-    RUNTIME_DIRS,
-    BaseRootfs,
-    run_streaming,
-    say,
-    umount,
-    unmount_under,
-)
+from kubelab.images.rootfs import RUNTIME_DIRS, BaseRootfs, run_streaming, say
+from kubelab.mounts import umount, unmount_under
 
 SUPPORTED = ("FROM", "ARG", "ENV", "WORKDIR", "COPY", "RUN", "USER", "EXPOSE", "CMD")
 # The one base image we can serve locally, and what serves it.

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from kubelab.images import dockerfile
 from kubelab.images.oci import ImageConfig, prepare_layer, write_archive
 from kubelab.images.pause import PAUSE
 from kubelab.images.rootfs import base_recipe_key, build_base_rootfs, say
+from kubelab.locks import file_lock
+from kubelab.names import REDIS_IMAGE as REDIS
+from kubelab.names import WEB_V1_IMAGE as WEB_V1
+from kubelab.names import WEB_V2_IMAGE as WEB_V2
 
-WEB_V1 = "kubelab.local/web:1.0"
-WEB_V2 = "kubelab.local/web:2.0"
-REDIS = "kubelab.local/redis:7"
 __all__ = ["PAUSE", "REDIS", "WEB_V1", "WEB_V2", "build_lab_images"]
 
 REDIS_CONFIG = ImageConfig(
@@ -58,7 +56,7 @@ def build_lab_images(app_dir: Path, cache_dir: Path) -> dict[str, Path]:
     if not missing:
         return wanted
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _lock(out_dir / ".lock"):
+    with file_lock(out_dir / ".lock"):  # two sessions building at once would race
         missing = {ref: path for ref, path in missing.items() if not path.exists()}
         started = time.monotonic()
         base = build_base_rootfs(cache_dir) if missing else None
@@ -88,14 +86,3 @@ def _drop_stale(current: Path) -> None:
     for other in current.parent.glob(prefix + "*.oci.tar"):
         if other != current and len(other.name) == len(current.name):
             other.unlink()
-
-
-@contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    # Two test sessions building at once would race on the same cache files.
-    with path.open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)

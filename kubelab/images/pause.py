@@ -11,10 +11,11 @@ from pathlib import Path
 
 from kubelab.errors import EnvironmentProblem
 from kubelab.images.oci import ImageConfig, prepare_layer, write_archive
+from kubelab.names import PAUSE_IMAGE
 
 log = logging.getLogger(__name__)
 
-PAUSE = "kubelab.local/pause:3.10"
+PAUSE = PAUSE_IMAGE
 PAUSE_SOURCE = Path(__file__).with_name("pause.c")
 CFLAGS = ("-static", "-Os", "-s", "-Wall", "-Wextra")
 COMPILE_TIMEOUT = 120.0

@@ -20,6 +20,7 @@ from pathlib import Path
 from kubelab import hostpkgs
 from kubelab.errors import EnvironmentProblem
 from kubelab.images.oci import tar_directory
+from kubelab.mounts import unmount_under
 
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -212,27 +213,6 @@ def trim_rootfs(root: Path) -> None:
         if target.exists() or target.is_symlink():
             target.unlink()
             target.write_text("")
-
-
-def unmount_under(path: Path) -> None:
-    """Unmount every mount point at or below ``path``, deepest first (lazy as a last resort)."""
-    resolved = os.path.realpath(path)
-    points = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = line.split()[4].replace("\\040", " ")
-            if point == resolved or point.startswith(resolved.rstrip("/") + "/"):
-                points.append(point)
-    for point in sorted(set(points), key=len, reverse=True):
-        umount(point)
-
-
-def umount(point: str | Path) -> None:
-    """Unmount one mount point; fall back to a lazy unmount when it is busy."""
-    try:
-        subprocess.run(["umount", str(point)], check=True, timeout=30, capture_output=True)
-    except subprocess.CalledProcessError:
-        subprocess.run(["umount", "-l", str(point)], check=True, timeout=30, capture_output=True)
 
 
 def run_streaming(

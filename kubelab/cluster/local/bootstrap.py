@@ -10,12 +10,11 @@ from kubernetes.client.rest import ApiException
 
 from kubelab.cluster.local import plan
 from kubelab.cluster.local.plan import LocalNode
+from kubelab.names import CONTROL_PLANE_LABEL, MANAGED_BY
 
 COREDNS_USER = "kubelab:coredns"
 APISERVER_KUBELET_USER = "kube-apiserver-kubelet-client"
 API_TIMEOUT = 10.0
-CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
-MANAGED_BY = "kubelab"
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 
 
@@ -43,7 +42,7 @@ def apply_bootstrap_objects(api: client.ApiClient, cp: LocalNode) -> None:
     """RBAC for CoreDNS and for the API server's kubelet client; the selectorless kube-dns Service."""
     rbac = client.RbacAuthorizationV1Api(api)
     meta = client.V1ObjectMeta
-    labels = {"app.kubernetes.io/managed-by": MANAGED_BY}
+    labels = dict(MANAGED_BY)
     _create(
         rbac.create_cluster_role,
         client.V1ClusterRole(

@@ -9,7 +9,8 @@ import signal
 from collections.abc import Iterable
 from pathlib import Path
 
-from kubelab.cluster.local.proc import CMD_TIMEOUT, reap, run
+from kubelab.cluster.local.proc import CMD_TIMEOUT, reap
+from kubelab.mounts import mounts, umount
 from kubelab.waits import wait_until
 
 CGROUP_FS = ("cgroup", "cgroup2")
@@ -28,27 +29,9 @@ HOST_DIRS = (
 )
 
 
-def _unescape(field: str) -> str:
-    return (
-        field.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
-    )
-
-
-def _mountinfo() -> list[tuple[str, str]]:
-    """(mount point, fs type) of every mount in our mount namespace."""
-    out = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        left, right = line.split(" - ", 1)
-        out.append((_unescape(left.split()[4]), right.split()[0]))
-    return out
-
-
 def cgroup_hierarchies() -> list[Path]:
     """Mount points of every cgroup hierarchy (v1 controllers, name=systemd, the v2 unified one)."""
-    return [Path(mp) for mp, fstype in _mountinfo() if fstype in CGROUP_FS]
+    return [Path(mp) for mp, fstype in mounts() if fstype in CGROUP_FS]
 
 
 def create_cgroup(relative: str) -> None:
@@ -114,24 +97,6 @@ def remove_cgroup(relative: str) -> None:
                 parent.rmdir()
 
 
-def unmount_under(roots: Iterable[Path]) -> None:
-    """Unmount every mount at or below any of ``roots``, deepest first (pod volumes, overlays, shm, netns)."""
-    prefixes = [str(r.resolve()) for r in roots]
-
-    def below(mp: str) -> bool:
-        return any(mp == p or mp.startswith(p + "/") for p in prefixes)
-
-    for _ in range(5):  # a mount can be stacked several times on one point
-        targets = sorted({mp for mp, _ in _mountinfo() if below(mp)}, key=len, reverse=True)
-        if not targets:
-            return
-        for mp in targets:
-            try:
-                run(["umount", mp])
-            except Exception:
-                run(["umount", "-l", mp])
-
-
 def sandbox_ids(containerd_roots: Iterable[Path]) -> list[str]:
     """Ids of the pod sandboxes the given containerd roots know (their CNI cache files carry them)."""
     ids = []
@@ -161,8 +126,8 @@ def remove_host_dirs(created: Iterable[str]) -> None:
     if DEVICE_PLUGINS in dirs:
         remove_tree(DEVICE_PLUGINS)  # only our kubelets' kubelet.sock can be in it
     if NETNS_DIR in dirs and NETNS_DIR.is_dir() and not any(NETNS_DIR.iterdir()):
-        while NETNS_DIR in {Path(mp) for mp, _ in _mountinfo()}:
-            run(["umount", str(NETNS_DIR)])  # `ip netns add` bind-mounts it onto itself
+        while NETNS_DIR in {Path(mp) for mp, _ in mounts()}:
+            umount(NETNS_DIR)  # `ip netns add` bind-mounts it onto itself
     for path in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
         if path.is_dir() and not any(path.iterdir()):
             path.rmdir()

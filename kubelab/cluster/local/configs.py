@@ -10,6 +10,7 @@ import yaml
 
 from kubelab.cluster.local import plan
 from kubelab.cluster.local.plan import LocalNode
+from kubelab.names import CONTROL_PLANE_LABEL, PAUSE_IMAGE
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ disabled_plugins = [
   path = "{dirs.state / "opt"}"
 
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{plan.PAUSE_IMAGE}"
+  sandbox_image = "{PAUSE_IMAGE}"
   netns_mounts_under_state_dir = true
   enable_selinux = false
   disable_apparmor = true
@@ -183,9 +184,7 @@ def kubelet_config(cluster: str, node: LocalNode, dirs: NodeDirs, pki_dir: Path)
         "failCgroupV1": False,
     }
     if node.control_plane:
-        conf["registerWithTaints"] = [
-            {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
-        ]
+        conf["registerWithTaints"] = [{"key": CONTROL_PLANE_LABEL, "effect": "NoSchedule"}]
     return yaml.safe_dump(conf, sort_keys=False)
 
 

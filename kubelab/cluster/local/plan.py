@@ -24,7 +24,6 @@ KUBERNETES_SERVICE_IP = "10.96.0.1"
 DNS_SERVICE_IP = "10.96.0.10"
 CLUSTER_DOMAIN = "cluster.local"
 APISERVER_PORT = 6443
-PAUSE_IMAGE = "kubelab.local/pause:3.10"
 IPTABLES_COMMENT = "kubelab local cluster"
 RUN_ROOT = Path("/run/kubelab")
 

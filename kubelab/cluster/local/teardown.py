@@ -12,6 +12,7 @@ from kubelab.cluster.local import cleanup, configs, network, plan, proc
 from kubelab.cluster.local.components import Layout
 from kubelab.cluster.local.plan import LocalNode
 from kubelab.errors import EnvironmentProblem
+from kubelab.mounts import unmount_under
 
 # stop order: clients before the servers they talk to; containerd last
 STOP_ORDER = (
@@ -76,7 +77,7 @@ def teardown(layout: Layout, nodes: list[LocalNode]) -> None:
     step("kill leftover processes", lambda: proc.kill_pids(leftover))
     for sock in shim_sockets:
         sock.unlink(missing_ok=True)
-    step("unmount", lambda: cleanup.unmount_under([layout.root, run]))
+    step("unmount", lambda: unmount_under([layout.root, run]))
     step("network", lambda: network.teardown(layout.cluster, layout.host_state))
     sandboxes = cleanup.sandbox_ids(layout.node_dirs(n).containerd_root for n in nodes)
     step("CNI cache", lambda: cleanup.remove_cni_cache(sandboxes))

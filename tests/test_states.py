@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubernetes import client
 
-from kubelab.kube import describe_pods, image_problem, pod_ready
+from kubelab.states import describe_pods, image_problem, pod_ready
 
 
 def pod(name: str, waiting: str | None = None, ready: bool = True) -> client.V1Pod:

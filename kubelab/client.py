@@ -1,0 +1,294 @@
+"""kubelab's client layer: every call to a cluster's API goes through ``Kube``.
+
+One kubeconfig, one bounded request timeout, objects addressed by kind and name, and errors
+that explain themselves (``explain``) or say whether waiting could cure them (``is_transient``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import urllib3
+import yaml
+from kubernetes import client, config, stream, utils, watch
+from kubernetes.client.rest import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from kubelab.errors import EnvironmentProblem, UsageError
+from kubelab.names import MANAGED_BY
+
+REQUEST_TIMEOUT = 30.0  # no single API call may hang a run
+
+# kind -> (API group attribute of Kube, method noun); cluster-scoped kinds are called without
+# a namespace (read_node), namespaced ones with one (read_namespaced_pod).
+KINDS = {
+    "Namespace": ("core", "namespace"),
+    "Node": ("core", "node"),
+    "Pod": ("core", "pod"),
+    "Service": ("core", "service"),
+    "ConfigMap": ("core", "config_map"),
+    "Event": ("core", "event"),
+    "ReplicationController": ("core", "replication_controller"),
+    "Deployment": ("apps", "deployment"),
+    "ReplicaSet": ("apps", "replica_set"),
+    "EndpointSlice": ("discovery", "endpoint_slice"),
+}
+
+
+def load_client(kubeconfig: Path, context: str | None = None) -> client.ApiClient:
+    """An API client for ``kubeconfig``; a missing or malformed file is a one-line UsageError."""
+    if not kubeconfig.is_file():
+        raise UsageError(
+            f"kubeconfig {kubeconfig} does not exist; pass --kubeconfig or set KUBECONFIG"
+        )
+    try:
+        return config.new_client_from_config(config_file=str(kubeconfig), context=context)
+    except (ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UsageError(f"kubeconfig {kubeconfig} is not usable: {first}") from None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Waiting may cure ``exc``: an API answer 5xx or 429, or no answer at all (connection)."""
+    if isinstance(exc, ApiException):
+        return exc.status in (0, None, 429) or int(exc.status) >= 500
+    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+
+
+def api_message(exc: ApiException) -> str:
+    """The ``message`` of an API error's Status body, else the body itself."""
+    try:
+        return str(json.loads(exc.body).get("message", exc.body))
+    except (TypeError, ValueError, AttributeError):
+        return str(exc.body)
+
+
+class Kube:
+    """API access made from one kubeconfig: objects by kind, exec, proxy, watch, logs."""
+
+    def __init__(self, api: client.ApiClient, where: str = "") -> None:
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.discovery = client.DiscoveryV1Api(api)
+        self.where = where or api.configuration.host
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: Path, context: str | None = None) -> Kube:
+        """Build from a kubeconfig file (and optional context)."""
+        return cls(load_client(kubeconfig, context))
+
+    # ---- reaching the cluster ------------------------------------------------------------
+
+    def server_version(self) -> str:
+        """The API server's gitVersion; one-line errors when unreachable or refusing us."""
+        try:
+            info = client.VersionApi(self.api).get_code(_request_timeout=10)
+        except urllib3.exceptions.HTTPError as exc:
+            reason = getattr(exc, "reason", exc)
+            raise EnvironmentProblem(
+                f"cannot reach the API server at {self.where}: {reason}; is the cluster running? "
+                "(check --kubeconfig/--kube-context, or use --cluster=local)"
+            ) from None
+        except ApiException as exc:
+            raise self.explain(exc, "ask the API server its version") from None
+        except ValueError as exc:  # includes the client's model validation errors
+            raise EnvironmentProblem(
+                f"{self.where} does not answer like a Kubernetes API server: {str(exc).splitlines()[0]}"
+            ) from None
+        return str(info.git_version)
+
+    def check_access(self) -> str:
+        """Prove the credentials work and may create namespaces; return the server version."""
+        version = self.server_version()
+        review = client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=client.V1ResourceAttributes(
+                    verb="create", resource="namespaces"
+                )
+            )
+        )
+        try:
+            result = client.AuthorizationV1Api(self.api).create_self_subject_access_review(
+                review, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            raise self.explain(exc, "check permissions") from None
+        if not result.status.allowed:
+            raise EnvironmentProblem(
+                f"the cluster at {self.where} does not allow these credentials to create "
+                "namespaces (RBAC); use a kubeconfig whose user may create namespaces"
+            )
+        return version
+
+    def explain(self, exc: ApiException, doing: str) -> EnvironmentProblem:
+        """A one-line EnvironmentProblem for an API error met while ``doing`` something."""
+        if exc.status == 401:
+            return EnvironmentProblem(
+                f"the API server at {self.where} rejected the credentials in the kubeconfig "
+                f"(401 Unauthorized) while trying to {doing}; refresh them or pick another --kube-context"
+            )
+        if exc.status == 403:
+            return EnvironmentProblem(
+                f"the API server at {self.where} forbids this user to {doing} (403); "
+                "use a kubeconfig with more rights"
+            )
+        return EnvironmentProblem(
+            f"the API server at {self.where} failed to {doing}: {exc.status} {exc.reason}"
+        )
+
+    # ---- objects by kind -----------------------------------------------------------------
+
+    def _method(self, verb: str, kind: str, namespace: str | None) -> tuple[Any, tuple[str, ...]]:
+        group, noun = KINDS[kind]
+        api = getattr(self, group)
+        if namespace is None:
+            return getattr(api, f"{verb}_{noun}"), ()
+        return getattr(api, f"{verb}_namespaced_{noun}"), (namespace,)
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Any:
+        """The object, or None when it does not exist."""
+        read, ns = self._method("read", kind, namespace)
+        try:
+            return read(name, *ns, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def objects(self, kind: str, namespace: str | None = None, selector: str = "") -> list[Any]:
+        """Every object of ``kind`` (in ``namespace``), optionally filtered by a label selector."""
+        listing, ns = self._method("list", kind, namespace)
+        return list(listing(*ns, label_selector=selector, _request_timeout=REQUEST_TIMEOUT).items)
+
+    def create(self, kind: str, body: Any, namespace: str | None = None) -> Any:
+        """Create an object of ``kind`` from ``body`` (a model or a dict)."""
+        create, ns = self._method("create", kind, namespace)
+        return create(*ns, body, _request_timeout=REQUEST_TIMEOUT)
+
+    def patch(self, kind: str, name: str, body: Any, namespace: str | None = None) -> Any:
+        """Patch an object (strategic merge for built-in kinds)."""
+        patch, ns = self._method("patch", kind, namespace)
+        return patch(name, *ns, body, _request_timeout=REQUEST_TIMEOUT)
+
+    def delete(
+        self, kind: str, name: str, namespace: str | None = None, propagation: str | None = None
+    ) -> bool:
+        """Ask for an object's deletion; False when it did not exist."""
+        delete, ns = self._method("delete", kind, namespace)
+        try:
+            delete(name, *ns, propagation_policy=propagation, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def scale(self, kind: str, name: str, namespace: str, replicas: int) -> None:
+        """Set a controller's replicas through its scale subresource."""
+        group, noun = KINDS[kind]
+        patch_scale = getattr(getattr(self, group), f"patch_namespaced_{noun}_scale")
+        patch_scale(
+            name, namespace, {"spec": {"replicas": replicas}}, _request_timeout=REQUEST_TIMEOUT
+        )
+
+    def create_from_manifest(self, manifest: dict[str, Any], namespace: str) -> None:
+        """Create the object a manifest describes; an API refusal is a one-line EnvironmentProblem."""
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        try:
+            utils.create_from_dict(self.api, manifest, namespace=namespace)
+        except utils.FailToCreateError as exc:
+            reasons = "; ".join(
+                f"{e.status} {e.reason}: {api_message(e)}" for e in exc.api_exceptions
+            )
+            raise EnvironmentProblem(
+                f"could not create {kind} {name} in {namespace}: {reasons}"
+            ) from None
+
+    def create_namespace(self, prefix: str = "kubelab") -> str:
+        """A new namespace with a random suffix, labelled as kubelab's; returns its name."""
+        name = f"{prefix}-{secrets.token_hex(3)}"
+        body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=dict(MANAGED_BY)))
+        try:
+            self.create("Namespace", body)
+        except ApiException as exc:
+            raise self.explain(exc, f"create namespace {name}") from None
+        return name
+
+    def nodes(self) -> list[client.V1Node]:
+        """Every node of the cluster."""
+        return self.objects("Node")
+
+    def serialize(self, obj: Any) -> Any:
+        """A model object as the plain dict the API would send."""
+        return self.api.sanitize_for_serialization(obj)
+
+    # ---- pods: exec, proxy, logs, watch -------------------------------------------------
+
+    def exec(self, namespace: str, pod: str, argv: list[str], timeout: float) -> str:
+        """Run ``argv`` in the pod's first container (API server exec); return its output."""
+        return str(
+            stream.stream(
+                self.core.connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                command=argv,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _request_timeout=timeout,
+            )
+        )
+
+    def proxy_get(
+        self, namespace: str, pod: str, port: int, path: str = ""
+    ) -> tuple[int, str, dict[str, str]]:
+        """GET ``path`` from ``pod:port`` through the API server's pod proxy: status, body, headers."""
+        try:
+            response = self.core.connect_get_namespaced_pod_proxy_with_path(
+                f"{pod}:{port}",
+                namespace,
+                path,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as exc:
+            body = exc.body.decode() if isinstance(exc.body, bytes) else str(exc.body or "")
+            return int(exc.status or 0), body, dict(exc.headers or {})
+        return int(response.status), response.data.decode(), dict(response.headers)
+
+    def pod_log(self, namespace: str, pod: str, container: str, tail: int) -> str:
+        """The last ``tail`` lines of a container's log."""
+        return str(
+            self.core.read_namespaced_pod_log(
+                pod, namespace, container=container, tail_lines=tail, _request_timeout=10
+            )
+        )
+
+    def watch_pods(
+        self, namespace: str, selector: str, resource_version: str, seconds: int
+    ) -> Iterator[tuple[watch.Watch, dict[str, Any]]]:
+        """Pod events from ``resource_version`` on, for ``seconds`` (with the watch, to stop it)."""
+        stream_ = watch.Watch()
+        for event in stream_.stream(
+            self.core.list_namespaced_pod,
+            namespace,
+            label_selector=selector,
+            resource_version=resource_version,
+            timeout_seconds=seconds,
+            allow_watch_bookmarks=True,
+        ):
+            yield stream_, event
+
+    def list_with_version(
+        self, kind: str, namespace: str, selector: str = ""
+    ) -> tuple[list[Any], str]:
+        """Objects and the list's resourceVersion, to start a watch from."""
+        listing, ns = self._method("list", kind, namespace)
+        result = listing(*ns, label_selector=selector, _request_timeout=REQUEST_TIMEOUT)
+        return list(result.items), str(result.metadata.resource_version)

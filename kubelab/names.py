@@ -1,0 +1,17 @@
+"""Names kubelab gives, and recognises, on every cluster: each defined here once."""
+
+from __future__ import annotations
+
+# The label on everything kubelab creates (namespaces, the local cluster's bootstrap objects).
+MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
+MANAGED_BY = {MANAGED_BY_KEY: "kubelab"}
+
+# The role label (and taint) of control-plane nodes; "master" is what clusters before 1.24 used.
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+CONTROL_PLANE_KEYS = (CONTROL_PLANE_LABEL, "node-role.kubernetes.io/master")
+
+# The images kubelab builds for the local cluster (and names by default elsewhere).
+PAUSE_IMAGE = "kubelab.local/pause:3.10"
+REDIS_IMAGE = "kubelab.local/redis:7"
+WEB_V1_IMAGE = "kubelab.local/web:1.0"
+WEB_V2_IMAGE = "kubelab.local/web:2.0"

@@ -1,0 +1,161 @@
+"""One scenario's namespace: creating it, what the lab does in it, waiting on it, deleting it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+from kubelab.client import Kube
+from kubelab.errors import EnvironmentProblem
+from kubelab.states import describe_pods, endpoint_ready, image_problem, pod_ready
+from kubelab.waits import MEDIUM, SHORT, wait_until
+
+# What the lab may leave in a namespace, as "kind/name" prefixes in ``leftovers``.
+LAB_KINDS = (
+    "Pod",
+    "Service",
+    "ReplicationController",
+    "Deployment",
+    "ReplicaSet",
+    "EndpointSlice",
+)
+
+
+class LabNamespace:
+    """One scenario's namespace: everything the lab creates lives, and dies, here."""
+
+    def __init__(self, kube: Kube, name: str, timeout: float = MEDIUM) -> None:
+        self.kube = kube
+        self.name = name
+        self.timeout = timeout  # the default for waits on pods and controllers
+
+    def __repr__(self) -> str:
+        return f"LabNamespace({self.name})"
+
+    @classmethod
+    def new(cls, kube: Kube, timeout: float = MEDIUM, prefix: str = "kubelab") -> LabNamespace:
+        """A new namespace with a random suffix, labelled as kubelab's."""
+        return cls(kube, kube.create_namespace(prefix), timeout)
+
+    # ---- objects --------------------------------------------------------------------------
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        """Create the object described by ``manifest`` in this namespace."""
+        self.kube.create_from_manifest(manifest, self.name)
+
+    def get(self, kind: str, name: str) -> Any:
+        """The object ``kind/name`` in this namespace, or None when it does not exist."""
+        return self.kube.get(kind, name, self.name)
+
+    def objects(self, kind: str, selector: str = "") -> list[Any]:
+        """Objects of ``kind`` in this namespace, optionally filtered by a label selector."""
+        return self.kube.objects(kind, self.name, selector)
+
+    def create(self, kind: str, body: Any) -> Any:
+        """Create an object of ``kind`` in this namespace."""
+        return self.kube.create(kind, body, self.name)
+
+    def patch(self, kind: str, name: str, body: Any) -> Any:
+        """Patch ``kind/name`` in this namespace."""
+        return self.kube.patch(kind, name, body, self.name)
+
+    def scale(self, kind: str, name: str, replicas: int) -> None:
+        """Set the replicas of controller ``kind/name``."""
+        self.kube.scale(kind, name, self.name, replicas)
+
+    def delete(self, kind: str, name: str, propagation: str = "Foreground") -> bool:
+        """Delete ``kind/name`` (foreground: with what it owns); False when it did not exist."""
+        return self.kube.delete(kind, name, self.name, propagation)
+
+    def pods(self, selector: str = "") -> list[client.V1Pod]:
+        """Pods in the namespace, optionally filtered by a label selector."""
+        return self.objects("Pod", selector)
+
+    def pod(self, name: str) -> client.V1Pod:
+        """The pod called ``name``; EnvironmentProblem when there is none."""
+        found = self.get("Pod", name)
+        if found is None:
+            raise EnvironmentProblem(f"there is no pod {name} in {self.name}")
+        return found
+
+    def node_port(self, service: str) -> int:
+        """The first NodePort of ``service``."""
+        found = self.get("Service", service)
+        for port in (found.spec.ports if found else None) or []:
+            if port.node_port:
+                return int(port.node_port)
+        raise EnvironmentProblem(f"service {service} in {self.name} has no NodePort")
+
+    def leftovers(self) -> list[str]:
+        """Everything of the lab still in the namespace: pods, services, controllers, endpoints."""
+        return [
+            f"{kind.lower()}/{obj.metadata.name}"
+            for kind in LAB_KINDS
+            for obj in self.objects(kind)
+        ]
+
+    def request_deletion(self) -> None:
+        """Ask for the namespace and everything in it to be deleted (returns at once)."""
+        self.kube.delete("Namespace", self.name)
+
+    # ---- waits ----------------------------------------------------------------------------
+
+    def wait_for_ready_pods(
+        self, selector: str, count: int, timeout: float | None = None
+    ) -> list[client.V1Pod]:
+        """Wait until exactly ``count`` pods match ``selector`` and are ready (default: ns timeout)."""
+
+        def settled(pods: list[client.V1Pod]) -> bool:
+            live = [p for p in pods if p.metadata.deletion_timestamp is None]
+            return len(live) == count == len(pods) and all(pod_ready(p) for p in pods)
+
+        return wait_until(
+            lambda: self.pods(selector),
+            settled,
+            timeout=timeout or self.timeout,
+            what=f"{count} ready pod(s) matching {selector} in {self.name}",
+            describe=describe_pods,
+            fatal=image_problem,
+        )
+
+    def wait_for_pod_ready(self, name: str, timeout: float | None = None) -> client.V1Pod:
+        """Wait until pod ``name`` runs and is ready (default: the namespace's timeout)."""
+        return wait_until(
+            lambda: self.pod(name),
+            pod_ready,
+            timeout=timeout or self.timeout,
+            what=f"pod {name} in {self.name} to be ready",
+            describe=lambda pod: describe_pods([pod]),
+            fatal=lambda pod: image_problem([pod]),
+        )
+
+    def wait_for_endpoints(self, service: str, count: int, timeout: float = SHORT) -> list[str]:
+        """Wait until ``service`` has ``count`` ready endpoint addresses (default 30 s)."""
+
+        def ready_addresses() -> list[str]:
+            slices = self.objects("EndpointSlice", f"kubernetes.io/service-name={service}")
+            return sorted(
+                addr
+                for s in slices
+                for e in s.endpoints or []
+                if endpoint_ready(e)
+                for addr in e.addresses
+            )
+
+        return wait_until(
+            ready_addresses,
+            lambda addresses: len(addresses) == count,
+            timeout=timeout,
+            what=f"{count} ready endpoint(s) behind service {service} in {self.name}",
+        )
+
+
+def wait_until_deleted(kube: Kube, names: list[str], timeout: float) -> None:
+    """Wait until none of the namespaces ``names`` exists any more."""
+    wait_until(
+        lambda: [name for name in names if kube.get("Namespace", name) is not None],
+        lambda left: not left,
+        timeout=timeout,
+        what=f"the run's {len(names)} namespace(s) to be deleted",
+    )

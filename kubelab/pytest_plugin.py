@@ -1,0 +1,404 @@
+"""kubelab as a pytest plugin (entry point ``pytest11: kubelab``): the ``--cluster`` options,
+the cluster (one per run) and a namespace per scenario as fixtures, diagnostics for a failing
+step, and the reports. Installing kubelab is enough; a project writes its own features against
+the ``kube``, ``namespace`` and ``lab`` fixtures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubelab import diagnostics, isolation
+from kubelab.client import Kube
+from kubelab.cluster.base import Images, Provider
+from kubelab.cluster.select import CHOICES, DEFAULT_IMAGES, Options, choose
+from kubelab.errors import KubelabError
+from kubelab.lab import Lab
+from kubelab.namespace import LabNamespace, wait_until_deleted
+from kubelab.paths import source_dir
+from kubelab.report import ScenarioResult, render
+from kubelab.waits import MEDIUM
+
+KEEP_CHOICES = ("never", "on-failure", "always")
+SENTINEL_CHOICES = ("auto", "yes", "no")
+MIN_WAIT = 10.0  # no pod starts and passes a readiness probe faster than this on any cluster
+
+log = logging.getLogger("kubelab")
+
+
+def _scenario(report: pytest.TestReport) -> Any:
+    """pytest-bdd's record of the scenario behind ``report`` (None for plain tests)."""
+    from pytest_bdd.reporting import test_report_context_registry
+
+    context = test_report_context_registry.get(report)
+    return context.scenario if context else getattr(report, "kubelab_scenario", None)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The cluster of this run, ready: its provider, the images on its nodes, API access."""
+
+    provider: Provider
+    images: Images
+    kube: Kube
+
+
+CLUSTER = pytest.StashKey[Cluster]()
+PROVIDER = pytest.StashKey[Provider]()
+FAILED = pytest.StashKey[bool]()
+DIAGNOSTICS = pytest.StashKey[str]()
+DELETING = pytest.StashKey[list[str]]()
+SENTINELS = pytest.StashKey[isolation.Sentinels]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kubelab", "kubelab: the cluster the lab runs on")
+    group.addoption(
+        "--cluster",
+        default="auto",
+        help=f"where the lab runs: {', '.join(CHOICES)} (default: auto)",
+    )
+    # --kubeconfig, --keep-cluster and --cluster-name come from pytest-kind and are shared.
+    group.addoption("--kube-context", help="context in the kubeconfig")
+    group.addoption(
+        "--web-image", default=DEFAULT_IMAGES.web_v1, help="web 1.0 image (existing clusters)"
+    )
+    group.addoption(
+        "--web-image-v2", default=DEFAULT_IMAGES.web_v2, help="web 2.0 image (existing clusters)"
+    )
+    group.addoption(
+        "--redis-image", default=DEFAULT_IMAGES.redis, help="redis image (existing clusters)"
+    )
+    group.addoption(
+        "--workers", type=int, default=3, help="worker nodes of a new kind/local cluster"
+    )
+    group.addoption("--k8s-version", help="Kubernetes release of the local cluster (1.32-1.34)")
+    group.addoption(
+        "--sentinels",
+        default="auto",
+        help="plant sentinel objects outside the lab's namespaces and fail the run if the lab "
+        f"changes them: {', '.join(SENTINEL_CHOICES)} (default auto: on kubelab's own local cluster)",
+    )
+    group.addoption(
+        "--wait-timeout",
+        type=float,
+        default=MEDIUM,
+        help=f"seconds a step may wait for pods and controllers (default {MEDIUM:.0f}, at least {MIN_WAIT:.0f})",
+    )
+    group.addoption(
+        "--reports-dir", type=Path, help="where reports go (default: reports/ in the rootdir)"
+    )
+    group.addoption(
+        "--keep-namespace",
+        default="never",
+        help=f"keep each scenario's namespace for debugging: {', '.join(KEEP_CHOICES)} (default: never)",
+    )
+    parser.addini(
+        "kubelab_paths",
+        "paths whose tests run on the cluster; with pytest-xdist the controller sets the cluster "
+        "up when the run's arguments reach one of them",
+        type="paths",
+        default=[Path("steps")],
+    )
+
+
+def reports_dir(config: pytest.Config) -> Path:
+    """Where the run's reports go: --reports-dir, else reports/ in the rootdir."""
+    return config.getoption("--reports-dir") or config.rootpath / "reports"
+
+
+def _options(config: pytest.Config) -> Options:
+    kubeconfig = config.getoption("--kubeconfig")
+    return Options(
+        cluster=config.getoption("--cluster"),
+        kubeconfig=Path(kubeconfig) if kubeconfig else None,
+        context=config.getoption("--kube-context"),
+        images=Images(
+            redis=config.getoption("--redis-image"),
+            web_v1=config.getoption("--web-image"),
+            web_v2=config.getoption("--web-image-v2"),
+        ),
+        workers=config.getoption("--workers"),
+        k8s_version=config.getoption("--k8s-version"),
+        keep_cluster=config.getoption("--keep-cluster"),
+        app_dir=source_dir("app"),
+        work_dir=config.rootpath / ".kubelab",
+    )
+
+
+def _needs_cluster(item: pytest.Item) -> bool:
+    """The test uses a cluster fixture, or is a pytest-bdd scenario (its steps ask for
+    fixtures only while it runs, so its fixture names cannot tell)."""
+    names = getattr(item, "fixturenames", ())
+    return "cluster" in names or "_pytest_bdd_example" in names
+
+
+def _start_cluster(config: pytest.Config) -> None:
+    """Choose, set up and reach the cluster; a problem ends the run with one line."""
+    try:
+        provider = choose(_options(config))
+    except KubelabError as exc:
+        pytest.exit(f"kubelab: {exc}", returncode=2)
+    shared = getattr(config, "workerinput", {}).get("kubelab")
+    if shared is None:
+        config.stash[PROVIDER] = provider  # torn down in pytest_sessionfinish, also after Ctrl-C
+    try:
+        # An xdist worker uses the cluster its controller set up (see pytest_configure_node).
+        images = Images(**shared["images"]) if shared else provider.setup()
+        kubeconfig = Path(shared["kubeconfig"]) if shared else provider.kubeconfig
+        kube = Kube.from_kubeconfig(kubeconfig, config.getoption("--kube-context"))
+        version = kube.check_access()
+    except KubelabError as exc:
+        hint = provider.logs_hint()
+        pytest.exit(f"kubelab: {exc}" + (f" ({hint})" if hint else ""), returncode=2)
+    log.info("cluster %s (%s provider): Kubernetes %s", kube.where, provider.name, version)
+    config.stash[CLUSTER] = Cluster(provider, images, kube)
+    wanted = config.getoption("--sentinels")
+    if shared is None and (wanted == "yes" or (wanted == "auto" and provider.name == "local")):
+        config.stash[SENTINELS] = isolation.plant(kube)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Bring up (or reach) the cluster before the first scenario; a problem ends the run here."""
+    config = session.config
+    if config.option.collectonly or getattr(config.option, "generate_missing", False):
+        return
+    if CLUSTER in config.stash or not any(_needs_cluster(item) for item in session.items):
+        return
+    _start_cluster(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config) -> None:
+    """With pytest-xdist the controller sets the cluster up once, before any worker starts."""
+    lab = [Path(p).resolve() for p in config.getini("kubelab_paths")]
+    args = [Path(config.invocation_params.dir, a.split("::")[0]).resolve() for a in config.args]
+    if any(a.is_relative_to(p) or p.is_relative_to(a) for a in args for p in lab):
+        _start_cluster(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Hand each xdist worker the cluster's kubeconfig and images (names never collide: every
+    scenario has its own random namespace, and NodePorts are allocated by the API server)."""
+    cluster = node.config.stash.get(CLUSTER, None)
+    if cluster is not None:
+        node.workerinput["kubelab"] = {
+            "kubeconfig": str(cluster.provider.kubeconfig),
+            "images": dataclasses.asdict(cluster.images),
+        }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(
+    report: pytest.TestReport,
+) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
+    """Carry pytest-bdd's scenario record from an xdist worker to the controller's report."""
+    data = yield
+    scenario = _scenario(report)
+    if data is not None and scenario is not None:
+        data["kubelab_scenario"] = scenario
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_from_serializable(
+    data: dict[str, Any],
+) -> Generator[None, pytest.TestReport | None, pytest.TestReport | None]:
+    report = yield
+    if report is not None and "kubelab_scenario" in data:
+        report.kubelab_scenario = data["kubelab_scenario"]  # type: ignore[attr-defined]
+    return report
+
+
+class LivingDocumentation:
+    """Collects each scenario's outcome and writes reports/lab.html at the end of the run."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: list[ScenarioResult] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        scenario = _scenario(report)
+        if scenario is None or not (report.when == "call" or report.failed):
+            return
+        self.results.append(
+            ScenarioResult(
+                scenario=dict(scenario),
+                outcome=report.outcome,
+                duration=report.duration,
+                failure=str(report.longrepr) if report.failed else "",
+                images=[str(value) for key, value in report.user_properties if key == "timeline"],
+            )
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        lines = [
+            str(v)
+            for r in terminalreporter.stats.get("passed", [])
+            + terminalreporter.stats.get("failed", [])
+            for k, v in getattr(r, "user_properties", [])
+            if k == "traffic"
+        ]
+        if lines:
+            terminalreporter.section("traffic during rolling updates")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.results:
+            return
+        cluster = self.config.stash.get(CLUSTER, None)
+        where = (
+            f"the {cluster.provider.name} cluster at {cluster.kube.where}"
+            if cluster
+            else "no cluster"
+        )
+        page = render(self.results, reports_dir(self.config) / "lab.html", where)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(f"kubelab: living documentation in {page}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Checked here rather than by argparse ``choices`` so the error is one line naming the fix.
+    choices = (
+        ("--cluster", CHOICES),
+        ("--keep-namespace", KEEP_CHOICES),
+        ("--sentinels", SENTINEL_CHOICES),
+    )
+    for option, allowed in choices:
+        if config.getoption(option) not in allowed:
+            raise pytest.UsageError(
+                f"{option}={config.getoption(option)} is not one of {', '.join(allowed)}"
+            )
+    wait = config.getoption("--wait-timeout")
+    if wait < MIN_WAIT:
+        raise pytest.UsageError(
+            f"--wait-timeout={wait:g} is shorter than a pod can ever take to start and become ready; "
+            f"use at least {MIN_WAIT:.0f} seconds"
+        )
+    config.pluginmanager.register(LivingDocumentation(config), "kubelab-living-documentation")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has torn down the last scenario's fixtures
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Tear down what the run created; a cleanup that fails fails the run."""
+    config = session.config
+    cluster, provider = config.stash.get(CLUSTER, None), config.stash.get(PROVIDER, None)
+    steps = []
+    sentinels = config.stash.get(SENTINELS, None)
+    if sentinels is not None:
+
+        def check_sentinels() -> None:
+            problems = isolation.changed(sentinels)
+            isolation.remove(sentinels)
+            config.stash.setdefault(DELETING, []).append(sentinels.namespace)
+            if problems:
+                raise AssertionError(
+                    f"the lab changed objects it did not create: {'; '.join(problems)}"
+                )
+
+        steps.append(check_sentinels)
+    if cluster is not None:
+        names = config.stash.setdefault(DELETING, [])
+        timeout = config.getoption("--wait-timeout")
+        steps.append(lambda: wait_until_deleted(cluster.kube, names, timeout) if names else None)
+    if provider is not None:
+        steps.append(provider.teardown)
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.ensure_newline()
+                reporter.write_line(f"kubelab: end-of-run check failed: {exc}", red=True)
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Cluster:
+    """The run's cluster, set up before the first scenario."""
+    try:
+        return request.config.stash[CLUSTER]
+    except KeyError:
+        pytest.fail(
+            "the lab's cluster was not set up: under pytest-xdist the controller sets it up when "
+            "the run's arguments reach a path of the kubelab_paths ini option"
+        )
+
+
+@pytest.fixture(scope="session")
+def provider(cluster: Cluster) -> Provider:
+    """The provider of the run's cluster (kind, existing, local)."""
+    return cluster.provider
+
+
+@pytest.fixture(scope="session")
+def images(cluster: Cluster) -> Images:
+    """The image references the manifests are given on this cluster."""
+    return cluster.images
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: Cluster) -> Kube:
+    """API access to the cluster, proven to work and allowed to create namespaces."""
+    return cluster.kube
+
+
+@pytest.fixture
+def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[LabNamespace]:
+    """A fresh namespace for one scenario, deleted afterwards (see --keep-namespace)."""
+    ns = LabNamespace.new(kube, timeout=request.config.getoption("--wait-timeout"))
+    yield ns
+    keep = request.config.getoption("--keep-namespace")
+    if keep == "always" or (keep == "on-failure" and request.node.stash.get(FAILED, False)):
+        log.warning("keeping namespace %s", ns.name)
+        return
+    # Deleted in the background while the next scenario runs; the run waits for all of them
+    # at its end, and fails if any is left.
+    ns.request_deletion()
+    request.config.stash.setdefault(DELETING, []).append(ns.name)
+
+
+@pytest.fixture
+def lab(
+    provider: Provider, namespace: LabNamespace, images: Images, request: pytest.FixtureRequest
+) -> Lab:
+    """The lab's operations in this scenario's namespace."""
+    return Lab(provider, namespace, images, reports=reports_dir(request.config))
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-bdd's hook
+def pytest_bdd_step_error(request: pytest.FixtureRequest, **_: object) -> None:
+    """Gather what explains a failing step, while its namespace still exists."""
+    cluster = request.config.stash.get(CLUSTER, None)
+    if cluster is None:
+        return
+    ns = request.getfixturevalue("namespace") if "namespace" in request.fixturenames else None
+    request.node.stash[DIAGNOSTICS] = diagnostics.collect(cluster.kube, cluster.provider, ns)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+        text = item.stash.get(DIAGNOSTICS, None)
+        if text is not None and call.when == "call":
+            report.sections.append(("kubelab diagnostics", text))
+            addsection = getattr(report.longrepr, "addsection", None)
+            if addsection is not None:
+                addsection("kubelab diagnostics", text)
+    return report

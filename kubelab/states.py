@@ -1,0 +1,117 @@
+"""Reading the state of nodes and pods as the API reports it (no API calls here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+from kubelab.errors import EnvironmentProblem
+from kubelab.names import CONTROL_PLANE_KEYS
+
+# Waiting reasons that waiting longer will not cure.
+IMAGE_PROBLEMS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
+RUN_PROBLEMS = (
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+)
+
+
+def _condition(obj: Any, kind: str) -> Any:
+    return next((c for c in obj.status.conditions or [] if c.type == kind), None)
+
+
+def is_ready(node: client.V1Node) -> bool:
+    """The node's Ready condition is True."""
+    ready = _condition(node, "Ready")
+    return ready is not None and ready.status == "True"
+
+
+def not_ready_reason(node: client.V1Node) -> str:
+    """Why a node is not Ready, as its Ready condition says: status, reason and message."""
+    ready = _condition(node, "Ready")
+    if ready is None:
+        return f"node {node.metadata.name} not Ready: it reports no Ready condition"
+    return (
+        f"node {node.metadata.name} not Ready ({ready.status}): "
+        f"{ready.reason or 'no reason'}, {(ready.message or 'no message').strip()}"
+    )
+
+
+def is_control_plane(node: client.V1Node) -> bool:
+    """The node carries a control-plane role label or taint."""
+    labels = node.metadata.labels or {}
+    taints = [t.key for t in node.spec.taints or []]
+    return any(key in labels or key in taints for key in CONTROL_PLANE_KEYS)
+
+
+def takes_no_workload(node: client.V1Node) -> bool:
+    """Ordinary pods cannot be scheduled on the node (cordoned, or tainted NoSchedule)."""
+    taints = node.spec.taints or []
+    return bool(node.spec.unschedulable) or any(
+        t.effect in ("NoSchedule", "NoExecute") for t in taints
+    )
+
+
+def internal_ip(node: client.V1Node) -> str:
+    """The node's InternalIP address."""
+    for address in node.status.addresses or []:
+        if address.type == "InternalIP":
+            return str(address.address)
+    raise EnvironmentProblem(f"node {node.metadata.name} reports no InternalIP address")
+
+
+def pod_ready(pod: client.V1Pod) -> bool:
+    """The pod runs and its Ready condition is True."""
+    ready = _condition(pod, "Ready")
+    return pod.status.phase == "Running" and ready is not None and ready.status == "True"
+
+
+def describe_pods(pods: list[client.V1Pod]) -> str:
+    """One line per pod: name, phase, readiness, and why it waits (container or scheduling)."""
+    if not pods:
+        return "no pods"
+    parts = []
+    for pod in pods:
+        waiting = [
+            f"{s.name} {s.state.waiting.reason}"
+            for s in pod.status.container_statuses or []
+            if s.state and s.state.waiting
+        ]
+        scheduled = _condition(pod, "PodScheduled")
+        if scheduled is not None and scheduled.status != "True":
+            waiting.append(f"unschedulable: {scheduled.message or scheduled.reason}")
+        ready = "ready" if pod_ready(pod) else "not ready"
+        extra = f" ({', '.join(waiting)})" if waiting else ""
+        parts.append(f"{pod.metadata.name} {pod.status.phase} {ready}{extra}")
+    return "; ".join(parts)
+
+
+def image_problem(pods: list[client.V1Pod]) -> str | None:
+    """A one-line explanation when a pod's image is missing or its container cannot run, else None."""
+    for pod in pods:
+        for status in pod.status.container_statuses or []:
+            waiting = status.state.waiting if status.state else None
+            if waiting is None:
+                continue
+            if waiting.reason in IMAGE_PROBLEMS:
+                return (
+                    f"image {status.image} of pod {pod.metadata.name} cannot be found on node "
+                    f"{pod.spec.node_name} ({waiting.reason}); load it on every node or name another "
+                    "with --web-image/--web-image-v2/--redis-image"
+                )
+            if waiting.reason in RUN_PROBLEMS:
+                detail = (waiting.message or "").strip().splitlines()[:1]
+                return (
+                    f"container {status.name} of pod {pod.metadata.name} cannot run on node "
+                    f"{pod.spec.node_name} ({waiting.reason}{': ' + detail[0] if detail else ''}); "
+                    "see its log in the diagnostics"
+                )
+    return None
+
+
+def endpoint_ready(endpoint: Any) -> bool:
+    """An EndpointSlice endpoint counts as ready unless ``ready`` is false (null means ready)."""
+    return endpoint.conditions is None or endpoint.conditions.ready is not False
