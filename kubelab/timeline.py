@@ -6,18 +6,18 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: render straight to a file
-
-import matplotlib.pyplot as plt
-
 from kubelab.rollout import PodCount
 from kubelab.traffic import Record
 
 
 def draw(record: Record, counts: Sequence[PodCount], title: str, path: Path) -> Path:
     """Save a two-panel PNG of ``record`` and ``counts`` at ``path`` and return the path."""
+    # Imported here, not at collection: matplotlib takes over a second to import.
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render straight to a file
+    import matplotlib.pyplot as plt
+
     per_second: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for request in record.requests:
         label = f"version {request.version}" if request.ok else "failed"

@@ -7,6 +7,7 @@ import fcntl
 import json
 import re
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,8 +40,31 @@ from kubelab.cluster.local.plan import LocalNode
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.waits import LONG, MEDIUM, SHORT, wait_until
 
+
+def archive_images(archive: Path) -> dict[str, str]:
+    """Name -> manifest digest of each named image in an OCI archive (its ``index.json``)."""
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("index.json")
+        index = json.load(member) if member else {}
+    names = {}
+    for manifest in index.get("manifests", []):
+        annotations = manifest.get("annotations") or {}
+        name = annotations.get(CONTAINERD_NAME) or annotations.get(REF_NAME)
+        if name and "/" in name:  # a full reference, as ctr names the image it imports
+            names[name] = manifest["digest"]
+    return names
+
+
+def parse_ctr_images(listing: str) -> dict[str, str]:
+    """Name -> digest from ``ctr images ls`` (REF TYPE DIGEST SIZE PLATFORMS LABELS)."""
+    rows = [line.split() for line in listing.splitlines()[1:]]
+    return {row[0]: row[2] for row in rows if len(row) > 2 and row[2].startswith("sha256:")}
+
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 T = TypeVar("T")
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"
 DNS_PROBE_NAME = f"kubernetes.default.svc.{plan.CLUSTER_DOMAIN}"
 
 
@@ -167,15 +191,29 @@ class LocalCluster:
         return proc.run(proc.in_netns(self._node(node_name).netns, argv), timeout=timeout)
 
     def import_image(self, archive: Path, workers_only: bool = True) -> None:
-        """Import an OCI image archive into every worker's (or every node's) containerd."""
+        """Import an OCI image archive into every worker's (or every node's) containerd.
+
+        A node that already has every image of the archive, by name and digest, is skipped.
+        """
         from kubelab.images.oci import import_archive
 
-        targets = [n for n in self.nodes() if not (workers_only and n.control_plane)]
+        wanted = archive_images(archive)
+        targets = [
+            n
+            for n in self.nodes()
+            if not (workers_only and n.control_plane)
+            and not (wanted and wanted.items() <= self._node_images(n).items())
+        ]
         with ThreadPoolExecutor(max_workers=len(targets) or 1) as pool:
             for future in [
                 pool.submit(import_archive, n.containerd_socket, archive) for n in targets
             ]:
                 future.result()
+
+    def _node_images(self, node: LocalNode) -> dict[str, str]:
+        """Name -> manifest digest of every named image in the node's CRI containerd."""
+        ctr = ["ctr", "--address", str(node.containerd_socket), "--namespace", "k8s.io"]
+        return parse_ctr_images(proc.run([*ctr, "images", "ls"]))
 
     def node_containers(self, node_name: str) -> list[str]:
         """Full ids of the app containers running on the node, like ``crictl ps -q --no-trunc``.

@@ -1,0 +1,151 @@
+"""Waits that follow a watch instead of polling: a list, then every change as it happens.
+
+A wait ends with the event that makes its condition true (no polling interval), and a watch sees
+every state in between (polling can miss a transient one). ``Follower.stop`` ends a follow at
+once from another thread, without waiting for the next event or the server's timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import watch
+from kubernetes.client.rest import ApiException
+
+from kubelab.errors import EnvironmentProblem, WaitTimeout
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+PROGRESS_EVERY = 10.0  # a long wait says what it waits for, and what it sees, this often
+GONE = 410  # the watch's resourceVersion is too old: list again
+
+
+class Follower:
+    """Lists the objects ``list_call(**kwargs)`` returns, then follows their changes."""
+
+    def __init__(self, list_call: Callable[..., Any], **kwargs: Any) -> None:
+        self.list_call = list_call
+        self.kwargs = kwargs
+        self.objects: dict[str, Any] = {}
+        self._stopped = threading.Event()
+        self._response: Any = None
+        self._lock = threading.Lock()
+
+    def _watched(self, *args: Any, **kwargs: Any) -> Any:
+        response = self.list_call(*args, **kwargs)
+        with self._lock:
+            self._response = response
+            if self._stopped.is_set():  # stop() came between two watches
+                response.shutdown()
+        return response
+
+    def stop(self) -> None:
+        """End the follow now, also while it waits for the next event."""
+        self._stopped.set()
+        with self._lock:
+            if self._response is not None:
+                self._response.shutdown()  # unblocks the read in the following thread
+
+    def changes(self, deadline: float) -> Iterator[list[Any]]:
+        """The objects (sorted by name) now, then after every change, until ``deadline``
+        (a ``time.monotonic()`` value) or ``stop()``."""
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            return self._watched(*args, **kwargs)
+
+        # The watch finds the objects' type in the list call's signature (or, in older
+        # clients, its docstring).
+        watched.__wrapped__ = self.list_call  # type: ignore[attr-defined]
+        watched.__doc__ = self.list_call.__doc__
+        version = None
+        while not self._stopped.is_set():
+            if version is None:
+                listing = self.list_call(**self.kwargs)
+                self.objects = {o.metadata.name: o for o in listing.items}
+                version = listing.metadata.resource_version
+                yield self.snapshot()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            window = math.ceil(min(remaining, PROGRESS_EVERY))
+            try:
+                for event in watch.Watch().stream(
+                    watched,
+                    resource_version=version,
+                    timeout_seconds=window,
+                    allow_watch_bookmarks=True,
+                    _request_timeout=window + 10,
+                    **self.kwargs,
+                ):
+                    version = event["raw_object"]["metadata"]["resourceVersion"]
+                    if event["type"] == "BOOKMARK":  # carries only a newer resourceVersion
+                        continue
+                    name = event["raw_object"]["metadata"]["name"]
+                    if event["type"] == "DELETED":
+                        self.objects.pop(name, None)
+                    else:
+                        self.objects[name] = event["object"]
+                    yield self.snapshot()
+                yield self.snapshot()  # the window ended: a chance to report progress
+            except ApiException as exc:
+                if exc.status != GONE:
+                    raise
+                version = None  # too old: list again
+            except (urllib3.exceptions.HTTPError, OSError):
+                if self._stopped.is_set():
+                    return
+                raise
+            finally:
+                with self._lock:
+                    self._response = None
+
+    def snapshot(self) -> list[Any]:
+        """The objects as last seen, sorted by name."""
+        return [self.objects[name] for name in sorted(self.objects)]
+
+
+def watch_until(
+    list_call: Callable[..., Any],
+    done: Callable[[list[Any]], bool],
+    *,
+    timeout: float,
+    what: str,
+    describe: Callable[[list[Any]], str] = repr,
+    fatal: Callable[[list[Any]], str | None] = lambda _: None,
+    **kwargs: Any,
+) -> list[Any]:
+    """Follow ``list_call(**kwargs)`` until ``done(objects)``; return the objects, or raise
+    WaitTimeout after ``timeout`` s. When ``fatal(objects)`` returns a message, waiting longer
+    cannot help: EnvironmentProblem at once."""
+    if timeout <= 0:
+        raise ValueError("watch_until needs a positive timeout")
+    started = time.monotonic()
+    next_report = started + PROGRESS_EVERY
+    last = "nothing observed yet"
+    for objects in Follower(list_call, **kwargs).changes(started + timeout):
+        last = describe(objects)
+        problem = fatal(objects)
+        if problem:
+            raise EnvironmentProblem(problem)
+        if done(objects):
+            return objects
+        if time.monotonic() >= next_report:
+            next_report += PROGRESS_EVERY
+            log.info(
+                "still waiting for %s (%.0f s of %.0f s): %s",
+                what,
+                time.monotonic() - started,
+                timeout,
+                last,
+            )
+    raise WaitTimeout(
+        f"{what}: not reached within {timedelta(seconds=round(timeout))}; last seen: {last}"
+    )

@@ -1,0 +1,139 @@
+"""Watch-based waits end with the event that makes them true, and a stop ends a follow at once.
+
+Against a stand-in API server (named as such: a plain HTTP server on loopback that lists pods
+and streams watch events, then holds the connection open as a real server does until its
+timeout), through the real Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+from kubernetes import client
+
+from kubelab.errors import WaitTimeout
+from kubelab.watching import Follower, watch_until
+
+
+def _pod(name: str, ready: bool, version: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "ns", "resourceVersion": str(version)},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}]},
+    }
+
+
+class StandInWatchApi(BaseHTTPRequestHandler):
+    """Lists one unready pod; a watch sends the events of ``events`` after ``delay`` s, then
+    stays open (``hold`` s) like a real watch before the server's timeout."""
+
+    events: ClassVar[list[dict[str, Any]]] = []
+    delay = 0.3
+    hold = 30.0
+    watches = 0
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if "watch=true" not in self.path:
+            body = json.dumps(
+                {
+                    "kind": "PodList",
+                    "metadata": {"resourceVersion": "1"},
+                    "items": [_pod("a", False, 1)],
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        type(self).watches += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        time.sleep(self.delay)
+        for event in self.events:
+            line = json.dumps(event).encode() + b"\n"
+            self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+            self.wfile.flush()
+        time.sleep(self.hold)
+        self.wfile.write(b"0\r\n\r\n")  # the server's timeout: the watch ends cleanly
+
+
+@pytest.fixture
+def core() -> Iterator[client.CoreV1Api]:
+    StandInWatchApi.watches = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StandInWatchApi)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = client.Configuration(host=f"http://127.0.0.1:{server.server_port}")
+    yield client.CoreV1Api(client.ApiClient(config))
+    server.shutdown()
+
+
+def _ready(pods: list[client.V1Pod]) -> bool:
+    return bool(pods) and all(c.status == "True" for p in pods for c in p.status.conditions)
+
+
+def test_watch_until_returns_with_the_event_that_makes_it_true(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        StandInWatchApi, "events", [{"type": "MODIFIED", "object": _pod("a", True, 2)}]
+    )
+    started = time.monotonic()
+    pods = watch_until(
+        core.list_namespaced_pod, _ready, timeout=20, what="pod a ready", namespace="ns"
+    )
+    # The event came after 0.3 s; the watch stayed open for 30 s more.
+    assert [p.metadata.name for p in pods] == ["a"]
+    assert time.monotonic() - started < 3
+
+
+def test_watch_until_times_out_naming_what_it_saw(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(StandInWatchApi, "events", [])
+    monkeypatch.setattr(StandInWatchApi, "hold", 0.5)  # the server ends each watch early
+    with pytest.raises(
+        WaitTimeout, match=r"pod a ready: not reached within 0:00:02; last seen: 1 pod"
+    ):
+        watch_until(
+            core.list_namespaced_pod,
+            _ready,
+            timeout=2,
+            what="pod a ready",
+            describe=lambda pods: f"{len(pods)} pod",
+            namespace="ns",
+        )
+    assert StandInWatchApi.watches >= 2  # watched again after each end, until the deadline
+
+
+def test_stop_ends_a_follow_that_waits_for_its_next_event(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(StandInWatchApi, "events", [])
+    follower = Follower(core.list_namespaced_pod, namespace="ns")
+    seen: list[int] = []
+    thread = threading.Thread(
+        target=lambda: seen.extend(len(s) for s in follower.changes(time.monotonic() + 60))
+    )
+    thread.start()
+    time.sleep(1.0)  # the watch is open and idle
+    stopped = time.monotonic()
+    follower.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert time.monotonic() - stopped < 1
+    assert seen[0] == 1
