@@ -219,7 +219,7 @@ class Lab:
         port = self.ns.node_port(service)
         return [f"http://{address}:{port}/" for _, address in sorted(self.node_addresses().items())]
 
-    def roll_web_to_v2_under_traffic(self, controller: str, rate: float = 150.0) -> Rollout:
+    def roll_web_to_v2_under_traffic(self, controller: str, rate: float = traffic.RATE) -> Rollout:
         """Roll web to 2.0 under a ``controller`` while traffic flows on every node and a watch
         follows the web pods; the timeline is saved in the reports directory."""
         replicas = len(self.web_pods())

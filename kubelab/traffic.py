@@ -18,6 +18,10 @@ from kubelab import http
 
 log = logging.getLogger(__name__)
 
+# Requests per second: at least 200 (DESIGN.md), so an outage of 5 ms cannot fall between two.
+RATE = 250.0
+WORKERS = 8
+
 
 @dataclass(frozen=True)
 class Request:
@@ -110,7 +114,11 @@ class TrafficProbe:
     """Sends GETs at ``rate`` per second, round-robin over ``urls``, from ``workers`` threads."""
 
     def __init__(
-        self, urls: Sequence[str], rate: float = 150.0, workers: int = 6, timeout: float = 2.0
+        self,
+        urls: Sequence[str],
+        rate: float = RATE,
+        workers: int = WORKERS,
+        timeout: float = 2.0,
     ) -> None:
         if not urls:
             raise ValueError("the traffic probe needs at least one URL")
@@ -162,7 +170,7 @@ class TrafficProbe:
 
 
 @contextmanager
-def traffic(urls: Sequence[str], rate: float = 150.0) -> Iterator[TrafficProbe]:
+def traffic(urls: Sequence[str], rate: float = RATE) -> Iterator[TrafficProbe]:
     """Run a probe for the duration of the block; it is stopped also when the block fails."""
     probe = TrafficProbe(urls, rate=rate)
     probe.start()
