@@ -1,6 +1,7 @@
 """This repository's own run: the lab's step definitions (kubelab's plugin does the rest)."""
 
 pytest_plugins = [
+    "steps.ahead",
     "steps.cluster",
     "steps.pods",
     "steps.services",

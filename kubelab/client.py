@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import urllib3
 import yaml
-from kubernetes import client, config, stream, utils, watch
+from kubernetes import client, config, stream, utils
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from kubelab.errors import EnvironmentProblem, UsageError
 from kubelab.names import MANAGED_BY
+from kubelab.watching import Follower
 
 REQUEST_TIMEOUT = 30.0  # no single API call may hang a run
 
@@ -188,6 +188,16 @@ class Kube:
             raise
         return True
 
+    def delete_pods(self, namespace: str, grace_period: int) -> None:
+        """Delete every pod in ``namespace`` with a grace period of ``grace_period`` seconds."""
+        try:
+            self.core.delete_collection_namespaced_pod(
+                namespace, grace_period_seconds=grace_period, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
     def scale(self, kind: str, name: str, namespace: str, replicas: int) -> None:
         """Set a controller's replicas through its scale subresource."""
         group, noun = KINDS[kind]
@@ -270,25 +280,14 @@ class Kube:
             )
         )
 
-    def watch_pods(
-        self, namespace: str, selector: str, resource_version: str, seconds: int
-    ) -> Iterator[tuple[watch.Watch, dict[str, Any]]]:
-        """Pod events from ``resource_version`` on, for ``seconds`` (with the watch, to stop it)."""
-        stream_ = watch.Watch()
-        for event in stream_.stream(
-            self.core.list_namespaced_pod,
-            namespace,
-            label_selector=selector,
-            resource_version=resource_version,
-            timeout_seconds=seconds,
-            allow_watch_bookmarks=True,
-        ):
-            yield stream_, event
-
-    def list_with_version(
-        self, kind: str, namespace: str, selector: str = ""
-    ) -> tuple[list[Any], str]:
-        """Objects and the list's resourceVersion, to start a watch from."""
+    def follower(
+        self, kind: str, namespace: str | None = None, selector: str = "", name: str = ""
+    ) -> Follower:
+        """A list-then-watch of ``kind`` (in ``namespace``; by label ``selector``, or one ``name``)."""
         listing, ns = self._method("list", kind, namespace)
-        result = listing(*ns, label_selector=selector, _request_timeout=REQUEST_TIMEOUT)
-        return list(result.items), str(result.metadata.resource_version)
+        kwargs: dict[str, Any] = {"label_selector": selector}
+        if ns:
+            kwargs["namespace"] = ns[0]
+        if name:
+            kwargs["field_selector"] = f"metadata.name={name}"
+        return Follower(listing, **kwargs)

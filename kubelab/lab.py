@@ -42,6 +42,14 @@ class Rollout:
     most_running: int
     fewest_available: int
     picture: Path
+    last_old_exit: float  # seconds since traffic started when the last old web pod was gone
+
+    def summary(self) -> str:
+        """The traffic's summary line, and when the last old pod went and the traffic stopped."""
+        return (
+            f"{self.record.summary()}; last old web pod exited at {self.last_old_exit:.1f} s, "
+            f"traffic stopped at {self.record.duration:.1f} s"
+        )
 
 
 @dataclass(frozen=True)
@@ -82,17 +90,25 @@ class Lab:
         """Create the lab's ``redis`` or ``web`` pod."""
         self.ns.apply(manifests.render(POD_MANIFESTS[name], self.images))
 
-    def run_pod(self, name: str, timeout: float | None = None) -> client.V1Pod:
-        """Create the ``redis`` or ``web`` pod unless it exists, and wait until it is ready."""
+    def start_pod(self, name: str) -> None:
+        """Create the ``redis`` or ``web`` pod unless it exists (returns at once)."""
         if self.ns.get("Pod", name) is None:
             self.create_pod(name)
+
+    def run_pod(self, name: str, timeout: float | None = None) -> client.V1Pod:
+        """Create the ``redis`` or ``web`` pod unless it exists, and wait until it is ready."""
+        self.start_pod(name)
         return self.ns.wait_for_pod_ready(name, timeout=timeout)
+
+    def start_service(self, name: str) -> None:
+        """Create the lab's ``redis`` or ``web`` Service unless it exists (returns at once)."""
+        if self.ns.get("Service", name) is None:
+            self.ns.apply(manifests.render(SERVICE_MANIFESTS[name], self.images))
 
     def create_service(self, name: str) -> None:
         """Create the lab's ``redis`` or ``web`` Service unless it exists, and wait until it is
         in effect: ready endpoints, and (for redis) the web pods able to connect to it by name."""
-        if self.ns.get("Service", name) is None:
-            self.ns.apply(manifests.render(SERVICE_MANIFESTS[name], self.images))
+        self.start_service(name)
         selector = manifests.read(SERVICE_MANIFESTS[name])["spec"]["selector"]
         self.ns.wait_for_endpoints(name, count=len(self.ns.pods(_selector(selector))))
         if name == "redis":
@@ -108,6 +124,16 @@ class Lab:
         manifest["spec"]["replicas"] = replicas
         self.ns.apply(manifest)
         return self.ns.get("ReplicationController", "web")
+
+    def start_replication_controller(self, replicas: int) -> None:
+        """Create the ``web`` ReplicationController unless it exists (returns at once)."""
+        if self.ns.get("ReplicationController", "web") is None:
+            self.create_replication_controller(replicas)
+
+    def run_replication_controller(self, replicas: int) -> list[client.V1Pod]:
+        """The ``web`` ReplicationController, created unless it exists, with ``replicas`` ready pods."""
+        self.start_replication_controller(replicas)
+        return self.wait_for_web_pods(replicas)
 
     # -- observing ------------------------------------------------------------------------
     def placement(self, name: str) -> Placement:
@@ -200,18 +226,24 @@ class Lab:
         )
 
     # -- rolling update -------------------------------------------------------------------
+    def start_web_under(self, controller: str, replicas: int = 3) -> None:
+        """Create ``replicas`` web 1.0 pods' controller unless it exists (returns at once): a
+        ReplicationController adopting the web pod, as in the seed, or a Deployment."""
+        if controller == "ReplicationController":
+            self.start_pod("web")
+            self.start_replication_controller(replicas)
+        elif controller == "Deployment":
+            if self.ns.get("Deployment", "web") is None:
+                manifest = manifests.render("web-deployment", self.images)
+                manifest["spec"]["replicas"] = replicas
+                self.ns.apply(manifest)
+        else:
+            raise ValueError(f"no rolling update for a {controller}")
+
     def run_web_under(self, controller: str, replicas: int = 3) -> list[client.V1Pod]:
         """Run ``replicas`` web 1.0 pods under a ReplicationController (adopting the web pod, as
         in the seed) or a Deployment, and wait until all are ready."""
-        if controller == "ReplicationController":
-            self.run_pod("web")
-            self.create_replication_controller(replicas)
-        elif controller == "Deployment":
-            manifest = manifests.render("web-deployment", self.images)
-            manifest["spec"]["replicas"] = replicas
-            self.ns.apply(manifest)
-        else:
-            raise ValueError(f"no rolling update for a {controller}")
+        self.start_web_under(controller, replicas)
         return self.wait_for_web_pods(replicas)
 
     def node_port_urls(self, service: str = "web") -> list[str]:
@@ -233,14 +265,24 @@ class Lab:
                     rollout.rolling_update_rc(self.ns, "web", self.images.web_v2, progress=log.info)
                 else:
                     rollout.rolling_update_deployment(self.ns, "web", self.images.web_v2)
+                # Traffic flows until the last old pod has exited: its SIGTERM, preStop and
+                # exit happen with requests still coming.
+                last_old_exit = watch.wait_until_old_pods_exit(self.ns.timeout)
         finally:
             counts = watch.stop()
         picture = self.reports / f"rollout-{controller}-{self.ns.name}.png"
         timeline.draw(probe.record, counts, f"web 1.0 -> 2.0 under a {controller}", picture)
-        log.info("rollout: %s; timeline: %s", probe.record.summary(), picture)
-        return Rollout(
-            controller, probe.record, counts, watch.most_running, watch.fewest_available, picture
+        result = Rollout(
+            controller,
+            probe.record,
+            counts,
+            watch.most_running,
+            watch.fewest_available,
+            picture,
+            last_old_exit - probe.record.started,
         )
+        log.info("rollout: %s; timeline: %s", result.summary(), picture)
+        return result
 
     def sample_answers(self, count: int = 60) -> list[Answer]:
         """``count`` answers through the web NodePort, spread over every node's address."""

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
 
 from kubelab.client import Kube
 from kubelab.errors import EnvironmentProblem
+from kubelab.names import MANAGED_BY
 from kubelab.states import describe_pods, endpoint_ready, image_problem, pod_ready
-from kubelab.waits import MEDIUM, SHORT, wait_until
+from kubelab.waits import MEDIUM, SHORT
+from kubelab.watching import watch_until
+
+MANAGED_BY_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+TEARDOWN_GRACE = 1  # seconds a pod gets to stop when the suite removes a scenario's namespace
 
 # What the lab may leave in a namespace, as "kind/name" prefixes in ``leftovers``.
 LAB_KINDS = (
@@ -96,10 +102,39 @@ class LabNamespace:
         ]
 
     def request_deletion(self) -> None:
-        """Ask for the namespace and everything in it to be deleted (returns at once)."""
+        """Ask for the namespace and everything in it to be deleted (returns at once).
+
+        The lab's pods keep the seed's 30 s grace period; at teardown the suite does not wait
+        it out: once the namespace is terminating (nothing new can be created in it), its pods
+        are deleted with a grace period of 1 s.
+        """
         self.kube.delete("Namespace", self.name)
+        self.kube.delete_pods(self.name, grace_period=TEARDOWN_GRACE)
 
     # ---- waits ----------------------------------------------------------------------------
+
+    def watch_until(
+        self,
+        kind: str,
+        done: Callable[[list[Any]], bool],
+        *,
+        what: str,
+        selector: str = "",
+        name: str = "",
+        timeout: float | None = None,
+        describe: Callable[[list[Any]], str] = repr,
+        fatal: Callable[[list[Any]], str | None] = lambda _: None,
+    ) -> list[Any]:
+        """Follow the objects of ``kind`` here (by label ``selector``, or one ``name``) until
+        ``done(objects)``; return them (default timeout: the namespace's)."""
+        return watch_until(
+            self.kube.follower(kind, self.name, selector, name),
+            done,
+            timeout=timeout or self.timeout,
+            what=f"{what} in {self.name}",
+            describe=describe,
+            fatal=fatal,
+        )
 
     def wait_for_ready_pods(
         self, selector: str, count: int, timeout: float | None = None
@@ -110,31 +145,33 @@ class LabNamespace:
             live = [p for p in pods if p.metadata.deletion_timestamp is None]
             return len(live) == count == len(pods) and all(pod_ready(p) for p in pods)
 
-        return wait_until(
-            lambda: self.pods(selector),
+        return self.watch_until(
+            "Pod",
             settled,
-            timeout=timeout or self.timeout,
-            what=f"{count} ready pod(s) matching {selector} in {self.name}",
+            selector=selector,
+            timeout=timeout,
+            what=f"{count} ready pod(s) matching {selector}",
             describe=describe_pods,
             fatal=image_problem,
         )
 
     def wait_for_pod_ready(self, name: str, timeout: float | None = None) -> client.V1Pod:
         """Wait until pod ``name`` runs and is ready (default: the namespace's timeout)."""
-        return wait_until(
-            lambda: self.pod(name),
-            pod_ready,
-            timeout=timeout or self.timeout,
-            what=f"pod {name} in {self.name} to be ready",
-            describe=lambda pod: describe_pods([pod]),
-            fatal=lambda pod: image_problem([pod]),
+        pods = self.watch_until(
+            "Pod",
+            lambda pods: len(pods) == 1 and pod_ready(pods[0]),
+            name=name,
+            timeout=timeout,
+            what=f"pod {name} to be ready",
+            describe=describe_pods,
+            fatal=image_problem,
         )
+        return pods[0]
 
     def wait_for_endpoints(self, service: str, count: int, timeout: float = SHORT) -> list[str]:
         """Wait until ``service`` has ``count`` ready endpoint addresses (default 30 s)."""
 
-        def ready_addresses() -> list[str]:
-            slices = self.objects("EndpointSlice", f"kubernetes.io/service-name={service}")
+        def ready_addresses(slices: list[Any]) -> list[str]:
             return sorted(
                 addr
                 for s in slices
@@ -143,19 +180,25 @@ class LabNamespace:
                 for addr in e.addresses
             )
 
-        return wait_until(
-            ready_addresses,
-            lambda addresses: len(addresses) == count,
+        slices = self.watch_until(
+            "EndpointSlice",
+            lambda slices: len(ready_addresses(slices)) == count,
+            selector=f"kubernetes.io/service-name={service}",
             timeout=timeout,
-            what=f"{count} ready endpoint(s) behind service {service} in {self.name}",
+            what=f"{count} ready endpoint(s) behind service {service}",
+            describe=lambda slices: f"ready: {ready_addresses(slices)}",
         )
+        return ready_addresses(slices)
 
 
 def wait_until_deleted(kube: Kube, names: list[str], timeout: float) -> None:
     """Wait until none of the namespaces ``names`` exists any more."""
-    wait_until(
-        lambda: [name for name in names if kube.get("Namespace", name) is not None],
-        lambda left: not left,
+    watch_until(
+        kube.follower("Namespace", selector=MANAGED_BY_SELECTOR),
+        lambda namespaces: not {n.metadata.name for n in namespaces} & set(names),
         timeout=timeout,
         what=f"the run's {len(names)} namespace(s) to be deleted",
+        describe=lambda namespaces: (
+            "left: " + ", ".join(sorted({n.metadata.name for n in namespaces} & set(names)))
+        ),
     )

@@ -13,17 +13,20 @@ import copy
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from kubernetes import client
 
+from kubelab.errors import WaitTimeout
 from kubelab.namespace import LabNamespace
 from kubelab.states import pod_ready
-from kubelab.waits import wait_until
+from kubelab.watching import Follower
 
 log = logging.getLogger(__name__)
 
@@ -41,59 +44,74 @@ class PodCount:
 
 @dataclass
 class PodWatch:
-    """Watches pods matching a selector and records the counts after every event."""
+    """Watches pods matching a selector and records the counts after every event, and when the
+    pods there at the start (the old ones) have all exited."""
 
     ns: LabNamespace
     selector: str
     counts: list[PodCount] = field(default_factory=list)
-    _pods: dict[str, client.V1Pod] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
+    old: frozenset[str] = frozenset()  # the pods there when the watch began
+    last_old_exit: float | None = None  # wall-clock time the last of them was gone
+    _follower: Follower | None = None
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
+    _changed: threading.Condition = field(default_factory=threading.Condition)
 
     def start(self) -> None:
         """List the pods, then follow every change from that point on (in a thread)."""
-        pods, resource_version = self.ns.kube.list_with_version("Pod", self.ns.name, self.selector)
-        self._pods = {p.metadata.name: p for p in pods}
-        self._note()
+        self._follower = self.ns.kube.follower("Pod", self.ns.name, self.selector)
+        changes = self._follower.changes(deadline=math.inf)
+        self.old = frozenset(p.metadata.name for p in next(changes))
+        self._note(self._follower.snapshot())
         self._thread = threading.Thread(
-            target=self._follow,
-            args=(resource_version,),
-            name="pod-watch",
-            daemon=True,
+            target=self._follow, args=(changes,), name="pod-watch", daemon=True
         )
         self._thread.start()
 
-    def _follow(self, resource_version: str) -> None:
+    def _follow(self, changes: Iterator[list[client.V1Pod]]) -> None:
         try:
-            while not self._stop.is_set():
-                for stream, event in self.ns.kube.watch_pods(
-                    self.ns.name, self.selector, resource_version, seconds=5
-                ):
-                    pod = event["object"]
-                    if event["type"] == "BOOKMARK":  # only carries a newer resourceVersion
-                        resource_version = pod["metadata"]["resourceVersion"]
-                        continue
-                    if event["type"] == "ERROR":
-                        raise RuntimeError(f"watch error: {pod}")
-                    resource_version = pod.metadata.resource_version
-                    if event["type"] == "DELETED":
-                        self._pods.pop(pod.metadata.name, None)
-                    else:
-                        self._pods[pod.metadata.name] = pod
-                    self._note()
-                    if self._stop.is_set():
-                        stream.stop()
+            for pods in changes:
+                self._note(pods)
         except BaseException as exc:  # reported by stop(): a watch that died proves nothing
             self._error = exc
+        finally:
+            with self._changed:
+                self._changed.notify_all()
 
-    def _note(self) -> None:
-        live = [p for p in self._pods.values() if p.metadata.deletion_timestamp is None]
-        self.counts.append(PodCount(time.time(), len(live), sum(1 for p in live if pod_ready(p))))
+    def _note(self, pods: list[client.V1Pod]) -> None:
+        now = time.time()
+        live = [p for p in pods if p.metadata.deletion_timestamp is None]
+        with self._changed:
+            self.counts.append(PodCount(now, len(live), sum(1 for p in live if pod_ready(p))))
+            if self.last_old_exit is None and not self._old_left(pods):
+                self.last_old_exit = now
+            self._changed.notify_all()
+
+    def _old_left(self, pods: list[client.V1Pod]) -> list[str]:
+        return sorted(self.old & {p.metadata.name for p in pods})
+
+    def wait_until_old_pods_exit(self, timeout: float) -> float:
+        """Wait until every pod there at the start has exited (is gone from the API: the kubelet
+        saw its containers stop); return when the last one went (wall-clock time)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.last_old_exit is None:
+                left = deadline - time.monotonic()
+                if self._error is not None or (self._thread and not self._thread.is_alive()):
+                    raise RuntimeError(f"the pod watch failed: {self._error}") from self._error
+                if left <= 0:
+                    pods = self._follower.snapshot() if self._follower else []
+                    raise WaitTimeout(
+                        f"the old web pods in {self.ns.name} to exit: not reached within "
+                        f"{timedelta(seconds=round(timeout))}; left: {self._old_left(pods)}"
+                    )
+                self._changed.wait(left)
+            return self.last_old_exit
 
     def stop(self) -> list[PodCount]:
-        """Stop watching; return every count seen. Raises if the watch broke."""
-        self._stop.set()
+        """Stop watching (at once); return every count seen. Raises if the watch broke."""
+        if self._follower is not None:
+            self._follower.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._error is not None:
@@ -125,21 +143,32 @@ def _rc(ns: LabNamespace, name: str) -> client.V1ReplicationController:
 def _delete_rc(ns: LabNamespace, name: str, propagation: str) -> None:
     """Delete RC ``name`` (Foreground: with its pods; Orphan: leaving them) and wait until gone."""
     ns.delete("ReplicationController", name, propagation)
-    wait_until(
-        lambda: ns.get("ReplicationController", name) is None,
-        bool,
-        timeout=ns.timeout,
-        what=f"ReplicationController {name} in {ns.name} to be deleted ({propagation})",
+    ns.watch_until(
+        "ReplicationController",
+        lambda rcs: not rcs,
+        name=name,
+        what=f"ReplicationController {name} to be deleted ({propagation})",
     )
 
 
 def _wait_rc_ready(ns: LabNamespace, name: str, replicas: int, timeout: float) -> None:
-    wait_until(
-        lambda: _rc(ns, name).status,
-        lambda s: (s.ready_replicas or 0) == replicas and (s.replicas or 0) == replicas,
+    def ready(rcs: list[client.V1ReplicationController]) -> bool:
+        s = rcs[0].status if rcs else None
+        return s is not None and (s.ready_replicas or 0) == replicas == (s.replicas or 0)
+
+    ns.watch_until(
+        "ReplicationController",
+        ready,
+        name=name,
         timeout=timeout,
-        what=f"ReplicationController {name} in {ns.name} to have {replicas} ready replicas",
-        describe=lambda s: f"{s.replicas or 0} pods, {s.ready_replicas or 0} ready",
+        what=f"ReplicationController {name} to have {replicas} ready replicas",
+        describe=lambda rcs: (
+            ", ".join(
+                f"{s.replicas or 0} pods, {s.ready_replicas or 0} ready"
+                for s in (r.status for r in rcs)
+            )
+            or "no such ReplicationController"
+        ),
     )
 
 
@@ -235,7 +264,10 @@ def rolling_update_deployment(ns: LabNamespace, name: str, image: str) -> None:
     ns.patch("Deployment", name, {"spec": {"template": {"spec": {"containers": containers}}}})
     desired = deployment.spec.replicas
 
-    def complete(d: client.V1Deployment) -> bool:
+    def complete(found: list[client.V1Deployment]) -> bool:
+        if not found:
+            return False
+        d = found[0]
         s = d.status
         return (
             (s.observed_generation or 0) >= d.metadata.generation
@@ -244,13 +276,15 @@ def rolling_update_deployment(ns: LabNamespace, name: str, image: str) -> None:
             and (s.available_replicas or 0) == desired
         )
 
-    wait_until(
-        lambda: ns.get("Deployment", name),
+    ns.watch_until(
+        "Deployment",
         complete,
+        name=name,
         timeout=3 * ns.timeout,
-        what=f"Deployment {name} in {ns.name} to finish rolling out {image}",
-        describe=lambda d: (
-            f"{d.status.updated_replicas or 0} updated, {d.status.available_replicas or 0} available, "
-            f"{d.status.replicas or 0} total"
+        what=f"Deployment {name} to finish rolling out {image}",
+        describe=lambda found: ", ".join(
+            f"{d.status.updated_replicas or 0} updated, {d.status.available_replicas or 0} "
+            f"available, {d.status.replicas or 0} total"
+            for d in found
         ),
     )

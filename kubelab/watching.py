@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PROGRESS_EVERY = 10.0  # a long wait says what it waits for, and what it sees, this often
+LIST_TIMEOUT = 30.0
 GONE = 410  # the watch's resourceVersion is too old: list again
 
 
@@ -68,7 +69,7 @@ class Follower:
         version = None
         while not self._stopped.is_set():
             if version is None:
-                listing = self.list_call(**self.kwargs)
+                listing = self.list_call(**self.kwargs, _request_timeout=LIST_TIMEOUT)
                 self.objects = {o.metadata.name: o for o in listing.items}
                 version = listing.metadata.resource_version
                 yield self.snapshot()
@@ -113,24 +114,23 @@ class Follower:
 
 
 def watch_until(
-    list_call: Callable[..., Any],
+    follower: Follower,
     done: Callable[[list[Any]], bool],
     *,
     timeout: float,
     what: str,
     describe: Callable[[list[Any]], str] = repr,
     fatal: Callable[[list[Any]], str | None] = lambda _: None,
-    **kwargs: Any,
 ) -> list[Any]:
-    """Follow ``list_call(**kwargs)`` until ``done(objects)``; return the objects, or raise
-    WaitTimeout after ``timeout`` s. When ``fatal(objects)`` returns a message, waiting longer
-    cannot help: EnvironmentProblem at once."""
+    """Follow until ``done(objects)``; return the objects, or raise WaitTimeout after ``timeout``
+    s. When ``fatal(objects)`` returns a message, waiting longer cannot help: EnvironmentProblem
+    at once."""
     if timeout <= 0:
         raise ValueError("watch_until needs a positive timeout")
     started = time.monotonic()
     next_report = started + PROGRESS_EVERY
     last = "nothing observed yet"
-    for objects in Follower(list_call, **kwargs).changes(started + timeout):
+    for objects in follower.changes(started + timeout):
         last = describe(objects)
         problem = fatal(objects)
         if problem:

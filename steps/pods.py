@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then, when
 
+from steps.ahead import ahead
 
-@given(parsers.parse("the {pod} pod is running"))
+RUNNING = ahead(parsers.parse("the {pod} pod is running"), lambda lab, pod: lab.start_pod(pod))
+
+
+@given(RUNNING)
 def _(lab, pod):
     lab.run_pod(pod)
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then, when
 
+from steps.ahead import ahead
 
-@given(parsers.parse("the web ReplicationController runs {replicas:d} replicas"))
+RC_RUNS = ahead(
+    parsers.parse("the web ReplicationController runs {replicas:d} replicas"),
+    lambda lab, replicas: lab.start_replication_controller(replicas),
+)
+
+
+@given(RC_RUNS)
 def _(lab, replicas):
-    lab.create_replication_controller(replicas)
-    lab.wait_for_web_pods(replicas)
+    lab.run_replication_controller(replicas)
 
 
 @when(parsers.parse("I create the web ReplicationController with {replicas:d} replicas"))

@@ -5,10 +5,18 @@ from __future__ import annotations
 from pytest_bdd import given, parsers, then, when
 
 from kubelab.checks import counts_step_by_one
+from steps.ahead import ahead
+
+SERVICE = ahead(
+    parsers.parse("the {name:w} Service exists"), lambda lab, name: lab.start_service(name)
+)
+NODE_PORT_SERVICE = ahead(
+    parsers.parse("the {name:w} NodePort Service exists"), lambda lab, name: lab.start_service(name)
+)
 
 
-@given(parsers.parse("the {name:w} Service exists"))
-@given(parsers.parse("the {name:w} NodePort Service exists"))
+@given(SERVICE)
+@given(NODE_PORT_SERVICE)
 def _(lab, name):
     lab.create_service(name)
 

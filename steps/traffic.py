@@ -5,12 +5,15 @@ from __future__ import annotations
 from pytest_bdd import given, parsers, then, when
 
 from kubelab.checks import counter_regressions
+from steps.ahead import ahead
 
-
-@given(
+WEB_UNDER = ahead(
     parsers.parse("{count:d} web pods of version 1.0 run under a {controller}"),
-    target_fixture="controller",
+    lambda lab, count, controller: lab.start_web_under(controller, replicas=count),
 )
+
+
+@given(WEB_UNDER, target_fixture="controller")
 def _(lab, count, controller):
     lab.run_web_under(controller, replicas=count)
     return controller
@@ -22,7 +25,7 @@ def _(lab, count, controller):
 def _(lab, controller, record_property):
     rollout = lab.roll_web_to_v2_under_traffic(controller)
     record_property("timeline", str(rollout.picture))
-    record_property("traffic", f"{controller}: {rollout.record.summary()}")
+    record_property("traffic", f"{controller}: {rollout.summary()}")
     return rollout
 
 

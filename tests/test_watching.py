@@ -94,7 +94,7 @@ def test_watch_until_returns_with_the_event_that_makes_it_true(
     )
     started = time.monotonic()
     pods = watch_until(
-        core.list_namespaced_pod, _ready, timeout=20, what="pod a ready", namespace="ns"
+        Follower(core.list_namespaced_pod, namespace="ns"), _ready, timeout=20, what="pod a ready"
     )
     # The event came after 0.3 s; the watch stayed open for 30 s more.
     assert [p.metadata.name for p in pods] == ["a"]
@@ -110,12 +110,11 @@ def test_watch_until_times_out_naming_what_it_saw(
         WaitTimeout, match=r"pod a ready: not reached within 0:00:02; last seen: 1 pod"
     ):
         watch_until(
-            core.list_namespaced_pod,
+            Follower(core.list_namespaced_pod, namespace="ns"),
             _ready,
             timeout=2,
             what="pod a ready",
             describe=lambda pods: f"{len(pods)} pod",
-            namespace="ns",
         )
     assert StandInWatchApi.watches >= 2  # watched again after each end, until the deadline
 
