@@ -30,6 +30,8 @@ POD_MANIFESTS = {"redis": "db-pod", "web": "web-pod"}
 SERVICE_MANIFESTS = {"redis": "db-svc", "web": "web-svc"}
 WEB_PORT = 5000
 WEB_SELECTOR = "app=web"
+# What no watch can tell (kube-proxy's rules on a node) is polled this often: a GET costs little.
+POLL = 0.1
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ class Lab:
                     lambda answer: answer.status < 500 or answer.count is not None,
                     timeout=30,
                     what=f"an answer on node {node} at {url}",
+                    interval=POLL,
                 )
             )
         return answers

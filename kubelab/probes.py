@@ -27,6 +27,7 @@ def wait_until_connects(
         lambda out: out == "ok",
         timeout=timeout,
         what=f"pod {pod} in {ns.name} to connect to {host}:{port}",
+        interval=0.1,  # each attempt is an exec, itself a round trip through the API server
     )
 
 
