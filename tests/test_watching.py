@@ -136,3 +136,47 @@ def test_stop_ends_a_follow_that_waits_for_its_next_event(
     assert not thread.is_alive()
     assert time.monotonic() - stopped < 1
     assert seen[0] == 1
+
+
+def test_pod_watch_sees_when_the_last_old_pod_exits(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab.client import Kube
+    from kubelab.namespace import LabNamespace
+    from kubelab.rollout import PodWatch
+
+    monkeypatch.setattr(
+        StandInWatchApi,
+        "events",
+        [
+            {"type": "ADDED", "object": _pod("b", True, 2)},
+            {"type": "DELETED", "object": _pod("a", False, 3)},
+        ],
+    )
+    watch = PodWatch(LabNamespace(Kube(core.api_client), "ns"), "app=web")
+    watch.start()
+    assert watch.old == {"a"}
+    before = time.time()
+    exited = watch.wait_until_old_pods_exit(timeout=10)
+    counts = watch.stop()
+    assert before <= exited <= time.time()
+    assert [(c.running, c.available) for c in counts] == [(1, 0), (2, 1), (1, 1)]
+
+
+def test_pod_watch_names_the_old_pods_that_did_not_exit(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab.client import Kube
+    from kubelab.namespace import LabNamespace
+    from kubelab.rollout import PodWatch
+
+    monkeypatch.setattr(
+        StandInWatchApi, "events", [{"type": "ADDED", "object": _pod("b", True, 2)}]
+    )
+    watch = PodWatch(LabNamespace(Kube(core.api_client), "ns"), "app=web")
+    watch.start()
+    with pytest.raises(WaitTimeout, match=r"old web pods in ns to exit.*left: \['a'\]"):
+        watch.wait_until_old_pods_exit(timeout=1)
+    started = time.monotonic()
+    watch.stop()
+    assert time.monotonic() - started < 1  # at once, though the watch waits for its next event
