@@ -125,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, float] = {}
     if args.cold:
         figures["cold build"] = _timed("cold build (empty Go caches)", _cold_build)
-    bins = ensure_binaries(cache_dir(), extra=("kubectl",))
+    bins = ensure_binaries(cache_dir())
+    kubectl = bins.path("kubectl")
+    if not kubectl.is_file():
+        print(f"kubelab bench: the script needs kubectl at {kubectl}", file=sys.stderr)
+        return 1
     figures["boot"] = _timed("boot: up to all nodes Ready and DNS answering", cluster.up)
     try:
         from kubelab.cluster.local_provider import LocalProvider
@@ -135,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="kubelab-bench-") as tmp:
             figures["script"] = _timed(
                 "the lab as a kubectl + curl script",
-                lambda: _script(cluster, bins.path("kubectl"), Path(tmp)),
+                lambda: _script(cluster, kubectl, Path(tmp)),
             )
         figures["serial"] = _timed("full lab, serial", _lab)
         figures["parallel"] = _timed(
