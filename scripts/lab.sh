@@ -24,12 +24,18 @@ wait=120s
 work=$(mktemp -d)
 namespaces=()
 
-say() { printf '[lab.sh %5.1fs] %s\n' "$SECONDS" "$*"; }
+t0=$(date +%s%N)
+say() {
+    local ms=$((($(date +%s%N) - t0) / 1000000))
+    printf '[lab.sh %3d.%03ds] %s\n' $((ms / 1000)) $((ms % 1000)) "$*"
+}
 fail() { printf 'lab.sh: FAILED: %s\n' "$*" >&2; exit 1; }
 k() { "$kubectl" "$@"; }
 
 cleanup() {
-    pkill -P $$ curl 2>/dev/null || true
+    local jobs
+    jobs=$(jobs -p)
+    [[ -z $jobs ]] || kill $jobs 2>/dev/null || true
     if ((${#namespaces[@]})); then
         k delete namespace "${namespaces[@]}" --wait=true --timeout=$wait >/dev/null || true
     fi
@@ -262,15 +268,15 @@ rolling_update_scenario() { # $1: ReplicationController or Deployment
         for _ in $(seq 120); do curl -sf --max-time 5 -o /dev/null "$url" && break; sleep 0.25; done
     done
     # The pod watch: every event, to count pods (not shutting down) and ready pods at each moment.
-    k -n "$ns" get pods -l app=web -w --output-watch-events \
-        -o jsonpath='{.type} {.object.metadata.name} {.object.metadata.deletionTimestamp} {.object.status.conditions[?(@.type=="Ready")].status}{"\n"}' \
+    "$kubectl" -n "$ns" get pods -l app=web -w --output-watch-events \
+        -o jsonpath='{.type}|{.object.metadata.name}|{.object.metadata.deletionTimestamp}|{.object.status.conditions[?(@.type=="Ready")].status}{"\n"}' \
         >"$work/watch" &
     local watcher=$!
     # The traffic: one curl per node address, a new connection per request, every one recorded.
     local i=0 pids=()
     for url in $urls; do
         i=$((i + 1))
-        yes "url = $url" | head -n $((rate * 600)) >"$work/urls$i"
+        awk -v url="$url" -v n=$((rate * 600)) 'BEGIN { for (; n > 0; n--) print "url = " url }' >"$work/urls$i"
         curl -s --rate "$rate/s" --max-time 2 -H 'Connection: close' -K "$work/urls$i" \
             -w '\t%{http_code}\t%header{x-app-version}\t%header{x-hostname}\n' >"$work/traffic$i" 2>/dev/null &
         pids+=($!)
@@ -291,7 +297,7 @@ rolling_update_scenario() { # $1: ReplicationController or Deployment
     say "  $total requests, $failed failed"
     ((total > 0 && failed == 0)) || fail "$failed of $total requests failed during the update"
     # The first 3 events are the watch's initial listing of the 3 running pods.
-    read -r most fewest < <(awk -v listed=3 '
+    read -r most fewest < <(awk -F'|' -v listed=3 '
         { live[$2] = ($1 != "DELETED" && $3 == ""); ready[$2] = live[$2] && $4 == "True" }
         NR >= listed { n = 0; r = 0; for (p in live) { n += live[p]; r += ready[p] }
           if (NR == listed || n > most) most = n; if (NR == listed || r < fewest) fewest = r }
@@ -304,15 +310,16 @@ rolling_update_scenario() { # $1: ReplicationController or Deployment
     after=$(for i in $(seq 20); do for url in $urls; do
         curl -sS --max-time 5 -w '\t%header{x-app-version}\t%header{x-hostname}\n' "$url"
     done; done)
-    grep -v $'\t2.0\t' <<<"$after" | grep -q . && fail "an answer after the update is not 2.0"
-    awk -F'\t' '$1 !~ ("my hostname is " $3 "\\.$") { exit 1 }' <<<"$after" ||
-        fail "an answer does not name its pod's hostname"
+    # Each answer is its body's line, then a line of a tab, the version and the hostname.
+    awk -F'\t' '/^\t/ { if ($2 != "2.0" || body !~ ("my hostname is " $3 "\\.$")) bad++; body = ""; next }
+        { body = $0 } END { exit bad > 0 }' <<<"$after" ||
+        fail "an answer after the update is not from 2.0 naming its pod's hostname"
     counts=$(grep -o 'seen [0-9]* times' "$work/traffic" | cut -d' ' -f2 | sort -n)
     [[ -z $(uniq -d <<<"$counts") ]] || fail "counts answered twice during the update"
     max_during=$(tail -1 <<<"$counts")
     (($(grep -o 'seen [0-9]* times' <<<"$after" | cut -d' ' -f2 | sort -n | head -1) > max_during)) ||
         fail "the counter went backwards"
-    hosts=$(cut -f3 <<<"$after" | sort -u | tr '\n' ' ')
+    hosts=$(awk -F'\t' '/^\t/ { print $3 }' <<<"$after" | sort -u | tr '\n' ' ')
     [[ $hosts == "$(k -n "$ns" get pods -l app=web -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | sort | tr '\n' ' ')" ]] ||
         fail "answers came from $hosts only"
 }
