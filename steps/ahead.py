@@ -7,14 +7,19 @@ starting early only lets the waits overlap (two pods start side by side, not one
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from kubernetes.client.rest import ApiException
 from pytest_bdd import parsers
 from pytest_bdd.parser import Feature, Scenario
 
+from kubelab.errors import KubelabError
 from kubelab.lab import Lab
+
+log = logging.getLogger(__name__)
 
 Start = Callable[..., None]
 STARTS: list[tuple[parsers.StepParser, Start]] = []
@@ -41,4 +46,9 @@ def pytest_bdd_before_scenario(
     if starts:
         lab: Lab = request.getfixturevalue("lab")
         for start, arguments in starts:
-            start(lab, **arguments)
+            try:
+                start(lab, **arguments)
+            except (KubelabError, ApiException) as exc:
+                # The Given step meets the same problem, and fails with the diagnostics.
+                log.warning("starting ahead stopped: %s", exc)
+                return
