@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree
 
 from kubelab.cluster.local import LocalCluster
 from kubelab.cluster.local.build import ensure_binaries
@@ -50,6 +51,12 @@ def _cold_build() -> None:
             )  # modcache is read-only
             os.environ.pop("GOCACHE")
             os.environ.pop("GOMODCACHE")
+
+
+def rollout_lines(junit: Path) -> list[str]:
+    """The rollout summaries a lab run recorded (``traffic`` properties in its JUnit XML)."""
+    root = ElementTree.parse(junit).getroot()
+    return [p.get("value", "") for p in root.iter("property") if p.get("name") == "traffic"]
 
 
 def _lab(*extra: str) -> None:
@@ -141,10 +148,12 @@ def main(argv: list[str] | None = None) -> int:
                 "the lab as a kubectl + curl script",
                 lambda: _script(cluster, kubectl, Path(tmp)),
             )
-        figures["serial"] = _timed("full lab, serial", _lab)
-        figures["parallel"] = _timed(
-            f"full lab, {args.workers} xdist workers", lambda: _lab("-n", args.workers)
-        )
+            junit = Path(tmp) / "serial.xml"
+            figures["serial"] = _timed("full lab, serial", lambda: _lab(f"--junitxml={junit}"))
+            rollouts = rollout_lines(junit)
+            figures["parallel"] = _timed(
+                f"full lab, {args.workers} xdist workers", lambda: _lab("-n", args.workers)
+            )
     finally:
         cluster.down()
     figures["ratio"] = figures["serial"] / figures["script"]
@@ -153,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         unit = "x" if name == "ratio" else "s"
         label = f"parallel -n {args.workers}" if name == "parallel" else name
         print(f"  {label:<13} {value:7.2f} {unit}{_verdict(name, value)}")
+    print("rollouts (serial run):")
+    for line in rollouts:
+        print(f"  {line}")
     return 0
 
 
