@@ -9,12 +9,10 @@ from kubernetes import client
 
 from kubelab.client import Kube
 from kubelab.errors import EnvironmentProblem
-from kubelab.names import MANAGED_BY
 from kubelab.states import describe_pods, endpoint_ready, image_problem, pod_ready
 from kubelab.waits import MEDIUM, SHORT
 from kubelab.watching import watch_until
 
-MANAGED_BY_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 TEARDOWN_GRACE = 1  # seconds a pod gets to stop when the suite removes a scenario's namespace
 
 # What the lab may leave in a namespace, as "kind/name" prefixes in ``leftovers``.
@@ -194,7 +192,7 @@ class LabNamespace:
 def wait_until_deleted(kube: Kube, names: list[str], timeout: float) -> None:
     """Wait until none of the namespaces ``names`` exists any more."""
     watch_until(
-        kube.follower("Namespace", selector=MANAGED_BY_SELECTOR),
+        kube.follower("Namespace"),  # every namespace: the sentinels' carry another label
         lambda namespaces: not {n.metadata.name for n in namespaces} & set(names),
         timeout=timeout,
         what=f"the run's {len(names)} namespace(s) to be deleted",

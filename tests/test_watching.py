@@ -180,3 +180,22 @@ def test_pod_watch_names_the_old_pods_that_did_not_exit(
     started = time.monotonic()
     watch.stop()
     assert time.monotonic() - started < 1  # at once, though the watch waits for its next event
+
+
+def test_the_run_waits_until_each_of_its_namespaces_is_gone(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab.client import Kube
+    from kubelab.namespace import wait_until_deleted
+
+    # The stand-in lists one object, "a", whatever the kind; then "a" goes.
+    monkeypatch.setattr(
+        StandInWatchApi, "events", [{"type": "DELETED", "object": _pod("a", False, 2)}]
+    )
+    started = time.monotonic()
+    wait_until_deleted(Kube(core.api_client), ["a"], timeout=10)
+    assert time.monotonic() - started < 3
+    monkeypatch.setattr(StandInWatchApi, "events", [])
+    monkeypatch.setattr(StandInWatchApi, "hold", 0.3)
+    with pytest.raises(WaitTimeout, match="left: a"):
+        wait_until_deleted(Kube(core.api_client), ["a", "b"], timeout=1)
