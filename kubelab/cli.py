@@ -1,10 +1,11 @@
-"""The ``kubelab`` command: ``kubelab local up|down|status|kubeconfig``."""
+"""The ``kubelab`` command: ``kubelab local up|down|status|kubeconfig``, ``kubelab images build|push``."""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 
 from kubelab.errors import KubelabError
@@ -28,6 +29,25 @@ def _parser() -> argparse.ArgumentParser:
         actions.add_parser(name, help=text)
     for p in actions.choices.values():
         p.add_argument("--name", default="kubelab", help="cluster name (default kubelab)")
+    images = sub.add_parser("images", help="the lab's images, built by buildah (root, Linux)")
+    image_actions = images.add_subparsers(dest="action", required=True)
+    image_actions.add_parser("build", help="build redis and web 1.0/2.0 (only what changed)")
+    push = image_actions.add_parser(
+        "push", help="build if needed and push to REGISTRY; print the lab's image options"
+    )
+    push.add_argument("registry", metavar="REGISTRY", help="HOST[:PORT][/PATH], e.g. 10.0.0.1:5000")
+    push.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="the registry speaks HTTP, not HTTPS (a registry on a private network)",
+    )
+    for p in image_actions.choices.values():
+        p.add_argument(
+            "--app-dir",
+            type=Path,
+            default=None,
+            help="the web app's directory (default: app/ of kubelab's source tree, $KUBELAB_APP)",
+        )
     return parser
 
 
@@ -38,29 +58,58 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args = _parser().parse_args(argv)
-    from kubelab.cluster.local import DEFAULT_K8S_VERSION, LocalCluster
-
     try:
-        if args.action == "up":
-            signal.signal(signal.SIGTERM, _sigterm)
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
-            version = args.k8s_version or DEFAULT_K8S_VERSION
-            LocalCluster(args.name, workers=args.workers, k8s_version=version).up()
-        else:
-            cluster = LocalCluster(args.name)
-            if args.action == "down":
-                cluster.down()
-            elif args.action == "status":
-                print(cluster.status())
-                return 0 if cluster.is_running() else 3
-            else:
-                print(cluster.kubeconfig)
+        if args.command == "images":
+            return _images(args)
+        return _local(args)
     except KubelabError as exc:
         print(f"kubelab: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("kubelab: interrupted", file=sys.stderr)
         return 130
+
+
+def _images(args: argparse.Namespace) -> int:
+    from kubelab.errors import UsageError
+    from kubelab.images import lab
+    from kubelab.paths import cache_dir, source_dir
+
+    signal.signal(signal.SIGTERM, _sigterm)
+    app_dir = (args.app_dir or source_dir("app")).absolute()
+    if not (app_dir / "Dockerfile").is_file():
+        raise UsageError(f"{app_dir / 'Dockerfile'} does not exist: pass --app-dir")
+    if args.action == "build":
+        for ref in lab.build_lab_images(app_dir, cache_dir()):
+            print(ref)
+    else:
+        images = lab.push_lab_images(
+            app_dir, cache_dir(), args.registry, tls_verify=not args.plain_http
+        )
+        print(
+            f"--web-image {images.web_v1} --web-image-v2 {images.web_v2} "
+            f"--redis-image {images.redis}"
+        )
+    return 0
+
+
+def _local(args: argparse.Namespace) -> int:
+    from kubelab.cluster.local import DEFAULT_K8S_VERSION, LocalCluster
+
+    if args.action == "up":
+        signal.signal(signal.SIGTERM, _sigterm)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
+        version = args.k8s_version or DEFAULT_K8S_VERSION
+        LocalCluster(args.name, workers=args.workers, k8s_version=version).up()
+    else:
+        cluster = LocalCluster(args.name)
+        if args.action == "down":
+            cluster.down()
+        elif args.action == "status":
+            print(cluster.status())
+            return 0 if cluster.is_running() else 3
+        else:
+            print(cluster.kubeconfig)
     return 0
 
 

@@ -38,9 +38,13 @@ def install(packages: list[str], purpose: str) -> None:
     print(f"[hostdeps] installing {' '.join(packages)} for {purpose} with apt-get", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=APT_TIMEOUT, env=env)
+        # Another apt-get (a parallel run, unattended upgrades) may hold dpkg's lock: wait for it.
+        wait = f"DPkg::Lock::Timeout={int(APT_TIMEOUT)}"
         subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+            ["apt-get", "-o", wait, "update", "-qq"], check=True, timeout=APT_TIMEOUT, env=env
+        )
+        subprocess.run(
+            ["apt-get", "-o", wait, "install", "-y", "-qq", "--no-install-recommends", *packages],
             check=True,
             timeout=APT_TIMEOUT,
             env=env,

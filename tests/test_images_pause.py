@@ -1,4 +1,4 @@
-"""The pause image: a static binary in a FROM-scratch archive, rebuilt only when pause.c changes."""
+"""The pause image: a static binary FROM scratch (buildah), rebuilt only when pause.c changes."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def test_pause_archive_is_cached_and_names_its_ref(tmp_path: Path) -> None:
         manifest = json.load(tar.extractfile(f"blobs/sha256/{digest}"))  # type: ignore[arg-type]
         config_digest = manifest["config"]["digest"].removeprefix("sha256:")
         config = json.load(tar.extractfile(f"blobs/sha256/{config_digest}"))  # type: ignore[arg-type]
-    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == PAUSE
+    assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == PAUSE
     assert config["config"]["Entrypoint"] == ["/pause"]
+    assert config["config"]["User"] == "65535:65535"
     assert len(manifest["layers"]) == 1

@@ -39,7 +39,7 @@ class LocalProvider(Provider):
         else:
             self._started_here = True
             self.cluster.up()
-        archives = lab_images.build_lab_images(self.app_dir, cache_dir())
+        archives = lab_images.export_lab_images(self.app_dir, cache_dir())
         for archive in archives.values():
             self.cluster.import_image(archive)
         return Images(

@@ -1,3 +1,3 @@
-"""Container images built without Docker or a registry: OCI archives imported into containerd."""
+"""Container images: the lab's, built by buildah (buildah.py) on a debootstrap base (rootfs.py)."""
 
 from __future__ import annotations

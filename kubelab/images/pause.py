@@ -1,4 +1,4 @@
-"""The pod sandbox ("pause") image, built from pause.c into a FROM-scratch OCI archive."""
+"""The pod sandbox ("pause") image: pause.c compiled statically, committed FROM scratch by buildah."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import hashlib
 import logging
 import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
 from kubelab.errors import EnvironmentProblem
-from kubelab.images.oci import ImageConfig, prepare_layer, write_archive
+from kubelab.images.buildah import Buildah
 from kubelab.names import PAUSE_IMAGE
 
 log = logging.getLogger(__name__)
@@ -22,7 +21,7 @@ COMPILE_TIMEOUT = 120.0
 
 
 def build_pause_image(cache_dir: Path) -> Path:
-    """Build (or reuse) the pause image archive; rebuilt only when pause.c or CFLAGS change."""
+    """Build (or reuse) the pause image's OCI archive; rebuilt only when pause.c or CFLAGS change."""
     source = PAUSE_SOURCE.read_bytes()
     key = hashlib.sha256(source + "\0".join(CFLAGS).encode()).hexdigest()[:16]
     work = cache_dir / "images" / "pause"
@@ -49,17 +48,10 @@ def build_pause_image(cache_dir: Path) -> Path:
         raise EnvironmentProblem(
             f"gcc could not build pause.c (static glibc needs libc6-dev): {exc.stderr.strip()}"
         ) from exc
-    layer_tar = work / f"pause-{key}.layer.tar"
-    with tarfile.open(layer_tar, "w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo("pause")
-        info.size = binary.stat().st_size
-        info.mode = 0o755
-        info.mtime = 0
-        with binary.open("rb") as f:
-            tar.addfile(info, f)
-    layer = prepare_layer(layer_tar, compress=True)
-    config = ImageConfig(env=(), entrypoint=["/pause"], user="65535:65535")
-    write_archive(archive, PAUSE, [layer], config, history=["COPY pause.c (gcc -static) /pause"])
+    builder = Buildah(cache_dir)
+    builder.ensure()
+    builder.from_scratch(PAUSE, [(binary, "/pause")], entrypoint=["/pause"], user="65535:65535")
+    builder.export(PAUSE, archive, "oci-archive")
     for stale in work.glob("pause-*"):
         if not stale.name.startswith(f"pause-{key}"):
             stale.unlink()

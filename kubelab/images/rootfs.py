@@ -19,10 +19,11 @@ from pathlib import Path
 
 from kubelab import hostpkgs
 from kubelab.errors import EnvironmentProblem
-from kubelab.images.oci import tar_directory
 from kubelab.mounts import unmount_under
 
 SUITE = "bookworm"
+# The python3 that SUITE ships: the web image's wheels are fetched for it.
+PYTHON_VERSION = "3.11"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # What the images need on top of minbase: the web app's python and pip (the Dockerfile's
 # `pip install` and `useradd`), redis for the redis image, CA certificates so pip reaches PyPI.
@@ -42,6 +43,10 @@ TRIM = (
 )
 # Mount points a runtime provides: their contents are left out of the layer.
 RUNTIME_DIRS = ("dev", "proc", "sys", "run", "tmp")
+# Left out of the layer too: Debian's PEP 668 marker, which would refuse the Dockerfile's
+# `pip install` (python:3.11-slim, the Dockerfile's base on a laptop, has none).
+LAYER_EXCLUDES = ("usr/lib/python3*/EXTERNALLY-MANAGED",)
+TAR_TIMEOUT = 300.0
 # Bump when the recipe below changes in a way the inputs above do not show.
 RECIPE_VERSION = "1"
 DEBOOTSTRAP_TIMEOUT = 900.0
@@ -54,10 +59,9 @@ def say(message: str) -> None:
 
 @dataclass(frozen=True)
 class BaseRootfs:
-    """A built base: its directory (an overlay lower dir for RUN) and its layer tar."""
+    """A built base root filesystem: its directory and the hash of its recipe."""
 
     root: Path
-    layer_tar: Path
     key: str
 
 
@@ -124,12 +128,11 @@ def build_base_rootfs(cache_dir: Path) -> BaseRootfs:
     key = base_recipe_key()
     work = cache_dir / "images" / f"base-{key}"
     root = work / "rootfs"
-    layer_tar = work / "base.layer.tar"
     done = work / "done"
-    if done.exists() and layer_tar.exists():
-        return BaseRootfs(root, layer_tar, key)
+    if done.exists():
+        return BaseRootfs(root, key)
     if os.geteuid() != 0:
-        raise EnvironmentProblem("building the base image needs root (debootstrap, chroot)")
+        raise EnvironmentProblem("building the base image needs root (debootstrap)")
     debootstrap = ensure_debootstrap()
     mirror = apt_mirror()
     if work.exists():
@@ -177,12 +180,22 @@ def build_base_rootfs(cache_dir: Path) -> BaseRootfs:
         f"({counts['Retrieving']} downloads, {counts['Configuring']} packages configured)"
     )
     trim_rootfs(root)
-    say("writing the base layer tar")
-    tar_directory(root, layer_tar, exclude=RUNTIME_DIRS)
     done.write_text(f"{time.monotonic() - started:.1f}\n")
-    size = layer_tar.stat().st_size / 1e6
-    say(f"base rootfs ready in {time.monotonic() - started:.0f} s ({size:.0f} MB layer)")
-    return BaseRootfs(root, layer_tar, key)
+    say(f"base rootfs ready in {time.monotonic() - started:.0f} s")
+    return BaseRootfs(root, key)
+
+
+def write_layer_tar(root: Path, dest: Path) -> Path:
+    """Tar the root filesystem as an image layer (numeric owners, xattrs; runtime dirs empty)."""
+    excludes = [f"--exclude=./{d}/*" for d in RUNTIME_DIRS]
+    excludes += [f"--exclude=./{pattern}" for pattern in LAYER_EXCLUDES]
+    subprocess.run(
+        ["tar", "-C", str(root), "--numeric-owner", "--xattrs", *excludes, "-cf", str(dest), "."],
+        check=True,
+        timeout=TAR_TIMEOUT,
+        capture_output=True,
+    )
+    return dest
 
 
 def trim_rootfs(root: Path) -> None:
@@ -263,13 +276,19 @@ def run_streaming(
             log.close()
         if proc.poll() is None:
             _kill_group(proc)
-            proc.wait()
     if timed_out.is_set():
         raise subprocess.TimeoutExpired(list(cmd), timeout, output="\n".join(tail))
     if code != 0:
         raise subprocess.CalledProcessError(code, list(cmd), output="\n".join(tail))
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
+def _kill_group(proc: subprocess.Popen[str], grace: float = 30.0) -> None:
+    """SIGTERM the command first (buildah then stops its RUN container and removes its working
+    container), then SIGKILL whatever is left of its process group."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import re
+import shutil
 import sys
 import tarfile
 import time
@@ -195,7 +196,7 @@ class LocalCluster:
 
         A node that already has every image of the archive, by name and digest, is skipped.
         """
-        from kubelab.images.oci import import_archive
+        from kubelab.cluster.local.containerd import import_archive
 
         wanted = archive_images(archive)
         targets = [
@@ -214,6 +215,33 @@ class LocalCluster:
         """Name -> manifest digest of every named image in the node's CRI containerd."""
         ctr = ["ctr", "--address", str(node.containerd_socket), "--namespace", "k8s.io"]
         return parse_ctr_images(proc.run([*ctr, "images", "ls"]))
+
+    def trust_plain_http_registry(self, address: str) -> None:
+        """Let every node's containerd pull from ``address`` (HOST:PORT) over plain HTTP.
+
+        That address only: a ``hosts.toml`` in each node's registry hosts directory, read by
+        containerd at every pull (no restart). ``forget_registry`` removes it.
+        """
+        for node in self.nodes():
+            hosts = self.layout.node_dirs(node).registry_hosts / address
+            hosts.mkdir(parents=True, exist_ok=True)
+            (hosts / "hosts.toml").write_text(
+                f'server = "http://{address}"\n\n'
+                f'[host."http://{address}"]\n  capabilities = ["pull", "resolve"]\n'
+            )
+
+    def forget_registry(self, address: str) -> None:
+        """Undo ``trust_plain_http_registry`` on every node."""
+        for node in self.nodes():
+            shutil.rmtree(self.layout.node_dirs(node).registry_hosts / address, ignore_errors=True)
+
+    def node_images(self, node_name: str) -> list[str]:
+        """Names of the images in the node's containerd (CRI namespace), like ``crictl images``."""
+        return sorted(
+            name
+            for name in self._node_images(self._node(node_name))
+            if not name.startswith("sha256:")
+        )
 
     def node_containers(self, node_name: str) -> list[str]:
         """Full ids of the app containers running on the node, like ``crictl ps -q --no-trunc``.
@@ -344,7 +372,7 @@ class LocalCluster:
         )
 
     def _import_pause(self, nodes: list[LocalNode], pause: Path) -> None:
-        from kubelab.images.oci import import_archive
+        from kubelab.cluster.local.containerd import import_archive
 
         for node in nodes:
             sock = node.containerd_socket

@@ -51,6 +51,11 @@ class NodeDirs:
         return self.state / "pod-logs"
 
     @property
+    def registry_hosts(self) -> Path:
+        """containerd's registry hosts directory (``certs.d`` layout): a registry's ``hosts.toml``."""
+        return self.state / "certs.d"
+
+    @property
     def resolv_conf(self) -> Path:
         """An empty resolv.conf: pods get only cluster DNS, never the host's resolvers."""
         return self.state / "resolv.conf"
@@ -111,6 +116,8 @@ disabled_plugins = [
     bin_dir = "/usr/lib/cni"
     conf_dir = "{dirs.cni_conf_dir}"
     max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{dirs.registry_hosts}"
 """
 
 

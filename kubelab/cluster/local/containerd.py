@@ -1,0 +1,54 @@
+"""Images into a node's containerd: ``ctr images import`` of an OCI archive (nothing is pulled)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from kubelab.errors import EnvironmentProblem
+
+log = logging.getLogger(__name__)
+
+IMPORT_TIMEOUT = 300.0
+
+
+def import_archive(
+    containerd_socket: Path,
+    archive: Path,
+    *,
+    namespace: str = "k8s.io",
+    snapshotter: str = "overlayfs",
+    timeout: float = IMPORT_TIMEOUT,
+) -> None:
+    """Import an OCI archive into a containerd and unpack it for the CRI (timeout 300 s)."""
+    ctr = shutil.which("ctr")
+    if ctr is None:
+        raise EnvironmentProblem("ctr not found: install it with `apt-get install -y containerd`")
+    cmd = [
+        ctr,
+        "--address",
+        str(containerd_socket),
+        "--namespace",
+        namespace,
+        "images",
+        "import",
+        "--no-unpack=false",
+        "--snapshotter",
+        snapshotter,
+        str(archive),
+    ]
+    started = time.monotonic()
+    try:
+        subprocess.run(cmd, check=True, timeout=timeout, capture_output=True, text=True)
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or exc.stdout or "").strip().splitlines()
+        raise EnvironmentProblem(
+            f"importing {archive.name} into {containerd_socket} failed: "
+            f"{detail[-1] if detail else f'exit {exc.returncode}'}"
+        ) from exc
+    log.info(
+        "imported %s into %s in %.1f s", archive.name, containerd_socket, time.monotonic() - started
+    )
