@@ -128,7 +128,7 @@ def pull_events(cluster: LocalCluster, address: str) -> list[str]:
         for e in api.list_event_for_all_namespaces().items
         if e.reason in ("Pulling", "Pulled") and address in (e.message or "")
     ]
-    events.sort(key=lambda e: e.first_timestamp or e.event_time)
+    events.sort(key=lambda e: e.first_timestamp or e.event_time or e.metadata.creation_timestamp)
     return [
         f"{e.source.host or e.reporting_instance}: {e.involved_object.namespace}/"
         f"{e.involved_object.name} {e.reason}: {e.message}"
