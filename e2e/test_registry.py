@@ -40,7 +40,7 @@ class Registry:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
+def local_cluster() -> Iterator[LocalCluster]:
     """A local cluster booted for this test: only the pause image is on its nodes."""
     cluster = LocalCluster()
     if cluster.is_running():
@@ -53,8 +53,11 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 @pytest.fixture(scope="module")
-def registry(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+def registry(
+    local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Registry]:
     """docker-registry on the bridge address, trusted over plain HTTP by every node."""
+    cluster = local_cluster
     hostpkgs.ensure_programs({"docker-registry": "docker-registry"}, "the registry test")
     tmp = tmp_path_factory.mktemp("registry")
     with socket.socket() as s:  # a free port on the bridge address
@@ -151,8 +154,9 @@ def pushed(registry: Registry) -> list[str]:
 
 
 def test_the_whole_lab_passes_with_every_node_pulling_from_the_registry(
-    cluster: LocalCluster, registry: Registry, pushed: list[str], tmp_path: Path
+    local_cluster: LocalCluster, registry: Registry, pushed: list[str], tmp_path: Path
 ) -> None:
+    cluster = local_cluster
     images = pushed[1::2]
     workers = [n.name for n in cluster.nodes() if not n.control_plane]
     before = {w: [i for i in cluster.node_images(w) if i in images] for w in workers}
@@ -170,8 +174,9 @@ def test_the_whole_lab_passes_with_every_node_pulling_from_the_registry(
 
 
 def test_an_image_missing_from_the_registry_fails_the_step_at_once(
-    cluster: LocalCluster, registry: Registry, pushed: list[str], tmp_path: Path
+    local_cluster: LocalCluster, registry: Registry, pushed: list[str], tmp_path: Path
 ) -> None:
+    cluster = local_cluster
     missing = f"{registry.address}/web:missing"
     options = [*pushed]
     options[options.index("--web-image") + 1] = missing
