@@ -2,8 +2,8 @@
 Feature: Create services
   Pods do not find each other by name. A Service gives a set of pods one stable name and
   address in the cluster's DNS: until the `redis` Service exists the web pod cannot reach
-  redis, and once it exists every visit is counted. A NodePort Service opens the web app on
-  every node of the cluster.
+  redis, and as soon as it exists the same pod counts every visit. A NodePort Service opens
+  the web app on every node of the cluster.
 
   Background:
     Given the redis pod is running
@@ -12,6 +12,13 @@ Feature: Create services
   Scenario: The web pod cannot resolve redis before its Service exists
     When I ask the web pod for its page from its node
     Then the answer is the error "Error -2 connecting to redis:6379. Name or service not known."
+
+  Scenario: The same web pod counts visits as soon as the redis Service is created
+    When I ask the web pod for its page from its node
+    Then the answer is the error "Error -2 connecting to redis:6379. Name or service not known."
+    When I create the redis Service
+    Then within 5 seconds the web pod answers "Hello Container World! I have been seen 1 times."
+    And every visit after it is counted
 
   Scenario: The web pod counts visits once the redis Service exists
     Given the redis Service exists

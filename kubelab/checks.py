@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from kubernetes import client
 
 from kubelab.client import Kube
-from kubelab.states import is_control_plane, is_ready, takes_no_workload
+from kubelab.states import endpoint_ready, is_control_plane, is_ready, takes_no_workload
 
 # A kubelet may be up to three minor versions older than the API server, never newer.
 KUBELET_SKEW = 3
@@ -55,6 +55,26 @@ def kubelets_out_of_skew(kube: Kube) -> list[str]:
         if major != server[0] or not server[1] - KUBELET_SKEW <= minor <= server[1]:
             bad.append(f"{node.metadata.name}: {reported} vs server v{server[0]}.{server[1]}")
     return bad
+
+
+def dns_service_problems(kube: Kube, namespace: str = "kube-system") -> list[str]:
+    """Why the cluster's DNS Service (``kube-dns``, as kubeadm and kind name it) would not answer:
+    missing, or no ready endpoint behind it; empty when it has ready endpoints."""
+    service = kube.get("Service", "kube-dns", namespace)
+    if service is None:
+        return [f"no Service kube-dns in {namespace}"]
+    slices = kube.objects("EndpointSlice", namespace, "kubernetes.io/service-name=kube-dns")
+    endpoints = [e for s in slices for e in s.endpoints or []]
+    if any(endpoint_ready(e) for e in endpoints):
+        return []
+    not_ready = [
+        f"{','.join(e.addresses)} ({e.target_ref.name if e.target_ref else 'no pod'})"
+        for e in endpoints
+    ]
+    return [
+        f"Service kube-dns ({service.spec.cluster_ip}) in {namespace} has no ready endpoint; "
+        f"not ready: {', '.join(not_ready) or 'none at all'}"
+    ]
 
 
 def counts_step_by_one(counts: Sequence[int | None]) -> bool:

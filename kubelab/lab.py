@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,92 @@ class Placement:
         return self.container_id in self.runtime_containers
 
 
+@dataclass(frozen=True)
+class PageSince:
+    """Every answer a pod gave from a change on, each with its time (s) after the change."""
+
+    answers: tuple[tuple[float, Answer], ...]
+
+    @property
+    def first_page(self) -> Answer | None:
+        """The first answer with the page (status 200), if any."""
+        return next((a for _, a in self.answers if a.status == 200), None)
+
+    @property
+    def settled_after(self) -> float | None:
+        """When the pod began answering with its page for good (the last run of 200s)."""
+        start = None
+        for t, answer in self.answers:
+            if answer.status != 200:
+                start = None
+            elif start is None:
+                start = t
+        return start
+
+    def counts(self) -> list[int | None]:
+        """The visit counter of every answer from the first page on (None: no count)."""
+        first = next((i for i, (_, a) in enumerate(self.answers) if a.status == 200), None)
+        return [] if first is None else [a.count for _, a in self.answers[first:]]
+
+    def settled(self, bound: float) -> bool:
+        """Seen enough to judge: the page for good, watched up to ``bound``, or for ``bound``
+        seconds on end once later than that."""
+        start = self.settled_after
+        if start is None or not self.answers:
+            return False
+        last = self.answers[-1][0]
+        return last >= bound and (start <= bound or last - start >= bound)
+
+    def matches(self, text: str, within: float) -> bool:
+        """The first page is ``text`` and from ``within`` seconds on every answer is the page."""
+        first, start = self.first_page, self.settled_after
+        return first is not None and first.text == text and start is not None and start <= within
+
+    def runs(self) -> str:
+        """The answers in order, repeats collapsed: ``0.1 s 'Error ...' x4, 0.9 s '...'``."""
+        out: list[tuple[float, str, int]] = []
+        for t, answer in self.answers:
+            if out and out[-1][1] == answer.text:
+                out[-1] = (out[-1][0], answer.text, out[-1][2] + 1)
+            else:
+                out.append((t, answer.text, 1))
+        shown = [f"{t:.1f} s {text!r}" + (f" x{n}" if n > 1 else "") for t, text, n in out]
+        if len(shown) > 12:
+            shown = [*shown[:6], f"... {len(shown) - 12} more ...", *shown[-6:]]
+        return ", ".join(shown)
+
+    def explain(self, text: str, within: float) -> str:
+        """Why this is not ``text`` for good within ``within`` seconds, naming the delay."""
+        first, start = self.first_page, self.settled_after
+        if first is not None and first.text != text:
+            head = f"the first page after the Service was created was {first.text!r}, not {text!r}"
+        else:
+            head = (
+                f"the pod answered its page for good only {start:.1f} s after the Service was "
+                f"created; a kubeadm or kind cluster does within {within:g} s"
+            )
+        message = f"{head}. Answers since the Service was created: {self.runs()}"
+        first_at = next((t for t, a in self.answers if a.status == 200), within)
+        cut = min(first_at, within)
+        if any("Name or service not known" in a.text for t, a in self.answers if t > cut):
+            message += (
+                ". The name did not resolve for longer than that: does the cluster's DNS cache "
+                "the earlier NXDOMAIN? (kubeadm's Corefile disables success and denial caching "
+                "for cluster.local)"
+            )
+        return message
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a name resolves to inside a pod, and the ClusterIP of the Service it names."""
+
+    host: str
+    pod: str
+    addresses: list[str]  # or ["error:", ...] when it does not resolve
+    service_address: str
+
+
 class Lab:
     """The lab on one cluster (provider), in one namespace, with one set of images."""
 
@@ -102,10 +189,12 @@ class Lab:
         self.start_pod(name)
         return self.ns.wait_for_pod_ready(name, timeout=timeout)
 
-    def start_service(self, name: str) -> None:
-        """Create the lab's ``redis`` or ``web`` Service unless it exists (returns at once)."""
+    def start_service(self, name: str) -> float:
+        """Create the lab's ``redis`` or ``web`` Service unless it exists (returns at once, with
+        the moment, in time.monotonic(), it was there)."""
         if self.ns.get("Service", name) is None:
             self.ns.apply(manifests.render(SERVICE_MANIFESTS[name], self.images))
+        return time.monotonic()
 
     def create_service(self, name: str) -> None:
         """Create the lab's ``redis`` or ``web`` Service unless it exists, and wait until it is
@@ -183,6 +272,37 @@ class Lab:
                     f"curl on node {node} to {ip}:{WEB_PORT} failed: {exc.stderr}"
                 ) from None
         return answers
+
+    def page_since(self, since: float, bound: float, name: str = "web") -> PageSince:
+        """Ask pod ``name`` from its node, again and again, from ``since`` (time.monotonic()) on
+        until it answers with its page for good, watched at least until ``bound`` seconds after
+        ``since`` (later: for ``bound`` seconds on end, which measures a slow cluster's delay).
+
+        Waits up to the namespace's timeout.
+        """
+        answers: list[tuple[float, Answer]] = []
+
+        def ask() -> PageSince:
+            answer = self.ask_pod_from_its_node(name)[0]
+            answers.append((time.monotonic() - since, answer))
+            return PageSince(tuple(answers))
+
+        return wait_until(
+            ask,
+            lambda seen: seen.settled(bound),
+            timeout=self.ns.timeout,
+            what=f"pod {name} in {self.ns.name} to answer with its page for good",
+            describe=PageSince.runs,
+        )
+
+    def look_up(self, host: str, pod: str = "web") -> Lookup:
+        """The addresses ``host`` resolves to inside pod ``pod`` (its resolver, its search path),
+        and the ClusterIP of the Service the name denotes (``<service>.<namespace>``)."""
+        service, _, namespace = host.partition(".")
+        expected = self.ns.kube.get("Service", service, namespace or self.ns.name)
+        name = self.ns.wait_for_pod_ready(pod).metadata.name
+        addresses = probes.resolve(self.ns, name, host)
+        return Lookup(host, pod, addresses, expected.spec.cluster_ip if expected else "(none)")
 
     def node_addresses(self) -> dict[str, str]:
         """Every node's name and its address as reachable from the test runner."""

@@ -12,6 +12,12 @@ CONNECT = (
     "except OSError as e: print(e)"
 )
 
+RESOLVE = (
+    "import socket,sys\n"
+    "try: print(*sorted({a[4][0] for a in socket.getaddrinfo(sys.argv[1], None, socket.AF_INET)}))\n"
+    "except OSError as e: print('error:', e)"
+)
+
 
 def exec_in(ns: LabNamespace, pod: str, argv: list[str], timeout: float = 20) -> str:
     """Run ``argv`` in pod ``pod``'s first container and return its output (API server exec)."""
@@ -29,6 +35,11 @@ def wait_until_connects(
         what=f"pod {pod} in {ns.name} to connect to {host}:{port}",
         interval=0.1,  # each attempt is an exec, itself a round trip through the API server
     )
+
+
+def resolve(ns: LabNamespace, pod: str, host: str) -> list[str]:
+    """The IPv4 addresses ``host`` resolves to inside ``pod`` (["error:", ...] when it does not)."""
+    return exec_in(ns, pod, ["python3", "-c", RESOLVE, host]).split()
 
 
 def proxy_get(ns: LabNamespace, pod: str, port: int, path: str = "") -> Answer:

@@ -1,4 +1,4 @@
-"""Steps about the cluster itself: nodes, roles, versions."""
+"""Steps about the cluster itself: nodes, roles, versions, DNS."""
 
 from __future__ import annotations
 
@@ -35,3 +35,17 @@ def _(kube):
 @then("every node's kubelet reports a version the API server supports")
 def _(kube):
     assert checks.kubelets_out_of_skew(kube) == []
+
+
+@then("the cluster's DNS service has ready endpoints")
+def _(kube):
+    assert checks.dns_service_problems(kube) == []
+
+
+@then(parsers.parse("the web pod resolves {host} to the {service} Service's address"))
+def _(lab, host, service):
+    lookup = lab.look_up(host)
+    assert lookup.addresses == [lookup.service_address], (
+        f"{host} in pod {lookup.pod} resolves to {' '.join(lookup.addresses)}, "
+        f"not to Service {service}'s ClusterIP {lookup.service_address}"
+    )

@@ -21,6 +21,11 @@ def _(lab, name):
     lab.create_service(name)
 
 
+@when(parsers.parse("I create the {name:w} Service"), target_fixture="created")
+def _(lab, name):
+    return lab.start_service(name)
+
+
 @when("I ask the web pod for its page from its node", target_fixture="answers")
 def _(lab):
     return lab.ask_pod_from_its_node("web")
@@ -47,6 +52,21 @@ def _(answers, text):
 @then(parsers.parse('the answers are "{first}" then "{second}"'))
 def _(answers, first, second):
     assert [(a.status, a.text) for a in answers] == [(200, first), (200, second)]
+
+
+@then(
+    parsers.parse('within {seconds:d} seconds the web pod answers "{text}"'),
+    target_fixture="page",
+)
+def _(lab, created, seconds, text):
+    page = lab.page_since(created, bound=seconds)
+    assert page.matches(text, within=seconds), page.explain(text, seconds)
+    return page
+
+
+@then("every visit after it is counted")
+def _(page):
+    assert counts_step_by_one(page.counts()), page.runs()
 
 
 @then("every node answers with the page")

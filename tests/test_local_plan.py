@@ -140,15 +140,6 @@ def test_kube_proxy_sets_no_conntrack_sysctls(tmp_path: Path) -> None:
     assert conf["hostnameOverride"] == "kubelab-worker1"
 
 
-def test_corefile_answers_nxdomain_outside_the_cluster(tmp_path: Path) -> None:
-    text = configs.corefile("172.30.0.10", tmp_path / "kc")
-    assert "kubernetes cluster.local in-addr.arpa" in text
-    assert "rcode NXDOMAIN" in text
-    assert "forward" not in text
-    assert "loop" not in text
-    assert "fallthrough" not in text  # reverse misses are NXDOMAIN, not SERVFAIL
-
-
 def test_node_netns_names_identify_their_cluster() -> None:
     from kubelab.cluster.local.network import _NODE_NETNS
 

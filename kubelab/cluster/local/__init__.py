@@ -9,13 +9,14 @@ Layout (see ``plan`` for the address plan):
 - host netns: bridge ``klab0`` 172.30.0.1/24, a route per node pod /24, ip_forward on
   (restored by down), FORWARD ACCEPT rules for klab0 only when the policy is DROP;
 - ``<name>-cp`` (node ``<name>-control-plane``, 172.30.0.10, pods 10.244.0.0/24): etcd on
-  127.0.0.1, kube-apiserver on :6443, controller-manager, scheduler, CoreDNS on :53, and
+  127.0.0.1, kube-apiserver on :6443, controller-manager, scheduler, and
   containerd + kubelet + kube-proxy; tainted and labelled control-plane;
 - ``<name>-w<i>`` (node ``<name>-worker<i>``, 172.30.0.(10+i), pods 10.244.i.0/24):
   containerd, kubelet, kube-proxy.
 
-Services 10.96.0.0/16; ``kube-dns`` 10.96.0.10 is a selectorless Service whose EndpointSlice
-points at CoreDNS on the control-plane address. Names outside cluster.local get NXDOMAIN.
+Services 10.96.0.0/16. Cluster DNS is kubeadm's add-on (``coredns.yaml``): the ``coredns``
+Deployment in kube-system behind the ``kube-dns`` Service 10.96.0.10, its image built from the
+CoreDNS binary kubelab builds. Names outside cluster.local get NXDOMAIN.
 
 Files: binaries in ``$KUBELAB_CACHE_DIR/k8s/v<version>/bin``; per cluster in
 ``$KUBELAB_STATE_DIR/clusters/<name>/``: ``kubeconfig`` (admin, 0600), ``pki/`` (0700, keys

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
+import yaml
+from kubernetes import client, config, utils
 from kubernetes.client.rest import ApiException
 
 from kubelab.cluster.local import plan
 from kubelab.cluster.local.plan import LocalNode
+from kubelab.errors import EnvironmentProblem
 from kubelab.names import CONTROL_PLANE_LABEL, MANAGED_BY
 
-COREDNS_USER = "kubelab:coredns"
+DNS_ADDON = Path(__file__).with_name("coredns.yaml")
 APISERVER_KUBELET_USER = "kube-apiserver-kubelet-client"
 API_TIMEOUT = 10.0
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
@@ -38,83 +41,51 @@ def _create(create: Any, *args: Any) -> None:
             raise
 
 
-def apply_bootstrap_objects(api: client.ApiClient, cp: LocalNode) -> None:
-    """RBAC for CoreDNS and for the API server's kubelet client; the selectorless kube-dns Service."""
-    rbac = client.RbacAuthorizationV1Api(api)
-    meta = client.V1ObjectMeta
-    labels = dict(MANAGED_BY)
+def apply_bootstrap_objects(api: client.ApiClient) -> None:
+    """RBAC for the API server's kubelet client."""
     _create(
-        rbac.create_cluster_role,
-        client.V1ClusterRole(
-            metadata=meta(name="kubelab:coredns", labels=labels),
-            rules=[
-                client.V1PolicyRule(
-                    api_groups=[""],
-                    resources=["endpoints", "services", "pods", "namespaces"],
-                    verbs=["list", "watch"],
-                ),
-                client.V1PolicyRule(
-                    api_groups=["discovery.k8s.io"],
-                    resources=["endpointslices"],
-                    verbs=["list", "watch"],
-                ),
-            ],
-        ),
-    )
-    for binding, role, user in (
-        ("kubelab:coredns", "kubelab:coredns", COREDNS_USER),
-        ("kubelab:apiserver-kubelet", "system:kubelet-api-admin", APISERVER_KUBELET_USER),
-    ):
-        _create(
-            rbac.create_cluster_role_binding,
-            client.V1ClusterRoleBinding(
-                metadata=meta(name=binding, labels=labels),
-                role_ref=client.V1RoleRef(
-                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role
-                ),
-                subjects=[
-                    client.RbacV1Subject(
-                        kind="User", name=user, api_group="rbac.authorization.k8s.io"
-                    )
-                ],
+        client.RbacAuthorizationV1Api(api).create_cluster_role_binding,
+        client.V1ClusterRoleBinding(
+            metadata=client.V1ObjectMeta(
+                name="kubelab:apiserver-kubelet",
+                labels=dict(MANAGED_BY),
             ),
-        )
-    dns_labels = {**labels, "k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}
-    ports = [("dns", "UDP"), ("dns-tcp", "TCP")]
-    _create(
-        client.CoreV1Api(api).create_namespaced_service,
-        "kube-system",
-        client.V1Service(
-            metadata=meta(name="kube-dns", labels=dns_labels),
-            spec=client.V1ServiceSpec(
-                cluster_ip=plan.DNS_SERVICE_IP,
-                ports=[client.V1ServicePort(name=n, protocol=p, port=53) for n, p in ports],
+            role_ref=client.V1RoleRef(
+                api_group="rbac.authorization.k8s.io",
+                kind="ClusterRole",
+                name="system:kubelet-api-admin",
             ),
-        ),
-    )
-    _create(
-        client.DiscoveryV1Api(api).create_namespaced_endpoint_slice,
-        "kube-system",
-        client.V1EndpointSlice(
-            metadata=meta(
-                name="kube-dns-kubelab",
-                labels={
-                    **labels,
-                    "kubernetes.io/service-name": "kube-dns",
-                    "endpointslice.kubernetes.io/managed-by": "kubelab.local",
-                },
-            ),
-            address_type="IPv4",
-            endpoints=[
-                client.V1Endpoint(
-                    addresses=[cp.address],
-                    conditions=client.V1EndpointConditions(ready=True),
-                    node_name=cp.name,
+            subjects=[
+                client.RbacV1Subject(
+                    kind="User",
+                    name=APISERVER_KUBELET_USER,
+                    api_group="rbac.authorization.k8s.io",
                 )
             ],
-            ports=[client.DiscoveryV1EndpointPort(name=n, protocol=p, port=53) for n, p in ports],
         ),
     )
+
+
+def dns_addon(image: str) -> list[dict[str, Any]]:
+    """kubeadm's CoreDNS add-on (ServiceAccount, RBAC, ConfigMap, Deployment, kube-dns Service)."""
+    text = string.Template(DNS_ADDON.read_text()).substitute(
+        domain=plan.CLUSTER_DOMAIN, dns_ip=plan.DNS_SERVICE_IP, image=image
+    )
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def apply_dns_addon(api: client.ApiClient, image: str) -> None:
+    """Create the CoreDNS add-on in kube-system (objects already there are left as they are)."""
+    for doc in dns_addon(image):
+        try:
+            utils.create_from_dict(api, doc)
+        except utils.FailToCreateError as exc:
+            failed = [e for e in exc.api_exceptions if e.status != 409]
+            if failed:
+                raise EnvironmentProblem(
+                    f"could not create the DNS add-on's {doc['kind']} {doc['metadata']['name']}: "
+                    + "; ".join(f"{e.status} {e.reason}" for e in failed)
+                ) from None
 
 
 def node_states(api: client.ApiClient) -> dict[str, str]:

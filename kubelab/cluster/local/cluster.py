@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from kubelab import paths
 from kubelab.cluster.local import (
@@ -30,6 +30,7 @@ from kubelab.cluster.local import (
     teardown,
 )
 from kubelab.cluster.local.build import (
+    COREDNS_VERSION,
     DEFAULT_K8S_VERSION,
     Binaries,
     ensure_binaries,
@@ -39,6 +40,7 @@ from kubelab.cluster.local.components import Layout
 from kubelab.cluster.local.hostdeps import check_platform, ensure_host_packages
 from kubelab.cluster.local.plan import LocalNode
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
+from kubelab.images.coredns import coredns_image
 from kubelab.waits import LONG, MEDIUM, SHORT, wait_until
 
 
@@ -61,6 +63,9 @@ def parse_ctr_images(listing: str) -> dict[str, str]:
     rows = [line.split() for line in listing.splitlines()[1:]]
     return {row[0]: row[2] for row in rows if len(row) > 2 and row[2].startswith("sha256:")}
 
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 T = TypeVar("T")
@@ -131,14 +136,18 @@ class LocalCluster:
                 )
             ensure_host_packages()
             bins = ensure_binaries(paths.cache_dir(), self.k8s_version)
+            from kubelab.images.coredns import build_coredns_image
             from kubelab.images.pause import build_pause_image
 
-            pause = build_pause_image(paths.cache_dir())
+            images = [
+                build_pause_image(paths.cache_dir()),
+                build_coredns_image(paths.cache_dir(), bins.path("coredns"), COREDNS_VERSION),
+            ]
             if self._has_leftovers():
                 print(f"[up] removing what a previous run of {self.name} left", flush=True)
                 self._teardown()
             try:
-                self._start(bins, pause)
+                self._start(bins, images)
             except BaseException as exc:
                 print(f"[up] failed ({type(exc).__name__}); cleaning up", flush=True)
                 self._teardown()
@@ -258,7 +267,7 @@ class LocalCluster:
 
     # ---- start ------------------------------------------------------------------------------
 
-    def _start(self, bins: Binaries, pause: Path) -> None:
+    def _start(self, bins: Binaries, images: list[Path]) -> None:
         started = time.monotonic()
 
         def phase(message: str) -> None:
@@ -289,23 +298,43 @@ class LocalCluster:
             self._spawn(node, "containerd", components.containerd(node, layout))
         self._spawn(cp, "etcd", components.etcd(bins, layout, cp))
         self._spawn(cp, "kube-apiserver", components.kube_apiserver(bins, layout, cp))
-        self._import_pause(nodes, pause)
-        phase("pause image imported on every node; waiting for kube-apiserver")
-        api = bootstrap.api_client(layout.admin_kubeconfig)
-        self._wait(
-            lambda: bootstrap.readyz(api),
-            lambda body: body.strip() == "ok",
-            MEDIUM,
-            "kube-apiserver /readyz",
-        )
-        bootstrap.apply_bootstrap_objects(api, cp)
-        phase("kube-apiserver ready; starting controllers, CoreDNS, kubelets, kube-proxies")
+        # No pod can start before the DNS add-on is created below: the images go in meanwhile.
+        with ThreadPoolExecutor(max_workers=1) as background:
+            imported = background.submit(self._import_images, nodes, images)
+            phase(
+                "importing the pause and CoreDNS images on every node; waiting for kube-apiserver"
+            )
+            api = bootstrap.api_client(layout.admin_kubeconfig)
+            self._wait(
+                lambda: bootstrap.readyz(api),
+                lambda body: body.strip() == "ok",
+                MEDIUM,
+                "kube-apiserver /readyz",
+            )
+            self._start_nodes(bins, nodes, api, phase)
+            imported.result()
+        phase("images imported; creating the DNS add-on")
+        bootstrap.apply_dns_addon(api, coredns_image(COREDNS_VERSION))
+        self._wait_ready(nodes, api, phase)
+
+    def _start_nodes(
+        self, bins: Binaries, nodes: list[LocalNode], api: ApiClient, phase: Callable[[str], None]
+    ) -> None:
+        layout = self.layout
+        cp = plan.control_plane(nodes)
+        phase("kube-apiserver ready; starting controllers, kubelets, kube-proxies")
         self._spawn(cp, "kube-controller-manager", components.kube_controller_manager(bins, layout))
         self._spawn(cp, "kube-scheduler", components.kube_scheduler(bins, layout))
-        self._spawn(cp, "coredns", components.coredns(bins, layout, cp))
         for node in nodes:
             self._spawn(node, "kubelet", components.kubelet(bins, layout, node))
             self._spawn(node, "kube-proxy", components.kube_proxy(bins, layout, node))
+        bootstrap.apply_bootstrap_objects(api)
+
+    def _wait_ready(
+        self, nodes: list[LocalNode], api: ApiClient, phase: Callable[[str], None]
+    ) -> None:
+        layout = self.layout
+        cp = plan.control_plane(nodes)
         names = {n.name for n in nodes}
         self._wait(
             lambda: bootstrap.node_states(api),
@@ -371,14 +400,16 @@ class LocalCluster:
             self.layout.pids,
         )
 
-    def _import_pause(self, nodes: list[LocalNode], pause: Path) -> None:
+    def _import_images(self, nodes: list[LocalNode], archives: list[Path]) -> None:
         from kubelab.cluster.local.containerd import import_archive
 
         for node in nodes:
             sock = node.containerd_socket
             self._wait(sock.exists, bool, SHORT, f"containerd socket {sock}")
         with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            for future in [pool.submit(import_archive, n.containerd_socket, pause) for n in nodes]:
+            for future in [
+                pool.submit(import_archive, n.containerd_socket, a) for n in nodes for a in archives
+            ]:
                 future.result()
 
     # ---- state ------------------------------------------------------------------------------

@@ -156,11 +156,6 @@ def kube_scheduler(bins: Binaries, layout: Layout) -> list[str]:
     ]
 
 
-def coredns(bins: Binaries, layout: Layout, cp: LocalNode) -> list[str]:
-    """CoreDNS serving the Corefile written next to the control-plane node's files."""
-    return [str(bins.path("coredns")), "-conf", str(layout.node_dirs(cp).state / "Corefile")]
-
-
 def containerd(node: LocalNode, layout: Layout) -> list[str]:
     """The node's own containerd."""
     return ["containerd", "--config", str(layout.node_dirs(node).state / "containerd.toml")]

@@ -214,32 +214,6 @@ def kube_proxy_config(node: LocalNode, kubeconfig: Path) -> str:
             "tcpEstablishedTimeout": "0s",
             "tcpCloseWaitTimeout": "0s",
         },
-        "iptables": {"syncPeriod": "30s", "minSyncPeriod": "0s"},
+        "iptables": {"syncPeriod": "30s", "minSyncPeriod": "1s"},  # kube-proxy's default
     }
     return yaml.safe_dump(conf, sort_keys=False)
-
-
-def corefile(cp_address: str, kubeconfig: Path) -> str:
-    """Offline Corefile: cluster zones from the API, NXDOMAIN for every other name (no upstream)."""
-    return f"""cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {{
-    bind {cp_address}
-    errors
-    ready 127.0.0.1:8181
-    health 127.0.0.1:8080
-    kubernetes cluster.local in-addr.arpa ip6.arpa {{
-        kubeconfig {kubeconfig} kubelab
-        pods insecure
-        ttl 30
-    }}
-    cache 30
-    loadbalance
-}}
-
-.:53 {{
-    bind {cp_address}
-    errors
-    template ANY ANY {{
-        rcode NXDOMAIN
-    }}
-}}
-"""

@@ -58,7 +58,11 @@ def query_a(server: str, name: str, timeout: float = 2.0) -> tuple[str, list[str
 
 def main(argv: list[str]) -> int:
     """``python -m kubelab.cluster.local.dns SERVER NAME``: print ``RCODE addr...``."""
-    rcode, addresses = query_a(argv[0], argv[1])
+    try:
+        rcode, addresses = query_a(argv[0], argv[1])
+    except OSError as exc:  # no ready DNS pod yet: kube-proxy rejects (EPERM), or no answer
+        print("UNREACHABLE", exc)
+        return 0
     print(rcode, *addresses)
     return 0
 

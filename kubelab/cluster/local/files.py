@@ -52,7 +52,6 @@ def write_pki(layout: Layout, nodes: list[LocalNode]) -> None:
     kubeconfig(layout.kubeconfig_of("controller-manager"), "system:kube-controller-manager")
     kubeconfig(layout.kubeconfig_of("scheduler"), "system:kube-scheduler")
     kubeconfig(layout.kubeconfig_of("kube-proxy"), "system:kube-proxy")
-    kubeconfig(layout.kubeconfig_of("coredns"), bootstrap.COREDNS_USER)
     for node in nodes:
         kubeconfig(
             layout.kubeconfig_of(f"node-{node.short}"),
@@ -66,7 +65,7 @@ def write_pki(layout: Layout, nodes: list[LocalNode]) -> None:
 
 
 def write_node_files(layout: Layout, node: LocalNode) -> None:
-    """A node's directories and config files: containerd, CNI, kubelet, kube-proxy (CoreDNS on cp)."""
+    """A node's directories and config files: containerd, CNI, kubelet, kube-proxy."""
     dirs = layout.node_dirs(node)
     for d in (
         dirs.state,
@@ -87,7 +86,3 @@ def write_node_files(layout: Layout, node: LocalNode) -> None:
     )
     proxy_kc = layout.kubeconfig_of("kube-proxy")
     (dirs.state / "kube-proxy.yaml").write_text(configs.kube_proxy_config(node, proxy_kc))
-    if node.control_plane:
-        (dirs.state / "Corefile").write_text(
-            configs.corefile(node.address, layout.kubeconfig_of("coredns"))
-        )

@@ -4,8 +4,8 @@ Host netns: bridge ``klab0`` 172.30.0.1/24 and a route to each node's pod /24.
 Node i (0 = control plane, 1..N = workers): netns ``<cluster>-cp`` / ``<cluster>-w<i>``,
 node name ``<cluster>-control-plane`` / ``<cluster>-worker<i>``, address 172.30.0.(10+i),
 pod CIDR 10.244.i.0/24, veth ``klab0n<i>`` (host side) / ``eth0`` (node side).
-Services 10.96.0.0/16: ``kubernetes`` 10.96.0.1, ``kube-dns`` 10.96.0.10 (CoreDNS on the
-control-plane address). One local cluster per host: the bridge and subnet are fixed.
+Services 10.96.0.0/16: ``kubernetes`` 10.96.0.1, ``kube-dns`` 10.96.0.10 (the CoreDNS
+Deployment). One local cluster per host: the bridge and subnet are fixed.
 """
 
 from __future__ import annotations

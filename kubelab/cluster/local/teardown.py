@@ -18,7 +18,6 @@ from kubelab.mounts import unmount_under
 STOP_ORDER = (
     "kube-proxy",
     "kubelet",
-    "coredns",
     "kube-scheduler",
     "kube-controller-manager",
     "kube-apiserver",

@@ -1,0 +1,60 @@
+"""The page after a change: when it answers for good, and a message that names the delay."""
+
+from __future__ import annotations
+
+from kubelab.http import Answer
+from kubelab.lab import PageSince
+
+ERROR = Answer(500, "Error -2 connecting to redis:6379. Name or service not known.\n")
+
+
+def page(n: int) -> Answer:
+    return Answer(200, f"Hello Container World! I have been seen {n} times.\n")
+
+
+FIRST = page(1).text
+
+
+def test_the_page_for_good_within_the_bound_matches():
+    seen = PageSince(((0.1, ERROR), (0.9, page(1)), (2.0, page(2)), (5.1, page(3))))
+    assert seen.settled(5)
+    assert seen.matches(FIRST, within=5)
+
+
+def test_watching_goes_on_until_the_bound():
+    assert not PageSince(((0.1, ERROR), (0.9, page(1)))).settled(5)
+
+
+def test_a_page_that_comes_and_goes_is_not_for_good_and_the_delay_is_named():
+    # two DNS replicas, one caching the earlier NXDOMAIN: the name resolves only now and then
+    answers = [(0.1, ERROR), (0.6, page(1)), (0.9, ERROR), (3.0, page(2)), (4.0, ERROR)]
+    answers += [(29.4 + i, page(3 + i)) for i in range(6)]
+    seen = PageSince(tuple(answers))
+    assert not PageSince(tuple(answers[:8])).settled(5)  # 29.4 .. 31.4: not 5 s on end yet
+    assert seen.settled(5)
+    assert seen.settled_after == 29.4
+    assert not seen.matches(FIRST, within=5)
+    message = seen.explain(FIRST, 5)
+    assert message.startswith("the pod answered its page for good only 29.4 s after")
+    assert "within 5 s" in message
+    assert "NXDOMAIN" in message
+
+
+def test_another_first_page_does_not_match():
+    seen = PageSince(((0.5, page(7)), (5.0, page(8))))
+    assert not seen.matches(FIRST, within=5)
+    assert "was 'Hello Container World! I have been seen 7 times.'" in seen.explain(FIRST, 5)
+
+
+def test_runs_collapse_repeats():
+    seen = PageSince(((0.1, ERROR), (0.2, ERROR), (0.3, page(1))))
+    assert seen.runs() == (
+        "0.1 s 'Error -2 connecting to redis:6379. Name or service not known.' x2, "
+        "0.3 s 'Hello Container World! I have been seen 1 times.'"
+    )
+
+
+def test_counts_from_the_first_page_on():
+    seen = PageSince(((0.1, ERROR), (0.3, page(1)), (0.5, ERROR), (0.7, page(2))))
+    assert seen.counts() == [1, None, 2]
+    assert PageSince(((0.1, ERROR),)).counts() == []
