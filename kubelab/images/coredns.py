@@ -23,7 +23,8 @@ def coredns_image(version: str) -> str:
 def build_coredns_image(cache_dir: Path, binary: Path, version: str) -> Path:
     """Build (or reuse) the CoreDNS image archive; rebuilt only when the binary changes."""
     st = binary.stat()
-    key = hashlib.sha256(f"{version}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    inputs = f"buildah:{version}:{st.st_size}:{st.st_mtime_ns}"
+    key = hashlib.sha256(inputs.encode()).hexdigest()[:16]
     work = cache_dir / "images" / "coredns"
     archive = work / f"coredns-{key}.oci.tar"
     if archive.exists():
