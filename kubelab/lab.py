@@ -110,9 +110,17 @@ class PageSince:
         return last >= bound and (start <= bound or last - start >= bound)
 
     def matches(self, text: str, within: float) -> bool:
-        """The first page is ``text`` and from ``within`` seconds on every answer is the page."""
+        """The first page is ``text``, within ``within`` seconds, and every answer after it is too
+        a page (the name, once it resolves, keeps resolving)."""
         first, start = self.first_page, self.settled_after
-        return first is not None and first.text == text and start is not None and start <= within
+        first_at = next((t for t, a in self.answers if a.status == 200), None)
+        return (
+            first is not None
+            and first.text == text
+            and start is not None
+            and start == first_at
+            and start <= within
+        )
 
     def runs(self) -> str:
         """The answers in order, repeats collapsed: ``0.1 s 'Error ...' x4, 0.9 s '...'``."""
@@ -130,21 +138,28 @@ class PageSince:
     def explain(self, text: str, within: float) -> str:
         """Why this is not ``text`` for good within ``within`` seconds, naming the delay."""
         first, start = self.first_page, self.settled_after
+        first_at = next((t for t, a in self.answers if a.status == 200), within)
+        relapses = [t for t, a in self.answers if t > first_at and a.status != 200]
         if first is not None and first.text != text:
             head = f"the first page after the Service was created was {first.text!r}, not {text!r}"
+        elif relapses:
+            head = (
+                f"the pod answered its page {first_at:.1f} s after the Service was created, then "
+                f"errors again until {relapses[-1]:.1f} s, its page for good only from "
+                f"{start:.1f} s; a kubeadm or kind cluster answers for good within {within:g} s"
+            )
         else:
             head = (
                 f"the pod answered its page for good only {start:.1f} s after the Service was "
                 f"created; a kubeadm or kind cluster does within {within:g} s"
             )
         message = f"{head}. Answers since the Service was created: {self.runs()}"
-        first_at = next((t for t, a in self.answers if a.status == 200), within)
         cut = min(first_at, within)
         if any("Name or service not known" in a.text for t, a in self.answers if t > cut):
             message += (
-                ". The name did not resolve for longer than that: does the cluster's DNS cache "
-                "the earlier NXDOMAIN? (kubeadm's Corefile disables success and denial caching "
-                "for cluster.local)"
+                ". The name failed to resolve after it had, or for longer than a Service takes to "
+                "appear: does the cluster's DNS cache the earlier NXDOMAIN? (kubeadm's Corefile "
+                "disables success and denial caching for cluster.local)"
             )
         return message
 

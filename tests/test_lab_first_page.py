@@ -35,7 +35,10 @@ def test_a_page_that_comes_and_goes_is_not_for_good_and_the_delay_is_named():
     assert seen.settled_after == 29.4
     assert not seen.matches(FIRST, within=5)
     message = seen.explain(FIRST, 5)
-    assert message.startswith("the pod answered its page for good only 29.4 s after")
+    assert message.startswith(
+        "the pod answered its page 0.6 s after the Service was created, then errors again "
+        "until 4.0 s, its page for good only from 29.4 s"
+    )
     assert "within 5 s" in message
     assert "NXDOMAIN" in message
 
@@ -58,3 +61,19 @@ def test_counts_from_the_first_page_on():
     seen = PageSince(((0.1, ERROR), (0.3, page(1)), (0.5, ERROR), (0.7, page(2))))
     assert seen.counts() == [1, None, 2]
     assert PageSince(((0.1, ERROR),)).counts() == []
+
+
+def test_a_page_then_the_dns_error_again_does_not_match_and_names_when():
+    # what a denial-caching DNS replica behind kube-dns did on the local cluster
+    answers = [(0.1, Answer(500, "Error 111 connecting to redis:6379. Connection refused.\n"))]
+    answers += [(1.0, ERROR), (1.2, page(1)), (1.5, ERROR), (1.8, ERROR)]
+    answers += [(2.1 + i * 0.3, page(2 + i)) for i in range(11)]
+    seen = PageSince(tuple(answers))
+    assert seen.settled(5)
+    assert not seen.matches(FIRST, within=5)
+    message = seen.explain(FIRST, 5)
+    assert message.startswith(
+        "the pod answered its page 1.2 s after the Service was created, then errors again "
+        "until 1.8 s, its page for good only from 2.1 s"
+    )
+    assert "NXDOMAIN" in message
