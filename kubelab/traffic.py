@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import requests
-
 from kubelab import http
 
 log = logging.getLogger(__name__)
@@ -90,7 +88,7 @@ def _one(url: str, timeout: float, started: float) -> Request:
     sent = time.monotonic()
     try:
         answer = http.get(url, timeout=timeout)
-    except requests.RequestException as exc:
+    except http.NO_ANSWER as exc:
         return Request(
             sent=sent - started,
             latency=time.monotonic() - sent,
