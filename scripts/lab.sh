@@ -37,13 +37,20 @@ cleanup() {
     jobs=$(jobs -p)
     [[ -z $jobs ]] || kill $jobs 2>/dev/null || true
     if ((${#namespaces[@]})); then
-        k delete namespace "${namespaces[@]}" --wait=true --timeout=$wait >/dev/null || true
+        remove_ns "${namespaces[-1]}"
+        k wait namespace "${namespaces[@]}" --for=delete --timeout=$wait >/dev/null 2>&1 || true
     fi
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-new_ns() { # a fresh namespace for one scenario, labelled like the suite's
+remove_ns() { # as the suite does: in the background, the pods given 1 s (not 30 s) to stop
+    k delete namespace "$1" --wait=false >/dev/null 2>&1 || true
+    k -n "$1" delete pods --all --grace-period=1 --wait=false >/dev/null 2>&1 || true
+}
+
+new_ns() { # a fresh namespace for one scenario (the previous one goes), labelled like the suite's
+    if ((${#namespaces[@]})); then remove_ns "${namespaces[-1]}"; fi
     ns=labsh-$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
     k create namespace "$ns" >/dev/null
     k label namespace "$ns" app.kubernetes.io/managed-by=kubelab-script >/dev/null
