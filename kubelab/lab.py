@@ -216,7 +216,10 @@ class Lab:
         in effect: ready endpoints, and (for redis) the web pods able to connect to it by name."""
         self.start_service(name)
         selector = manifests.read(SERVICE_MANIFESTS[name])["spec"]["selector"]
-        self.ns.wait_for_endpoints(name, count=len(self.ns.pods(_selector(selector))))
+        # The pods behind it may still be starting (Given steps start together): as long as a
+        # pod may take to become ready, the namespace's timeout, not the endpoints' 30 s.
+        pods = self.ns.pods(_selector(selector))
+        self.ns.wait_for_endpoints(name, count=len(pods), timeout=self.ns.timeout)
         if name == "redis":
             # kube-proxy on each node programs the Service a moment after its endpoints exist;
             # a TCP connect from inside each web pod proves it without counting a visit.
