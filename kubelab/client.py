@@ -7,10 +7,10 @@ that explain themselves (``explain``) or say whether waiting could cure them (``
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
+import requests
 import urllib3
 import yaml
 from kubernetes import client, config, stream, utils
@@ -53,10 +53,20 @@ def load_client(kubeconfig: Path, context: str | None = None) -> client.ApiClien
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Waiting may cure ``exc``: an API answer 5xx or 429, or no answer at all (connection)."""
+    """Waiting may cure ``exc``: an API answer 5xx or 429, or no answer at all (a connection
+    refused, reset or timed out, to the API server or to the app)."""
     if isinstance(exc, ApiException):
-        return exc.status in (0, None, 429) or int(exc.status) >= 500
-    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+        if not exc.status:  # exec/port-forward: no HTTP status, unless the handshake was refused
+            return "Handshake status 4" not in str(exc.reason)
+        return exc.status == 429 or int(exc.status) >= 500
+    return isinstance(
+        exc,
+        urllib3.exceptions.HTTPError
+        | requests.ConnectionError
+        | requests.Timeout
+        | ConnectionError
+        | TimeoutError,
+    )
 
 
 def api_message(exc: ApiException) -> str:
@@ -219,15 +229,13 @@ class Kube:
                 f"could not create {kind} {name} in {namespace}: {reasons}"
             ) from None
 
-    def create_namespace(self, prefix: str = "kubelab") -> str:
-        """A new namespace with a random suffix, labelled as kubelab's; returns its name."""
-        name = f"{prefix}-{secrets.token_hex(3)}"
+    def create_namespace(self, name: str) -> None:
+        """Create namespace ``name``, labelled as kubelab's."""
         body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=dict(MANAGED_BY)))
         try:
             self.create("Namespace", body)
         except ApiException as exc:
             raise self.explain(exc, f"create namespace {name}") from None
-        return name
 
     def nodes(self) -> list[client.V1Node]:
         """Every node of the cluster."""

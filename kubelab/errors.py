@@ -21,3 +21,7 @@ class WaitTimeout(KubelabError):
 
 class NotSupported(KubelabError):
     """The provider cannot do this (e.g. run a command on a node); callers fall back."""
+
+
+class NodeCommandFailed(KubelabError):
+    """A command run on a node (``Provider.run_on_node``) failed or timed out, on any provider."""

@@ -22,8 +22,12 @@ class Sentinels:
     """Objects kubelab planted outside the lab's namespaces, and their resourceVersions."""
 
     kube: Kube
-    namespace: str
-    versions: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    namespace: str = field(default_factory=lambda: f"kubelab-sentinel-{secrets.token_hex(3)}")
+    suffix: str = field(default_factory=lambda: secrets.token_hex(3))
+    # (namespace, kind, name) -> resourceVersion; None until created (named before creation, so
+    # that a run interrupted while planting still removes what it planted)
+    versions: dict[tuple[str, str, str], str | None] = field(default_factory=dict)
+    planted: bool = False
 
 
 def _service(name: str) -> client.V1Service:
@@ -41,36 +45,38 @@ def _version(kube: Kube, namespace: str, kind: str, name: str) -> str | None:
     return None if found is None else str(found.metadata.resource_version)
 
 
-def plant(kube: Kube) -> Sentinels:
+def plant(sentinels: Sentinels) -> None:
     """Create the sentinels in ``default`` and in a namespace of their own; record their versions."""
-    other = f"kubelab-sentinel-{secrets.token_hex(3)}"
+    kube, other = sentinels.kube, sentinels.namespace
     kube.create(
         "Namespace",
         client.V1Namespace(metadata=client.V1ObjectMeta(name=other, labels=dict(SENTINEL_LABELS))),
     )
-    sentinels = Sentinels(kube, other)
-    suffix = secrets.token_hex(3)
     for namespace in ("default", other):
         # In default, unique names: never collide with what a user keeps there.
-        names = (f"kubelab-sentinel-{suffix}",) if namespace == "default" else ("web", "redis")
-        for name in names:
-            created = kube.create("Service", _service(name), namespace)
-            sentinels.versions[(namespace, "Service", name)] = created.metadata.resource_version
-        cm = client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(
-                name=f"kubelab-sentinel-{suffix}", labels=dict(SENTINEL_LABELS)
-            ),
-            data={"hits": "0"},
+        unique = f"kubelab-sentinel-{sentinels.suffix}"
+        names = (unique,) if namespace == "default" else ("web", "redis")
+        bodies = [("Service", _service(name)) for name in names]
+        bodies.append(
+            (
+                "ConfigMap",
+                client.V1ConfigMap(
+                    metadata=client.V1ObjectMeta(name=unique, labels=dict(SENTINEL_LABELS)),
+                    data={"hits": "0"},
+                ),
+            )
         )
-        created = kube.create("ConfigMap", cm, namespace)
-        sentinels.versions[(namespace, "ConfigMap", cm.metadata.name)] = (
-            created.metadata.resource_version
-        )
-    return sentinels
+        for kind, body in bodies:
+            key = (namespace, kind, body.metadata.name)
+            sentinels.versions[key] = None
+            sentinels.versions[key] = kube.create(kind, body, namespace).metadata.resource_version
+    sentinels.planted = True
 
 
 def changed(sentinels: Sentinels) -> list[str]:
     """Sentinels that were modified or deleted since they were planted."""
+    if not sentinels.planted:
+        return []  # the run was interrupted while planting: nothing ran that could change them
     problems = []
     for (namespace, kind, name), version in sorted(sentinels.versions.items()):
         now = _version(sentinels.kube, namespace, kind, name)

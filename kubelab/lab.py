@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,23 +271,16 @@ class Lab:
         Falls back to the API server's pod proxy where the provider cannot run commands on nodes.
         """
         pod = self.ns.wait_for_pod_ready(name)
-        node, ip = pod.spec.node_name, pod.status.pod_ip
+        node, url = pod.spec.node_name, f"http://{pod.status.pod_ip}:{WEB_PORT}/"
         answers = []
         for _ in range(times):
             try:
-                raw = self.provider.run_on_node(
-                    node,
-                    ["curl", "-sS", "-i", "--max-time", "10", f"http://{ip}:{WEB_PORT}/"],
-                    timeout=15,
-                )
-                answers.append(http.parse_raw(raw, via=f"curl on node {node}"))
+                raw = self.provider.get_from_node(node, url, timeout=10)
             except NotSupported as exc:
                 log.warning("%s; falling back to the API server's pod proxy", exc)
                 answers.append(probes.proxy_get(self.ns, name, WEB_PORT))
-            except subprocess.CalledProcessError as exc:
-                raise AssertionError(
-                    f"curl on node {node} to {ip}:{WEB_PORT} failed: {exc.stderr}"
-                ) from None
+            else:
+                answers.append(http.parse_raw(raw, via=f"curl on node {node}"))
         return answers
 
     def page_since(self, since: float, bound: float, name: str = "web") -> PageSince:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,11 @@ LAB_KINDS = (
 )
 
 
+def namespace_name(prefix: str = "kubelab") -> str:
+    """A fresh namespace name: ``prefix`` and a random suffix."""
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
 class LabNamespace:
     """One scenario's namespace: everything the lab creates lives, and dies, here."""
 
@@ -38,9 +44,10 @@ class LabNamespace:
         return f"LabNamespace({self.name})"
 
     @classmethod
-    def new(cls, kube: Kube, timeout: float = MEDIUM, prefix: str = "kubelab") -> LabNamespace:
-        """A new namespace with a random suffix, labelled as kubelab's."""
-        return cls(kube, kube.create_namespace(prefix), timeout)
+    def new(cls, kube: Kube, name: str, timeout: float = MEDIUM) -> LabNamespace:
+        """Create namespace ``name``, labelled as kubelab's."""
+        kube.create_namespace(name)
+        return cls(kube, name, timeout)
 
     # ---- objects --------------------------------------------------------------------------
 

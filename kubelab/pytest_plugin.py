@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Generator, Iterator
+import signal
+import sys
+import threading
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -19,9 +23,10 @@ from kubelab import diagnostics, isolation
 from kubelab.client import Kube
 from kubelab.cluster.base import Images, Provider
 from kubelab.cluster.select import CHOICES, DEFAULT_IMAGES, Options, choose
+from kubelab.console import say
 from kubelab.errors import KubelabError
 from kubelab.lab import Lab
-from kubelab.namespace import LabNamespace, wait_until_deleted
+from kubelab.namespace import LabNamespace, namespace_name, wait_until_deleted
 from kubelab.paths import source_dir
 from kubelab.report import ScenarioResult, render
 from kubelab.waits import MEDIUM
@@ -54,7 +59,9 @@ CLUSTER = pytest.StashKey[Cluster]()
 PROVIDER = pytest.StashKey[Provider]()
 FAILED = pytest.StashKey[bool]()
 DIAGNOSTICS = pytest.StashKey[str]()
-DELETING = pytest.StashKey[list[str]]()
+CREATED = pytest.StashKey[list[str]]()  # namespaces to delete at the end of the run
+CLEANED = pytest.StashKey[bool]()
+SESSION = pytest.StashKey[pytest.Session]()
 SENTINELS = pytest.StashKey[isolation.Sentinels]()
 
 
@@ -162,7 +169,8 @@ def _start_cluster(config: pytest.Config) -> None:
     config.stash[CLUSTER] = Cluster(provider, images, kube)
     wanted = config.getoption("--sentinels")
     if shared is None and (wanted == "yes" or (wanted == "auto" and provider.name == "local")):
-        config.stash[SENTINELS] = isolation.plant(kube)
+        config.stash[SENTINELS] = sentinels = isolation.Sentinels(kube)
+        isolation.plant(sentinels)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -287,21 +295,59 @@ def pytest_configure(config: pytest.Config) -> None:
             f"use at least {MIN_WAIT:.0f} seconds"
         )
     config.pluginmanager.register(LivingDocumentation(config), "kubelab-living-documentation")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-@pytest.hookimpl(trylast=True)  # after pytest has torn down the last scenario's fixtures
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Tear down what the run created; a cleanup that fails fails the run."""
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[SESSION] = session  # for pytest_unconfigure
+
+
+def _shielded(signum: int, frame: FrameType | None) -> None:
+    say("kubelab: still cleaning up; it ends by itself", sys.stderr)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # what CI systems send on cancel: clean up as on Ctrl-C
+
+
+def _end_of_run(session: pytest.Session) -> None:
+    """Check the sentinels, delete the run's namespaces, tear the cluster down (once); a step
+    that fails fails the run. Ctrl-C and SIGTERM wait until it is done, and nothing in it
+    needs a writable terminal."""
     config = session.config
+    if config.stash.get(CLEANED, False):
+        return
+    config.stash[CLEANED] = True
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        previous = {sig: signal.signal(sig, _shielded) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for step in _cleanup_steps(config):
+            try:
+                step()
+            except Exception as exc:  # each step runs, whatever the one before did
+                session.exitstatus = (
+                    session.exitstatus if session.exitstatus else pytest.ExitCode.TESTS_FAILED
+                )
+                say(f"kubelab: end-of-run check failed: {exc}", sys.stderr)
+    finally:
+        if main_thread:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _cleanup_steps(config: pytest.Config) -> list[Callable[[], object]]:
     cluster, provider = config.stash.get(CLUSTER, None), config.stash.get(PROVIDER, None)
-    steps = []
     sentinels = config.stash.get(SENTINELS, None)
+    names = config.stash.get(CREATED, [])
+    steps: list[Callable[[], object]] = []
     if sentinels is not None:
 
         def check_sentinels() -> None:
             problems = isolation.changed(sentinels)
             isolation.remove(sentinels)
-            config.stash.setdefault(DELETING, []).append(sentinels.namespace)
+            names.append(sentinels.namespace)
             if problems:
                 raise AssertionError(
                     f"the lab changed objects it did not create: {'; '.join(problems)}"
@@ -309,20 +355,36 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
         steps.append(check_sentinels)
     if cluster is not None:
-        names = config.stash.setdefault(DELETING, [])
         timeout = config.getoption("--wait-timeout")
-        steps.append(lambda: wait_until_deleted(cluster.kube, names, timeout) if names else None)
+
+        def delete_namespaces() -> None:
+            for name in names:  # those whose scenario was cut short are not deleted yet
+                cluster.kube.delete("Namespace", name)
+            if names:
+                wait_until_deleted(cluster.kube, names, timeout)
+
+        steps.append(delete_namespaces)
     if provider is not None:
         steps.append(provider.teardown)
-    for step in steps:
-        try:
-            step()
-        except Exception as exc:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-            reporter = config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.ensure_newline()
-                reporter.write_line(f"kubelab: end-of-run check failed: {exc}", red=True)
+    return steps
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has torn down the last scenario's fixtures
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Tear down what the run created, before the summary; a cleanup that fails fails the run."""
+    _end_of_run(session)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> Generator[None, None, None]:
+    """Also when the run ends abnormally, e.g. a closed stdout (a killed ``| tee``) broke a
+    hook before ours: tear down what the run created, then let pytest finish."""
+    try:
+        yield
+    finally:
+        session = config.stash.get(SESSION, None)
+        if session is not None:
+            _end_of_run(session)
 
 
 @pytest.fixture(scope="session")
@@ -358,16 +420,19 @@ def kube(cluster: Cluster) -> Kube:
 @pytest.fixture
 def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[LabNamespace]:
     """A fresh namespace for one scenario, deleted afterwards (see --keep-namespace)."""
-    ns = LabNamespace.new(kube, timeout=request.config.getoption("--wait-timeout"))
+    created = request.config.stash.setdefault(CREATED, [])
+    name = namespace_name()
+    created.append(name)  # before it exists: a Ctrl-C at any point leaves nothing behind
+    ns = LabNamespace.new(kube, name, timeout=request.config.getoption("--wait-timeout"))
     yield ns
     keep = request.config.getoption("--keep-namespace")
     if keep == "always" or (keep == "on-failure" and request.node.stash.get(FAILED, False)):
         log.warning("keeping namespace %s", ns.name)
+        created.remove(name)
         return
     # Deleted in the background while the next scenario runs; the run waits for all of them
     # at its end, and fails if any is left.
     ns.request_deletion()
-    request.config.stash.setdefault(DELETING, []).append(ns.name)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from typing import TypeVar
 
 import tenacity
 
-from kubelab.errors import EnvironmentProblem, KubelabError, WaitTimeout
+from kubelab.client import is_transient
+from kubelab.errors import EnvironmentProblem, WaitTimeout
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +35,26 @@ def wait_until(
 ) -> T:
     """Call ``observe`` until ``done(observation)``; return it, or raise WaitTimeout after ``timeout`` s.
 
-    Exceptions from ``observe`` count as "not yet" and are shown as the last state. When
-    ``fatal(observation)`` returns a message, waiting longer cannot help: EnvironmentProblem at once.
+    Only transient errors from ``observe`` (``is_transient``: an API answer 5xx or 429, no
+    connection) count as "not yet"; any other exception is a bug or a refusal and ends the wait
+    at once. When ``fatal(observation)`` returns a message, waiting longer cannot help either:
+    EnvironmentProblem at once. The timeout chains the last transient error, if any.
     """
     if timeout <= 0:
         raise ValueError("wait_until needs a positive timeout")
     last: list[str] = ["nothing observed yet"]
+    error: list[BaseException | None] = [None]
 
     def attempt() -> T:
         try:
             value = observe()
-        except Exception as exc:  # a transient API error is "not yet", not a failure
-            last[0] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        except Exception as exc:
+            if is_transient(exc):
+                last[0] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                error[0] = exc
             raise
         last[0] = describe(value)
+        error[0] = None
         problem = fatal(value)
         if problem:
             raise EnvironmentProblem(problem)
@@ -65,10 +72,7 @@ def wait_until(
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_delay(timeout),
         wait=tenacity.wait_fixed(interval),
-        retry=(
-            tenacity.retry_if_exception_type(Exception)
-            & tenacity.retry_if_not_exception_type(KubelabError)
-        )
+        retry=tenacity.retry_if_exception(is_transient)
         | tenacity.retry_if_result(lambda value: not done(value)),
         before_sleep=report_progress,
         reraise=False,
@@ -78,4 +82,4 @@ def wait_until(
     except tenacity.RetryError:
         raise WaitTimeout(
             f"{what}: not reached within {timedelta(seconds=round(timeout))}; last seen: {last[0]}"
-        ) from None
+        ) from error[0]

@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class StandInApi(BaseHTTPRequestHandler):
     version_status = 200
     allowed = True
     namespaces: set[str]
+    created: list[int]
 
     def _answer(self, status: int, body: dict[str, object]) -> None:
         data = json.dumps(body).encode()
@@ -73,6 +75,7 @@ class StandInApi(BaseHTTPRequestHandler):
             body["status"] = {"allowed": self.allowed}
         elif self.path.split("?")[0] == "/api/v1/namespaces":
             self.namespaces.add(str(body["metadata"]["name"]))  # type: ignore[index]
+            self.created[0] += 1
         self._answer(201, body)
 
     def do_DELETE(self) -> None:
@@ -83,14 +86,36 @@ class StandInApi(BaseHTTPRequestHandler):
         pass
 
 
+@dataclass
+class StandIn:
+    """A running stand-in: its URL, and the namespaces that exist in it now."""
+
+    url: str
+    namespaces: set[str] = field(default_factory=set)
+
+    @property
+    def created(self) -> int:
+        """How many namespaces were ever created."""
+        return self.namespaces_created[0]
+
+    namespaces_created: list[int] = field(default_factory=lambda: [0])
+
+
 @contextmanager
-def serve(version_status: int = 200, allowed: bool = True) -> Iterator[str]:
-    """Run a stand-in API server on loopback; yield its URL."""
-    attrs = {"version_status": version_status, "allowed": allowed, "namespaces": set()}
+def serve(version_status: int = 200, allowed: bool = True) -> Iterator[StandIn]:
+    """Run a stand-in API server on loopback."""
+    stand_in = StandIn("")
+    attrs = {
+        "version_status": version_status,
+        "allowed": allowed,
+        "namespaces": stand_in.namespaces,
+        "created": stand_in.namespaces_created,
+    }
     server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (StandInApi,), attrs))
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    stand_in.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield stand_in
     finally:
         server.shutdown()
         server.server_close()

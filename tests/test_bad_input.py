@@ -50,8 +50,8 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 def fake_api(request: pytest.FixtureRequest) -> Iterator[str]:
     """A stand-in API server (see tests/stand_in_api.py); param: (version status, allowed)."""
     status, allowed = request.param
-    with serve(status, allowed) as url:
-        yield url
+    with serve(status, allowed) as stand_in:
+        yield stand_in.url
 
 
 def test_unknown_cluster_value():

@@ -1,14 +1,21 @@
 """kubelab as a pytest plugin: another project installs kubelab and writes its own features.
 
-The temporary project below is the README's example, run by pytester in a subprocess (so the
-plugin is found through its ``pytest11`` entry point, not through any conftest) against the
-stand-in API server of tests/stand_in_api.py.
+The temporary project below is the README's example, run in a subprocess (so the plugin is
+found through its ``pytest11`` entry point, not through any conftest) against the stand-in API
+server of tests/stand_in_api.py. The same project shows that cleanup never depends on a
+terminal: Ctrl-C, SIGTERM and a closed stdout (a killed ``| tee``) leave no namespace behind.
 """
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
+from kubelab.waits import SHORT, wait_until
 from tests.stand_in_api import kubeconfig, serve
 
 FEATURE = """\
@@ -33,6 +40,32 @@ def _(kube):
     assert checks.nodes_not_ready(kube) == []
 """
 
+SLOW_FEATURE = """\
+Feature: My cluster
+  Scenario: A quick one
+    Given a namespace of my own
+
+  Scenario: A slow one
+    Given a namespace of my own
+    When I wait 5 seconds
+"""
+
+SLOW_STEPS = """\
+import time
+from pytest_bdd import given, parsers, scenarios, when
+
+scenarios("nodes.feature")
+
+@given("a namespace of my own")
+def _(namespace):
+    pass
+
+@when(parsers.parse("I wait {seconds:d} seconds"))
+def _(seconds):
+    time.sleep(seconds)
+    print("a line that finds stdout closed", flush=True)
+"""
+
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
@@ -42,13 +75,14 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def test_another_project_runs_its_own_features_on_the_cluster(project, tmp_path):
-    with serve() as url:
+    with serve() as api:
         result = project.runpytest_subprocess(
             "--cluster=existing",
-            f"--kubeconfig={kubeconfig(tmp_path, url)}",
+            f"--kubeconfig={kubeconfig(tmp_path, api.url)}",
             "-p",
             "no:cacheprovider",
         )
+        assert api.namespaces == set()
     result.assert_outcomes(passed=1)
 
 
@@ -61,3 +95,39 @@ def test_a_plain_test_run_sets_up_no_cluster(pytester):
     pytester.makepyfile(test_plain="def test_one():\n    assert True\n")
     result = pytester.runpytest_subprocess("--cluster=existing", "--kubeconfig=/nonexistent")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("signum", "close_stdout"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGTERM, True), (None, True)],
+    ids=["ctrl-c-with-tee-gone", "sigterm", "sigterm-with-tee-gone", "tee-gone"],
+)
+def test_an_interrupted_run_leaves_nothing_behind(project, tmp_path, signum, close_stdout):
+    project.makefile(".feature", nodes=SLOW_FEATURE)
+    project.makepyfile(test_nodes=SLOW_STEPS)
+    with serve() as api:
+        argv = ["-v", "-p", "no:cacheprovider", "--cluster=existing"]
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                *argv,
+                f"--kubeconfig={kubeconfig(tmp_path, api.url)}",
+            ],
+            cwd=project.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if close_stdout else subprocess.PIPE,
+        )
+        assert run.stdout is not None
+        wait_until(  # the first scenario's namespace is being deleted, the second one exists
+            lambda: api.created, lambda n: n == 2, timeout=SHORT, what="two namespaces"
+        )
+        if close_stdout:
+            run.stdout.close()  # the pipe's reader is gone, as when Ctrl-C also ends `tee`
+        if signum is not None:
+            time.sleep(0.5)
+            run.send_signal(signum)
+        code = run.wait(timeout=60)
+        assert api.namespaces == set()
+    assert code != 0

@@ -6,6 +6,7 @@ import itertools
 import time
 
 import pytest
+from kubernetes.client.rest import ApiException
 
 from kubelab.errors import EnvironmentProblem, WaitTimeout
 from kubelab.waits import wait_until
@@ -62,3 +63,44 @@ def test_a_long_wait_says_what_it_waits_for(monkeypatch, caplog):
         )
     assert "still waiting for 3 ready pods" in caplog.text
     assert "'1 ready'" in caplog.text
+
+
+def test_a_bug_ends_the_wait_at_once_with_its_traceback():
+    def broken() -> int:
+        return None.count  # type: ignore[attr-defined]
+
+    started = time.monotonic()
+    with pytest.raises(AttributeError):
+        wait_until(broken, lambda n: True, timeout=30, what="x", interval=0.01)
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 422])
+def test_an_api_refusal_ends_the_wait_at_once(status):
+    def refused() -> int:
+        raise ApiException(status=status, reason="Refused")
+
+    with pytest.raises(ApiException):
+        wait_until(refused, lambda n: True, timeout=30, what="x", interval=0.01)
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_a_transient_api_error_is_waited_out(status):
+    answers = iter([ApiException(status=status, reason="Busy"), 7])
+
+    def flaky() -> int:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert wait_until(flaky, lambda n: True, timeout=5, what="x", interval=0.01) == 7
+
+
+def test_a_timeout_chains_the_last_transient_error():
+    def down() -> int:
+        raise ConnectionRefusedError("connection refused")
+
+    with pytest.raises(WaitTimeout) as caught:
+        wait_until(down, lambda n: True, timeout=0.2, what="an answer", interval=0.05)
+    assert isinstance(caught.value.__cause__, ConnectionRefusedError)

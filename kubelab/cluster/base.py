@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import abc
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from kubelab.errors import NodeCommandFailed, NotSupported
 
 
 @dataclass(frozen=True)
@@ -40,17 +43,42 @@ class Provider(abc.ABC):
         return internal_ip
 
     def run_on_node(self, node_name: str, argv: list[str], timeout: float) -> str:
-        """Run a command on a node and return its stdout; NotSupported where the provider cannot."""
-        from kubelab.errors import NotSupported
+        """Run a command on a node and return its stdout.
 
+        Every provider raises the same errors: NotSupported where it cannot run commands on
+        nodes, NodeCommandFailed (exit status, stderr, or timeout) when the command fails.
+        ``node_command`` does both for providers that run a local program.
+        """
         raise NotSupported(f"the {self.name} provider cannot run commands on nodes")
+
+    def get_from_node(self, node_name: str, url: str, timeout: float) -> str:
+        """GET ``url`` from the node itself, as the seed's ``vagrant ssh; curl`` did: the raw
+        answer (``curl -i``). Raises as ``run_on_node`` does; a provider that reaches nodes
+        another way overrides this."""
+        argv = ["curl", "-sS", "-i", "--max-time", f"{timeout:g}", url]
+        return self.run_on_node(node_name, argv, timeout=timeout + 5)
 
     def node_containers(self, node_name: str) -> list[str]:
         """Names of the containers the node's runtime runs (like ``docker ps`` on the node)."""
-        from kubelab.errors import NotSupported
-
         raise NotSupported(f"the {self.name} provider cannot list a node's containers")
 
     def logs_hint(self) -> str:
         """Where to look for the cluster's own logs, for failure messages."""
         return ""
+
+
+def node_command(node_name: str, argv: list[str], timeout: float) -> str:
+    """Run ``argv`` (a local program that reaches the node) as ``run_on_node`` promises."""
+    try:
+        return subprocess.run(
+            argv, check=True, capture_output=True, text=True, timeout=timeout
+        ).stdout
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or exc.stdout or "").strip() or "no output"
+        raise NodeCommandFailed(
+            f"{' '.join(argv)} on node {node_name} failed with exit {exc.returncode}: {detail}"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise NodeCommandFailed(
+            f"{' '.join(argv)} on node {node_name} did not finish within {timeout:g} s"
+        ) from None

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from kubelab.cluster.base import Images, Provider
+from kubelab.cluster.base import Images, Provider, node_command
 from kubelab.errors import EnvironmentProblem
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class KindProvider(Provider):
             self._cluster.delete()  # type: ignore[attr-defined]
 
     def run_on_node(self, node_name: str, argv: list[str], timeout: float) -> str:
-        return _run(["docker", "exec", node_name, *argv], timeout=timeout)
+        return node_command(node_name, ["docker", "exec", node_name, *argv], timeout)
 
     def node_containers(self, node_name: str) -> list[str]:
         out = self.run_on_node(node_name, ["crictl", "ps", "-q", "--no-trunc"], timeout=30)

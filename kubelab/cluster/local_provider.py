@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from kubelab.cluster.base import Images, Provider
-
-log = logging.getLogger(__name__)
+from kubelab.cluster.base import Images, Provider, node_command
 
 
 class LocalProvider(Provider):
@@ -34,11 +31,8 @@ class LocalProvider(Provider):
         from kubelab.images import lab as lab_images
         from kubelab.paths import cache_dir
 
-        if self.cluster.is_running():
-            log.info("reusing the running local cluster")
-        else:
-            self._started_here = True
-            self.cluster.up()
+        # A running cluster is reused only when it has the workers and version asked for.
+        self._started_here = self.cluster.up()
         archives = lab_images.export_lab_images(self.app_dir, cache_dir())
         for archive in archives.values():
             self.cluster.import_image(archive)
@@ -54,7 +48,7 @@ class LocalProvider(Provider):
             self.cluster.down()
 
     def run_on_node(self, node_name: str, argv: list[str], timeout: float) -> str:
-        return str(self.cluster.run_on_node(node_name, argv, timeout=timeout))
+        return node_command(node_name, self.cluster.node_argv(node_name, argv), timeout)
 
     def node_containers(self, node_name: str) -> list[str]:
         return list(self.cluster.node_containers(node_name))

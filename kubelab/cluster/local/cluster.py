@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import re
 import shutil
 import sys
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from kubelab import paths
+from kubelab.client import is_transient
 from kubelab.cluster.local import (
     bootstrap,
     cleanup,
@@ -39,8 +39,10 @@ from kubelab.cluster.local.build import (
 from kubelab.cluster.local.components import Layout
 from kubelab.cluster.local.hostdeps import check_platform, ensure_host_packages
 from kubelab.cluster.local.plan import LocalNode
+from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.images.coredns import coredns_image
+from kubelab.locks import file_lock
 from kubelab.waits import LONG, MEDIUM, SHORT, wait_until
 
 
@@ -107,27 +109,26 @@ class LocalCluster:
         """The nodes of this cluster (as started, if it is up; else as configured)."""
         return plan.plan_nodes(self.name, self._started_workers())
 
-    def up(self) -> None:
-        """Build binaries if needed, install host packages, start everything, wait until ready.
+    def up(self) -> bool:
+        """Build binaries if needed, install host packages, start everything, wait until ready;
+        True when this call started the cluster.
 
-        Reuses a healthy running cluster. Ready: all nodes Ready and cluster DNS answering
-        from a worker (timeout 300 s).
+        Reuses a running cluster of the same workers and version (False), waiting out a
+        transient API error; never removes a cluster whose processes run. Ready: all nodes
+        Ready and cluster DNS answering from every worker (timeout 300 s).
         """
         check_platform()
         with self._lock():
-            if self._meta() is not None and self._healthy():
-                meta = self._meta() or {}
-                if (meta.get("workers"), meta.get("k8s_version")) != (
-                    self.workers,
-                    self.k8s_version,
-                ):
-                    raise UsageError(
-                        f"cluster {self.name} is up with {meta.get('workers')} workers and "
-                        f"Kubernetes v{meta.get('k8s_version')}: run `kubelab local down` first "
-                        f"to get {self.workers} workers and v{self.k8s_version}"
-                    )
-                print(f"[up] cluster {self.name} is already up and healthy: reusing it", flush=True)
-                return
+            state = self._state()
+            if state == "running":
+                self._check_reusable()
+                say(f"[up] cluster {self.name} is already up and healthy: reusing it")
+                return False
+            if state != "absent":
+                raise EnvironmentProblem(
+                    f"cluster {self.name} is up but {state} exited (logs: {self.log_dir}); "
+                    "run `kubelab local down` first"
+                )
             others = network.other_clusters(self.name)
             if others:
                 raise UsageError(
@@ -143,31 +144,63 @@ class LocalCluster:
                 build_pause_image(paths.cache_dir()),
                 build_coredns_image(paths.cache_dir(), bins.path("coredns"), COREDNS_VERSION),
             ]
-            if self._has_leftovers():
-                print(f"[up] removing what a previous run of {self.name} left", flush=True)
+            if self._has_leftovers():  # none of its processes runs: what a stopped cluster left
+                say(f"[up] removing what a previous run of {self.name} left")
                 self._teardown()
             try:
                 self._start(bins, images)
             except BaseException as exc:
-                print(f"[up] failed ({type(exc).__name__}); cleaning up", flush=True)
+                say(f"[up] failed ({type(exc).__name__}); cleaning up")
                 self._teardown()
                 if isinstance(exc, KubelabError):
                     raise type(exc)(f"{exc} (component logs: {self.log_dir})") from None
                 raise
+        return True
+
+    def _check_reusable(self) -> None:
+        """The running cluster has the requested workers and version, and is healthy (waiting
+        out transient API errors); else one line naming what runs and what was asked."""
+        meta = self._meta() or {}
+        running = (meta.get("workers"), meta.get("k8s_version"))
+        if running != (self.workers, self.k8s_version):
+            raise UsageError(
+                f"cluster {self.name} is up with {running[0]} workers and Kubernetes "
+                f"v{running[1]}, not the {self.workers} workers and v{self.k8s_version} asked "
+                "for: run `kubelab local down` first, or ask for what runs"
+            )
+        try:
+            wait_until(
+                self._health_problems,
+                lambda problems: not problems,
+                timeout=SHORT,
+                what=f"the running cluster {self.name} to be healthy",
+                describe="; ".join,
+            )
+        except KubelabError as exc:
+            raise EnvironmentProblem(
+                f"{exc} (it is left as it is: see `kubelab local status`, {self.log_dir})"
+            ) from exc
 
     def down(self) -> None:
         """Stop every process, remove mounts, namespaces, links, rules, cgroups and state."""
         check_platform()
         with self._lock():
             if not self._has_leftovers():
-                print(f"[down] cluster {self.name}: nothing to remove", flush=True)
+                say(f"[down] cluster {self.name}: nothing to remove")
                 return
             self._teardown()
-        print(f"[down] cluster {self.name} removed (logs kept in {self.log_dir})", flush=True)
+        say(f"[down] cluster {self.name} removed (logs kept in {self.log_dir})")
 
     def is_running(self) -> bool:
         """True when every process runs, the API server is ready and every node is Ready."""
-        return self._meta() is not None and self._healthy()
+        if self._state() != "running":
+            return False
+        try:
+            return not self._health_problems()
+        except Exception as exc:
+            if is_transient(exc):
+                return False
+            raise
 
     def status(self) -> str:
         """Human-readable status: processes, API server, nodes; what `kubelab local status` prints."""
@@ -196,9 +229,13 @@ class LocalCluster:
             )
         return "\n".join(lines)
 
+    def node_argv(self, node_name: str, argv: list[str]) -> list[str]:
+        """``argv`` as run in the node's network namespace (on the host's filesystem)."""
+        return proc.in_netns(self._node(node_name).netns, argv)
+
     def run_on_node(self, node_name: str, argv: list[str], timeout: float) -> str:
         """Run argv in the node's network namespace (host filesystem); return stdout; raise on failure."""
-        return proc.run(proc.in_netns(self._node(node_name).netns, argv), timeout=timeout)
+        return proc.run(self.node_argv(node_name, argv), timeout=timeout)
 
     def import_image(self, archive: Path, workers_only: bool = True) -> None:
         """Import an OCI image archive into every worker's (or every node's) containerd.
@@ -271,7 +308,7 @@ class LocalCluster:
         started = time.monotonic()
 
         def phase(message: str) -> None:
-            print(f"[up] {message} ({time.monotonic() - started:.1f}s)", flush=True)
+            say(f"[up] {message} ({time.monotonic() - started:.1f}s)")
 
         layout = self.layout
         nodes = plan.plan_nodes(self.name, self.workers)
@@ -434,19 +471,27 @@ class LocalCluster:
             f"no node {node_name!r} in cluster {self.name}: nodes are {', '.join(n.name for n in self.nodes())}"
         )
 
-    def _healthy(self) -> bool:
-        recs = proc.records(self.layout.pids)
-        if not recs or proc.dead(self.layout.pids):
-            return False
-        try:
-            api = bootstrap.api_client(self.kubeconfig)
-            if bootstrap.readyz(api).strip() != "ok":
-                return False
-            states = bootstrap.node_states(api)
-        except Exception:
-            return False
-        expected = {n.name for n in self.nodes()}
-        return expected <= set(states) and all(states[n] == "True" for n in expected)
+    def _state(self) -> str:
+        """ "absent" (no process of the cluster runs), "running" (all run), else the dead ones."""
+        records = proc.records(self.layout.pids)
+        dead = proc.dead(self.layout.pids)
+        if self._meta() is None or not records or len(dead) == len(records):
+            return "absent"
+        return ", ".join(dead) if dead else "running"
+
+    def _health_problems(self) -> list[str]:
+        """What keeps the running cluster from being healthy: the API server's /readyz, nodes
+        not Ready. API errors propagate (a caller waits out the transient ones)."""
+        api = bootstrap.api_client(self.kubeconfig)
+        ready = bootstrap.readyz(api).strip()
+        if ready != "ok":
+            return [f"kube-apiserver /readyz: {ready}"]
+        states = bootstrap.node_states(api)
+        return [
+            f"node {n.name}: {states.get(n.name, 'not registered')}"
+            for n in self.nodes()
+            if states.get(n.name) != "True"
+        ]
 
     def _has_leftovers(self) -> bool:
         return (
@@ -460,21 +505,13 @@ class LocalCluster:
             or plan.run_dir(self.name).exists()
         )
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
         lock_path = paths.state_dir() / "local.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with lock_path.open("a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise EnvironmentProblem(
-                    f"another `kubelab local up/down` is running (lock {lock_path} is held): wait for it"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        return file_lock(
+            lock_path,
+            wait=False,
+            busy=f"another `kubelab local up/down` is running (lock {lock_path} is held): wait for it",
+        )
 
     def _teardown(self) -> None:
         workers = max(self._started_workers(), teardown.netns_workers(self.name))
