@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cluster = LocalCluster()
-    if cluster.is_running():
+    if cluster.has_processes():
         print(
             "kubelab bench: a local cluster is up; bench times a boot from nothing and never "
             "takes down a cluster it did not start: run `kubelab local down` first",

@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from kubernetes import client
 
 from kubelab.client import Kube
-from kubelab.states import endpoint_ready, is_control_plane, is_ready, takes_no_workload
+from kubelab.states import (
+    endpoint_ready,
+    is_control_plane,
+    is_ready,
+    not_ready_reason,
+    takes_no_workload,
+)
 
 # A kubelet may be up to three minor versions older than the API server, never newer.
 KUBELET_SKEW = 3
@@ -29,8 +35,8 @@ def worker_nodes(kube: Kube) -> list[client.V1Node]:
 
 
 def nodes_not_ready(kube: Kube) -> list[str]:
-    """Names of nodes whose Ready condition is not True."""
-    return [n.metadata.name for n in kube.nodes() if not is_ready(n)]
+    """Each node whose Ready condition is not True, with the condition's reason and message."""
+    return [not_ready_reason(n) for n in kube.nodes() if not is_ready(n)]
 
 
 def control_plane_nodes_taking_workload(kube: Kube) -> list[str]:

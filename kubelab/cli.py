@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     actions = local.add_subparsers(dest="action", required=True)
     up = actions.add_parser("up", help="build if needed, start, wait until all nodes are Ready")
     up.add_argument("--workers", type=int, default=3, help="worker nodes (default 3)")
-    up.add_argument("--k8s-version", default=None, help="1.32.x to 1.34.x (default 1.34.4)")
+    up.add_argument("--k8s-version", default=None, help="1.34.x (default 1.34.4)")
     for name, text in (
         ("down", "stop everything and remove what up created"),
         ("status", "processes, API server and nodes"),

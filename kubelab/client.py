@@ -31,12 +31,17 @@ KINDS = {
     "Pod": ("core", "pod"),
     "Service": ("core", "service"),
     "ConfigMap": ("core", "config_map"),
+    "ServiceAccount": ("core", "service_account"),
     "Event": ("core", "event"),
     "ReplicationController": ("core", "replication_controller"),
     "Deployment": ("apps", "deployment"),
     "ReplicaSet": ("apps", "replica_set"),
     "EndpointSlice": ("discovery", "endpoint_slice"),
 }
+
+
+# What a call to the API can raise when the cluster, not kubelab, is the problem.
+API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, ConfigException, OSError, ValueError)
 
 
 def load_client(kubeconfig: Path, context: str | None = None) -> client.ApiClient:

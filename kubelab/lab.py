@@ -5,17 +5,19 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from kubelab import http, manifests, probes, rollout, timeline, traffic
 from kubelab.cluster.base import Images, Provider
-from kubelab.errors import NotSupported
+from kubelab.errors import NotSupported, WaitTimeout
 from kubelab.http import Answer
 from kubelab.namespace import LabNamespace
-from kubelab.states import internal_ip, is_control_plane, pod_ready
+from kubelab.states import endpoint_ready, internal_ip, is_control_plane, pod_ready
 from kubelab.waits import wait_until
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ WEB_PORT = 5000
 WEB_SELECTOR = "app=web"
 # What no watch can tell (kube-proxy's rules on a node) is polled this often: a GET costs little.
 POLL = 0.1
+# What the app (redis-py, glibc) says when a name does not resolve.
+NAME_ERRORS = ("Name or service not known", "name resolution", "Name does not resolve")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Rollout:
     most_running: int
     fewest_available: int
     picture: Path
+    after: list[Answer]  # answers through the NodePort once the update is done
     last_old_exit: float  # seconds since traffic started when the last old web pod was gone
 
     def summary(self) -> str:
@@ -224,7 +229,10 @@ class Lab:
             # a TCP connect from inside each web pod proves it without counting a visit.
             for pod in self.web_pods():
                 if pod_ready(pod):
-                    probes.wait_until_connects(self.ns, pod.metadata.name, "redis", 6379)
+                    try:
+                        probes.wait_until_connects(self.ns, pod.metadata.name, "redis", 6379)
+                    except WaitTimeout as exc:
+                        raise WaitTimeout(f"{exc}; {self.cluster_dns()}") from exc
 
     def create_replication_controller(self, replicas: int) -> client.V1ReplicationController:
         """Create the ``web`` ReplicationController with ``replicas`` replicas."""
@@ -314,6 +322,30 @@ class Lab:
         addresses = probes.resolve(self.ns, name, host)
         return Lookup(host, pod, addresses, expected.spec.cluster_ip if expected else "(none)")
 
+    def cluster_dns(self) -> str:
+        """The cluster DNS Service's endpoints in one line, for messages about names."""
+        try:
+            slices = self.ns.kube.objects(
+                "EndpointSlice", "kube-system", "kubernetes.io/service-name=kube-dns"
+            )
+        except ApiException as exc:
+            return f"the kube-dns Service's endpoints cannot be read ({exc.status} {exc.reason})"
+        endpoints = [
+            f"{address} ({'ready' if endpoint_ready(e) else 'not ready'})"
+            for s in slices
+            for e in s.endpoints or []
+            for address in e.addresses
+        ]
+        return f"the kube-dns Service's endpoints: {', '.join(endpoints) or 'none'}"
+
+    def explain(self, answers: list[Answer]) -> str:
+        """Every answer in full, one a line; with the cluster DNS's endpoints when an answer
+        says a name did not resolve."""
+        lines = [f"{a.status} from {a.via}: {a.text}" for a in answers] or ["no answer"]
+        if any(error in a.text for a in answers for error in NAME_ERRORS):
+            lines.append(self.cluster_dns())
+        return "\n".join(lines)
+
     def node_addresses(self) -> dict[str, str]:
         """Every node's name and its address as reachable from the test runner."""
         return {
@@ -384,9 +416,15 @@ class Lab:
         port = self.ns.node_port(service)
         return [f"http://{address}:{port}/" for _, address in sorted(self.node_addresses().items())]
 
-    def roll_web_to_v2_under_traffic(self, controller: str, rate: float = traffic.RATE) -> Rollout:
+    def roll_web_to_v2_under_traffic(
+        self,
+        controller: str,
+        rate: float = traffic.RATE,
+        record: Callable[[str, object], None] | None = None,
+    ) -> Rollout:
         """Roll web to 2.0 under a ``controller`` while traffic flows on every node and a watch
-        follows the web pods; the timeline is saved in the reports directory."""
+        follows the web pods; the timeline is saved in the reports directory, and ``record``
+        (pytest's ``record_property``) is given its path and the traffic's summary."""
         replicas = len(self.web_pods())
         self.ns.wait_for_endpoints("web", count=replicas)
         self.ask_every_node()  # every node's kube-proxy serves the NodePort before traffic starts
@@ -412,9 +450,13 @@ class Lab:
             watch.most_running,
             watch.fewest_available,
             picture,
+            self.sample_answers(),
             last_old_exit - probe.record.started,
         )
         log.info("rollout: %s; timeline: %s", result.summary(), picture)
+        if record is not None:
+            record("timeline", str(picture))
+            record("traffic", f"{controller}: {result.summary()}")
         return result
 
     def sample_answers(self, count: int = 60) -> list[Answer]:

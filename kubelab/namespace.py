@@ -9,9 +9,9 @@ from typing import Any
 from kubernetes import client
 
 from kubelab.client import Kube
-from kubelab.errors import EnvironmentProblem
-from kubelab.states import describe_pods, endpoint_ready, image_problem, pod_ready
-from kubelab.waits import MEDIUM, SHORT
+from kubelab.errors import EnvironmentProblem, WaitTimeout
+from kubelab.states import describe_pods, endpoint_ready, pod_ready, stuck
+from kubelab.waits import MEDIUM, SHORT, wait_until
 from kubelab.watching import watch_until
 
 TEARDOWN_GRACE = 1  # seconds a pod gets to stop when the suite removes a scenario's namespace
@@ -45,8 +45,23 @@ class LabNamespace:
 
     @classmethod
     def new(cls, kube: Kube, name: str, timeout: float = MEDIUM) -> LabNamespace:
-        """Create namespace ``name``, labelled as kubelab's."""
+        """Create namespace ``name``, labelled as kubelab's, and wait until pods can be created
+        in it: its default ServiceAccount exists (30 s)."""
         kube.create_namespace(name)
+        try:
+            wait_until(
+                lambda: kube.get("ServiceAccount", "default", name),
+                lambda account: account is not None,
+                timeout=SHORT,
+                interval=0.1,
+                what=f"the default ServiceAccount of namespace {name}",
+            )
+        except WaitTimeout as exc:
+            raise EnvironmentProblem(
+                f"namespace {name} got no default ServiceAccount within {SHORT:.0f} s: the "
+                "controller-manager is not acting (its serviceaccount controller creates it; "
+                "without it no pod can be created)"
+            ) from exc
         return cls(kube, name, timeout)
 
     # ---- objects --------------------------------------------------------------------------
@@ -157,7 +172,7 @@ class LabNamespace:
             timeout=timeout,
             what=f"{count} ready pod(s) matching {selector}",
             describe=describe_pods,
-            fatal=image_problem,
+            fatal=stuck,
         )
 
     def wait_for_pod_ready(self, name: str, timeout: float | None = None) -> client.V1Pod:
@@ -169,7 +184,7 @@ class LabNamespace:
             timeout=timeout,
             what=f"pod {name} to be ready",
             describe=describe_pods,
-            fatal=image_problem,
+            fatal=stuck,
         )
         return pods[0]
 

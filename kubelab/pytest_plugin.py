@@ -86,7 +86,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--workers", type=int, default=3, help="worker nodes of a new kind/local cluster"
     )
-    group.addoption("--k8s-version", help="Kubernetes release of the local cluster (1.32-1.34)")
+    group.addoption(
+        "--k8s-version", help="Kubernetes release of the local cluster: 1.34.x (default 1.34.4)"
+    )
     group.addoption(
         "--sentinels",
         default="auto",
@@ -326,7 +328,7 @@ def _end_of_run(session: pytest.Session) -> None:
         for step in _cleanup_steps(config):
             try:
                 step()
-            except Exception as exc:  # each step runs, whatever the one before did
+            except Exception as exc:  # noqa: BLE001  (each step runs; any failure fails the run)
                 session.exitstatus = (
                     session.exitstatus if session.exitstatus else pytest.ExitCode.TESTS_FAILED
                 )

@@ -72,7 +72,7 @@ class PodWatch:
         try:
             for pods in changes:
                 self._note(pods)
-        except BaseException as exc:  # reported by stop(): a watch that died proves nothing
+        except BaseException as exc:  # noqa: BLE001  (re-raised by stop(): a dead watch proves nothing)
             self._error = exc
         finally:
             with self._changed:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
 
 from kubelab.errors import EnvironmentProblem
 from kubelab.names import CONTROL_PLANE_KEYS
+
+# A scheduler marks a pod PodScheduled (True, or False: unschedulable) within a second; none
+# at all after this long means no scheduler acts.
+SCHEDULE_GRACE = 20.0
 
 # Waiting reasons that waiting longer will not cure.
 IMAGE_PROBLEMS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
@@ -87,6 +92,28 @@ def describe_pods(pods: list[client.V1Pod]) -> str:
         extra = f" ({', '.join(waiting)})" if waiting else ""
         parts.append(f"{pod.metadata.name} {pod.status.phase} {ready}{extra}")
     return "; ".join(parts)
+
+
+def scheduling_problem(pods: list[client.V1Pod], grace: float = SCHEDULE_GRACE) -> str | None:
+    """A one-line explanation when a pod has waited ``grace`` seconds without any scheduling
+    attempt (no PodScheduled condition at all: no scheduler is acting), else None."""
+    now = datetime.now(UTC)
+    for pod in pods:
+        created = pod.metadata.creation_timestamp
+        if pod.spec.node_name or _condition(pod, "PodScheduled") is not None or created is None:
+            continue
+        waited = (now - created).total_seconds()
+        if waited >= grace:
+            return (
+                f"pod {pod.metadata.name} {pod.status.phase}: no scheduling attempt in "
+                f"{waited:.0f} s (no scheduler is acting on the pod; is kube-scheduler running?)"
+            )
+    return None
+
+
+def stuck(pods: list[client.V1Pod]) -> str | None:
+    """Why waiting longer for these pods cannot help (image, container, scheduler), else None."""
+    return image_problem(pods) or scheduling_problem(pods)
 
 
 def image_problem(pods: list[client.V1Pod]) -> str | None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pytest_bdd import then, when
 
+from kubelab.lab import Lab
+
 
 @when("I delete the services, the ReplicationController and the pods")
-def _(lab):
+def _(lab: Lab) -> None:
     lab.clear()
 
 
 @then("nothing of the lab is left")
-def _(lab):
+def _(lab: Lab) -> None:
     assert lab.wait_until_empty() == []

@@ -2,48 +2,55 @@
 
 from __future__ import annotations
 
+from kubernetes import client
 from pytest_bdd import given, parsers, then
 
 from kubelab import checks
+from kubelab.client import Kube
+from kubelab.lab import Lab
 
 
 @given("the lab cluster", target_fixture="nodes")
-def _(kube):
+def _(kube: Kube) -> list[client.V1Node]:
     return kube.nodes()
 
 
 @then("every node is Ready")
-def _(kube):
-    assert checks.nodes_not_ready(kube) == []
+def _(kube: Kube) -> None:
+    not_ready = checks.nodes_not_ready(kube)
+    assert not_ready == [], "; ".join(not_ready)
 
 
 @then(parsers.parse("there are at least {count:d} worker nodes"))
-def _(kube, count):
+def _(kube: Kube, count: int) -> None:
     assert len(checks.worker_nodes(kube)) >= count
 
 
 @then("every control-plane node refuses ordinary pods")
-def _(kube):
-    assert checks.control_plane_nodes_taking_workload(kube) == []
+def _(kube: Kube) -> None:
+    taking = checks.control_plane_nodes_taking_workload(kube)
+    assert taking == [], f"control-plane nodes that take workload: {', '.join(taking)}"
 
 
 @then("the API server reports a Kubernetes version")
-def _(kube):
+def _(kube: Kube) -> None:
     assert checks.parse_version(kube.server_version()) >= (1, 0)
 
 
 @then("every node's kubelet reports a version the API server supports")
-def _(kube):
-    assert checks.kubelets_out_of_skew(kube) == []
+def _(kube: Kube) -> None:
+    skewed = checks.kubelets_out_of_skew(kube)
+    assert skewed == [], "; ".join(skewed)
 
 
 @then("the cluster's DNS service has ready endpoints")
-def _(kube):
-    assert checks.dns_service_problems(kube) == []
+def _(kube: Kube) -> None:
+    problems = checks.dns_service_problems(kube)
+    assert problems == [], "; ".join(problems)
 
 
 @then(parsers.parse("the web pod resolves {host} to the {service} Service's address"))
-def _(lab, host, service):
+def _(lab: Lab, host: str, service: str) -> None:
     lookup = lab.look_up(host)
     assert lookup.addresses == [lookup.service_address], (
         f"{host} in pod {lookup.pod} resolves to {' '.join(lookup.addresses)}, "

@@ -4,30 +4,31 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then, when
 
+from kubelab.lab import Lab
 from steps.ahead import ahead
 
 RUNNING = ahead(parsers.parse("the {pod} pod is running"), lambda lab, pod: lab.start_pod(pod))
 
 
 @given(RUNNING)
-def _(lab, pod):
+def _(lab: Lab, pod: str) -> None:
     lab.run_pod(pod)
 
 
 @when(parsers.parse("I create the {pod} pod"))
-def _(lab, pod):
+def _(lab: Lab, pod: str) -> None:
     lab.create_pod(pod)
 
 
-@then(parsers.parse("the {pod} pod is running on a worker node"), target_fixture="placement")
-def _(lab, pod):
+@then(parsers.parse("the {pod} pod is running on a worker node"))
+def _(lab: Lab, pod: str) -> None:
     placement = lab.placement(pod)
     assert placement.worker, f"{pod} runs on control-plane node {placement.node}"
-    return placement
 
 
 @then(parsers.parse("the {pod} pod's container runs in that node's container runtime"))
-def _(placement):
+def _(lab: Lab, pod: str) -> None:
+    placement = lab.placement(pod)
     assert placement.runs_in_runtime, (
         f"container {placement.container_id} of pod {placement.pod} is not among the containers "
         f"node {placement.node}'s runtime runs: {placement.runtime_containers}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then, when
 
+from kubelab.lab import Lab
 from steps.ahead import ahead
 
 RC_RUNS = ahead(
@@ -13,25 +14,26 @@ RC_RUNS = ahead(
 
 
 @given(RC_RUNS)
-def _(lab, replicas):
+def _(lab: Lab, replicas: int) -> None:
     lab.run_replication_controller(replicas)
 
 
 @when(parsers.parse("I create the web ReplicationController with {replicas:d} replicas"))
-def _(lab, replicas):
+def _(lab: Lab, replicas: int) -> None:
     lab.create_replication_controller(replicas)
 
 
 @then(parsers.parse("{count:d} web pods are running"))
-def _(lab, count):
+def _(lab: Lab, count: int) -> None:
     assert len(lab.wait_for_web_pods(count)) == count
 
 
 @then("the web pod is owned by the ReplicationController")
-def _(lab):
+def _(lab: Lab) -> None:
     assert lab.owners("web") == [("ReplicationController", "web")]
 
 
 @then(parsers.parse("the ReplicationController created exactly {count:d} pods"))
-def _(lab, count):
-    assert len(lab.pods_created_by("web")) == count
+def _(lab: Lab, count: int) -> None:
+    created = lab.pods_created_by("web")
+    assert len(created) == count, f"it created {', '.join(created) or 'none'}"

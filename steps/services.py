@@ -5,6 +5,8 @@ from __future__ import annotations
 from pytest_bdd import given, parsers, then, when
 
 from kubelab.checks import counts_step_by_one
+from kubelab.http import Answer
+from kubelab.lab import Lab
 from steps.ahead import ahead
 
 SERVICE = ahead(
@@ -17,7 +19,7 @@ NODE_PORT_SERVICE = ahead(
 
 @given(SERVICE)
 @given(NODE_PORT_SERVICE)
-def _(lab, name):
+def _(lab: Lab, name: str) -> None:
     lab.create_service(name)
 
 
@@ -27,7 +29,7 @@ def _(lab, name):
 
 
 @when("I ask the web pod for its page from its node", target_fixture="answers")
-def _(lab):
+def _(lab: Lab) -> list[Answer]:
     return lab.ask_pod_from_its_node("web")
 
 
@@ -35,23 +37,24 @@ def _(lab):
     parsers.parse("I ask the web pod for its page {times:d} times from its node"),
     target_fixture="answers",
 )
-def _(lab, times):
+def _(lab: Lab, times: int) -> list[Answer]:
     return lab.ask_pod_from_its_node("web", times=times)
 
 
 @when("I ask for the page on every node's address", target_fixture="answers")
-def _(lab):
+def _(lab: Lab) -> list[Answer]:
     return lab.ask_every_node()
 
 
 @then(parsers.parse('the answer is the error "{text}"'))
-def _(answers, text):
-    assert [(a.status, a.text) for a in answers] == [(500, text)]
+def _(lab: Lab, answers: list[Answer], text: str) -> None:
+    assert [(a.status, a.text) for a in answers] == [(500, text)], lab.explain(answers)
 
 
 @then(parsers.parse('the answers are "{first}" then "{second}"'))
-def _(answers, first, second):
-    assert [(a.status, a.text) for a in answers] == [(200, first), (200, second)]
+def _(lab: Lab, answers: list[Answer], first: str, second: str) -> None:
+    expected = [(200, first), (200, second)]
+    assert [(a.status, a.text) for a in answers] == expected, lab.explain(answers)
 
 
 @then(
@@ -70,10 +73,11 @@ def _(page):
 
 
 @then("every node answers with the page")
-def _(answers):
-    assert [a.via for a in answers if a.status != 200 or a.count is None] == []
+def _(lab: Lab, answers: list[Answer]) -> None:
+    wrong = [a for a in answers if a.status != 200 or a.count is None]
+    assert wrong == [], lab.explain(wrong)
 
 
 @then("the counter goes up by exactly one per request")
-def _(answers):
-    assert counts_step_by_one([a.count for a in answers]), [a.count for a in answers]
+def _(lab: Lab, answers: list[Answer]) -> None:
+    assert counts_step_by_one([a.count for a in answers]), lab.explain(answers)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kubelab.cluster.local import build
+from kubelab.errors import EnvironmentProblem
 
 
 def _fake_binaries(bin_dir: Path, version: str) -> None:
@@ -52,3 +53,30 @@ def test_a_binary_of_another_version_is_rebuilt(
     monkeypatch.setattr(build, "_prepare_kubernetes", lambda root, version: root / "src")
     build.ensure_binaries(tmp_path, "1.34.4")
     assert built == ["kubelet"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("go1.26.8", (1, 26, 8)),
+        ("1.26.0", (1, 26, 0)),
+        ("1.24", (1, 24, 0)),
+        ("go1.27rc1", (1, 27, 0)),
+    ],
+)
+def test_go_versions_compare_as_releases(text: str, expected: tuple[int, ...]) -> None:
+    assert build.go_version(text) == expected
+
+
+def test_a_go_older_than_the_go_mod_asks_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module kubelab.local/x\n\ngo 99.0.0\n")
+    with pytest.raises(EnvironmentProblem) as err:
+        build.check_go(tmp_path, "coredns")  # the real toolchain of this machine
+    assert str(err.value).startswith("building coredns needs Go 99.0.0 or newer (its go.mod says")
+    assert "\n" not in str(err.value)
+
+
+def test_the_go_of_this_machine_builds_what_kubelab_builds(tmp_path: Path) -> None:
+    for required in (build.ETCD_GO, build.COREDNS_GO):
+        (tmp_path / "go.mod").write_text(f"module kubelab.local/x\n\ngo {required}\n")
+        build.check_go(tmp_path, "x")

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
 from kubernetes import client
 
-from kubelab.states import describe_pods, image_problem, pod_ready
+from kubelab.states import (
+    describe_pods,
+    endpoint_ready,
+    image_problem,
+    is_ready,
+    not_ready_reason,
+    pod_ready,
+    scheduling_problem,
+)
 
 
 def pod(name: str, waiting: str | None = None, ready: bool = True) -> client.V1Pod:
@@ -57,3 +68,42 @@ def test_a_crash_looping_container_is_not_waited_for():
     assert "cannot run on node worker1 (CrashLoopBackOff)" in image_problem(
         [pod("redis", waiting="CrashLoopBackOff")]
     )
+
+
+def node(name: str, status: str, reason: str = "", message: str = "") -> client.V1Node:
+    condition = client.V1NodeCondition(type="Ready", status=status, reason=reason, message=message)
+    return client.V1Node(
+        metadata=client.V1ObjectMeta(name=name), status=client.V1NodeStatus(conditions=[condition])
+    )
+
+
+def test_a_node_not_ready_says_its_conditions_reason_and_message():
+    stopped = node(
+        "kubelab-worker3", "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."
+    )
+    assert not is_ready(stopped)
+    assert not_ready_reason(stopped) == (
+        "node kubelab-worker3 not Ready (Unknown): NodeStatusUnknown, Kubelet stopped posting node status."
+    )
+
+
+def test_a_pod_no_scheduler_looked_at_is_named_after_the_grace():
+    waiting = pod("redis", waiting="ContainerCreating")
+    waiting.spec.node_name = None
+    waiting.status.conditions = []
+    waiting.metadata.creation_timestamp = datetime.now(UTC) - timedelta(seconds=25)
+    assert scheduling_problem([waiting], grace=20).startswith(
+        "pod redis Pending: no scheduling attempt in 25 s (no scheduler is acting on the pod"
+    )
+    assert scheduling_problem([waiting], grace=60) is None
+    waiting.status.conditions = [client.V1PodCondition(type="PodScheduled", status="False")]
+    assert scheduling_problem([waiting], grace=20) is None  # a scheduler looked: unschedulable
+
+
+@pytest.mark.parametrize(("ready", "counts"), [(True, True), (None, True), (False, False)])
+def test_an_endpoint_whose_ready_is_null_counts_as_ready(ready, counts):
+    endpoint = client.V1Endpoint(
+        addresses=["10.244.1.2"], conditions=client.V1EndpointConditions(ready=ready)
+    )
+    assert endpoint_ready(endpoint) is counts
+    assert endpoint_ready(client.V1Endpoint(addresses=["10.244.1.2"], conditions=None))

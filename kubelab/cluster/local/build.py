@@ -15,9 +15,14 @@ from pathlib import Path
 from kubelab.errors import EnvironmentProblem, UsageError
 
 DEFAULT_K8S_VERSION = "1.34.4"
-SUPPORTED_MINORS = (32, 33, 34)
+# Only releases whose whole lab has run here are offered (1.32 and 1.33 never were built).
+SUPPORTED_MINORS = (34,)
 ETCD_VERSION = "3.5.24"
 COREDNS_VERSION = "1.15.0"
+# The go directives of the wrapper modules (Kubernetes' own comes from its go.mod): the
+# toolchain must be at least as new, since GOTOOLCHAIN=local never downloads another.
+ETCD_GO = "1.24"
+COREDNS_GO = "1.26.0"
 
 KUBE_BINARIES = (
     "kube-apiserver",
@@ -37,12 +42,13 @@ _STAGING_RE = re.compile(r"^\s*(?:replace\s+)?(k8s\.io/[\w.-]+)\s+=>\s+\./stagin
 
 
 def normalize_version(version: str) -> str:
-    """Return ``1.Y.Z`` for ``v1.Y.Z``/``1.Y.Z`` with Y in 32..34; UsageError otherwise."""
+    """Return ``1.Y.Z`` for ``v1.Y.Z``/``1.Y.Z`` with Y in SUPPORTED_MINORS; UsageError otherwise."""
     match = _VERSION_RE.match(version.strip())
     if not match or int(match.group(1)) not in SUPPORTED_MINORS:
-        lo, hi = SUPPORTED_MINORS[0], SUPPORTED_MINORS[-1]
+        offered = " or ".join(f"1.{minor}.x" for minor in SUPPORTED_MINORS)
         raise UsageError(
-            f"--k8s-version {version!r} is not supported: give 1.{lo}.x to 1.{hi}.x, e.g. {DEFAULT_K8S_VERSION}"
+            f"--k8s-version {version!r} is not offered: give {offered}, e.g. {DEFAULT_K8S_VERSION} "
+            "(only releases whose whole lab has run are)"
         )
     return f"1.{match.group(1)}.{match.group(2)}"
 
@@ -101,10 +107,33 @@ def _go() -> str:
         "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
     )
     if go is None:
+        newest = max((ETCD_GO, COREDNS_GO), key=go_version)
         raise EnvironmentProblem(
-            "the Go toolchain (go1.24+) is needed to build Kubernetes: install it from https://go.dev/dl/"
+            f"the Go toolchain (go{newest} or newer) is needed to build Kubernetes, etcd and "
+            "CoreDNS: install it from https://go.dev/dl/"
         )
     return go
+
+
+def go_version(text: str) -> tuple[int, ...]:
+    """(1, 26, 0) for ``go1.26``, ``1.26.0`` or ``go1.26rc1``; for comparing Go releases."""
+    numbers = re.match(r"(?:go)?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
+    if not numbers:
+        raise ValueError(f"not a Go version: {text!r}")
+    return tuple(int(n or 0) for n in numbers.groups())
+
+
+def check_go(src: Path, name: str) -> None:
+    """The Go toolchain is at least what ``src/go.mod`` requires; else one line naming both."""
+    wanted = re.search(r"^go\s+(\S+)", (src / "go.mod").read_text(), re.M)
+    if wanted is None:
+        return
+    have = _run_go(["env", "GOVERSION"], src, QUICK_TIMEOUT).strip()
+    if go_version(have) < go_version(wanted.group(1)):
+        raise EnvironmentProblem(
+            f"building {name} needs Go {wanted.group(1)} or newer (its go.mod says so) and "
+            f"{_go()} is {have}: install a newer Go from https://go.dev/dl/"
+        )
 
 
 def _go_env() -> dict[str, str]:
@@ -204,6 +233,7 @@ def _prepare_kubernetes(root: Path, version: str) -> Path:
 
 
 def _build_one(name: str, src: Path, package: str, out: Path, ldflags: str) -> float:
+    check_go(src, name)
     started = time.monotonic()
     print(f"[build] {name}: compiling {package} (cold builds take minutes)", flush=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -248,12 +278,12 @@ def ensure_binaries(cache: Path, version: str = DEFAULT_K8S_VERSION) -> Binaries
             _build_one(name, src, f"k8s.io/kubernetes/cmd/{name}", bins.path(name), ldflags)
         elif name == "etcd":
             src = root / "src" / "etcd"
-            go_mod = f"module kubelab.local/etcd\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 v{ETCD_VERSION}\n"
+            go_mod = f"module kubelab.local/etcd\n\ngo {ETCD_GO}\n\nrequire go.etcd.io/etcd/server/v3 v{ETCD_VERSION}\n"
             _write_wrapper(src, go_mod, "etcd_main.go")
             _build_one(name, src, ".", bins.path(name), "-s -w")
         else:
             src = root / "src" / "coredns"
-            go_mod = f"module kubelab.local/coredns\n\ngo 1.26.0\n\nrequire github.com/coredns/coredns v{COREDNS_VERSION}\n"
+            go_mod = f"module kubelab.local/coredns\n\ngo {COREDNS_GO}\n\nrequire github.com/coredns/coredns v{COREDNS_VERSION}\n"
             _write_wrapper(src, go_mod, "coredns_main.go")
             ldflags_dns = (
                 f"-s -w -X github.com/coredns/coredns/coremain.GitCommit=v{COREDNS_VERSION}"

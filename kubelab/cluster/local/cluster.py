@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from kubelab import paths
-from kubelab.client import is_transient
+from kubelab.client import API_ERRORS, is_transient
 from kubelab.cluster.local import (
     bootstrap,
     cleanup,
@@ -191,6 +191,10 @@ class LocalCluster:
             self._teardown()
         say(f"[down] cluster {self.name} removed (logs kept in {self.log_dir})")
 
+    def has_processes(self) -> bool:
+        """Some process of the cluster runs (healthy or not)."""
+        return self._state() != "absent"
+
     def is_running(self) -> bool:
         """True when every process runs, the API server is ready and every node is Ready."""
         if self._state() != "running":
@@ -223,7 +227,7 @@ class LocalCluster:
             lines.append(f"apiserver /readyz: {bootstrap.readyz(api)}")
             for node, ready in sorted(bootstrap.node_states(api).items()):
                 lines.append(f"node {node}: Ready={ready}")
-        except Exception as exc:
+        except API_ERRORS as exc:
             lines.append(
                 f"apiserver: unreachable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
             )

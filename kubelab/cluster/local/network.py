@@ -136,6 +136,6 @@ def _delete_link(name: str) -> None:
 def _rule_exists(rule: list[str]) -> bool:
     try:
         run(["iptables", "-C", *rule], timeout=10)
-    except Exception:
+    except EnvironmentProblem:
         return False
     return True

@@ -53,7 +53,7 @@ def teardown(layout: Layout, nodes: list[LocalNode]) -> None:
     def step(what: str, action: Callable[[], object]) -> None:
         try:
             action()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (every step runs; the first failure is raised)
             errors.append(f"{what}: {exc}")
 
     names = list(proc.records(layout.pids))

@@ -1,0 +1,87 @@
+"""Reusing a running local cluster: checked against what was asked, never torn down on a hiccup.
+
+The cluster's processes and API are stand-ins here (pid records and health answers set by the
+test); the real reuse is shown by running the lab twice on one `kubelab local up`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import urllib3
+
+from kubelab.cluster.local import LocalCluster
+from kubelab.cluster.local import cluster as cluster_module
+from kubelab.errors import EnvironmentProblem, UsageError
+
+PROCESSES = ["cp-etcd", "cp-kube-apiserver", "w1-kubelet"]
+
+
+@pytest.fixture
+def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalCluster:
+    """A cluster whose state says: 3 workers, v1.34.4, every process alive."""
+    monkeypatch.setenv("KUBELAB_STATE_DIR", str(tmp_path))
+    cluster = LocalCluster(workers=3)
+    cluster.layout.root.mkdir(parents=True)
+    cluster.layout.meta.write_text('{"name": "kubelab", "workers": 3, "k8s_version": "1.34.4"}')
+    monkeypatch.setattr(cluster_module.proc, "records", lambda _: {name: {} for name in PROCESSES})
+    monkeypatch.setattr(cluster_module.proc, "dead", lambda _: [])
+
+    def no_teardown() -> None:
+        raise AssertionError("a running cluster must never be torn down by up()")
+
+    monkeypatch.setattr(cluster, "_teardown", no_teardown)
+    monkeypatch.setattr(cluster_module, "SHORT", 1.0)
+    return cluster
+
+
+def test_a_transient_api_error_is_waited_out_and_the_cluster_reused(running, monkeypatch):
+    answers = iter([urllib3.exceptions.MaxRetryError(None, "/readyz", "refused"), [], []])
+
+    def health() -> list[str]:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(running, "_health_problems", health)
+    assert running.up() is False  # reused, not started
+
+
+def test_a_cluster_that_stays_unhealthy_is_left_as_it_is(running, monkeypatch):
+    monkeypatch.setattr(running, "_health_problems", lambda: ["node kubelab-worker1: False"])
+    with pytest.raises(EnvironmentProblem, match="it is left as it is"):
+        running.up()
+
+
+@pytest.mark.parametrize(
+    ("workers", "message"),
+    [(2, "is up with 3 workers and Kubernetes v1.34.4, not the 2 workers and v1.34.4 asked for")],
+)
+def test_a_running_cluster_of_other_workers_is_one_line_naming_both(
+    running, monkeypatch, workers, message
+):
+    running.workers = workers
+    monkeypatch.setattr(running, "_health_problems", list)
+    with pytest.raises(UsageError) as err:
+        running.up()
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_cluster_with_a_dead_component_is_not_replaced(running, monkeypatch):
+    monkeypatch.setattr(cluster_module.proc, "dead", lambda _: ["cp-kube-apiserver"])
+    with pytest.raises(EnvironmentProblem, match="cp-kube-apiserver exited"):
+        running.up()
+
+
+def test_the_provider_reuses_through_up(running, monkeypatch):
+    from kubelab.cluster.local_provider import LocalProvider
+
+    provider = LocalProvider(Path("app"), workers=2, k8s_version=None)
+    provider.cluster = running
+    running.workers = 2
+    monkeypatch.setattr(running, "_health_problems", list)
+    with pytest.raises(UsageError, match="not the 2 workers"):
+        provider.setup()
