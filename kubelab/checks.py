@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from kubernetes import client
 
@@ -39,12 +40,57 @@ def nodes_not_ready(kube: Kube) -> list[str]:
     return [not_ready_reason(n) for n in kube.nodes() if not is_ready(n)]
 
 
-def control_plane_nodes_taking_workload(kube: Kube) -> list[str]:
-    """Control-plane nodes that would accept ordinary pods; also fails when there is none."""
-    control = [n for n in kube.nodes() if is_control_plane(n)]
-    if not control:
-        return ["(no node is labelled or tainted as control plane)"]
-    return [n.metadata.name for n in control if not takes_no_workload(n)]
+@dataclass(frozen=True)
+class ControlPlane:
+    """Where the control plane runs, as found, and which of its nodes take ordinary pods."""
+
+    case: str  # one sentence: what was found
+    taking_workload: list[str]
+
+
+def _addresses(node: client.V1Node) -> set[str]:
+    return {str(a.address) for a in node.status.addresses or []}
+
+
+def control_plane(kube: Kube, record: Callable[[str, object], None] | None = None) -> ControlPlane:
+    """Decide on evidence where the control plane runs: nodes labelled or tainted as control
+    plane; else the nodes the API server (the ``kubernetes`` Service's endpoints) runs on; else,
+    on none of the nodes (a managed cluster). Never passes for want of evidence. ``record``
+    (pytest's ``record_property``) is told the case found, as "outcome"."""
+    found = _control_plane(kube)
+    if record is not None:
+        record("outcome", f"control plane: {found.case}")
+    return found
+
+
+def _control_plane(kube: Kube) -> ControlPlane:
+    nodes = kube.nodes()
+    labelled = [n for n in nodes if is_control_plane(n)]
+    if labelled:
+        names = ", ".join(n.metadata.name for n in labelled)
+        return ControlPlane(
+            f"control-plane node(s) {names}",
+            [n.metadata.name for n in labelled if not takes_no_workload(n)],
+        )
+    slices = kube.objects("EndpointSlice", "default", "kubernetes.io/service-name=kubernetes")
+    api = sorted({a for s in slices for e in s.endpoints or [] for a in e.addresses})
+    if not api:
+        return ControlPlane(
+            "no node is labelled control plane and the kubernetes Service has no endpoints",
+            ["(where the API server runs cannot be told)"],
+        )
+    hosting = [n for n in nodes if _addresses(n) & set(api)]
+    if not hosting:
+        return ControlPlane(
+            f"a managed control plane: the API server ({', '.join(api)}) runs on none of the "
+            f"{len(nodes)} nodes",
+            [],
+        )
+    return ControlPlane(
+        f"the API server ({', '.join(api)}) runs on unlabelled node(s) "
+        + ", ".join(n.metadata.name for n in hosting),
+        [n.metadata.name for n in hosting if not takes_no_workload(n)],
+    )
 
 
 def kubelets_out_of_skew(kube: Kube) -> list[str]:

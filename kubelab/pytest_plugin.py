@@ -250,17 +250,19 @@ class LivingDocumentation:
         )
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        lines = [
-            str(v)
-            for r in terminalreporter.stats.get("passed", [])
-            + terminalreporter.stats.get("failed", [])
-            for k, v in getattr(r, "user_properties", [])
-            if k == "traffic"
-        ]
-        if lines:
-            terminalreporter.section("traffic during rolling updates")
-            for line in lines:
-                terminalreporter.write_line(line)
+        reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get(
+            "failed", []
+        )
+        properties = [p for r in reports for p in getattr(r, "user_properties", [])]
+        for key, title in (
+            ("outcome", "what the lab found"),
+            ("traffic", "traffic during rolling updates"),
+        ):
+            lines = [str(value) for k, value in properties if k == key]
+            if lines:
+                terminalreporter.section(title)
+                for line in lines:
+                    terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.results:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kubernetes import client
 from pytest_bdd import given, parsers, then
 
@@ -27,9 +29,11 @@ def _(kube: Kube, count: int) -> None:
 
 
 @then("every control-plane node refuses ordinary pods")
-def _(kube: Kube) -> None:
-    taking = checks.control_plane_nodes_taking_workload(kube)
-    assert taking == [], f"control-plane nodes that take workload: {', '.join(taking)}"
+def _(kube: Kube, record_property: Callable[[str, object], None]) -> None:
+    found = checks.control_plane(kube, record=record_property)
+    assert found.taking_workload == [], (
+        f"{found.case}; taking ordinary pods: {found.taking_workload}"
+    )
 
 
 @then("the API server reports a Kubernetes version")
