@@ -99,7 +99,7 @@ def nodes(kube: Kube) -> list[str]:
     """Each node's readiness, taints and versions."""
     return [
         f"{n.metadata.name} Ready={is_ready(n)} taints={[t.key for t in n.spec.taints or []]} "
-        f"kubelet={n.status.node_info.kubelet_version}"
+        f"kubelet={getattr(n.status.node_info, 'kubelet_version', None)}"
         for n in kube.nodes()
     ]
 

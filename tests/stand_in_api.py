@@ -66,6 +66,8 @@ class StandInApi(BaseHTTPRequestHandler):
             self._answer(200, {"kind": "NodeList", "metadata": {}, "items": [NODE]})
         elif path.rsplit("/", 1)[-1] in self.namespaces:
             self._answer(200, {"metadata": {"name": path.rsplit("/", 1)[-1]}})
+        elif path.endswith("/serviceaccounts/default") and path.split("/")[4] in self.namespaces:
+            self._answer(200, {"metadata": {"name": "default"}})
         else:
             self._status(404, "NotFound")
 
