@@ -2,14 +2,12 @@
 pod from its node the same way.
 
 ``HostProvider`` is a stand-in whose "node" is this host (a real provider's node is a network
-namespace or a container); the commands, curl and the HTTP server it reaches are real.
+namespace or a container); the commands, curl and the app it reaches are real.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from kubelab.cluster.existing import ExistingCluster
 from kubelab.errors import NodeCommandFailed, NotSupported
 from kubelab.hostpkgs import ensure_programs
 from kubelab.http import parse_raw
+from tests.conftest import Served
 
 
 class HostProvider(Provider):
@@ -37,26 +36,10 @@ class HostProvider(Provider):
         return node_command(node_name, argv, timeout)
 
 
-class Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"Hello Container World! I have been seen 1 times.\n"
-        self.send_response(200)
-        self.send_header("X-App-Version", "1.0")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def page() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+def page(redis_port: int, serve_app: Callable[..., Served]) -> str:
+    """The real app under gunicorn, counting in a real redis."""
+    return serve_app(REDIS_HOST="127.0.0.1", APP_REDIS_PORT=str(redis_port)).url + "/"
 
 
 def test_a_failing_node_command_is_the_same_error_on_every_provider():
@@ -75,7 +58,8 @@ def test_a_provider_that_cannot_reach_nodes_says_not_supported():
 def test_the_page_from_the_node_is_the_raw_answer(page):
     ensure_programs({"curl": "curl"}, "the node-side request")
     answer = parse_raw(HostProvider().get_from_node("host", page, timeout=5), via="host")
-    assert (answer.status, answer.count, answer.version) == (200, 1, "1.0")
+    assert (answer.status, answer.version) == (200, "1.0")
+    assert answer.text == f"Hello Container World! I have been seen {answer.count} times."
 
 
 def test_a_failed_request_from_the_node_is_a_node_command_failure(page):
