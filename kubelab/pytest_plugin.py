@@ -188,7 +188,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_setupnodes(config: pytest.Config) -> None:
     """With pytest-xdist the controller sets the cluster up once, before any worker starts."""
-    lab = [Path(p).resolve() for p in config.getini("kubelab_paths")]
+    lab = [(config.rootpath / p).resolve() for p in config.getini("kubelab_paths")]
     args = [Path(config.invocation_params.dir, a.split("::")[0]).resolve() for a in config.args]
     if any(a.is_relative_to(p) or p.is_relative_to(a) for a in args for p in lab):
         _start_cluster(config)
