@@ -155,7 +155,10 @@ def _start_cluster(config: pytest.Config) -> None:
         provider = choose(_options(config))
     except KubelabError as exc:
         pytest.exit(f"kubelab: {exc}", returncode=2)
-    shared = getattr(config, "workerinput", {}).get("kubelab")
+    worker = getattr(config, "workerinput", None)
+    shared = (worker or {}).get("kubelab")
+    if worker is not None and shared is None:
+        return  # one cluster per worker would boot several: the cluster fixture says why not
     if shared is None:
         config.stash[PROVIDER] = provider  # torn down in pytest_sessionfinish, also after Ctrl-C
     try:
@@ -189,6 +192,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_xdist_setupnodes(config: pytest.Config) -> None:
     """With pytest-xdist the controller sets the cluster up once, before any worker starts."""
     lab = [(config.rootpath / p).resolve() for p in config.getini("kubelab_paths")]
+    lab = [p for p in lab if p.exists()]
     args = [Path(config.invocation_params.dir, a.split("::")[0]).resolve() for a in config.args]
     if any(a.is_relative_to(p) or p.is_relative_to(a) for a in args for p in lab):
         _start_cluster(config)
@@ -397,9 +401,11 @@ def cluster(request: pytest.FixtureRequest) -> Cluster:
     try:
         return request.config.stash[CLUSTER]
     except KeyError:
+        paths = ", ".join(str(p) for p in request.config.getini("kubelab_paths"))
         pytest.fail(
-            "the lab's cluster was not set up: under pytest-xdist the controller sets it up when "
-            "the run's arguments reach a path of the kubelab_paths ini option"
+            "kubelab: under pytest-xdist the controller sets the cluster up, for runs that reach "
+            f"a path of the kubelab_paths ini option ({paths}); add this run's path to it",
+            pytrace=False,
         )
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 VERSION = {
     "major": "1",
@@ -34,12 +35,15 @@ NODE = {
 
 
 class StandInApi(BaseHTTPRequestHandler):
-    """Answers as an API server would; ``version_status`` and ``allowed`` set the scene."""
+    """Answers as an API server would; ``version_status`` and ``allowed`` set the scene.
+
+    Objects are kept by their path (``/api/v1/namespaces/x``, ``.../x/services/web``); every
+    namespace has its default ServiceAccount; deleting a namespace deletes what is in it.
+    """
 
     version_status = 200
     allowed = True
-    namespaces: set[str]
-    created: list[int]
+    store: StandIn
 
     def _answer(self, status: int, body: dict[str, object]) -> None:
         data = json.dumps(body).encode()
@@ -52,37 +56,45 @@ class StandInApi(BaseHTTPRequestHandler):
     def _status(self, code: int, reason: str) -> None:
         self._answer(code, {"kind": "Status", "code": code, "reason": reason})
 
-    def _body(self) -> dict[str, object]:
-        return dict(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+    def _path(self) -> str:
+        return self.path.split("?")[0].rstrip("/")
 
     def do_GET(self) -> None:
-        path = self.path.split("?")[0].rstrip("/")
-        if path == "/version":
-            if self.version_status != 200:
-                self._status(self.version_status, "Unauthorized")
-            else:
-                self._answer(200, VERSION)
+        path = self._path()
+        parts = path.split("/")
+        if path == "/version" and self.version_status != 200:
+            self._status(self.version_status, "Unauthorized")
+        elif path == "/version":
+            self._answer(200, VERSION)
         elif path == "/api/v1/nodes":
             self._answer(200, {"kind": "NodeList", "metadata": {}, "items": [NODE]})
-        elif path.rsplit("/", 1)[-1] in self.namespaces:
-            self._answer(200, {"metadata": {"name": path.rsplit("/", 1)[-1]}})
-        elif path.endswith("/serviceaccounts/default") and path.split("/")[4] in self.namespaces:
+        elif path.endswith("/serviceaccounts/default") and parts[4] in self.store.namespaces:
             self._answer(200, {"metadata": {"name": "default"}})
+        elif path in self.store.objects:
+            self._answer(200, self.store.objects[path])
         else:
             self._status(404, "NotFound")
 
     def do_POST(self) -> None:
-        body = self._body()
-        if self.path.endswith("selfsubjectaccessreviews"):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        path = self._path()
+        if path.endswith("selfsubjectaccessreviews"):
             body["status"] = {"allowed": self.allowed}
-        elif self.path.split("?")[0] == "/api/v1/namespaces":
-            self.namespaces.add(str(body["metadata"]["name"]))  # type: ignore[index]
-            self.created[0] += 1
+        else:
+            body["metadata"]["resourceVersion"] = "1"
+            self.store.objects[f"{path}/{body['metadata']['name']}"] = body
+            self.store.posted.append(f"{path}/{body['metadata']['name']}")
         self._answer(201, body)
 
     def do_DELETE(self) -> None:
-        self.namespaces.discard(self.path.split("?")[0].rsplit("/", 1)[-1])
-        self._answer(200, {"kind": "Status", "status": "Success"})
+        path = self._path()
+        deleted = self.store.objects.get(path)
+        for key in [k for k in self.store.objects if k == path or k.startswith(path + "/")]:
+            del self.store.objects[key]
+        if deleted is None:
+            self._status(404, "NotFound")
+        else:
+            self._answer(200, deleted)  # the object, as the API answers a deletion
 
     def log_message(self, *args: object) -> None:
         pass
@@ -90,29 +102,35 @@ class StandInApi(BaseHTTPRequestHandler):
 
 @dataclass
 class StandIn:
-    """A running stand-in: its URL, and the namespaces that exist in it now."""
+    """A running stand-in: its URL, the objects in it now, and every path ever created."""
 
-    url: str
-    namespaces: set[str] = field(default_factory=set)
+    url: str = ""
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    posted: list[str] = field(default_factory=list)
+
+    @property
+    def namespaces(self) -> set[str]:
+        """The namespaces that exist now."""
+        prefix = "/api/v1/namespaces/"
+        return {
+            k.removeprefix(prefix)
+            for k in self.objects
+            if k.count("/") == 4 and k.startswith(prefix)
+        }
 
     @property
     def created(self) -> int:
         """How many namespaces were ever created."""
-        return self.namespaces_created[0]
-
-    namespaces_created: list[int] = field(default_factory=lambda: [0])
+        return sum(
+            1 for k in self.posted if k.count("/") == 4 and k.startswith("/api/v1/namespaces/")
+        )
 
 
 @contextmanager
 def serve(version_status: int = 200, allowed: bool = True) -> Iterator[StandIn]:
     """Run a stand-in API server on loopback."""
-    stand_in = StandIn("")
-    attrs = {
-        "version_status": version_status,
-        "allowed": allowed,
-        "namespaces": stand_in.namespaces,
-        "created": stand_in.namespaces_created,
-    }
+    stand_in = StandIn()
+    attrs = {"version_status": version_status, "allowed": allowed, "store": stand_in}
     server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (StandInApi,), attrs))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     stand_in.url = f"http://127.0.0.1:{server.server_address[1]}"

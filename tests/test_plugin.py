@@ -131,3 +131,48 @@ def test_an_interrupted_run_leaves_nothing_behind(project, tmp_path, signum, clo
         code = run.wait(timeout=60)
         assert api.namespaces == set()
     assert code != 0
+
+
+@pytest.mark.parametrize("where", [".", "lab"], ids=["from-the-root", "from-the-lab-dir"])
+def test_xdist_sets_the_cluster_up_once_from_anywhere(pytester, tmp_path, where):
+    """With -n 2 the controller sets the cluster up, and the sentinels are planted, once."""
+    pytester.makeini("[pytest]\nkubelab_paths = lab\n")
+    lab = pytester.mkpydir("lab")
+    (lab / "nodes.feature").write_text(FEATURE)
+    (lab / "test_nodes.py").write_text(STEPS)
+    with serve() as api:
+        run = subprocess.run(
+            [
+                *(sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider"),
+                *(
+                    "--sentinels=yes",
+                    "--cluster=existing",
+                    f"--kubeconfig={kubeconfig(tmp_path, api.url)}",
+                ),
+            ],
+            cwd=pytester.path / where,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        sentinels = [
+            p
+            for p in api.posted
+            if p.startswith("/api/v1/namespaces/kubelab-sentinel-") and p.count("/") == 4
+        ]
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert len(sentinels) == 1, api.posted
+        assert api.namespaces == set()
+
+
+def test_xdist_outside_the_lab_paths_fails_saying_why(project, tmp_path):
+    with serve() as api:
+        result = project.runpytest_subprocess(
+            "-n", "1", "--cluster=existing", f"--kubeconfig={kubeconfig(tmp_path, api.url)}"
+        )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["*kubelab: under pytest-xdist the controller sets the cluster up*"]
+    )
+    assert api.posted == []  # no worker set a cluster up of its own
