@@ -14,7 +14,7 @@ from kubernetes.client.rest import ApiException
 
 from kubelab import http, manifests, probes, rollout, timeline, traffic
 from kubelab.cluster.base import Images, Provider
-from kubelab.errors import NotSupported, WaitTimeout
+from kubelab.errors import NodeCommandFailed, NotSupported, WaitTimeout
 from kubelab.http import Answer
 from kubelab.namespace import LabNamespace
 from kubelab.states import endpoint_ready, internal_ip, is_control_plane, pod_ready
@@ -287,6 +287,8 @@ class Lab:
             except NotSupported as exc:
                 log.warning("%s; falling back to the API server's pod proxy", exc)
                 answers.append(probes.proxy_get(self.ns, name, WEB_PORT))
+            except NodeCommandFailed as exc:  # the app resolves redis on every request
+                raise NodeCommandFailed(f"{exc}; {self.cluster_dns()}") from exc
             else:
                 answers.append(http.parse_raw(raw, via=f"curl on node {node}"))
         return answers

@@ -213,12 +213,27 @@ class LabNamespace:
 
 def wait_until_deleted(kube: Kube, names: list[str], timeout: float) -> None:
     """Wait until none of the namespaces ``names`` exists any more."""
+
+    def left(namespaces: list[Any]) -> list[Any]:
+        return [n for n in namespaces if n.metadata.name in names]
+
+    def describe(namespaces: list[Any]) -> str:
+        # The namespace controller (in kube-controller-manager) empties a Terminating namespace
+        # and reports on it in its conditions; none at all means it never acted.
+        return "left: " + "; ".join(
+            f"{ns.metadata.name} {ns.status.phase}"
+            + (
+                ""
+                if ns.status.conditions
+                else " (no namespace controller acted on it: the controller-manager is not acting)"
+            )
+            for ns in left(namespaces)
+        )
+
     watch_until(
         kube.follower("Namespace"),  # every namespace: the sentinels' carry another label
-        lambda namespaces: not {n.metadata.name for n in namespaces} & set(names),
+        lambda namespaces: not left(namespaces),
         timeout=timeout,
         what=f"the run's {len(names)} namespace(s) to be deleted",
-        describe=lambda namespaces: (
-            "left: " + ", ".join(sorted({n.metadata.name for n in namespaces} & set(names)))
-        ),
+        describe=describe,
     )

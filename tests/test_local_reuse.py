@@ -39,7 +39,7 @@ def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalCluster:
 def test_a_transient_api_error_is_waited_out_and_the_cluster_reused(running, monkeypatch):
     answers = iter([urllib3.exceptions.MaxRetryError(None, "/readyz", "refused"), [], []])
 
-    def health() -> list[str]:
+    def health(nodes: bool) -> list[str]:
         answer = next(answers)
         if isinstance(answer, Exception):
             raise answer
@@ -50,7 +50,7 @@ def test_a_transient_api_error_is_waited_out_and_the_cluster_reused(running, mon
 
 
 def test_a_cluster_that_stays_unhealthy_is_left_as_it_is(running, monkeypatch):
-    monkeypatch.setattr(running, "_health_problems", lambda: ["node kubelab-worker1: False"])
+    monkeypatch.setattr(running, "_health_problems", lambda nodes: ["kube-apiserver /readyz: x"])
     with pytest.raises(EnvironmentProblem, match="it is left as it is"):
         running.up()
 
@@ -63,7 +63,7 @@ def test_a_running_cluster_of_other_workers_is_one_line_naming_both(
     running, monkeypatch, workers, message
 ):
     running.workers = workers
-    monkeypatch.setattr(running, "_health_problems", list)
+    monkeypatch.setattr(running, "_health_problems", lambda nodes: [])
     with pytest.raises(UsageError) as err:
         running.up()
     assert message in str(err.value)
@@ -82,6 +82,6 @@ def test_the_provider_reuses_through_up(running, monkeypatch):
     provider = LocalProvider(Path("app"), workers=2, k8s_version=None)
     provider.cluster = running
     running.workers = 2
-    monkeypatch.setattr(running, "_health_problems", list)
+    monkeypatch.setattr(running, "_health_problems", lambda nodes: [])
     with pytest.raises(UsageError, match="not the 2 workers"):
         provider.setup()
