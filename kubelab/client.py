@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import requests
 import urllib3
 import yaml
 from kubernetes import client, config, stream, utils
@@ -55,23 +54,6 @@ def load_client(kubeconfig: Path, context: str | None = None) -> client.ApiClien
     except (ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UsageError(f"kubeconfig {kubeconfig} is not usable: {first}") from None
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Waiting may cure ``exc``: an API answer 5xx or 429, or no answer at all (a connection
-    refused, reset or timed out, to the API server or to the app)."""
-    if isinstance(exc, ApiException):
-        if not exc.status:  # exec/port-forward: no HTTP status, unless the handshake was refused
-            return "Handshake status 4" not in str(exc.reason)
-        return exc.status == 429 or int(exc.status) >= 500
-    return isinstance(
-        exc,
-        urllib3.exceptions.HTTPError
-        | requests.ConnectionError
-        | requests.Timeout
-        | ConnectionError
-        | TimeoutError,
-    )
 
 
 def api_message(exc: ApiException) -> str:

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 import tenacity
 
-from kubelab.client import is_transient
 from kubelab.errors import EnvironmentProblem, WaitTimeout
+from kubelab.transient import is_transient
 
 log = logging.getLogger(__name__)
 

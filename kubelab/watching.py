@@ -11,15 +11,15 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
-import urllib3
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
 from kubelab.errors import EnvironmentProblem, WaitTimeout
+from kubelab.transient import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ T = TypeVar("T")
 PROGRESS_EVERY = 10.0  # a long wait says what it waits for, and what it sees, this often
 LIST_TIMEOUT = 30.0
 GONE = 410  # the watch's resourceVersion is too old: list again
+RETRY_PAUSE = 0.5  # after a transient error, before listing again
 
 
 class Follower:
@@ -39,6 +40,7 @@ class Follower:
         self._stopped = threading.Event()
         self._response: Any = None
         self._lock = threading.Lock()
+        self.last_error: BaseException | None = None  # the last transient error met
 
     def _watched(self, *args: Any, **kwargs: Any) -> Any:
         response = self.list_call(*args, **kwargs)
@@ -57,7 +59,38 @@ class Follower:
 
     def changes(self, deadline: float) -> Iterator[list[Any]]:
         """The objects (sorted by name) now, then after every change, until ``deadline``
-        (a ``time.monotonic()`` value) or ``stop()``."""
+        (a ``time.monotonic()`` value) or ``stop()``. A transient error (``is_transient``) lists
+        again after a pause and is kept in ``last_error``; any other error ends the follow."""
+        version = None
+        while not self._stopped.is_set() and time.monotonic() < deadline:
+            try:
+                if version is None:
+                    version = self._list()
+                    yield self.snapshot()
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    version = yield from self._follow(version, min(remaining, PROGRESS_EVERY))
+                    yield self.snapshot()  # the window ended: a chance to report progress
+            except Exception as exc:
+                if self._stopped.is_set():
+                    return
+                if isinstance(exc, ApiException) and exc.status == GONE:
+                    version = None  # too old: list again
+                    continue
+                if not is_transient(exc):
+                    raise
+                log.info("watch interrupted (%s); listing again", exc)
+                self.last_error, version = exc, None
+                time.sleep(min(RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
+
+    def _list(self) -> str:
+        listing = self.list_call(**self.kwargs, _request_timeout=LIST_TIMEOUT)
+        self.objects = {o.metadata.name: o for o in listing.items}
+        return str(listing.metadata.resource_version)
+
+    def _follow(self, version: str, seconds: float) -> Generator[list[Any], None, str]:
+        """Watch from ``version`` for ``seconds``, yielding after each change; the last version
+        seen is the generator's return value."""
 
         def watched(*args: Any, **kwargs: Any) -> Any:
             return self._watched(*args, **kwargs)
@@ -66,47 +99,29 @@ class Follower:
         # clients, its docstring).
         watched.__wrapped__ = self.list_call  # type: ignore[attr-defined]
         watched.__doc__ = self.list_call.__doc__
-        version = None
-        while not self._stopped.is_set():
-            if version is None:
-                listing = self.list_call(**self.kwargs, _request_timeout=LIST_TIMEOUT)
-                self.objects = {o.metadata.name: o for o in listing.items}
-                version = listing.metadata.resource_version
+        window = math.ceil(seconds)
+        try:
+            for event in watch.Watch().stream(
+                watched,
+                resource_version=version,
+                timeout_seconds=window,
+                allow_watch_bookmarks=True,
+                _request_timeout=window + 10,
+                **self.kwargs,
+            ):
+                version = event["raw_object"]["metadata"]["resourceVersion"]
+                if event["type"] == "BOOKMARK":  # carries only a newer resourceVersion
+                    continue
+                name = event["raw_object"]["metadata"]["name"]
+                if event["type"] == "DELETED":
+                    self.objects.pop(name, None)
+                else:
+                    self.objects[name] = event["object"]
                 yield self.snapshot()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            window = math.ceil(min(remaining, PROGRESS_EVERY))
-            try:
-                for event in watch.Watch().stream(
-                    watched,
-                    resource_version=version,
-                    timeout_seconds=window,
-                    allow_watch_bookmarks=True,
-                    _request_timeout=window + 10,
-                    **self.kwargs,
-                ):
-                    version = event["raw_object"]["metadata"]["resourceVersion"]
-                    if event["type"] == "BOOKMARK":  # carries only a newer resourceVersion
-                        continue
-                    name = event["raw_object"]["metadata"]["name"]
-                    if event["type"] == "DELETED":
-                        self.objects.pop(name, None)
-                    else:
-                        self.objects[name] = event["object"]
-                    yield self.snapshot()
-                yield self.snapshot()  # the window ended: a chance to report progress
-            except ApiException as exc:
-                if exc.status != GONE:
-                    raise
-                version = None  # too old: list again
-            except (urllib3.exceptions.HTTPError, OSError):
-                if self._stopped.is_set():
-                    return
-                raise
-            finally:
-                with self._lock:
-                    self._response = None
+        finally:
+            with self._lock:
+                self._response = None
+        return version
 
     def snapshot(self) -> list[Any]:
         """The objects as last seen, sorted by name."""
@@ -148,4 +163,4 @@ def watch_until(
             )
     raise WaitTimeout(
         f"{what}: not reached within {timedelta(seconds=round(timeout))}; last seen: {last}"
-    )
+    ) from follower.last_error

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from kubelab.errors import WaitTimeout
 from kubelab.watching import Follower, watch_until
@@ -38,11 +39,18 @@ class StandInWatchApi(BaseHTTPRequestHandler):
     delay = 0.3
     hold = 30.0
     watches = 0
+    failures: ClassVar[list[int]] = []  # statuses the next lists answer with
 
     def log_message(self, *_: object) -> None:
         pass
 
     def do_GET(self) -> None:
+        if "watch=true" not in self.path and self.failures:
+            status = type(self).failures.pop(0)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if "watch=true" not in self.path:
             body = json.dumps(
                 {
@@ -199,3 +207,27 @@ def test_the_run_waits_until_each_of_its_namespaces_is_gone(
     monkeypatch.setattr(StandInWatchApi, "hold", 0.3)
     with pytest.raises(WaitTimeout, match="left: a"):
         wait_until_deleted(Kube(core.api_client), ["a", "b"], timeout=1)
+
+
+def test_a_transient_api_error_is_listed_again(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(StandInWatchApi, "failures", [503, 429])
+    monkeypatch.setattr(
+        StandInWatchApi, "events", [{"type": "MODIFIED", "object": _pod("a", True, 2)}]
+    )
+    follower = Follower(core.list_namespaced_pod, namespace="ns")
+    pods = watch_until(follower, _ready, timeout=20, what="pod a ready")
+    assert [p.metadata.name for p in pods] == ["a"]
+    assert getattr(follower.last_error, "status", None) == 429
+
+
+def test_an_api_refusal_ends_the_watch_at_once(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(StandInWatchApi, "failures", [403])
+    with pytest.raises(ApiException) as caught:
+        watch_until(
+            Follower(core.list_namespaced_pod, namespace="ns"), _ready, timeout=20, what="x"
+        )
+    assert caught.value.status == 403

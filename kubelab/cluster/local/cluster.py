@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from kubelab import paths
-from kubelab.client import API_ERRORS, is_transient
+from kubelab.client import API_ERRORS
 from kubelab.cluster.local import (
     bootstrap,
     cleanup,
@@ -43,6 +43,7 @@ from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.images.coredns import coredns_image
 from kubelab.locks import file_lock
+from kubelab.transient import is_transient
 from kubelab.waits import LONG, MEDIUM, SHORT, wait_until
 
 
