@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,8 +73,24 @@ class StandInApi(BaseHTTPRequestHandler):
             self._answer(200, {"metadata": {"name": "default"}})
         elif path in self.store.objects:
             self._answer(200, self.store.objects[path])
+        elif "watch=true" in self.path:
+            self._end_of_watch()
+        elif path == "/api/v1/namespaces":
+            items = [self.store.objects[f"{path}/{name}"] for name in sorted(self.store.namespaces)]
+            self._answer(
+                200, {"kind": "NamespaceList", "metadata": {"resourceVersion": "1"}, "items": items}
+            )
         else:
             self._status(404, "NotFound")
+
+    def _end_of_watch(self) -> None:
+        """A watch that sees no change, held a moment, then ended as by the server's timeout."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        time.sleep(0.5)
+        self.wfile.write(b"0\r\n\r\n")
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))

@@ -84,6 +84,7 @@ def test_another_project_runs_its_own_features_on_the_cluster(project, tmp_path)
         )
         assert api.namespaces == set()
     result.assert_outcomes(passed=1)
+    assert result.ret == 0  # the end-of-run checks passed too
 
 
 def test_the_plugin_registers_its_options(project):
