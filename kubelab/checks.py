@@ -124,8 +124,10 @@ def dns_service_problems(kube: Kube, namespace: str = "kube-system") -> list[str
         for e in endpoints
     ]
     return [
-        f"Service kube-dns ({service.spec.cluster_ip}) in {namespace} has no ready endpoint; "
-        f"not ready: {', '.join(not_ready) or 'none at all'}"
+        (
+            f"Service kube-dns ({service.spec.cluster_ip}) in {namespace} has no ready endpoint; "
+            f"not ready: {', '.join(not_ready) or 'none at all'}"
+        )
     ]
 
 

@@ -6,7 +6,7 @@ from pytest_bdd import given, parsers, then, when
 
 from kubelab.checks import counts_step_by_one
 from kubelab.http import Answer
-from kubelab.lab import Lab
+from kubelab.lab import Lab, PageSince
 from steps.ahead import ahead
 
 SERVICE = ahead(
@@ -24,7 +24,7 @@ def _(lab: Lab, name: str) -> None:
 
 
 @when(parsers.parse("I create the {name:w} Service"), target_fixture="created")
-def _(lab, name):
+def _(lab: Lab, name: str) -> float:
     return lab.start_service(name)
 
 
@@ -61,14 +61,14 @@ def _(lab: Lab, answers: list[Answer], first: str, second: str) -> None:
     parsers.parse('within {seconds:d} seconds the web pod answers "{text}"'),
     target_fixture="page",
 )
-def _(lab, created, seconds, text):
+def _(lab: Lab, created: float, seconds: int, text: str) -> PageSince:
     page = lab.page_since(created, bound=seconds)
     assert page.matches(text, within=seconds), page.explain(text, seconds)
     return page
 
 
 @then("every visit after it is counted")
-def _(page):
+def _(page: PageSince) -> None:
     assert counts_step_by_one(page.counts()), page.runs()
 
 
