@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from kubelab.hostpkgs import ensure_programs
 from kubelab.images.pause import PAUSE, build_pause_image
+from tests.oci_archive import read_oci_archive
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -23,12 +22,7 @@ def test_pause_archive_is_cached_and_names_its_ref(tmp_path: Path) -> None:
     mtime = archive.stat().st_mtime_ns
     assert build_pause_image(tmp_path) == archive
     assert archive.stat().st_mtime_ns == mtime
-    with tarfile.open(archive) as tar:
-        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
-        digest = index["manifests"][0]["digest"].removeprefix("sha256:")
-        manifest = json.load(tar.extractfile(f"blobs/sha256/{digest}"))  # type: ignore[arg-type]
-        config_digest = manifest["config"]["digest"].removeprefix("sha256:")
-        config = json.load(tar.extractfile(f"blobs/sha256/{config_digest}"))  # type: ignore[arg-type]
+    index, manifest, config, _ = read_oci_archive(archive)
     assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == PAUSE
     assert config["config"]["Entrypoint"] == ["/pause"]
     assert config["config"]["User"] == "65535:65535"
