@@ -15,7 +15,7 @@ def _fake_binaries(bin_dir: Path, version: str) -> None:
     for name in build.ALL_BINARIES:
         said = {
             "etcd": f"etcd Version: {build.ETCD_VERSION}",
-            "coredns": f"CoreDNS-{build.COREDNS_VERSION}",
+            "coredns": f"CoreDNS-{build.COREDNS_VERSION}\nlinux/amd64, go1.26, v{build.coredns_build_id()}",
         }
         path = bin_dir / name
         path.write_text(f"#!/bin/sh\necho '{said.get(name, f'Kubernetes v{version}')}'\n")
@@ -80,3 +80,25 @@ def test_the_go_of_this_machine_builds_what_kubelab_builds(tmp_path: Path) -> No
     for required in (build.ETCD_GO, build.COREDNS_GO):
         (tmp_path / "go.mod").write_text(f"module kubelab.local/x\n\ngo {required}\n")
         build.check_go(tmp_path, "x")
+
+
+def test_a_coredns_of_another_plugin_set_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "k8s" / "v1.34.4" / "bin"
+    _fake_binaries(bin_dir, "1.34.4")
+    # built from an older coredns_main.go: right version, other plugins
+    (bin_dir / "coredns").write_text(
+        f"#!/bin/sh\necho 'CoreDNS-{build.COREDNS_VERSION}'; echo 'linux/amd64, go1.26, v1.15.0'\n"
+    )
+    built: list[str] = []
+
+    def fake_build(name: str, src: Path, package: str, out: Path, ldflags: str) -> float:
+        built.append(name)
+        assert f"GitCommit=v{build.coredns_build_id()}" in ldflags
+        out.write_text(f"#!/bin/sh\necho 'CoreDNS-x {build.coredns_build_id()}'\n")
+        return 0.0
+
+    monkeypatch.setattr(build, "_build_one", fake_build)
+    build.ensure_binaries(tmp_path, "1.34.4")
+    assert built == ["coredns"]

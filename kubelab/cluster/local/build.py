@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -32,6 +33,8 @@ KUBE_BINARIES = (
     "kube-proxy",
 )
 ALL_BINARIES = (*KUBE_BINARIES, "etcd", "coredns")
+# Built only for kind's node image (kubeadm bootstraps its nodes, kubectl applies its add-ons).
+KIND_EXTRA_BINARIES = ("kubeadm", "kubectl")
 
 BUILD_TIMEOUT = 3600.0  # one binary, cold, on 2 cores: up to ~15 min; leave room
 QUICK_TIMEOUT = 30.0
@@ -157,18 +160,31 @@ def _run_go(args: list[str], cwd: Path, timeout: float) -> str:
 
 def binary_version(path: Path) -> str:
     """What a built binary says its version is (first line of ``--version``)."""
-    flag = "-version" if path.name == "coredns" else "--version"
+    args = {
+        "coredns": ["-version"],
+        "kubeadm": ["version", "-o", "short"],
+        "kubectl": ["version", "--client"],
+    }.get(path.name, ["--version"])
     out = subprocess.run(
-        [str(path), flag], check=True, timeout=QUICK_TIMEOUT, capture_output=True, text=True
+        [str(path), *args], check=True, timeout=QUICK_TIMEOUT, capture_output=True, text=True
     ).stdout
+    if path.name == "coredns":  # CoreDNS-1.15.0 / linux/amd64, go1.26, <git commit>
+        return " ".join(out.split())
     return out.strip().splitlines()[0] if out.strip() else ""
+
+
+def coredns_build_id() -> str:
+    """CoreDNS's version and a hash of kubelab's wrapper main (its plugin set): a changed plugin
+    set rebuilds a cached binary. Stamped into the binary as its git commit."""
+    main = resources.files("kubelab.cluster.local").joinpath("gomod", "coredns_main.go")
+    return f"{COREDNS_VERSION}+{hashlib.sha256(main.read_bytes()).hexdigest()[:8]}"
 
 
 def _expected_version(name: str, version: str) -> str:
     if name == "etcd":
         return ETCD_VERSION
     if name == "coredns":
-        return COREDNS_VERSION
+        return coredns_build_id()
     return f"v{version}"
 
 
@@ -248,8 +264,13 @@ def _build_one(name: str, src: Path, package: str, out: Path, ldflags: str) -> f
     return elapsed
 
 
-def ensure_binaries(cache: Path, version: str = DEFAULT_K8S_VERSION) -> Binaries:
-    """Build whatever is missing under cache/k8s/v<version>/bin; a warm cache builds nothing."""
+def ensure_binaries(
+    cache: Path, version: str = DEFAULT_K8S_VERSION, extra: tuple[str, ...] = ()
+) -> Binaries:
+    """Build whatever is missing under cache/k8s/v<version>/bin; a warm cache builds nothing.
+
+    ``extra``: more commands of k8s.io/kubernetes (KIND_EXTRA_BINARIES), e.g. for kind.
+    """
     version = normalize_version(version)
     root = cache / "k8s" / f"v{version}"
     bins = Binaries(root / "bin")
@@ -259,7 +280,8 @@ def ensure_binaries(cache: Path, version: str = DEFAULT_K8S_VERSION) -> Binaries
         stamps: dict[str, object] = json.loads(stamp_file.read_text())
     except (OSError, ValueError):
         stamps = {}
-    missing = [name for name in ALL_BINARIES if not _is_built(bins, name, version, stamps)]
+    wanted = (*ALL_BINARIES, *extra)
+    missing = [name for name in wanted if not _is_built(bins, name, version, stamps)]
     stamp_file.write_text(json.dumps(stamps))
     if not missing:
         print(
@@ -273,7 +295,7 @@ def ensure_binaries(cache: Path, version: str = DEFAULT_K8S_VERSION) -> Binaries
     )
     ldflags = version_ldflags(version)
     for name in missing:
-        if name in KUBE_BINARIES:
+        if name in KUBE_BINARIES or name in extra:
             src = _prepare_kubernetes(root, version)
             _build_one(name, src, f"k8s.io/kubernetes/cmd/{name}", bins.path(name), ldflags)
         elif name == "etcd":
@@ -286,7 +308,7 @@ def ensure_binaries(cache: Path, version: str = DEFAULT_K8S_VERSION) -> Binaries
             go_mod = f"module kubelab.local/coredns\n\ngo {COREDNS_GO}\n\nrequire github.com/coredns/coredns v{COREDNS_VERSION}\n"
             _write_wrapper(src, go_mod, "coredns_main.go")
             ldflags_dns = (
-                f"-s -w -X github.com/coredns/coredns/coremain.GitCommit=v{COREDNS_VERSION}"
+                f"-s -w -X github.com/coredns/coredns/coremain.GitCommit=v{coredns_build_id()}"
             )
             _build_one(name, src, ".", bins.path(name), ldflags_dns)
         if not _is_built(bins, name, version, stamps):
