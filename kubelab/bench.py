@@ -30,12 +30,18 @@ PARALLEL = "4"  # xdist workers: the best of 2, 3, 4 and 6 on 2 cores (see READM
 RUN_TIMEOUT = 900.0
 
 
+FAILED: list[str] = []  # the runs that did not pass: their times are no figures
+
+
 def _timed(what: str, action: Callable[[], object]) -> float:
     print(f"[bench] {what} ...", flush=True)
     started = time.monotonic()
-    action()
+    try:
+        action()
+    except subprocess.CalledProcessError:
+        FAILED.append(what)
     elapsed = time.monotonic() - started
-    print(f"[bench] {what}: {elapsed:.1f} s", flush=True)
+    print(f"[bench] {what}: {elapsed:.1f} s{' (FAILED)' if what in FAILED else ''}", flush=True)
     return elapsed
 
 
@@ -150,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             junit = Path(tmp) / "serial.xml"
             figures["serial"] = _timed("full lab, serial", lambda: _lab(f"--junitxml={junit}"))
-            rollouts = rollout_lines(junit)
+            rollouts = rollout_lines(junit) if junit.is_file() else []
             figures["parallel"] = _timed(
                 f"full lab, {args.workers} xdist workers", lambda: _lab("-n", args.workers)
             )
@@ -165,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     print("rollouts (serial run):")
     for line in rollouts:
         print(f"  {line}")
-    return 0
+    if FAILED:
+        print(f"FAILED, so not figures: {'; '.join(FAILED)}")
+    return 1 if FAILED else 0
 
 
 if __name__ == "__main__":
