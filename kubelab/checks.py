@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 from kubernetes import client
 
+from kubelab import evidence
 from kubelab.client import Kube
 from kubelab.states import (
     endpoint_ready,
+    internal_ip,
     is_control_plane,
     is_ready,
     not_ready_reason,
@@ -30,14 +32,48 @@ def parse_version(version: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def roles(node: client.V1Node) -> str:
+    """The node's roles as kubectl shows them (from ``node-role.kubernetes.io/*`` labels)."""
+    prefix = "node-role.kubernetes.io/"
+    named = sorted(k[len(prefix) :] for k in node.metadata.labels or {} if k.startswith(prefix))
+    if not named and is_control_plane(node):
+        named = ["control-plane"]
+    return ",".join(named) or "<none>"
+
+
+def _record_nodes(nodes: Sequence[client.V1Node]) -> None:
+    rows = [
+        [
+            n.metadata.name,
+            ("Ready" if is_ready(n) else "NotReady")
+            + (",SchedulingDisabled" if n.spec.unschedulable else ""),
+            roles(n),
+            evidence.age(n.metadata.creation_timestamp),
+            n.status.node_info.kubelet_version,
+            internal_ip(n),
+        ]
+        for n in sorted(nodes, key=lambda n: n.metadata.name)
+    ]
+    evidence.record(
+        "the nodes and their roles",
+        evidence.table(["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP"], rows),
+    )
+
+
 def worker_nodes(kube: Kube) -> list[client.V1Node]:
     """Nodes that are not control-plane nodes."""
-    return [n for n in kube.nodes() if not is_control_plane(n)]
+    workers = [n for n in kube.nodes() if not is_control_plane(n)]
+    evidence.record(
+        "the worker nodes", f"{len(workers)}: {', '.join(n.metadata.name for n in workers)}"
+    )
+    return workers
 
 
 def nodes_not_ready(kube: Kube) -> list[str]:
     """Each node whose Ready condition is not True, with the condition's reason and message."""
-    return [not_ready_reason(n) for n in kube.nodes() if not is_ready(n)]
+    nodes = kube.nodes()
+    _record_nodes(nodes)
+    return [not_ready_reason(n) for n in nodes if not is_ready(n)]
 
 
 @dataclass(frozen=True)
@@ -57,14 +93,29 @@ def control_plane(kube: Kube, record: Callable[[str, object], None] | None = Non
     plane; else the nodes the API server (the ``kubernetes`` Service's endpoints) runs on; else,
     on none of the nodes (a managed cluster). Never passes for want of evidence. ``record``
     (pytest's ``record_property``) is told the case found, as "outcome"."""
-    found = _control_plane(kube)
+    nodes = kube.nodes()
+    evidence.record(
+        "the nodes' roles and taints",
+        evidence.table(
+            ["NAME", "ROLES", "TAINTS"],
+            [
+                [
+                    n.metadata.name,
+                    roles(n),
+                    ",".join(f"{t.key}:{t.effect}" for t in n.spec.taints or []) or "<none>",
+                ]
+                for n in sorted(nodes, key=lambda n: n.metadata.name)
+            ],
+        ),
+    )
+    found = _control_plane(kube, nodes)
+    evidence.record("where the control plane runs", found.case)
     if record is not None:
         record("outcome", f"control plane: {found.case}")
     return found
 
 
-def _control_plane(kube: Kube) -> ControlPlane:
-    nodes = kube.nodes()
+def _control_plane(kube: Kube, nodes: list[client.V1Node]) -> ControlPlane:
     labelled = [n for n in nodes if is_control_plane(n)]
     if labelled:
         names = ", ".join(n.metadata.name for n in labelled)
@@ -93,11 +144,34 @@ def _control_plane(kube: Kube) -> ControlPlane:
     )
 
 
+def server_release(kube: Kube) -> tuple[int, int]:
+    """(major, minor) of the API server's version; ValueError when it is no release."""
+    version = kube.server_version()
+    evidence.record("the API server's version", f"Server Version: {version}")
+    return parse_version(version)
+
+
 def kubelets_out_of_skew(kube: Kube) -> list[str]:
     """Nodes whose kubelet version is unparsable, newer than the API server or too old."""
     server = parse_version(kube.server_version())
+    nodes = kube.nodes()
+    evidence.record(
+        "each kubelet's version",
+        evidence.table(
+            ["NAME", "KUBELET", "CONTAINER-RUNTIME", "KERNEL"],
+            [
+                [
+                    n.metadata.name,
+                    n.status.node_info.kubelet_version,
+                    n.status.node_info.container_runtime_version,
+                    n.status.node_info.kernel_version,
+                ]
+                for n in sorted(nodes, key=lambda n: n.metadata.name)
+            ],
+        ),
+    )
     bad = []
-    for node in kube.nodes():
+    for node in nodes:
         reported = node.status.node_info.kubelet_version
         try:
             major, minor = parse_version(reported)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kubelab import http, manifests, probes, rollout, timeline, traffic
+from kubelab import evidence, http, manifests, probes, rollout, timeline, traffic
 from kubelab.cluster.base import Images, Provider
 from kubelab.errors import NodeCommandFailed, NotSupported, WaitTimeout
 from kubelab.http import Answer
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 
 def _selector(labels: dict[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in labels.items())
+
+
+def _shown(answer: Answer) -> str:
+    """An answer as a console shows it: the body, and the status when it is not 200."""
+    return answer.text if answer.status == 200 else f"{answer.text}   (HTTP {answer.status})"
 
 
 # The seed's file for each object the lab creates.
@@ -45,6 +51,7 @@ class Rollout:
     controller: str
     record: traffic.Record
     counts: list[rollout.PodCount]
+    lives: list[rollout.PodLife]
     most_running: int
     fewest_available: int
     picture: Path
@@ -233,6 +240,34 @@ class Lab:
                         probes.wait_until_connects(self.ns, pod.metadata.name, "redis", 6379)
                     except WaitTimeout as exc:
                         raise WaitTimeout(f"{exc}; {self.cluster_dns()}") from exc
+        self.record_services()
+
+    def record_services(self) -> None:
+        """Record the namespace's Services as ``kubectl get svc`` lists them."""
+        rows = []
+        for svc in sorted(self.ns.objects("Service"), key=lambda s: s.metadata.name):
+            ports = ",".join(
+                f"{p.port}:{p.node_port}/{p.protocol}" if p.node_port else f"{p.port}/{p.protocol}"
+                for p in svc.spec.ports or []
+            )
+            rows.append(
+                [
+                    svc.metadata.name,
+                    svc.spec.type,
+                    svc.spec.cluster_ip,
+                    ports,
+                    evidence.age(svc.metadata.creation_timestamp),
+                ]
+            )
+        evidence.record(
+            "the Services", evidence.table(["NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "AGE"], rows)
+        )
+
+    def record_pods(
+        self, title: str = "the pods, with their node and IP", owners: bool = False
+    ) -> None:
+        """Record the namespace's pods as ``kubectl get pods -o wide`` lists them."""
+        evidence.record(title, evidence.pods_table(self.ns.pods(), owners=owners))
 
     def create_replication_controller(self, replicas: int) -> client.V1ReplicationController:
         """Create the ``web`` ReplicationController with ``replicas`` replicas."""
@@ -265,6 +300,20 @@ class Lab:
         except NotSupported as exc:
             log.warning("%s; the container is checked through the API only", exc)
             runtime = None
+        self.record_pods()
+        if runtime is None:
+            evidence.record(
+                f"the containers node {node.metadata.name} runs",
+                f"(the {self.provider.name} provider cannot ask a node's runtime; the API reports "
+                f"container {container_id[:13]})",
+            )
+        else:
+            evidence.record(
+                f"the containers node {node.metadata.name}'s runtime runs ({len(runtime)})",
+                "\n".join(
+                    f"{c[:13]}{'   <- ' + name if c == container_id else ''}" for c in runtime
+                ),
+            )
         return Placement(
             pod=name,
             node=node.metadata.name,
@@ -279,18 +328,24 @@ class Lab:
         Falls back to the API server's pod proxy where the provider cannot run commands on nodes.
         """
         pod = self.ns.wait_for_pod_ready(name)
-        node, url = pod.spec.node_name, f"http://{pod.status.pod_ip}:{WEB_PORT}/"
-        answers = []
+        node, ip = pod.spec.node_name, pod.status.pod_ip
+        answers: list[Answer] = []
+        console = []
         for _ in range(times):
             try:
-                raw = self.provider.get_from_node(node, url, timeout=10)
+                raw = self.provider.get_from_node(node, f"http://{ip}:{WEB_PORT}/", timeout=10)
             except NotSupported as exc:
                 log.warning("%s; falling back to the API server's pod proxy", exc)
-                answers.append(probes.proxy_get(self.ns, name, WEB_PORT))
+                answer = probes.proxy_get(self.ns, name, WEB_PORT)
+                console.append(f"(the API server's pod proxy) GET pod/{name}:{WEB_PORT}")
             except NodeCommandFailed as exc:  # the app resolves redis on every request
                 raise NodeCommandFailed(f"{exc}; {self.cluster_dns()}") from exc
             else:
-                answers.append(http.parse_raw(raw, via=f"curl on node {node}"))
+                answer = http.parse_raw(raw, via=f"curl on node {node}")
+                console.append(f"{node} $ curl {ip}:{WEB_PORT}")
+            answers.append(answer)
+            console.append(_shown(answer))
+        evidence.record(f"the {name} pod's answers, asked on its node", "\n".join(console))
         return answers
 
     def page_since(self, since: float, bound: float, name: str = "web") -> PageSince:
@@ -359,9 +414,11 @@ class Lab:
         """GET the page once on every node's address at the Service's NodePort."""
         port = self.ns.node_port(service)
         self.ns.wait_for_endpoints(service, count=len(self.ns.pods(WEB_SELECTOR)))
-        answers = []
+        answers: list[Answer] = []
+        console = []
         for node, address in sorted(self.node_addresses().items()):
             url = f"http://{address}:{port}/"
+            console.append(f"$ curl {address}:{port}        # node {node}")
             # kube-proxy on each node programs the new port on its own schedule.
             answers.append(
                 wait_until(
@@ -372,25 +429,51 @@ class Lab:
                     interval=POLL,
                 )
             )
+            console.append(_shown(answers[-1]))
+        evidence.record(
+            f"the {service} Service's answer on every node's address", "\n".join(console)
+        )
         return answers
 
     def wait_for_web_pods(self, count: int, timeout: float | None = None) -> list[client.V1Pod]:
         """Wait until exactly ``count`` web pods run and are ready (default: the namespace's)."""
-        return self.ns.wait_for_ready_pods(WEB_SELECTOR, count, timeout=timeout)
+        pods = self.ns.wait_for_ready_pods(WEB_SELECTOR, count, timeout=timeout)
+        evidence.record(
+            "the web pods, with their node, IP and controller",
+            evidence.pods_table(pods, owners=True),
+        )
+        return pods
 
     def owners(self, pod: str) -> list[tuple[str, str]]:
         """(kind, name) of the controllers owning pod ``pod``."""
         refs = self.ns.pod(pod).metadata.owner_references or []
-        return [(ref.kind, ref.name) for ref in refs if ref.controller]
+        owners = [(ref.kind, ref.name) for ref in refs if ref.controller]
+        evidence.record(
+            f"the {pod} pod's controller",
+            f"pod/{pod} is controlled by "
+            + (", ".join(f"{kind}/{name}" for kind, name in owners) or "nothing"),
+        )
+        return owners
 
     def pods_created_by(self, controller: str) -> list[str]:
         """Web pods created by ``controller`` itself: owned by it and named after it with a suffix."""
-        return sorted(
+        owned = [
             p.metadata.name
             for p in self.ns.pods(WEB_SELECTOR)
-            if p.metadata.generate_name == f"{controller}-"
-            and any(ref.name == controller for ref in p.metadata.owner_references or [])
+            if any(ref.name == controller for ref in p.metadata.owner_references or [])
+        ]
+        created = sorted(
+            p.metadata.name
+            for p in self.ns.pods(WEB_SELECTOR)
+            if p.metadata.generate_name == f"{controller}-" and p.metadata.name in owned
         )
+        adopted = sorted(set(owned) - set(created))
+        evidence.record(
+            f"the pods the ReplicationController {controller} adopted and created",
+            f"adopted ({len(adopted)}): {', '.join(adopted) or '-'}\n"
+            f"created ({len(created)}): {', '.join(created) or '-'}",
+        )
+        return created
 
     # -- rolling update -------------------------------------------------------------------
     def start_web_under(self, controller: str, replicas: int = 3) -> None:
@@ -432,28 +515,61 @@ class Lab:
         self.ask_every_node()  # every node's kube-proxy serves the NodePort before traffic starts
         watch = rollout.PodWatch(self.ns, WEB_SELECTOR)
         watch.start()
+        printed: list[str] = []
+
+        def progress(line: str) -> None:
+            log.info("%s", line)
+            printed.append(f"{evidence.clock(time.time())}  {line}")
+
         try:
             with traffic.traffic(self.node_port_urls(), rate=rate) as probe:
                 if controller == "ReplicationController":
-                    rollout.rolling_update_rc(self.ns, "web", self.images.web_v2, progress=log.info)
+                    rollout.rolling_update_rc(self.ns, "web", self.images.web_v2, progress=progress)
                 else:
-                    rollout.rolling_update_deployment(self.ns, "web", self.images.web_v2)
+                    rollout.rolling_update_deployment(
+                        self.ns, "web", self.images.web_v2, progress=progress
+                    )
                 # Traffic flows until the last old pod has exited: its SIGTERM, preStop and
                 # exit happen with requests still coming.
                 last_old_exit = watch.wait_until_old_pods_exit(self.ns.timeout)
         finally:
+            shown = (
+                "kubectl rolling-update"
+                if controller == "ReplicationController"
+                else "kubectl rollout status"
+            )
+            evidence.record(
+                f"the rolling update's progress, as {shown} printed it", "\n".join(printed)
+            )
             counts = watch.stop()
+        lives = sorted(watch.lives.values(), key=lambda life: (life.started or 0.0, life.name))
+        evidence.record(
+            "each web pod's life (seconds since the traffic started)",
+            self._lives_table(lives, probe.record.started),
+        )
         picture = self.reports / f"rollout-{controller}-{self.ns.name}.png"
-        timeline.draw(probe.record, counts, f"web 1.0 -> 2.0 under a {controller}", picture)
+        timeline.draw(
+            probe.record,
+            counts,
+            f"web 1.0 -> 2.0 under a {controller}",
+            picture,
+            lives=[(life, self.version_of(life.image)) for life in lives],
+        )
         result = Rollout(
             controller,
             probe.record,
             counts,
+            lives,
             watch.most_running,
             watch.fewest_available,
             picture,
             self.sample_answers(),
             last_old_exit - probe.record.started,
+        )
+        evidence.picture(
+            "the rollout's timeline: answers per second, web pods, and each pod's life",
+            picture,
+            caption=f"{picture.name}: {result.summary()}",
         )
         log.info("rollout: %s; timeline: %s", result.summary(), picture)
         if record is not None:
@@ -461,14 +577,54 @@ class Lab:
             record("traffic", f"{controller}: {result.summary()}")
         return result
 
+    def version_of(self, image: str) -> str:
+        """The web app's version an image holds (by the lab's image names), else the image."""
+        return {self.images.web_v1: "1.0", self.images.web_v2: "2.0"}.get(image, image)
+
+    def _lives_table(self, lives: list[rollout.PodLife], since: float) -> str:
+        def at(moment: float | None, before: str) -> str:
+            return before if moment is None else f"{moment - since:+.2f}"
+
+        return evidence.table(
+            ["POD", "VERSION", "STARTED", "READY", "SHUTTING DOWN", "EXITED"],
+            [
+                [
+                    life.name,
+                    self.version_of(life.image),
+                    at(life.started, "before"),
+                    at(life.ready, "before"),
+                    at(life.stopping, "-"),
+                    at(life.exited, "-"),
+                ]
+                for life in lives
+            ],
+        )
+
     def sample_answers(self, count: int = 60) -> list[Answer]:
         """``count`` answers through the web NodePort, spread over every node's address."""
         urls = self.node_port_urls()
-        return [http.get(urls[i % len(urls)], via=urls[i % len(urls)]) for i in range(count)]
+        answers = [http.get(urls[i % len(urls)], via=urls[i % len(urls)]) for i in range(count)]
+        targets = ", ".join(u.removeprefix("http://").rstrip("/") for u in urls)
+        per_pod = Counter(a.hostname for a in answers)
+        evidence.record(
+            f"{count} answers through the web Service, taking turns over {targets}",
+            "answers per pod: "
+            + ", ".join(f"{host}: {n}" for host, n in sorted(per_pod.items(), key=str))
+            + "\n\n"
+            + "\n".join(_shown(a) for a in answers),
+        )
+        return answers
 
     def web_pod_images(self, count: int) -> dict[str, str]:
         """Once exactly ``count`` web pods are ready: each one's name and container image."""
-        return {p.metadata.name: p.spec.containers[0].image for p in self.wait_for_web_pods(count)}
+        images = {
+            p.metadata.name: p.spec.containers[0].image for p in self.wait_for_web_pods(count)
+        }
+        evidence.record(
+            "the web pods' images",
+            evidence.table(["POD", "IMAGE"], sorted(images.items())),
+        )
+        return images
 
     def web_pods(self) -> list[client.V1Pod]:
         """The pods the web selector matches, shutting down or not."""
@@ -477,6 +633,7 @@ class Lab:
     # -- clearing -------------------------------------------------------------------------
     def clear(self) -> None:
         """Delete as the seed does: the services, the RC, then the pods (gone already is fine)."""
+        done: list[str] = []
         for kind, name in (
             ("Service", "web"),
             ("Service", "redis"),
@@ -484,13 +641,21 @@ class Lab:
             ("Pod", "redis"),
             ("Pod", "web"),
         ):
-            self.ns.delete(kind, name)  # the RC's deletion may have taken the web pod already
+            # the RC's deletion may have taken the web pod already
+            gone = "deleted" if self.ns.delete(kind, name) else "was gone already"
+            done.append(f'{kind.lower()} "{name}" {gone}')
+        evidence.record("what was deleted, in the seed's order", "\n".join(done))
 
     def wait_until_empty(self, timeout: float | None = None) -> list[str]:
         """Wait until nothing of the lab is left in the namespace (default: the namespace's)."""
-        return wait_until(
+        left = wait_until(
             self.ns.leftovers,
             lambda left: not left,
             timeout=timeout or self.ns.timeout,
             what=f"nothing of the lab left in {self.ns.name}",
         )
+        evidence.record(
+            f"what is left in namespace {self.ns.name}",
+            "\n".join(left) or "No resources found.",
+        )
+        return left

@@ -7,6 +7,7 @@ the ``kube``, ``namespace`` and ``lab`` fixtures.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import signal
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from kubelab import diagnostics, isolation
+from kubelab import browser, diagnostics, evidence, isolation, report
 from kubelab.client import Kube
 from kubelab.cluster.base import Images, Provider
 from kubelab.cluster.select import CHOICES, DEFAULT_IMAGES, Options, choose
@@ -28,7 +29,6 @@ from kubelab.errors import KubelabError
 from kubelab.lab import Lab
 from kubelab.namespace import LabNamespace, namespace_name, wait_until_deleted
 from kubelab.paths import source_dir
-from kubelab.report import ScenarioResult, render
 from kubelab.waits import MEDIUM
 
 KEEP_CHOICES = ("never", "on-failure", "always")
@@ -38,12 +38,12 @@ MIN_WAIT = 10.0  # no pod starts and passes a readiness probe faster than this o
 log = logging.getLogger("kubelab")
 
 
-def _scenario(report: pytest.TestReport) -> Any:
-    """pytest-bdd's record of the scenario behind ``report`` (None for plain tests)."""
+def _context(rep: pytest.TestReport) -> Any:
+    """pytest-bdd's record of the scenario behind ``rep`` (None for plain tests): its
+    ``scenario`` (serialized, steps included) and the test's ``name``."""
     from pytest_bdd.reporting import test_report_context_registry
 
-    context = test_report_context_registry.get(report)
-    return context.scenario if context else getattr(report, "kubelab_scenario", None)
+    return test_report_context_registry.get(rep)
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ CREATED = pytest.StashKey[list[str]]()  # namespaces to delete at the end of the
 CLEANED = pytest.StashKey[bool]()
 SESSION = pytest.StashKey[pytest.Session]()
 SENTINELS = pytest.StashKey[isolation.Sentinels]()
+EVIDENCE = pytest.StashKey[list[list[evidence.Block]]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -103,6 +104,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--reports-dir", type=Path, help="where reports go (default: reports/ in the rootdir)"
+    )
+    group.addoption(
+        "--check-report",
+        default="yes",
+        help="open lab.html in headless Chromium at the end and fail on console errors or "
+        "missing sections: yes, no (default: yes)",
     )
     group.addoption(
         "--keep-namespace",
@@ -178,6 +185,12 @@ def _start_cluster(config: pytest.Config) -> None:
         isolation.plant(sentinels)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the scenarios in the lab's order (cluster, pods, services, ... clear), not the
+    alphabetical order of the feature files; within a chapter, as written."""
+    items.sort(key=lambda item: report.chapter(m.name for m in item.iter_markers()))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Bring up (or reach) the cluster before the first scenario; a problem ends the run here."""
     config = session.config
@@ -216,9 +229,9 @@ def pytest_report_to_serializable(
 ) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
     """Carry pytest-bdd's scenario record from an xdist worker to the controller's report."""
     data = yield
-    scenario = _scenario(report)
-    if data is not None and scenario is not None:
-        data["kubelab_scenario"] = scenario
+    context = _context(report)
+    if data is not None and context is not None:
+        data["kubelab_scenario"] = {"scenario": context.scenario, "name": context.name}
     return data
 
 
@@ -226,32 +239,33 @@ def pytest_report_to_serializable(
 def pytest_report_from_serializable(
     data: dict[str, Any],
 ) -> Generator[None, pytest.TestReport | None, pytest.TestReport | None]:
-    report = yield
-    if report is not None and "kubelab_scenario" in data:
-        report.kubelab_scenario = data["kubelab_scenario"]  # type: ignore[attr-defined]
-    return report
+    rep = yield
+    if rep is not None and "kubelab_scenario" in data:
+        from pytest_bdd.reporting import ReportContext, test_report_context_registry
+
+        # As if pytest-bdd had run the scenario here: every report reads it the same way.
+        test_report_context_registry[rep] = ReportContext(**data["kubelab_scenario"])
+    return rep
 
 
 class LivingDocumentation:
-    """Collects each scenario's outcome and writes reports/lab.html at the end of the run."""
+    """Collects each scenario's outcome and evidence; at the end of the run writes lab.html and
+    the cucumber JSON, puts the JUnit file in the lab's order, and checks the page in Chromium."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, cucumber_json: str | None) -> None:
         self.config = config
-        self.results: list[ScenarioResult] = []
+        self.cucumber_json = cucumber_json
+        self.results: dict[str, report.ScenarioResult] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        scenario = _scenario(report)
-        if scenario is None or not (report.when == "call" or report.failed):
+        context = _context(report)
+        if context is None or not (report.when == "call" or report.failed):
             return
-        self.results.append(
-            ScenarioResult(
-                scenario=dict(scenario),
-                outcome=report.outcome,
-                duration=report.duration,
-                failure=str(report.longrepr) if report.failed else "",
-                images=[str(value) for key, value in report.user_properties if key == "timeline"],
-            )
-        )
+        known = self.results.get(report.nodeid)
+        if known is not None:  # the scenario passed, then its teardown failed
+            known.outcome, known.failure = "failed", str(report.longrepr)
+            return
+        self.results[report.nodeid] = _result(context, report)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get(
@@ -268,28 +282,65 @@ class LivingDocumentation:
                 for line in lines:
                     terminalreporter.write_line(line)
 
+    @pytest.hookimpl(trylast=True)  # after the JUnit file is written
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.results:
             return
+        results = list(self.results.values())
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        say = reporter.write_line if reporter is not None else print
+        if reporter is not None:
+            reporter.ensure_newline()
+        if self.cucumber_json:
+            path = Path(self.cucumber_json)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report.cucumber(results)))
+            say(f"kubelab: cucumber JSON (each step's evidence as its output) in {path}")
+        xml = self.config.option.xmlpath
+        if xml and Path(xml).is_file():
+            report.order_junit(Path(xml), results)
         cluster = self.config.stash.get(CLUSTER, None)
         where = (
             f"the {cluster.provider.name} cluster at {cluster.kube.where}"
             if cluster
             else "no cluster"
         )
-        page = render(self.results, reports_dir(self.config) / "lab.html", where)
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.ensure_newline()
-            reporter.write_line(f"kubelab: living documentation in {page}")
+        page = report.render(results, reports_dir(self.config) / "lab.html", where)
+        say(f"kubelab: living documentation in {page}")
+        if self.config.getoption("--check-report") == "no":
+            return
+        try:
+            check = browser.check_page(page, page.with_suffix(".png"))
+            problems = check.problems(report.sections(results))
+        except KubelabError as exc:
+            problems = [str(exc)]
+        if problems:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            say(f"kubelab: {page} does not read well in Chromium: {'; '.join(problems)}")
+        else:
+            say(f"kubelab: Chromium shows every section of {page}; screenshot {check.screenshot}")
 
 
+def _result(context: Any, rep: pytest.TestReport) -> report.ScenarioResult:
+    """A scenario's result for the living documentation, from pytest-bdd's record of it."""
+    return report.ScenarioResult(
+        scenario=context.scenario,
+        outcome=rep.outcome,
+        duration=rep.duration,
+        failure=str(rep.longrepr) if rep.failed else "",
+        order=int(context.scenario.get("order", 0)),
+        name=context.name,
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-bdd would open its own cucumber JSON writer
 def pytest_configure(config: pytest.Config) -> None:
     # Checked here rather than by argparse ``choices`` so the error is one line naming the fix.
     choices = (
         ("--cluster", CHOICES),
         ("--keep-namespace", KEEP_CHOICES),
         ("--sentinels", SENTINEL_CHOICES),
+        ("--check-report", ("yes", "no")),
     )
     for option, allowed in choices:
         if config.getoption(option) not in allowed:
@@ -302,7 +353,15 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--wait-timeout={wait:g} is shorter than a pod can ever take to start and become ready; "
             f"use at least {MIN_WAIT:.0f} seconds"
         )
-    config.pluginmanager.register(LivingDocumentation(config), "kubelab-living-documentation")
+    # kubelab writes --cucumberjson itself: in the lab's order, every scenario also under
+    # xdist, each step with its evidence as output.
+    cucumber_json = getattr(config.option, "cucumber_json_path", None)
+    if cucumber_json:
+        config.option.cucumber_json_path = None
+    if not hasattr(config, "workerinput"):  # the controller reports for every worker
+        config.pluginmanager.register(
+            LivingDocumentation(config, cucumber_json), "kubelab-living-documentation"
+        )
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
 
@@ -454,8 +513,20 @@ def lab(
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-bdd's hook
+def pytest_bdd_before_step(request: pytest.FixtureRequest) -> None:
+    """Collect what the step observes (kubelab records it) to show it under the step."""
+    request.node.stash.setdefault(EVIDENCE, []).append(evidence.start())
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-bdd's hook
+def pytest_bdd_after_step() -> None:
+    evidence.stop()
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-bdd's hook
 def pytest_bdd_step_error(request: pytest.FixtureRequest, **_: object) -> None:
     """Gather what explains a failing step, while its namespace still exists."""
+    evidence.stop()
     cluster = request.config.stash.get(CLUSTER, None)
     if cluster is None:
         return
@@ -468,6 +539,12 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    context = _context(report)
+    if context is not None:  # each step's evidence, and the scenario's place in the lab
+        recorded = item.stash.get(EVIDENCE, [])
+        for step, blocks in zip(context.scenario["steps"], recorded, strict=False):
+            step["evidence"] = [block.as_dict() for block in blocks]
+        context.scenario["order"] = item.session.items.index(item)
     if report.failed:
         item.stash[FAILED] = True
         text = item.stash.get(DIAGNOSTICS, None)

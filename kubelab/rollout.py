@@ -43,15 +43,52 @@ class PodCount:
 
 
 @dataclass
+class PodLife:
+    """When the watch first saw one pod start, become ready, begin shutting down, and exit
+    (wall-clock times; None: not seen while watching)."""
+
+    name: str
+    image: str
+    before: bool = False  # already there when the watch began
+    started: float | None = None
+    ready: float | None = None
+    stopping: float | None = None
+    exited: float | None = None
+
+    def see(self, pod: client.V1Pod | None, now: float) -> None:
+        """Note what ``pod`` shows at ``now`` (None: it is gone from the API)."""
+        if pod is None or _exited(pod):
+            self.exited = self.exited or now
+            return
+        if not self.before and self.started is None and _running(pod):
+            self.started = now
+        if not self.before and self.ready is None and pod_ready(pod):
+            self.ready = now
+        if self.stopping is None and pod.metadata.deletion_timestamp is not None:
+            self.stopping = now
+
+
+def _exited(pod: client.V1Pod) -> bool:
+    statuses = pod.status.container_statuses or []
+    return bool(statuses) and all(s.state and s.state.terminated for s in statuses)
+
+
+def _running(pod: client.V1Pod) -> bool:
+    return any(s.state and s.state.running for s in pod.status.container_statuses or [])
+
+
+@dataclass
 class PodWatch:
-    """Watches pods matching a selector and records the counts after every event, and when the
-    pods there at the start (the old ones) have all exited."""
+    """Watches pods matching a selector and records the counts after every event, when each
+    pod started, became ready and exited, and when the pods there at the start (the old ones)
+    have all exited."""
 
     ns: LabNamespace
     selector: str
     counts: list[PodCount] = field(default_factory=list)
     old: frozenset[str] = frozenset()  # the pods there when the watch began
     last_old_exit: float | None = None  # wall-clock time the last of them was gone
+    lives: dict[str, PodLife] = field(default_factory=dict)
     _follower: Follower | None = None
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
@@ -61,7 +98,12 @@ class PodWatch:
         """List the pods, then follow every change from that point on (in a thread)."""
         self._follower = self.ns.kube.follower("Pod", self.ns.name, self.selector)
         changes = self._follower.changes(deadline=math.inf)
-        self.old = frozenset(p.metadata.name for p in next(changes))
+        first = next(changes)
+        self.old = frozenset(p.metadata.name for p in first)
+        for pod in first:  # started and ready before the watch: times unknown (None)
+            self.lives[pod.metadata.name] = PodLife(
+                pod.metadata.name, pod.spec.containers[0].image, before=True
+            )
         self._note(self._follower.snapshot())
         self._thread = threading.Thread(
             target=self._follow, args=(changes,), name="pod-watch", daemon=True
@@ -83,6 +125,13 @@ class PodWatch:
         live = [p for p in pods if p.metadata.deletion_timestamp is None]
         with self._changed:
             self.counts.append(PodCount(now, len(live), sum(1 for p in live if pod_ready(p))))
+            present = {p.metadata.name: p for p in pods}
+            for pod in pods:
+                self.lives.setdefault(
+                    pod.metadata.name, PodLife(pod.metadata.name, pod.spec.containers[0].image)
+                )
+            for name, life in self.lives.items():
+                life.see(present.get(name), now)
             if self.last_old_exit is None and not self._old_left(pods):
                 self.last_old_exit = now
             self._changed.notify_all()
@@ -255,19 +304,28 @@ def rolling_update_rc(
     return new_name
 
 
-def rolling_update_deployment(ns: LabNamespace, name: str, image: str) -> None:
-    """Set the Deployment's image and wait until the rollout is complete (3x the ns timeout)."""
+def rolling_update_deployment(
+    ns: LabNamespace, name: str, image: str, progress: Callable[[str], None] = log.info
+) -> None:
+    """Set the Deployment's image and wait until the rollout is complete (3x the ns timeout);
+    each change of its status is reported as ``kubectl rollout status`` reports it."""
     deployment = ns.get("Deployment", name)
     containers = [
         {"name": c.name, "image": image} for c in deployment.spec.template.spec.containers
     ]
     ns.patch("Deployment", name, {"spec": {"template": {"spec": {"containers": containers}}}})
     desired = deployment.spec.replicas
+    progress(f"deployment.apps/{name} image updated")
+    said = [""]
 
     def complete(found: list[client.V1Deployment]) -> bool:
         if not found:
             return False
         d = found[0]
+        now = rollout_status(d)
+        if now != said[0]:
+            said[0] = now
+            progress(now)
         s = d.status
         return (
             (s.observed_generation or 0) >= d.metadata.generation
@@ -288,3 +346,27 @@ def rolling_update_deployment(ns: LabNamespace, name: str, image: str) -> None:
             for d in found
         ),
     )
+
+
+def rollout_status(d: client.V1Deployment) -> str:
+    """What ``kubectl rollout status`` says of the Deployment ``d`` now (its own words)."""
+    s, name = d.status, d.metadata.name
+    if (s.observed_generation or 0) < d.metadata.generation:
+        return "Waiting for deployment spec update to be observed..."
+    updated, total = s.updated_replicas or 0, s.replicas or 0
+    if updated < d.spec.replicas:
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: {updated} out of '
+            f"{d.spec.replicas} new replicas have been updated..."
+        )
+    if total > updated:
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: {total - updated} old replicas '
+            "are pending termination..."
+        )
+    if (s.available_replicas or 0) < updated:
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: {s.available_replicas or 0} of '
+            f"{updated} updated replicas are available..."
+        )
+    return f'deployment "{name}" successfully rolled out'

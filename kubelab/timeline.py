@@ -1,48 +1,175 @@
-"""The rollout as a picture: answers per second by version, failures, and web pods over time."""
+"""The rollout as a picture: answers per second by version and failures, web pods over time, and
+when each pod started, became ready and exited."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from kubelab.rollout import PodCount
+from kubelab.rollout import PodCount, PodLife
 from kubelab.traffic import Record
 
+FAILED = "failed"
+# Failures have their own colour, never one a version could get.
+COLOURS = {"1.0": "#4878d0", "2.0": "#6acc64", FAILED: "#d62728"}
+OTHER_COLOURS = ["#956cb4", "#8c613c", "#dc7ec0", "#797979"]
+SHORTEST_BIN = 0.25  # a last partial second shorter than this joins the one before it
 
-def draw(record: Record, counts: Sequence[PodCount], title: str, path: Path) -> Path:
-    """Save a two-panel PNG of ``record`` and ``counts`` at ``path`` and return the path."""
+
+def bins(duration: float) -> list[tuple[float, float]]:
+    """Whole seconds from 0, the last one ending at ``duration`` (a short rest joins it)."""
+    edges = [float(s) for s in range(int(duration) + 1)]
+    if duration - edges[-1] >= SHORTEST_BIN or len(edges) == 1:
+        edges.append(duration)
+    else:
+        edges[-1] = duration
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a] or [(0.0, max(duration, 1e-3))]
+
+
+def rates(record: Record) -> dict[str, list[float]]:
+    """Answers per second in each of :func:`bins`, per version and for failures: a count over
+    the bin's own width, so the last, partial second shows no drop."""
+    spans = bins(record.duration)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(spans))
+    for request in record.requests:
+        label = (request.version or "?") if request.ok else FAILED
+        index = next((i for i, (_, end) in enumerate(spans) if request.sent < end), len(spans) - 1)
+        counts[label][index] += 1
+    return {
+        label: [n / (end - start) for n, (start, end) in zip(values, spans, strict=True)]
+        for label, values in counts.items()
+    }
+
+
+def _colour(label: str, others: list[str]) -> str:
+    if label in COLOURS:
+        return COLOURS[label]
+    if label not in others:
+        others.append(label)
+    return OTHER_COLOURS[others.index(label) % len(OTHER_COLOURS)]
+
+
+def _short(name: str) -> str:
+    parts = name.split("-")
+    return f"{parts[0]}-…-{parts[-1]}" if len(parts) > 2 and len(name) > 24 else name
+
+
+def draw(
+    record: Record,
+    counts: Sequence[PodCount],
+    title: str,
+    path: Path,
+    lives: Sequence[tuple[PodLife, str]] = (),
+) -> Path:
+    """Save a PNG of ``record``, ``counts`` and the pods' ``lives`` (each with its version) at
+    ``path`` and return the path."""
     # Imported here, not at collection: matplotlib takes over a second to import.
     import matplotlib
 
     matplotlib.use("Agg")  # no display: render straight to a file
     import matplotlib.pyplot as plt
 
-    per_second: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for request in record.requests:
-        label = f"version {request.version}" if request.ok else "failed"
-        per_second[label][int(request.sent)] += 1
-    seconds = range(int(record.duration) + 1)
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(9, 5.5), height_ratios=[3, 2])
-    for label in sorted(per_second):
-        values = [per_second[label].get(s, 0) for s in seconds]
-        style = {"color": "red", "marker": "x"} if label == "failed" else {}
-        top.plot(list(seconds), values, label=label, drawstyle="steps-post", **style)
+    spans = bins(record.duration)
+    per_label = rates(record)
+    others: list[str] = []
+    fig, (top, middle, bottom) = plt.subplots(
+        3,
+        1,
+        sharex=True,
+        figsize=(10.5, 7.5 + 0.18 * len(lives)),
+        height_ratios=[3, 2, 1 + 0.35 * max(len(lives), 1)],
+    )
+    # 1. Answers per second, stacked by version, failures in red; each failure also a tick.
+    base = [0.0] * len(spans)
+    labels = sorted((label for label in per_label if label != FAILED), key=str)
+    labels += [FAILED] if FAILED in per_label else []
+    for label in labels:
+        values = per_label[label]
+        top.bar(
+            [start for start, _ in spans],
+            values,
+            width=[end - start for start, end in spans],
+            bottom=base,
+            align="edge",
+            color=_colour(label, others),
+            edgecolor="white",
+            linewidth=0.5,
+            label=label if label == FAILED else f"version {label}",
+        )
+        base = [b + v for b, v in zip(base, values, strict=True)]
+    failures = [r.sent for r in record.requests if not r.ok]
+    if failures:
+        top.plot(
+            failures,
+            [0] * len(failures),
+            linestyle="none",
+            marker="|",
+            markersize=14,
+            color=COLOURS[FAILED],
+            label=f"each failed request ({len(failures)})",
+        )
     top.set_ylabel("answers per second")
     top.set_title(f"{title}\n{record.summary()}", fontsize=9)
-    top.legend(loc="upper right", fontsize=8)
-    top.grid(alpha=0.3)
+    top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    top.grid(alpha=0.3, axis="y")
+    # 2. How many web pods there were, and how many were ready, after every watch event.
     if counts:
-        times = [c.at - record.started for c in counts]
-        bottom.step(
-            times, [c.running for c in counts], where="post", label="web pods (not shutting down)"
+        times = [c.at - record.started for c in counts] + [record.duration]
+        middle.step(
+            times,
+            [c.running for c in counts] + [counts[-1].running],
+            where="post",
+            label="web pods (not shutting down)",
         )
-        bottom.step(times, [c.available for c in counts], where="post", label="ready web pods")
-        bottom.set_ylim(0, max(c.running for c in counts) + 1)
+        middle.step(
+            times,
+            [c.available for c in counts] + [counts[-1].available],
+            where="post",
+            label="ready web pods",
+        )
+        middle.set_ylim(0, max(c.running for c in counts) + 1)
+        middle.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    middle.set_ylabel("pods")
+    middle.grid(alpha=0.3)
+    # 3. One lane per pod: starting (thin), ready (thick), shutting down (thin), and marks.
+    marks: dict[str, tuple[str, list[float], list[int]]] = {
+        "started": ("^", [], []),
+        "ready": ("o", [], []),
+        "exited": ("x", [], []),
+    }
+    for lane, (life, version) in enumerate(lives):
+        colour = _colour(version, others)
+
+        def at(moment: float | None, default: float) -> float:
+            return default if moment is None else moment - record.started
+
+        started, end = at(life.started, 0.0), at(life.exited, record.duration)
+        ready, stopping = at(life.ready, started), at(life.stopping, end)
+        bottom.hlines(lane, started, ready, colors=colour, linewidth=2, alpha=0.6)
+        bottom.hlines(lane, ready, stopping, colors=colour, linewidth=7)
+        bottom.hlines(lane, stopping, end, colors=colour, linewidth=2, alpha=0.6)
+        for name, moment in (
+            ("started", life.started),
+            ("ready", life.ready),
+            ("exited", life.exited),
+        ):
+            if moment is not None:
+                marks[name][1].append(moment - record.started)
+                marks[name][2].append(lane)
+    for name, (marker, xs, ys) in marks.items():
+        if xs:
+            bottom.plot(xs, ys, linestyle="none", marker=marker, color="black", label=name)
+    bottom.set_yticks(range(len(lives)), [f"{_short(life.name)} ({v})" for life, v in lives])
+    bottom.tick_params(axis="y", labelsize=7)
+    bottom.set_ylim(-0.7, max(len(lives), 1) - 0.3)
+    bottom.invert_yaxis()
     bottom.set_xlabel("seconds since traffic started")
-    bottom.set_ylabel("pods")
-    bottom.legend(loc="lower right", fontsize=8)
-    bottom.grid(alpha=0.3)
+    if lives:
+        bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    bottom.grid(alpha=0.3, axis="x")
+    bottom.set_xlim(0, max(record.duration, 1.0))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -38,7 +38,7 @@ def _(kube: Kube, record_property: Callable[[str, object], None]) -> None:
 
 @then("the API server reports a Kubernetes version")
 def _(kube: Kube) -> None:
-    assert checks.parse_version(kube.server_version()) >= (1, 0)
+    assert checks.server_release(kube) >= (1, 0)
 
 
 @then("every node's kubelet reports a version the API server supports")

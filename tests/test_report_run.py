@@ -1,0 +1,193 @@
+"""A pytest-bdd run with kubelab's plugin, serially and under xdist: every report in the lab's
+order, every scenario in the cucumber JSON, each step's evidence in it. The steps record their
+own evidence; the cluster is the stand-in API server of tests/stand_in_api.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.stand_in_api import kubeconfig, serve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Alphabetically the clear chapter comes first; the lab's order puts it last.
+FEATURES = {
+    "a_clear.feature": """@clear
+Feature: Clear
+  Deleting `everything`.
+
+  Scenario: Nothing is left
+    Given a step that sees "nothing left"
+""",
+    "b_cluster.feature": """@cluster
+Feature: Cluster
+  Nodes first.
+
+  Scenario: Nodes are ready
+    Given a step that sees "3 nodes"
+    Then a step that sees "all Ready"
+
+  Scenario: Versions are reported
+    Given a step that sees "v1.34.4"
+    Then it fails on purpose
+""",
+    "c_pods.feature": """@pods
+Feature: Pods
+  Then pods.
+
+  Scenario Outline: The <pod> pod runs
+    Given a step that sees "<pod> running"
+
+    Examples:
+      | pod   |
+      | redis |
+      | web   |
+""",
+}
+
+STEPS = """
+from pytest_bdd import given, parsers, scenarios, then
+
+from kubelab import evidence
+
+scenarios("../features")
+
+
+@given(parsers.parse('a step that sees "{text}"'))
+def _(text):
+    evidence.record("what the step saw", text)
+
+
+@then(parsers.parse('a step that sees "{text}"'))
+def _(text):
+    evidence.record("what the step saw", text)
+
+
+@then("it fails on purpose")
+def _():
+    evidence.record("before failing", "this much was seen")
+    raise AssertionError("on purpose")
+"""
+
+LAB_ORDER = [
+    "Nodes are ready",
+    "Versions are reported",
+    "The redis pod runs",
+    "The web pod runs",
+    "Nothing is left",
+]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    (root / "features").mkdir()
+    for name, text in FEATURES.items():
+        (root / "features" / name).write_text(text)
+    (root / "docs").mkdir()
+    (root / "docs" / "test_docs.py").write_text(STEPS)
+    markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"][
+        "markers"
+    ]
+    (root / "pytest.ini").write_text(
+        "[pytest]\naddopts = --strict-markers -p no:cacheprovider\n"
+        "bdd_features_base_dir = features\nkubelab_paths = docs\nmarkers =\n"
+        + "".join(f"    {m}\n" for m in markers)
+    )
+    return root
+
+
+def run(project: Path, name: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = project / name
+    with serve() as url:
+        config = kubeconfig(project, url)
+        result = _pytest(project, out, "--cluster=existing", f"--kubeconfig={config}", *extra)
+    assert result.returncode == 1, result.stdout + result.stderr  # one scenario fails on purpose
+    return result, out
+
+
+def _pytest(project: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "docs",
+            "-v",
+            "--check-report=no",
+            f"--reports-dir={out}",
+            f"--cucumberjson={out}/cucumber.json",
+            f"--junitxml={out}/junit.xml",
+            *extra,
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module", params=["serial", "xdist"])
+def done(request: pytest.FixtureRequest, project: Path) -> Path:
+    extra = ("-n", "2") if request.param == "xdist" else ("-p", "no:xdist")
+    return run(project, request.param, *extra)[1]
+
+
+def test_cucumber_json_holds_every_scenario_in_lab_order(done: Path):
+    features = json.loads((done / "cucumber.json").read_text())
+    assert [e["name"] for f in features for e in f["elements"]] == LAB_ORDER
+
+
+def test_cucumber_json_has_each_steps_evidence_as_output(done: Path):
+    features = json.loads((done / "cucumber.json").read_text())
+    first, failing = features[0]["elements"]
+    assert [s["output"] for s in first["steps"]] == [
+        ["what the step saw\n3 nodes"],
+        ["what the step saw\nall Ready"],
+    ]
+    assert [s["result"]["status"] for s in failing["steps"]] == ["passed", "failed"]
+    assert failing["steps"][1]["output"] == ["before failing\nthis much was seen"]
+    assert "on purpose" in failing["steps"][1]["result"]["error_message"]
+
+
+def test_junit_in_lab_order(done: Path):
+    cases = [c.get("name") for c in ET.parse(done / "junit.xml").getroot().iter("testcase")]
+    assert cases == [
+        "test_nodes_are_ready",
+        "test_versions_are_reported",
+        "test_the_pod_pod_runs[redis]",
+        "test_the_pod_pod_runs[web]",
+        "test_nothing_is_left",
+    ]
+
+
+def test_the_page_in_lab_order_with_evidence_and_markdown(done: Path):
+    page = (done / "lab.html").read_text()
+    positions = [page.index(f"<h3>{name} ") for name in LAB_ORDER]
+    assert positions == sorted(positions)
+    assert '<pre class="console">nothing left</pre>' in page
+    assert "Deleting <code>everything</code>." in page
+
+
+def test_collection_and_terminal_follow_the_lab(project: Path):
+    result, _ = run(project, "terminal", "-p", "no:xdist")
+    shown = [
+        line.split("::")[1].split(" ")[0]
+        for line in result.stdout.splitlines()
+        if line.startswith("docs/test_docs.py::")
+    ]
+    assert shown == [
+        "test_nodes_are_ready",
+        "test_versions_are_reported",
+        "test_the_pod_pod_runs[redis]",
+        "test_the_pod_pod_runs[web]",
+        "test_nothing_is_left",
+    ], result.stdout

@@ -1,0 +1,96 @@
+"""The rollout timeline: honest rates up to the last partial second, failures apart, pod marks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from kubelab import timeline
+from kubelab.rollout import PodCount, PodLife
+from kubelab.traffic import Record, Request
+
+
+def steady(duration: float, rate: int = 100, failing: tuple[float, float] = (0, 0)) -> Record:
+    requests = []
+    for i in range(int(duration * rate)):
+        sent = i / rate
+        bad = failing[0] <= sent < failing[1]
+        requests.append(
+            Request(
+                sent=sent,
+                latency=0.005,
+                target="172.30.0.11:30000",
+                status=0 if bad else 200,
+                version=None if bad else ("1.0" if sent < duration / 2 else "2.0"),
+                error="ConnectionRefusedError" if bad else None,
+            )
+        )
+    return Record(requests=requests, started=1000.0, duration=duration)
+
+
+@pytest.mark.parametrize("duration", [3.5, 3.1, 3.0, 0.4])
+def test_steady_traffic_shows_a_steady_rate_to_the_end(duration: float):
+    totals = [sum(v) for v in zip(*timeline.rates(steady(duration)).values(), strict=True)]
+    assert totals == pytest.approx([100.0] * len(totals), abs=1.5)
+
+
+def test_a_short_last_bit_joins_the_second_before_it():
+    assert timeline.bins(3.1) == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.1)]
+    assert timeline.bins(3.5) == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 3.5)]
+
+
+def test_failures_are_counted_apart_from_every_version():
+    rates = timeline.rates(steady(4.0, failing=(1.0, 1.5)))
+    assert set(rates) == {"1.0", "2.0", "failed"}
+    assert rates["failed"] == pytest.approx([0, 50, 0, 0])
+    assert timeline.COLOURS["failed"] not in {timeline.COLOURS["1.0"], timeline.COLOURS["2.0"]}
+
+
+def test_the_picture_is_drawn_with_pod_lives(tmp_path: Path):
+    record = steady(6.0, failing=(2.0, 2.2))
+    lives = [
+        (
+            PodLife("web", "kubelab.local/web:1.0", before=True, stopping=1003.0, exited=1004.0),
+            "1.0",
+        ),
+        (
+            PodLife(
+                "web-1234567890abcdef-x1y2z", "kubelab.local/web:2.0", started=1001.0, ready=1002.0
+            ),
+            "2.0",
+        ),
+    ]
+    counts = [PodCount(1000.0, 1, 1), PodCount(1001.0, 2, 1), PodCount(1002.0, 2, 2)]
+    path = timeline.draw(record, counts, "test", tmp_path / "t.png", lives=lives)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def deployment(generation: int, observed: int, updated: int, total: int, available: int):
+    return SimpleNamespace(
+        metadata=SimpleNamespace(name="web", generation=generation),
+        spec=SimpleNamespace(replicas=3),
+        status=SimpleNamespace(
+            observed_generation=observed,
+            updated_replicas=updated,
+            replicas=total,
+            available_replicas=available,
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "said"),
+    [
+        ((2, 1, 3, 3, 3), "Waiting for deployment spec update to be observed..."),
+        ((2, 2, 1, 4, 3), "rollout to finish: 1 out of 3 new replicas have been updated..."),
+        ((2, 2, 3, 4, 3), "rollout to finish: 1 old replicas are pending termination..."),
+        ((2, 2, 3, 3, 2), "rollout to finish: 2 of 3 updated replicas are available..."),
+        ((2, 2, 3, 3, 3), 'deployment "web" successfully rolled out'),
+    ],
+)
+def test_deployment_progress_in_kubectl_rollout_status_words(state, said):
+    from kubelab.rollout import rollout_status
+
+    assert rollout_status(deployment(*state)).endswith(said)
