@@ -13,7 +13,6 @@ from kubelab import evidence
 from kubelab.client import Kube
 from kubelab.states import (
     endpoint_ready,
-    internal_ip,
     is_control_plane,
     is_ready,
     not_ready_reason,
@@ -41,6 +40,17 @@ def roles(node: client.V1Node) -> str:
     return ",".join(named) or "<none>"
 
 
+def _info(node: client.V1Node, field: str) -> str:
+    info = node.status.node_info
+    return str(getattr(info, field, None) or "<unknown>")
+
+
+def _address(node: client.V1Node) -> str:
+    return next(
+        (a.address for a in node.status.addresses or [] if a.type == "InternalIP"), "<none>"
+    )
+
+
 def _record_nodes(nodes: Sequence[client.V1Node]) -> None:
     rows = [
         [
@@ -49,8 +59,8 @@ def _record_nodes(nodes: Sequence[client.V1Node]) -> None:
             + (",SchedulingDisabled" if n.spec.unschedulable else ""),
             roles(n),
             evidence.age(n.metadata.creation_timestamp),
-            n.status.node_info.kubelet_version,
-            internal_ip(n),
+            _info(n, "kubelet_version"),
+            _address(n),
         ]
         for n in sorted(nodes, key=lambda n: n.metadata.name)
     ]
@@ -162,9 +172,9 @@ def kubelets_out_of_skew(kube: Kube) -> list[str]:
             [
                 [
                     n.metadata.name,
-                    n.status.node_info.kubelet_version,
-                    n.status.node_info.container_runtime_version,
-                    n.status.node_info.kernel_version,
+                    _info(n, "kubelet_version"),
+                    _info(n, "container_runtime_version"),
+                    _info(n, "kernel_version"),
                 ]
                 for n in sorted(nodes, key=lambda n: n.metadata.name)
             ],
