@@ -68,6 +68,11 @@ class PodLife:
             self.stopping = now
 
 
+def _image(pod: client.V1Pod) -> str:
+    containers = pod.spec.containers if pod.spec else None
+    return str(containers[0].image) if containers else "<unknown>"
+
+
 def _exited(pod: client.V1Pod) -> bool:
     statuses = pod.status.container_statuses or []
     return bool(statuses) and all(s.state and s.state.terminated for s in statuses)
@@ -101,9 +106,7 @@ class PodWatch:
         first = next(changes)
         self.old = frozenset(p.metadata.name for p in first)
         for pod in first:  # started and ready before the watch: times unknown (None)
-            self.lives[pod.metadata.name] = PodLife(
-                pod.metadata.name, pod.spec.containers[0].image, before=True
-            )
+            self.lives[pod.metadata.name] = PodLife(pod.metadata.name, _image(pod), before=True)
         self._note(self._follower.snapshot())
         self._thread = threading.Thread(
             target=self._follow, args=(changes,), name="pod-watch", daemon=True
@@ -127,9 +130,7 @@ class PodWatch:
             self.counts.append(PodCount(now, len(live), sum(1 for p in live if pod_ready(p))))
             present = {p.metadata.name: p for p in pods}
             for pod in pods:
-                self.lives.setdefault(
-                    pod.metadata.name, PodLife(pod.metadata.name, pod.spec.containers[0].image)
-                )
+                self.lives.setdefault(pod.metadata.name, PodLife(pod.metadata.name, _image(pod)))
             for name, life in self.lives.items():
                 life.see(present.get(name), now)
             if self.last_old_exit is None and not self._old_left(pods):
