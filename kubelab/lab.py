@@ -322,7 +322,7 @@ class Lab:
             runtime_containers=runtime,
         )
 
-    def ask_pod_from_its_node(self, name: str, times: int = 1) -> list[Answer]:
+    def ask_pod_from_its_node(self, name: str, times: int = 1, record: bool = True) -> list[Answer]:
         """GET the pod's page ``times`` times from its own node (seed: ssh to the node, curl the pod IP).
 
         Falls back to the API server's pod proxy where the provider cannot run commands on nodes.
@@ -345,7 +345,8 @@ class Lab:
                 console.append(f"{node} $ curl {ip}:{WEB_PORT}")
             answers.append(answer)
             console.append(_shown(answer))
-        evidence.record(f"the {name} pod's answers, asked on its node", "\n".join(console))
+        if record:
+            evidence.record(f"the {name} pod's answers, asked on its node", "\n".join(console))
         return answers
 
     def page_since(self, since: float, bound: float, name: str = "web") -> PageSince:
@@ -358,17 +359,23 @@ class Lab:
         answers: list[tuple[float, Answer]] = []
 
         def ask() -> PageSince:
-            answer = self.ask_pod_from_its_node(name)[0]
+            answer = self.ask_pod_from_its_node(name, record=False)[0]
             answers.append((time.monotonic() - since, answer))
             return PageSince(tuple(answers))
 
-        return wait_until(
-            ask,
-            lambda seen: seen.settled(bound),
-            timeout=self.ns.timeout,
-            what=f"pod {name} in {self.ns.name} to answer with its page for good",
-            describe=PageSince.runs,
-        )
+        try:
+            return wait_until(
+                ask,
+                lambda seen: seen.settled(bound),
+                timeout=self.ns.timeout,
+                what=f"pod {name} in {self.ns.name} to answer with its page for good",
+                describe=PageSince.runs,
+            )
+        finally:
+            evidence.record(
+                f"the {name} pod's answers, asked on its node again and again (s after the change)",
+                "\n".join(f"{t:+6.2f}  {_shown(a)}" for t, a in answers),
+            )
 
     def look_up(self, host: str, pod: str = "web") -> Lookup:
         """The addresses ``host`` resolves to inside pod ``pod`` (its resolver, its search path),
