@@ -201,6 +201,21 @@ def dns_service_problems(kube: Kube, namespace: str = "kube-system") -> list[str
         return [f"no Service kube-dns in {namespace}"]
     slices = kube.objects("EndpointSlice", namespace, "kubernetes.io/service-name=kube-dns")
     endpoints = [e for s in slices for e in s.endpoints or []]
+    evidence.record(
+        f"the kube-dns Service in {namespace} and its endpoints",
+        evidence.table(
+            ["ADDRESS", "POD", "READY"],
+            [
+                [
+                    ",".join(e.addresses),
+                    e.target_ref.name if e.target_ref else "-",
+                    str(endpoint_ready(e)).lower(),
+                ]
+                for e in endpoints
+            ],
+        )
+        + f"\n(Service kube-dns, ClusterIP {service.spec.cluster_ip})",
+    )
     if any(endpoint_ready(e) for e in endpoints):
         return []
     not_ready = [

@@ -384,7 +384,12 @@ class Lab:
         expected = self.ns.kube.get("Service", service, namespace or self.ns.name)
         name = self.ns.wait_for_pod_ready(pod).metadata.name
         addresses = probes.resolve(self.ns, name, host)
-        return Lookup(host, pod, addresses, expected.spec.cluster_ip if expected else "(none)")
+        address = expected.spec.cluster_ip if expected else "(none)"
+        evidence.record(
+            f"what {host} resolves to in pod {name}",
+            f"{host}: {' '.join(addresses)}\n(Service {service}'s ClusterIP: {address})",
+        )
+        return Lookup(host, pod, addresses, address)
 
     def cluster_dns(self) -> str:
         """The cluster DNS Service's endpoints in one line, for messages about names."""

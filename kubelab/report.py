@@ -78,11 +78,11 @@ def sections(results: Iterable[ScenarioResult]) -> list[str]:
             features.add(feature["rel_filename"])
             shown.append(f"{feature['keyword']}: {feature['name']}")
         shown.append(_title(result))
-        for step in steps(result):
-            for block in step["evidence"]:
-                shown.append(
-                    f"{_title(result)} / {step['keyword']} {step['name']} / {block['title']}"
-                )
+        shown.extend(
+            f"{_title(result)} / {step['keyword']} {step['name']} / {block['title']}"
+            for step in steps(result)
+            for block in step["evidence"]
+        )
     return shown
 
 

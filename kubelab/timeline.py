@@ -7,6 +7,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kubelab.rollout import PodCount, PodLife
 from kubelab.traffic import Record
@@ -71,8 +72,6 @@ def draw(
     matplotlib.use("Agg")  # no display: render straight to a file
     import matplotlib.pyplot as plt
 
-    spans = bins(record.duration)
-    per_label = rates(record)
     others: list[str] = []
     fig, (top, middle, bottom) = plt.subplots(
         3,
@@ -81,7 +80,20 @@ def draw(
         figsize=(10.5, 7.5 + 0.18 * len(lives)),
         height_ratios=[3, 2, 1 + 0.35 * max(len(lives), 1)],
     )
-    # 1. Answers per second, stacked by version, failures in red; each failure also a tick.
+    _answers(top, record, title, others)
+    _pods(middle, record, counts)
+    _lives(bottom, record, lives, others)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _answers(top: Any, record: Record, title: str, others: list[str]) -> None:
+    """Answers per second, stacked by version, failures in red; each failure also a tick."""
+    spans = bins(record.duration)
+    per_label = rates(record)
     base = [0.0] * len(spans)
     labels = sorted((label for label in per_label if label != FAILED), key=str)
     labels += [FAILED] if FAILED in per_label else []
@@ -114,7 +126,10 @@ def draw(
     top.set_title(f"{title}\n{record.summary()}", fontsize=9)
     top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     top.grid(alpha=0.3, axis="y")
-    # 2. How many web pods there were, and how many were ready, after every watch event.
+
+
+def _pods(middle: Any, record: Record, counts: Sequence[PodCount]) -> None:
+    """How many web pods there were, and how many were ready, after every watch event."""
     if counts:
         times = [c.at - record.started for c in counts] + [record.duration]
         middle.step(
@@ -133,18 +148,23 @@ def draw(
         middle.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     middle.set_ylabel("pods")
     middle.grid(alpha=0.3)
-    # 3. One lane per pod: starting (thin), ready (thick), shutting down (thin), and marks.
+
+
+def _lives(
+    bottom: Any, record: Record, lives: Sequence[tuple[PodLife, str]], others: list[str]
+) -> None:
+    """One lane per pod: starting (thin), ready (thick), shutting down (thin), and marks."""
     marks: dict[str, tuple[str, list[float], list[int]]] = {
         "started": ("^", [], []),
         "ready": ("o", [], []),
         "exited": ("x", [], []),
     }
+
+    def at(moment: float | None, default: float) -> float:
+        return default if moment is None else moment - record.started
+
     for lane, (life, version) in enumerate(lives):
         colour = _colour(version, others)
-
-        def at(moment: float | None, default: float) -> float:
-            return default if moment is None else moment - record.started
-
         started, end = at(life.started, 0.0), at(life.exited, record.duration)
         ready, stopping = at(life.ready, started), at(life.stopping, end)
         bottom.hlines(lane, started, ready, colors=colour, linewidth=2, alpha=0.6)
@@ -170,8 +190,3 @@ def draw(
         bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     bottom.grid(alpha=0.3, axis="x")
     bottom.set_xlim(0, max(record.duration, 1.0))
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

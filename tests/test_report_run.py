@@ -106,8 +106,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run(project: Path, name: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = project / name
-    with serve() as url:
-        config = kubeconfig(project, url)
+    with serve() as api:
+        config = kubeconfig(project, api.url)
         result = _pytest(project, out, "--cluster=existing", f"--kubeconfig={config}", *extra)
     assert result.returncode == 1, result.stdout + result.stderr  # one scenario fails on purpose
     return result, out
