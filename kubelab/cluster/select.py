@@ -78,7 +78,14 @@ def choose(options: Options) -> Provider:
     if kind == "kind":
         from kubelab.cluster.kind import KindProvider
 
-        return KindProvider(options.app_dir, options.work_dir / "kind", keep=options.keep_cluster)
+        return KindProvider(
+            options.app_dir,
+            options.work_dir / "kind",
+            workers=options.workers,
+            k8s_version=options.k8s_version,
+            kubeconfig=options.kubeconfig,
+            keep=options.keep_cluster,
+        )
     if not linux_root():
         raise EnvironmentProblem(
             "--cluster=local runs Kubernetes as processes on this host and needs Linux and root; "

@@ -1,0 +1,313 @@
+"""kind: a multi-node cluster in Docker containers, created and deleted through pytest-kind.
+
+Where a Docker engine answers of its own (a laptop), kind runs as users run it: the pinned
+upstream node image, ``docker build app/``, upstream redis. Where none answers (root on Linux,
+e.g. CI), kubelab starts Debian's docker.io for the run (kubelab.cluster.kind.engine), builds
+the kind CLI from its Go module when it is not on PATH (tools), builds the node image offline
+(nodeimage), and loads the lab's images from kubelab's own builder with ``kind load``.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+
+from kubelab.cluster.base import Images, Provider, node_command
+from kubelab.cluster.kind.engine import DockerEngine, docker_answers
+from kubelab.errors import EnvironmentProblem
+from kubelab.paths import cache_dir
+
+__all__ = ["KindProvider", "docker_answers"]
+log = logging.getLogger(__name__)
+
+UPSTREAM_NODE_IMAGE = "kindest/node:v1.34.0"
+REDIS_UPSTREAM = "redis:7"
+CREATE_TIMEOUT = 600.0
+READY_TIMEOUT = 180.0
+# kubeadm's CoreDNS forwards names outside the cluster to the node's resolver; offline that
+# answers SERVFAIL. A connected cluster's upstream answers NXDOMAIN for a name like "redis."; a
+# second server block in the same CoreDNS plays that upstream (as on kubelab's local cluster).
+OFFLINE_UPSTREAM = """
+.:5353 {
+    bind 127.0.0.1
+    template ANY ANY {
+        rcode NXDOMAIN
+    }
+}
+"""
+
+
+def kind_config(workers: int, etcd_tag: str | None = None, coredns_tag: str | None = None) -> str:
+    """kind's cluster config: one control plane, ``workers`` workers, image tags for kubeadm."""
+    lines = [
+        "kind: Cluster",
+        "apiVersion: kind.x-k8s.io/v1alpha4",
+        "nodes:",
+        "  - role: control-plane",
+        *["  - role: worker"] * workers,
+    ]
+    if etcd_tag and coredns_tag:
+        lines += [
+            "kubeadmConfigPatches:",
+            "  - |",
+            "    kind: ClusterConfiguration",
+            "    etcd:",
+            "      local:",
+            f"        imageTag: {etcd_tag}",
+            "    dns:",
+            f"      imageTag: {coredns_tag}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def offline_corefile(corefile: str) -> str:
+    """kubeadm's Corefile with ``forward`` sent to an in-CoreDNS upstream that says NXDOMAIN."""
+    if "127.0.0.1:5353" in corefile:
+        return corefile
+    lines = []
+    for line in corefile.splitlines():
+        if line.strip().startswith("forward . "):
+            line = (
+                line.split("forward . ")[0]
+                + "forward . 127.0.0.1:5353"
+                + (" {" if line.rstrip().endswith("{") else "")
+            )
+        lines.append(line)
+    return "\n".join(lines).rstrip() + "\n" + OFFLINE_UPSTREAM
+
+
+def _run(argv: list[str], timeout: float = 600, stdin: str | None = None) -> str:
+    return subprocess.run(
+        argv, check=True, capture_output=True, text=True, timeout=timeout, input=stdin
+    ).stdout
+
+
+class KindProvider(Provider):
+    """A kind cluster (one control plane, ``workers`` workers) with the lab's images loaded."""
+
+    name = "kind"
+
+    def __init__(
+        self,
+        app_dir: Path,
+        work_dir: Path,
+        workers: int = 3,
+        k8s_version: str | None = None,
+        kubeconfig: Path | None = None,
+        cluster_name: str = "kubelab",
+        keep: bool = False,
+    ) -> None:
+        from kubelab.cluster.local.build import DEFAULT_K8S_VERSION, normalize_version
+
+        self.app_dir = app_dir
+        self.work_dir = work_dir
+        self.workers = workers
+        self.k8s_version = normalize_version(k8s_version or DEFAULT_K8S_VERSION)
+        self._kubeconfig = kubeconfig or work_dir / "kubeconfig"
+        self.cluster_name = cluster_name
+        self.keep = keep
+        self.engine = DockerEngine()
+        self._cluster: object | None = None
+        self._kind_path = Path("kind")
+        self._network_before = True
+        self._ready = False
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self._kubeconfig
+
+    @property
+    def offline(self) -> bool:
+        """kubelab runs the Docker engine: nothing can be pulled, everything is built here."""
+        return self.engine.kubelabs() is not None
+
+    def setup(self) -> Images:
+        import pytest_kind.cluster as kind_cluster
+
+        from kubelab.cluster.kind import tools
+
+        self.engine.ensure()
+        cache = cache_dir()
+        kind_path = self._kind_path = tools.kind_cli(cache)
+        kind_cluster.KIND_VERSION = tools.KIND_VERSION  # only used for a download, which is skipped
+        if self.offline:
+            from kubelab.cluster.kind.nodeimage import ensure_node_image
+
+            node = ensure_node_image(cache, self.k8s_version)
+            image, config = node.ref, kind_config(self.workers, node.etcd_tag, node.coredns_tag)
+        else:
+            image, config = UPSTREAM_NODE_IMAGE, kind_config(self.workers)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        config_file = self.work_dir / "kind-config.yaml"
+        config_file.write_text(config)
+        cluster = kind_cluster.KindCluster(
+            self.cluster_name, kubeconfig=self._kubeconfig, image=image, kind_path=kind_path
+        )
+        self._network_before = self._kind_network_exists()
+        self._cluster = cluster
+        print(
+            f"[kind] creating cluster {self.cluster_name}: 1 control plane, {self.workers} workers, {image}",
+            flush=True,
+        )
+        try:
+            cluster.create(config_file=config_file)
+        except subprocess.CalledProcessError:
+            raise EnvironmentProblem(
+                f"kind create cluster {self.cluster_name} failed (its output is above)"
+            ) from None
+        self._wait_nodes_ready()
+        if self.offline:
+            self._offline_dns()
+            images = self._load_built_images(cluster)
+        else:
+            images = self._load_upstream_images(cluster)
+        self._ready = True
+        return images
+
+    # -- setup helpers ---------------------------------------------------------------------
+    @property
+    def control_plane(self) -> str:
+        return f"{self.cluster_name}-control-plane"
+
+    def _kubectl(self, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
+        """kubectl on the control-plane node, with its admin kubeconfig."""
+        return _run(
+            [
+                "docker",
+                "exec",
+                "-i",
+                self.control_plane,
+                "kubectl",
+                "--kubeconfig=/etc/kubernetes/admin.conf",
+                *args,
+            ],
+            timeout=timeout,
+            stdin=stdin,
+        )
+
+    def _wait_nodes_ready(self) -> None:
+        print(f"[kind] waiting for {self.workers + 1} nodes to be Ready", flush=True)
+        try:
+            self._kubectl(
+                "wait",
+                "--for=condition=Ready",
+                "nodes",
+                "--all",
+                f"--timeout={READY_TIMEOUT:.0f}s",
+                timeout=READY_TIMEOUT + 30,
+            )
+        except subprocess.CalledProcessError as exc:
+            raise EnvironmentProblem(
+                f"kind nodes not Ready within {READY_TIMEOUT:.0f} s: {exc.stderr.strip()}"
+            ) from None
+
+    def _offline_dns(self) -> None:
+        """CoreDNS answers NXDOMAIN for names outside the cluster, as a connected one does."""
+        import yaml
+
+        cm = yaml.safe_load(
+            self._kubectl("-n", "kube-system", "get", "configmap", "coredns", "-o", "yaml")
+        )
+        corefile = offline_corefile(cm["data"]["Corefile"])
+        if corefile == cm["data"]["Corefile"]:
+            return
+        cm["data"]["Corefile"] = corefile
+        self._kubectl("replace", "-f", "-", stdin=yaml.safe_dump(cm))
+        self._kubectl("-n", "kube-system", "rollout", "restart", "deployment/coredns")
+        self._kubectl(
+            "-n",
+            "kube-system",
+            "rollout",
+            "status",
+            "deployment/coredns",
+            f"--timeout={READY_TIMEOUT:.0f}s",
+            timeout=READY_TIMEOUT + 30,
+        )
+
+    def _load_built_images(self, cluster: object) -> Images:
+        from kubelab.images import lab as lab_images
+
+        archives = lab_images.build_lab_images(self.app_dir, cache_dir())
+        for ref, archive in archives.items():
+            print(f"[kind] kind load image-archive {ref}", flush=True)
+            _run(
+                [
+                    str(self._kind_path),
+                    "load",
+                    "image-archive",
+                    "--name",
+                    self.cluster_name,
+                    str(archive),
+                ]
+            )
+        return Images(
+            redis=lab_images.REDIS,
+            web_v1=lab_images.WEB_V1,
+            web_v2=lab_images.WEB_V2,
+            pull_policy="Never",
+        )
+
+    def _load_upstream_images(self, cluster: object) -> Images:
+        images = Images(
+            redis=REDIS_UPSTREAM,
+            web_v1="kubelab.local/web:1.0",
+            web_v2="kubelab.local/web:2.0",
+            pull_policy="IfNotPresent",
+        )
+        for version, ref in (("1.0", images.web_v1), ("2.0", images.web_v2)):
+            log.info("building %s from %s", ref, self.app_dir)
+            _run(
+                [
+                    "docker",
+                    "build",
+                    "-q",
+                    "-t",
+                    ref,
+                    "--build-arg",
+                    f"VERSION={version}",
+                    str(self.app_dir),
+                ]
+            )
+        _run(["docker", "pull", "-q", REDIS_UPSTREAM])
+        for ref in (images.redis, images.web_v1, images.web_v2):
+            cluster.load_docker_image(ref)  # type: ignore[attr-defined]
+        return images
+
+    def _kind_network_exists(self) -> bool:
+        return (
+            subprocess.run(
+                ["docker", "network", "inspect", "kind"], capture_output=True, timeout=30
+            ).returncode
+            == 0
+        )
+
+    # -- the provider contract ---------------------------------------------------------------
+    def teardown(self) -> None:
+        if self.keep and self._ready:
+            if self._cluster is not None:
+                print(
+                    f"[kind] keeping cluster {self.cluster_name} (kubeconfig {self._kubeconfig})",
+                    flush=True,
+                )
+            return
+        try:
+            if self._cluster is not None:
+                print(f"[kind] deleting cluster {self.cluster_name}", flush=True)
+                self._cluster.delete()  # type: ignore[attr-defined]
+                if not self._network_before and self._kind_network_exists():
+                    _run(["docker", "network", "rm", "kind"], timeout=60)
+        finally:
+            if self.engine.started_here:
+                self.engine.stop()
+
+    def run_on_node(self, node_name: str, argv: list[str], timeout: float) -> str:
+        return node_command(node_name, ["docker", "exec", node_name, *argv], timeout)
+
+    def node_containers(self, node_name: str) -> list[str]:
+        out = self.run_on_node(node_name, ["crictl", "ps", "-q", "--no-trunc"], timeout=30)
+        return out.split()
+
+    def logs_hint(self) -> str:
+        return f"kind export logs --name {self.cluster_name}"

@@ -1,0 +1,158 @@
+"""A Docker engine for kind: the one that answers, else Debian's docker.io started for the run.
+
+kubelab's dockerd runs with ``--iptables=false --bridge=none``: it adds no iptables chains, leaves
+the FORWARD policy alone and creates no docker0, so the host's firewall (and a local cluster
+booted later in the same boot) is as it was. kind's nodes need none of it: they talk on the
+``kind`` bridge, the API server's published port goes through docker-proxy, and nothing leaves
+the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubelab import hostpkgs
+from kubelab.errors import EnvironmentProblem
+from kubelab.paths import state_dir
+
+INFO_TIMEOUT = 10.0
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 60.0
+# kind's known-issues page: every node's systemd and kubelet take inotify instances; 128 (this
+# host's default) runs out with four nodes.
+INOTIFY = {"fs/inotify/max_user_instances": 512, "fs/inotify/max_user_watches": 524288}
+DOCKERD_FLAGS = ("--iptables=false", "--ip-masq=false", "--bridge=none")
+
+
+def docker_answers() -> bool:
+    """A Docker engine answers on this host (``docker info`` succeeds within 10 s)."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        subprocess.run(["docker", "info"], check=True, capture_output=True, timeout=INFO_TIMEOUT)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+        return False
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@dataclass
+class DockerEngine:
+    """The engine kind uses; ``ensure`` starts kubelab's own when none answers, ``stop`` ends it."""
+
+    workdir: Path = field(default_factory=lambda: state_dir() / "docker")
+    started_here: bool = False
+    _saved_sysctls: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pidfile(self) -> Path:
+        return self.workdir / "dockerd.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.workdir / "dockerd.log"
+
+    def kubelabs(self) -> int | None:
+        """The pid of a dockerd kubelab started (this run or a kept one), if it runs."""
+        try:
+            pid = int(self.pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if _pid_alive(pid) else None
+
+    def ensure(self) -> None:
+        """A Docker engine answers afterwards; as root on Linux, install and start one if needed."""
+        if docker_answers():
+            return
+        if os.geteuid() != 0 or not Path("/proc/self/mountinfo").exists():
+            raise EnvironmentProblem(
+                "--cluster=kind needs a Docker engine and none answers (`docker info` failed); "
+                "start Docker, or run as root on Linux (kubelab then starts Debian's docker.io), "
+                "or use --cluster=existing"
+            )
+        hostpkgs.ensure_programs(
+            {"dockerd": "docker.io", "docker": "docker.io"}, "--cluster=kind (a Docker engine)"
+        )
+        self.start()
+
+    def start(self) -> None:
+        """Start dockerd (no iptables changes) and wait until it answers (60 s)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._raise_sysctls()
+        print("[kind] starting dockerd (Debian's docker.io) for this run", flush=True)
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                ["dockerd", *DOCKERD_FLAGS, f"--pidfile={self.workdir / 'dockerd.docker.pid'}"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches kubelab, not dockerd
+            )
+        self.pidfile.write_text(f"{proc.pid}\n")
+        self.started_here = True
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.stop()
+                raise EnvironmentProblem(
+                    f"dockerd exited with status {proc.returncode} while starting "
+                    f"(log: {self.log_file})"
+                )
+            if docker_answers():
+                return
+            time.sleep(0.5)
+        self.stop()
+        raise EnvironmentProblem(
+            f"dockerd did not answer within {START_TIMEOUT:.0f} s (log: {self.log_file})"
+        )
+
+    def stop(self) -> None:
+        """Stop the dockerd kubelab started (its containerd with it); restore the sysctls."""
+        pid = self.kubelabs()
+        if pid is not None:
+            print("[kind] stopping dockerd", flush=True)
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                time.sleep(0.2)
+            if _pid_alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+        self.started_here = False
+        self._restore_sysctls()
+
+    def _raise_sysctls(self) -> None:
+        saved = self.workdir / "sysctls"
+        for key, wanted in INOTIFY.items():
+            path = Path("/proc/sys") / key
+            current = path.read_text().strip()
+            if int(current) < wanted:
+                self._saved_sysctls[key] = current
+                path.write_text(str(wanted))
+        if self._saved_sysctls and not saved.exists():
+            saved.write_text("".join(f"{k}={v}\n" for k, v in self._saved_sysctls.items()))
+
+    def _restore_sysctls(self) -> None:
+        saved = self.workdir / "sysctls"
+        if saved.exists():
+            for line in saved.read_text().splitlines():
+                key, _, value = line.partition("=")
+                (Path("/proc/sys") / key).write_text(value)
+            saved.unlink()

@@ -1,0 +1,435 @@
+"""kind's node image, built offline from kubelab's Kubernetes build and Debian packages.
+
+kind's contract for a node image (images/base/Dockerfile and pkg/build/nodeimage in the kind
+module): systemd as PID 1 behind kind's entrypoint, containerd, runc, CNI plugins, crictl,
+kubeadm/kubelet/kubectl in /usr/bin, ``/kind/version``, the default CNI and storage manifests
+under ``/kind/manifests``, and the control-plane images already in containerd. Here:
+
+- the root filesystem is Debian 12 (debootstrap) with the packages kind's base Dockerfile
+  installs, plus Debian's containerd, runc and CNI plugins (kind builds its own from git);
+- kind's own base-image files (entrypoint, containerd config, kubelet unit, ``11-kind.conf``)
+  are copied from the kind module, as kind's Dockerfile copies them;
+- kubelet, kubeadm and kubectl come from the same Kubernetes build as the local cluster;
+- the component images (kube-apiserver, controller-manager, scheduler, kube-proxy, etcd,
+  CoreDNS, pause, and kubelab-podnet, the pod network agent) are built with buildah from those
+  binaries and imported into the image's containerd with ``ctr images import --no-unpack``, as
+  kind's own node-image build does, by a containerd run on the host for the purpose;
+- the result goes into Docker with ``docker import`` under ``kubelab.local/kind-node:v<version>``,
+  labelled with a hash of its inputs: a warm run builds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from kubelab import hostpkgs
+from kubelab.cluster.kind import tools
+from kubelab.cluster.local.build import (
+    COREDNS_VERSION,
+    ETCD_VERSION,
+    KIND_EXTRA_BINARIES,
+    Binaries,
+    ensure_binaries,
+)
+from kubelab.errors import EnvironmentProblem
+from kubelab.images.pause import build_pause_image
+from kubelab.images.rootfs import (
+    SUITE,
+    apt_mirror,
+    ensure_debootstrap,
+    run_streaming,
+    trim_rootfs,
+    unmount_under,
+)
+
+NODE_REPO = "kubelab.local/kind-node"
+KEY_LABEL = "dev.kubelab.inputs"
+# What kind's base Dockerfile installs, plus what it builds from git (containerd, runc, CNI).
+NODE_PACKAGES = (
+    "systemd",
+    "conntrack",
+    "iptables",
+    "nftables",
+    "iproute2",
+    "ethtool",
+    "util-linux",
+    "mount",
+    "kmod",
+    "libseccomp2",
+    "pigz",
+    "bash",
+    "ca-certificates",
+    "curl",
+    "jq",
+    "procps",
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+)
+# The base of the kube-proxy and kubelab-podnet images (upstream's kube-proxy image is Debian's
+# iptables on distroless).
+TOOLS_PACKAGES = ("iptables", "conntrack", "iproute2", "kmod")
+RECIPE_VERSION = "1"
+REGISTRY = "registry.k8s.io"
+# Tags state the versions that are really inside: kubeadm derives etcd's flags from its tag.
+ETCD_TAG = f"{ETCD_VERSION}-0"
+COREDNS_TAG = f"v{COREDNS_VERSION}"
+PAUSE_REF = f"{REGISTRY}/pause:3.10"  # the sandbox image named in kind's containerd config
+PODNET_REF = "kubelab.local/podnet:1"
+DEBOOTSTRAP_TIMEOUT = 900.0
+STEP_TIMEOUT = 600.0
+FILES = resources.files("kubelab.cluster.kind").joinpath("files")
+
+
+def say(message: str) -> None:
+    """One progress line (a cold node image takes a few minutes)."""
+    print(f"[kind] node image: {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class NodeImage:
+    """A node image in Docker and the kubeadm settings its component images need."""
+
+    ref: str
+    etcd_tag: str = ETCD_TAG
+    coredns_tag: str = COREDNS_TAG
+
+
+def _run(argv: list[str], timeout: float = STEP_TIMEOUT, **kw: object) -> str:
+    try:
+        return subprocess.run(
+            argv, check=True, capture_output=True, text=True, timeout=timeout, **kw
+        ).stdout.strip()  # type: ignore[call-overload]
+    except subprocess.CalledProcessError as exc:
+        tail = " ".join((exc.stderr or exc.stdout or "").strip().splitlines()[-3:])
+        raise EnvironmentProblem(f"{' '.join(argv[:3])} failed: {tail}") from None
+
+
+def inputs_key(version: str, bins: Binaries, kind_files: Path) -> str:
+    """A hash of everything that goes into the node image."""
+    h = hashlib.sha256(f"kubelab-kind-node-{RECIPE_VERSION}\0{version}\0{SUITE}\0".encode())
+    h.update(json.dumps([NODE_PACKAGES, TOOLS_PACKAGES, ETCD_TAG, COREDNS_TAG]).encode())
+    h.update(f"{tools.KIND_VERSION}\0{tools.CRICTL_VERSION}\0".encode())
+    for path in sorted(bins.bin_dir.iterdir()):
+        st = path.stat()
+        h.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    for base in (kind_files, Path(str(FILES))):
+        for path in sorted(p for p in base.rglob("*") if p.is_file()):
+            h.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _docker_image_key(ref: str) -> str | None:
+    proc = subprocess.run(
+        [
+            "docker",
+            "image",
+            "inspect",
+            "--format",
+            f'{{{{index .Config.Labels "{KEY_LABEL}"}}}}',
+            ref,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def ensure_node_image(cache: Path, version: str) -> NodeImage:
+    """The node image for Kubernetes ``version`` in Docker; built when its inputs changed."""
+    ref = f"{NODE_REPO}:v{version}"
+    bins = ensure_binaries(cache, version, extra=KIND_EXTRA_BINARIES)
+    kind_files = tools.kind_module_dir(cache) / "images" / "base" / "files"
+    key = inputs_key(version, bins, kind_files)
+    if _docker_image_key(ref) == key:
+        say(f"cached: {ref} ({key})")
+        return NodeImage(ref)
+    if os.geteuid() != 0:
+        raise EnvironmentProblem("building kind's node image needs root (debootstrap, chroot)")
+    hostpkgs.ensure_programs(
+        {"buildah": "buildah", "containerd": "containerd", "ctr": "containerd"},
+        "building kind's node image",
+    )
+    started = time.monotonic()
+    work = cache / "kind" / "build"
+    if work.exists():
+        unmount_under(work)
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    try:
+        root = work / "rootfs"
+        _debootstrap(root, NODE_PACKAGES, cache, work / "debootstrap-node.log")
+        _install_node_files(root, kind_files, bins, cache, version)
+        archives = _component_images(work, bins, cache, version)
+        _preload(root, archives)
+        _docker_import(root, ref, key)
+    finally:
+        unmount_under(work)
+        shutil.rmtree(work, ignore_errors=True)
+    say(f"{ref} built in {time.monotonic() - started:.0f} s")
+    return NodeImage(ref)
+
+
+def _debootstrap(root: Path, packages: tuple[str, ...], cache: Path, log: Path) -> None:
+    debs = cache / "images" / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    say(f"debootstrap {SUITE} + {len(packages)} packages into {root.name} (a minute or two)")
+    started = time.monotonic()
+    try:
+        run_streaming(
+            [
+                ensure_debootstrap(),
+                "--variant=minbase",
+                f"--cache-dir={debs.absolute()}",
+                f"--include={','.join(packages)}",
+                SUITE,
+                str(root),
+                apt_mirror(),
+            ],
+            timeout=DEBOOTSTRAP_TIMEOUT,
+            on_line=lambda line: None,
+            log_file=log,
+        )
+    except subprocess.CalledProcessError:
+        raise EnvironmentProblem(f"debootstrap of the node image failed (log: {log})") from None
+    finally:
+        unmount_under(root)
+    trim_rootfs(root)
+    say(f"debootstrap done in {time.monotonic() - started:.0f} s")
+
+
+def _chroot(root: Path, script: str) -> str:
+    return _run(
+        ["chroot", str(root), "/bin/sh", "-euc", script],
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
+
+
+def _install_node_files(
+    root: Path, kind_files: Path, bins: Binaries, cache: Path, version: str
+) -> None:
+    """kind's base-image files and steps, Kubernetes binaries, crictl, manifests, version."""
+    shutil.copytree(kind_files, root, dirs_exist_ok=True, symlinks=True)
+    for path in [*(root / "usr/local/bin").iterdir(), *(root / "kind/bin").iterdir()]:
+        path.chmod(0o755)
+    for name in ("kubelet", *KIND_EXTRA_BINARIES):
+        shutil.copy2(bins.path(name), root / "usr/bin" / name)
+    shutil.copy2(tools.crictl(cache), root / "usr/local/bin/crictl")
+    (root / "usr/local/bin/containerd").symlink_to("/usr/bin/containerd")
+    (root / "opt/cni").mkdir(parents=True, exist_ok=True)
+    (root / "opt/cni/bin").symlink_to("/usr/lib/cni")
+    (root / "kind/version").write_text(f"v{version}")
+    manifests = root / "kind/manifests"
+    manifests.mkdir(parents=True, exist_ok=True)
+    cni = FILES.joinpath("default-cni.yaml").read_text().replace("PODNET_IMAGE", PODNET_REF)
+    (manifests / "default-cni.yaml").write_text(cni)
+    (manifests / "default-storage.yaml").write_text(
+        FILES.joinpath("default-storage.yaml").read_text()
+    )
+    # The steps of kind's base Dockerfile, in a chroot.
+    _chroot(
+        root,
+        "find /lib/systemd/system/sysinit.target.wants/ -name systemd-tmpfiles-setup.service -delete;"
+        " rm -f /lib/systemd/system/multi-user.target.wants/* /etc/systemd/system/*.wants/*"
+        " /lib/systemd/system/local-fs.target.wants/* /lib/systemd/system/sockets.target.wants/*udev*"
+        " /lib/systemd/system/sockets.target.wants/*initctl* /lib/systemd/system/basic.target.wants/*;"
+        " echo ReadKMsg=no >> /etc/systemd/journald.conf;"
+        " ln -sf /lib/systemd/systemd /sbin/init;"
+        " systemctl enable kubelet.service containerd.service undo-mount-hacks.service;"
+        " systemctl mask systemd-binfmt.service;"
+        " mkdir -p /etc/kubernetes/manifests",
+    )
+    spec = json.loads(_chroot(root, "ctr oci spec"))
+    spec.setdefault("hooks", {}).setdefault("createContainer", []).append(
+        {"path": "/kind/bin/mount-product-files.sh"}
+    )
+    spec["process"].pop("rlimits", None)
+    (root / "etc/containerd/cri-base.json").write_text(json.dumps(spec, indent=2))
+
+
+def _buildah_image(
+    ref: str,
+    dest: Path,
+    files: list[tuple[Path, str]],
+    entrypoint: list[str],
+    base: Path | None = None,
+    user: str = "",
+) -> Path:
+    """A FROM-scratch image (optionally over a root filesystem) as an OCI archive, by buildah."""
+    container = _run(["buildah", "from", "scratch"])
+    try:
+        if base is not None:
+            mount = _run(["buildah", "mount", container])
+            _run(["cp", "-a", f"{base}/.", mount])
+            _run(["buildah", "umount", container])
+        for src, target in files:
+            _run(["buildah", "copy", "--chmod", "0755", container, str(src), target])
+        config = ["--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        config += ["--entrypoint", json.dumps(entrypoint), "--cmd", ""]
+        if user:
+            config += ["--user", user]
+        _run(["buildah", "config", *config, container])
+        _run(["buildah", "commit", "--quiet", container, f"oci-archive:{dest}:{ref}"])
+    finally:
+        subprocess.run(["buildah", "rm", container], capture_output=True, timeout=60)
+    return dest
+
+
+def _component_images(work: Path, bins: Binaries, cache: Path, version: str) -> list[Path]:
+    """The control-plane images, kube-proxy, CoreDNS, pause and podnet, as OCI archives."""
+    out = work / "images"
+    out.mkdir()
+    tag = f"v{version}"
+    archives = []
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        say(f"{REGISTRY}/{name}:{tag}")
+        archives.append(
+            _buildah_image(
+                f"{REGISTRY}/{name}:{tag}",
+                out / f"{name}.tar",
+                [(bins.path(name), f"/usr/local/bin/{name}")],
+                [f"/usr/local/bin/{name}"],
+            )
+        )
+    say(f"{REGISTRY}/etcd:{ETCD_TAG}, {REGISTRY}/coredns/coredns:{COREDNS_TAG}, {PAUSE_REF}")
+    archives.append(
+        _buildah_image(
+            f"{REGISTRY}/etcd:{ETCD_TAG}",
+            out / "etcd.tar",
+            [(bins.path("etcd"), "/usr/local/bin/etcd")],
+            ["/usr/local/bin/etcd"],
+        )
+    )
+    archives.append(
+        _buildah_image(
+            f"{REGISTRY}/coredns/coredns:{COREDNS_TAG}",
+            out / "coredns.tar",
+            [(bins.path("coredns"), "/coredns")],
+            ["/coredns"],
+        )
+    )
+    build_pause_image(cache)
+    archives.append(
+        _buildah_image(
+            PAUSE_REF,
+            out / "pause.tar",
+            [(cache / "images" / "pause" / "pause", "/pause")],
+            ["/pause"],
+            user="65535:65535",
+        )
+    )
+    tools_root = work / "tools-rootfs"
+    _debootstrap(tools_root, TOOLS_PACKAGES, cache, work / "debootstrap-tools.log")
+    say(f"{REGISTRY}/kube-proxy:{tag}, {PODNET_REF}")
+    archives.append(
+        _buildah_image(
+            f"{REGISTRY}/kube-proxy:{tag}",
+            out / "kube-proxy.tar",
+            [(bins.path("kube-proxy"), "/usr/local/bin/kube-proxy")],
+            ["/usr/local/bin/kube-proxy"],
+            base=tools_root,
+        )
+    )
+    podnet = Path(str(FILES.joinpath("kubelab-podnet")))
+    archives.append(
+        _buildah_image(
+            PODNET_REF,
+            out / "podnet.tar",
+            [
+                (podnet, "/usr/local/bin/kubelab-podnet"),
+                (bins.path("kubectl"), "/usr/local/bin/kubectl"),
+            ],
+            ["/usr/local/bin/kubelab-podnet"],
+            base=tools_root,
+        )
+    )
+    return archives
+
+
+def _preload(root: Path, archives: list[Path]) -> None:
+    """Import the archives into the node's containerd store (root/var/lib/containerd)."""
+    say(f"preloading {len(archives)} images into the node's containerd")
+    with tempfile.TemporaryDirectory(prefix="kubelab-ctrd-") as tmp:
+        sock = f"{tmp}/c.sock"
+        config = Path(tmp) / "config.toml"
+        config.write_text(
+            "version = 2\n"
+            f'root = "{root}/var/lib/containerd"\n'
+            f'state = "{tmp}/state"\n'
+            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+            f'[grpc]\n  address = "{sock}"\n'
+        )
+        proc = subprocess.Popen(
+            ["containerd", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=(Path(tmp) / "log").open("w"),
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not Path(sock).exists():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise EnvironmentProblem(
+                        f"containerd for the node image did not start: {(Path(tmp) / 'log').read_text()[-300:]}"
+                    )
+                time.sleep(0.2)
+            ctr = ["ctr", "--address", sock, "--namespace", "k8s.io"]
+            for archive in archives:
+                _run(
+                    [
+                        *ctr,
+                        "images",
+                        "import",
+                        "--no-unpack",
+                        "--snapshotter=overlayfs",
+                        str(archive),
+                    ]
+                )
+            names = _run([*ctr, "images", "ls", "-q"]).split()
+            say("preloaded: " + ", ".join(n for n in names if not n.startswith("sha256:")))
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def _docker_import(root: Path, ref: str, key: str) -> None:
+    """The root filesystem into Docker as ``ref``, with kind's entrypoint; the old one removed."""
+    old = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", ref],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.strip()
+    say(f"docker import -> {ref}")
+    changes = [
+        "ENV container=docker",
+        "STOPSIGNAL SIGRTMIN+3",
+        'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
+        f"LABEL {KEY_LABEL}={key}",
+    ]
+    tar = subprocess.Popen(
+        ["tar", "-C", str(root), "--numeric-owner", "--xattrs", "-cf", "-", "."],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        argv = ["docker", "import"]
+        for change in changes:
+            argv += ["--change", change]
+        _run([*argv, "-", ref], stdin=tar.stdout)
+    finally:
+        if tar.stdout is not None:
+            tar.stdout.close()
+        tar.wait(timeout=60)
+    if old:
+        subprocess.run(["docker", "rmi", old], capture_output=True, timeout=120)
