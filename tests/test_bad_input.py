@@ -101,10 +101,14 @@ def test_rbac_forbids_namespace_creation(tmp_path, fake_api):
     assert "does not allow these credentials to create namespaces (RBAC)" in one_line_error(result)
 
 
-def test_kind_without_docker(monkeypatch):
+def test_kind_without_docker(tmp_path):
+    # Not root (stand-in, as below): kubelab cannot start a Docker engine of its own.
+    (tmp_path / "pretend_not_root.py").write_text("import os\nos.geteuid = lambda: 1000\n")
     result = run_lab(
         "--cluster=kind",
-        env={"PATH": "/usr/bin:/bin"} if os.path.exists("/usr/local/bin/docker") else None,
+        "-p",
+        "pretend_not_root",
+        env={"PYTHONPATH": str(tmp_path), "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"},
     )
     assert result.returncode == 2
     assert "--cluster=kind needs a Docker engine and none answers" in one_line_error(result)

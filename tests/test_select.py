@@ -8,6 +8,7 @@ import pytest
 
 from kubelab.cluster import select
 from kubelab.cluster.existing import ExistingCluster
+from kubelab.cluster.kind import KindProvider
 from kubelab.cluster.select import Options, choose
 from kubelab.errors import EnvironmentProblem, UsageError
 
@@ -41,12 +42,42 @@ def test_auto_reads_kubeconfig_from_the_environment(monkeypatch, tmp_path: Path)
 
 
 def test_kind_without_docker_says_what_to_do(monkeypatch, tmp_path: Path):
-    monkeypatch.setattr("kubelab.cluster.kind.docker_answers", lambda: False)
+    # Not root: kubelab cannot start a Docker engine of its own.
+    monkeypatch.setattr("kubelab.cluster.kind.engine.docker_answers", lambda: False)
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
     provider = choose(Options(cluster="kind", work_dir=tmp_path))
     with pytest.raises(
-        EnvironmentProblem, match=r"needs a Docker engine and none answers.*--cluster=local"
+        EnvironmentProblem, match=r"needs a Docker engine and none answers.*run as root on Linux"
     ):
         provider.setup()
+
+
+def test_kind_where_docker_cannot_be_installed(monkeypatch, tmp_path: Path):
+    def no_apt(packages: list[str], purpose: str) -> None:
+        raise EnvironmentProblem(f"{purpose} needs {', '.join(packages)}: apt-get failed")
+
+    monkeypatch.setattr("kubelab.cluster.kind.engine.docker_answers", lambda: False)
+    monkeypatch.setattr("kubelab.hostpkgs.missing", lambda programs: ["docker.io"])
+    monkeypatch.setattr("kubelab.hostpkgs.install", no_apt)
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    provider = choose(Options(cluster="kind", work_dir=tmp_path))
+    with pytest.raises(EnvironmentProblem, match=r"Docker engine\) needs docker.io"):
+        provider.setup()
+
+
+def test_kind_takes_workers_version_and_kubeconfig(tmp_path: Path):
+    provider = choose(
+        Options(
+            cluster="kind",
+            workers=1,
+            k8s_version="v1.33.2",
+            kubeconfig=tmp_path / "kc",
+            work_dir=tmp_path,
+        )
+    )
+    assert isinstance(provider, KindProvider)
+    assert (provider.workers, provider.k8s_version) == (1, "1.33.2")
+    assert provider.kubeconfig == tmp_path / "kc"
 
 
 def test_local_needs_linux_and_root(monkeypatch):

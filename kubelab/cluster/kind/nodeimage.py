@@ -220,9 +220,14 @@ def _install_node_files(
     root: Path, kind_files: Path, bins: Binaries, cache: Path, version: str
 ) -> None:
     """kind's base-image files and steps, Kubernetes binaries, crictl, manifests, version."""
-    shutil.copytree(kind_files, root, dirs_exist_ok=True, symlinks=True)
-    for path in [*(root / "usr/local/bin").iterdir(), *(root / "kind/bin").iterdir()]:
-        path.chmod(0o755)
+    # As kind's Dockerfile copies them: 0644, scripts 0755 (the module cache's copies are 0444).
+    for src in sorted(p for p in kind_files.rglob("*") if p.is_file()):
+        rel = src.relative_to(kind_files)
+        dest = root / rel
+        dest.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        executable = rel.parts[:3] == ("usr", "local", "bin") or rel.parts[:2] == ("kind", "bin")
+        dest.chmod(0o755 if executable else 0o644)
     for name in ("kubelet", *KIND_EXTRA_BINARIES):
         shutil.copy2(bins.path(name), root / "usr/bin" / name)
     shutil.copy2(tools.crictl(cache), root / "usr/local/bin/crictl")
