@@ -28,6 +28,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -168,10 +169,17 @@ def ensure_node_image(cache: Path, version: str) -> NodeImage:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     try:
-        root = work / "rootfs"
-        _debootstrap(root, NODE_PACKAGES, cache, work / "debootstrap-node.log")
+        root, tools_root = work / "rootfs", work / "tools-rootfs"
+        # Two debootstraps, mostly waiting on downloads and dpkg: side by side.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            node_fs = pool.submit(_debootstrap, root, NODE_PACKAGES, cache, work / "node.log")
+            tools_fs = pool.submit(
+                _debootstrap, tools_root, TOOLS_PACKAGES, cache, work / "tools.log"
+            )
+            node_fs.result()
+            tools_fs.result()
         _install_node_files(root, kind_files, bins, cache, version)
-        archives = _component_images(work, bins, cache, version)
+        archives = _component_images(work, tools_root, bins, cache, version)
         _preload(root, archives)
         _docker_import(root, ref, key)
     finally:
@@ -182,9 +190,10 @@ def ensure_node_image(cache: Path, version: str) -> NodeImage:
 
 
 def _debootstrap(root: Path, packages: tuple[str, ...], cache: Path, log: Path) -> None:
-    debs = cache / "images" / "debs"
+    # One .deb cache per root filesystem: the two run side by side and share packages.
+    debs = cache / "images" / ("debs" if packages == NODE_PACKAGES else "debs-kind-tools")
     debs.mkdir(parents=True, exist_ok=True)
-    say(f"debootstrap {SUITE} + {len(packages)} packages into {root.name} (a minute or two)")
+    say(f"debootstrap {SUITE} + {', '.join(packages[:4])}... into {root.name} (a minute or two)")
     started = time.monotonic()
     try:
         run_streaming(
@@ -291,7 +300,9 @@ def _buildah_image(
     return dest
 
 
-def _component_images(work: Path, bins: Binaries, cache: Path, version: str) -> list[Path]:
+def _component_images(
+    work: Path, tools_root: Path, bins: Binaries, cache: Path, version: str
+) -> list[Path]:
     """The control-plane images, kube-proxy, CoreDNS, pause and podnet, as OCI archives."""
     out = work / "images"
     out.mkdir()
@@ -334,8 +345,6 @@ def _component_images(work: Path, bins: Binaries, cache: Path, version: str) -> 
             user="65535:65535",
         )
     )
-    tools_root = work / "tools-rootfs"
-    _debootstrap(tools_root, TOOLS_PACKAGES, cache, work / "debootstrap-tools.log")
     say(f"{REGISTRY}/kube-proxy:{tag}, {PODNET_REF}")
     archives.append(
         _buildah_image(
