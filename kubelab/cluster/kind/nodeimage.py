@@ -294,7 +294,16 @@ def _buildah_image(
         if user:
             config += ["--user", user]
         _run(["buildah", "config", *config, container])
-        _run(["buildah", "commit", "--quiet", container, f"oci-archive:{dest}:{ref}"])
+        _run(
+            [
+                "buildah",
+                "commit",
+                "--quiet",
+                "--disable-compression=false",
+                container,
+                f"oci-archive:{dest}:{ref}",
+            ]
+        )
     finally:
         subprocess.run(["buildah", "rm", container], capture_output=True, timeout=60)
     return dest
