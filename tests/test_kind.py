@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
 import yaml
 
-from kubelab.cluster.kind import kind_config, offline_corefile
+from kubelab.cluster.kind import KindProvider, kind_config, offline_corefile
+from kubelab.errors import EnvironmentProblem
 
 # kubeadm's Corefile as kind's clusters have it (kubeadm v1.34).
 KUBEADM_COREFILE = """.:53 {
@@ -61,3 +66,30 @@ def test_offline_corefile_forwards_to_an_upstream_that_says_nxdomain():
 def test_offline_corefile_is_applied_once():
     once = offline_corefile(KUBEADM_COREFILE)
     assert offline_corefile(once) == once
+
+
+def test_a_failing_create_is_one_line_and_the_cluster_is_deleted(monkeypatch, tmp_path: Path):
+    # Stand-in for kind (a script on PATH, as a user's own kind would be): `create` fails the way
+    # kind does, `delete` records that it was asked. Docker itself is not needed for this.
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "kind"
+    fake.parent.mkdir()
+    fake.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\n'
+        'case "$1" in create) echo "ERROR: failed to create cluster" >&2; exit 1;; esac\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
+    monkeypatch.setattr(provider, "_kind_network_exists", lambda: True)
+    with pytest.raises(EnvironmentProblem, match=r"^kind create cluster kubelab failed"):
+        provider.setup()
+    provider.teardown()
+    assert [line.split()[:2] for line in calls.read_text().splitlines()] == [
+        ["get", "clusters"],
+        ["create", "cluster"],
+        ["delete", "cluster"],
+    ]
