@@ -310,4 +310,6 @@ class KindProvider(Provider):
         return out.split()
 
     def logs_hint(self) -> str:
-        return f"kind export logs --name {self.cluster_name}"
+        if self._cluster is None:
+            return ""
+        return f"kind's logs: kind export logs --name {self.cluster_name} (with --keep-cluster)"

@@ -437,7 +437,6 @@ def _docker_import(root: Path, ref: str, key: str) -> None:
     say(f"docker import -> {ref}")
     changes = [
         "ENV container=docker",
-        "STOPSIGNAL SIGRTMIN+3",
         'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
         f"LABEL {KEY_LABEL}={key}",
     ]
