@@ -200,8 +200,36 @@ class KindProvider(Provider):
             )
         except subprocess.CalledProcessError as exc:
             raise EnvironmentProblem(
-                f"kind nodes not Ready within {READY_TIMEOUT:.0f} s: {exc.stderr.strip()}"
+                f"kind nodes not Ready within {READY_TIMEOUT:.0f} s: {exc.stderr.strip()} "
+                f"(nodes, pods and kind's logs: {self._diagnose()})"
             ) from None
+
+    def _diagnose(self) -> Path:
+        """Nodes, kube-system pods and ``kind export logs`` into the work dir, for a failed setup."""
+        out = self.work_dir / "diagnostics"
+        out.mkdir(parents=True, exist_ok=True)
+        for name, args in (
+            ("nodes.txt", ["get", "nodes", "-o", "wide"]),
+            ("pods.txt", ["get", "pods", "-A", "-o", "wide"]),
+            ("events.txt", ["get", "events", "-A"]),
+        ):
+            try:
+                (out / name).write_text(self._kubectl(*args))
+            except subprocess.SubprocessError as exc:
+                (out / name).write_text(f"{exc}\n")
+        subprocess.run(
+            [
+                str(self._kind_path),
+                "export",
+                "logs",
+                "--name",
+                self.cluster_name,
+                str(out / "kind"),
+            ],
+            capture_output=True,
+            timeout=300,
+        )
+        return out
 
     def _offline_dns(self) -> None:
         """CoreDNS answers NXDOMAIN for names outside the cluster, as a connected one does."""
