@@ -50,8 +50,8 @@ from kubelab.images.rootfs import (
     ensure_debootstrap,
     run_streaming,
     trim_rootfs,
-    unmount_under,
 )
+from kubelab.mounts import unmount_under
 
 NODE_REPO = "kubelab.local/kind-node"
 KEY_LABEL = "dev.kubelab.inputs"
