@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from kubelab import hostpkgs
@@ -40,6 +41,14 @@ def docker_answers() -> bool:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
         return False
     return True
+
+
+def full_bounding_set() -> bool:
+    """This process may hold every capability the kernel knows (its bounding set is full)."""
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    with open("/proc/self/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    return mask & ((1 << (last + 1)) - 1) == (1 << (last + 1)) - 1
 
 
 def _pid_alive(pid: int) -> bool:
@@ -94,10 +103,22 @@ class DockerEngine:
         """Start dockerd (no iptables changes) and wait until it answers (60 s)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._raise_sysctls()
+        flags = [*DOCKERD_FLAGS, f"--pidfile={self.workdir / 'dockerd.docker.pid'}"]
+        if not full_bounding_set():
+            # Docker 20.10 asks runc for every capability in a privileged container (each
+            # kind node); where root's bounding set lacks one, runc cannot start it.
+            wrapper = self.workdir / "kubelab-runc"
+            wrapper.write_bytes(
+                resources.files("kubelab.cluster.kind")
+                .joinpath("files", "kubelab-runc")
+                .read_bytes()
+            )
+            wrapper.chmod(0o755)
+            flags += [f"--add-runtime=kubelab-runc={wrapper}", "--default-runtime=kubelab-runc"]
         print("[kind] starting dockerd (Debian's docker.io) for this run", flush=True)
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
-                ["dockerd", *DOCKERD_FLAGS, f"--pidfile={self.workdir / 'dockerd.docker.pid'}"],
+                ["dockerd", *flags],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
