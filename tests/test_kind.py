@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import runpy
 from pathlib import Path
 
 import pytest
 import yaml
 
+import kubelab.cluster.kind
 from kubelab.cluster.kind import KindProvider, kind_config, offline_corefile
 from kubelab.errors import EnvironmentProblem
 
@@ -93,3 +96,18 @@ def test_a_failing_create_is_one_line_and_the_cluster_is_deleted(monkeypatch, tm
         ["create", "cluster"],
         ["delete", "cluster"],
     ]
+
+
+def test_kubelab_runc_drops_only_what_the_bounding_set_lacks(tmp_path: Path):
+    wrapper = runpy.run_path(
+        str(Path(kubelab.cluster.kind.__file__).with_name("files") / "kubelab-runc"),
+        run_name="kubelab_runc",
+    )
+    held = wrapper["bounding_set"]()
+    asked = ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE", "CAP_NET_ADMIN"]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"process": {"capabilities": {"bounding": asked}}}))
+    wrapper["trim"](str(config), False)
+    kept = json.loads(config.read_text())["process"]["capabilities"]["bounding"]
+    assert kept == [c for c in asked if c in held]
+    assert "CAP_SYS_ADMIN" in kept  # what a kind node needs is still there
