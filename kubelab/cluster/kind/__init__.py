@@ -257,7 +257,7 @@ class KindProvider(Provider):
     def _load_built_images(self, cluster: object) -> Images:
         from kubelab.images import lab as lab_images
 
-        archives = lab_images.build_lab_images(self.app_dir, cache_dir())
+        archives = lab_images.export_lab_images(self.app_dir, cache_dir())
         for ref, archive in archives.items():
             print(f"[kind] kind load image-archive {ref}", flush=True)
             _run(

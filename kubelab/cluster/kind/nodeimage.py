@@ -43,6 +43,7 @@ from kubelab.cluster.local.build import (
     ensure_binaries,
 )
 from kubelab.errors import EnvironmentProblem
+from kubelab.images.buildah import Buildah
 from kubelab.images.pause import build_pause_image
 from kubelab.images.rootfs import (
     SUITE,
@@ -50,6 +51,7 @@ from kubelab.images.rootfs import (
     ensure_debootstrap,
     run_streaming,
     trim_rootfs,
+    write_layer_tar,
 )
 from kubelab.mounts import unmount_under
 
@@ -159,8 +161,7 @@ def ensure_node_image(cache: Path, version: str) -> NodeImage:
     if os.geteuid() != 0:
         raise EnvironmentProblem("building kind's node image needs root (debootstrap, chroot)")
     hostpkgs.ensure_programs(
-        {"buildah": "buildah", "containerd": "containerd", "ctr": "containerd"},
-        "building kind's node image",
+        {"containerd": "containerd", "ctr": "containerd"}, "building kind's node image"
     )
     started = time.monotonic()
     work = cache / "kind" / "build"
@@ -273,40 +274,22 @@ def _install_node_files(
 
 
 def _buildah_image(
+    builder: Buildah,
     ref: str,
     dest: Path,
     files: list[tuple[Path, str]],
     entrypoint: list[str],
-    base: Path | None = None,
     user: str = "",
 ) -> Path:
-    """A FROM-scratch image (optionally over a root filesystem) as an OCI archive, by buildah."""
-    container = _run(["buildah", "from", "scratch"])
-    try:
-        if base is not None:
-            mount = _run(["buildah", "mount", container])
-            _run(["cp", "-a", f"{base}/.", mount])
-            _run(["buildah", "umount", container])
-        for src, target in files:
-            _run(["buildah", "copy", "--chmod", "0755", container, str(src), target])
-        config = ["--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-        config += ["--entrypoint", json.dumps(entrypoint), "--cmd", ""]
-        if user:
-            config += ["--user", user]
-        _run(["buildah", "config", *config, container])
-        _run(
-            [
-                "buildah",
-                "commit",
-                "--quiet",
-                "--disable-compression=false",
-                container,
-                f"oci-archive:{dest}:{ref}",
-            ]
-        )
-    finally:
-        subprocess.run(["buildah", "rm", container], capture_output=True, timeout=60)
-    return dest
+    """A FROM-scratch image (a tar source is unpacked, e.g. a root filesystem) as an OCI archive."""
+    builder.from_scratch(
+        ref,
+        files,
+        env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        entrypoint=entrypoint,
+        user=user,
+    )
+    return builder.export(ref, dest, "oci-archive")
 
 
 def _component_images(
@@ -315,68 +298,42 @@ def _component_images(
     """The control-plane images, kube-proxy, CoreDNS, pause and podnet, as OCI archives."""
     out = work / "images"
     out.mkdir()
+    builder = Buildah(cache)
+    builder.ensure()
     tag = f"v{version}"
     archives = []
     for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
         say(f"{REGISTRY}/{name}:{tag}")
+        binary = [(bins.path(name), f"/usr/local/bin/{name}")]
         archives.append(
             _buildah_image(
-                f"{REGISTRY}/{name}:{tag}",
-                out / f"{name}.tar",
-                [(bins.path(name), f"/usr/local/bin/{name}")],
-                [f"/usr/local/bin/{name}"],
+                builder, f"{REGISTRY}/{name}:{tag}", out / f"{name}.tar", binary, [binary[0][1]]
             )
         )
     say(f"{REGISTRY}/etcd:{ETCD_TAG}, {REGISTRY}/coredns/coredns:{COREDNS_TAG}, {PAUSE_REF}")
+    etcd = [(bins.path("etcd"), "/usr/local/bin/etcd")]
     archives.append(
-        _buildah_image(
-            f"{REGISTRY}/etcd:{ETCD_TAG}",
-            out / "etcd.tar",
-            [(bins.path("etcd"), "/usr/local/bin/etcd")],
-            ["/usr/local/bin/etcd"],
-        )
+        _buildah_image(builder, f"{REGISTRY}/etcd:{ETCD_TAG}", out / "etcd.tar", etcd, [etcd[0][1]])
     )
+    coredns = [(bins.path("coredns"), "/coredns")]
+    ref = f"{REGISTRY}/coredns/coredns:{COREDNS_TAG}"
+    archives.append(_buildah_image(builder, ref, out / "coredns.tar", coredns, ["/coredns"]))
+    build_pause_image(cache)  # compiles pause.c (cached) next to its archive
+    pause = [(cache / "images" / "pause" / "pause", "/pause")]
     archives.append(
-        _buildah_image(
-            f"{REGISTRY}/coredns/coredns:{COREDNS_TAG}",
-            out / "coredns.tar",
-            [(bins.path("coredns"), "/coredns")],
-            ["/coredns"],
-        )
-    )
-    build_pause_image(cache)
-    archives.append(
-        _buildah_image(
-            PAUSE_REF,
-            out / "pause.tar",
-            [(cache / "images" / "pause" / "pause", "/pause")],
-            ["/pause"],
-            user="65535:65535",
-        )
+        _buildah_image(builder, PAUSE_REF, out / "pause.tar", pause, ["/pause"], "65535:65535")
     )
     say(f"{REGISTRY}/kube-proxy:{tag}, {PODNET_REF}")
-    archives.append(
-        _buildah_image(
-            f"{REGISTRY}/kube-proxy:{tag}",
-            out / "kube-proxy.tar",
-            [(bins.path("kube-proxy"), "/usr/local/bin/kube-proxy")],
-            ["/usr/local/bin/kube-proxy"],
-            base=tools_root,
-        )
-    )
-    podnet = Path(str(FILES.joinpath("kubelab-podnet")))
-    archives.append(
-        _buildah_image(
-            PODNET_REF,
-            out / "podnet.tar",
-            [
-                (podnet, "/usr/local/bin/kubelab-podnet"),
-                (bins.path("kubectl"), "/usr/local/bin/kubectl"),
-            ],
-            ["/usr/local/bin/kubelab-podnet"],
-            base=tools_root,
-        )
-    )
+    base = write_layer_tar(tools_root, work / "tools-rootfs.tar")
+    proxy = [(base, "/"), (bins.path("kube-proxy"), "/usr/local/bin/kube-proxy")]
+    ref = f"{REGISTRY}/kube-proxy:{tag}"
+    archives.append(_buildah_image(builder, ref, out / "kube-proxy.tar", proxy, [proxy[1][1]]))
+    podnet = [
+        (base, "/"),
+        (Path(str(FILES.joinpath("kubelab-podnet"))), "/usr/local/bin/kubelab-podnet"),
+        (bins.path("kubectl"), "/usr/local/bin/kubectl"),
+    ]
+    archives.append(_buildah_image(builder, PODNET_REF, out / "podnet.tar", podnet, [podnet[1][1]]))
     return archives
 
 
