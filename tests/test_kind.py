@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import kubelab.cluster.kind
-from kubelab.cluster.kind import KindProvider, kind_config, offline_corefile
+from kubelab.cluster.kind import KindProvider, kind_config, nodeimage, offline_corefile
 from kubelab.errors import EnvironmentProblem
 
 # kubeadm's Corefile as kind's clusters have it (kubeadm v1.34).
@@ -111,3 +111,10 @@ def test_kubelab_runc_drops_only_what_the_bounding_set_lacks(tmp_path: Path):
     kept = json.loads(config.read_text())["process"]["capabilities"]["bounding"]
     assert kept == [c for c in asked if c in held]
     assert "CAP_SYS_ADMIN" in kept  # what a kind node needs is still there
+
+
+def test_node_containerd_keeps_pods_oom_score_adj_at_or_above_its_own():
+    kind_config = '[plugins."io.containerd.grpc.v1.cri"]\n  restrict_oom_score_adj = false\n'
+    assert "restrict_oom_score_adj = true" in nodeimage.containerd_config(kind_config)
+    with pytest.raises(EnvironmentProblem, match="restrict_oom_score_adj"):
+        nodeimage.containerd_config("version = 2\n")

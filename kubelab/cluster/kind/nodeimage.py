@@ -82,7 +82,7 @@ NODE_PACKAGES = (
 # The base of the kube-proxy and kubelab-podnet images (upstream's kube-proxy image is Debian's
 # iptables on distroless).
 TOOLS_PACKAGES = ("iptables", "conntrack", "iproute2", "kmod")
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 REGISTRY = "registry.k8s.io"
 # Tags state the versions that are really inside: kubeadm derives etcd's flags from its tag.
 ETCD_TAG = f"{ETCD_VERSION}-0"
@@ -226,6 +226,18 @@ def _chroot(root: Path, script: str) -> str:
     )
 
 
+def containerd_config(text: str) -> str:
+    """kind's containerd config with a pod's oom_score_adj no lower than containerd's own.
+
+    Lowering it needs CAP_SYS_RESOURCE, which root's bounding set may lack (this machine's
+    does): runc then fails every pod sandbox ("can't get final child's PID from pipe").
+    kubelab's local cluster sets the same; kind sets it itself in a user namespace.
+    """
+    if "restrict_oom_score_adj = false" not in text:
+        raise EnvironmentProblem("kind's containerd config changed: no restrict_oom_score_adj")
+    return text.replace("restrict_oom_score_adj = false", "restrict_oom_score_adj = true")
+
+
 def _install_node_files(
     root: Path, kind_files: Path, bins: Binaries, cache: Path, version: str
 ) -> None:
@@ -238,6 +250,8 @@ def _install_node_files(
         shutil.copyfile(src, dest)
         executable = rel.parts[:3] == ("usr", "local", "bin") or rel.parts[:2] == ("kind", "bin")
         dest.chmod(0o755 if executable else 0o644)
+    config = root / "etc/containerd/config.toml"
+    config.write_text(containerd_config(config.read_text()))
     for name in ("kubelet", *KIND_EXTRA_BINARIES):
         shutil.copy2(bins.path(name), root / "usr/bin" / name)
     shutil.copy2(tools.crictl(cache), root / "usr/local/bin/crictl")
