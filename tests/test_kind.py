@@ -118,3 +118,17 @@ def test_node_containerd_keeps_pods_oom_score_adj_at_or_above_its_own():
     assert "restrict_oom_score_adj = true" in nodeimage.containerd_config(kind_config)
     with pytest.raises(EnvironmentProblem, match="restrict_oom_score_adj"):
         nodeimage.containerd_config("version = 2\n")
+
+
+def test_node_image_key_follows_the_binaries_not_the_build_bookkeeping(tmp_path: Path):
+    bin_dir, kind_files = tmp_path / "bin", tmp_path / "files"
+    bin_dir.mkdir()
+    kind_files.mkdir()
+    (bin_dir / "kubelet").write_text("v1")
+    (bin_dir / ".versions.json").write_text("{}")
+    bins = nodeimage.Binaries(bin_dir)
+    key = nodeimage.inputs_key("1.34.4", bins, kind_files)
+    (bin_dir / ".versions.json").write_text('{"kubelet": "v1.34.4"}')
+    assert nodeimage.inputs_key("1.34.4", bins, kind_files) == key
+    (bin_dir / "kubelet").write_text("v2")
+    assert nodeimage.inputs_key("1.34.4", bins, kind_files) != key

@@ -123,7 +123,8 @@ def inputs_key(version: str, bins: Binaries, kind_files: Path) -> str:
     h = hashlib.sha256(f"kubelab-kind-node-{RECIPE_VERSION}\0{version}\0{SUITE}\0".encode())
     h.update(json.dumps([NODE_PACKAGES, TOOLS_PACKAGES, ETCD_TAG, COREDNS_TAG]).encode())
     h.update(f"{tools.KIND_VERSION}\0{tools.CRICTL_VERSION}\0".encode())
-    for path in sorted(bins.bin_dir.iterdir()):
+    # The binaries, not the build's bookkeeping (.versions.json is rewritten on every run).
+    for path in sorted(p for p in bins.bin_dir.iterdir() if not p.name.startswith(".")):
         st = path.stat()
         h.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     for base in (kind_files, Path(str(FILES))):
