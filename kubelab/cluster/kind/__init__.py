@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from pathlib import Path
 
 from kubelab.cluster.base import Images, Provider, node_command
@@ -151,6 +152,7 @@ class KindProvider(Provider):
             f"[kind] creating cluster {self.cluster_name}: 1 control plane, {self.workers} workers, {image}",
             flush=True,
         )
+        started = time.monotonic()
         try:
             cluster.create(config_file=config_file)
         except subprocess.CalledProcessError:
@@ -158,11 +160,19 @@ class KindProvider(Provider):
                 f"kind create cluster {self.cluster_name} failed (its output is above)"
             ) from None
         self._wait_nodes_ready()
+        print(
+            f"[kind] cluster created, nodes Ready in {time.monotonic() - started:.0f} s", flush=True
+        )
+        started = time.monotonic()
         if self.offline:
             self._offline_dns()
             images = self._load_built_images(cluster)
         else:
             images = self._load_upstream_images(cluster)
+        print(
+            f"[kind] DNS and the lab's images ready in {time.monotonic() - started:.0f} s",
+            flush=True,
+        )
         self._ready = True
         return images
 
