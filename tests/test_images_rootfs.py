@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelab.images.rootfs import DEFAULT_MIRROR, apt_mirror, run_streaming
+from kubelab.images.rootfs import DEFAULT_MIRROR, apt_mirror, run_streaming, trim_rootfs
 from kubelab.waits import wait_until
 
 
@@ -59,3 +59,32 @@ def test_run_streaming_raises_like_check_true() -> None:
         run_streaming(["sh", "-c", "echo bad; exit 3"], timeout=10, on_line=lambda _: None)
     assert info.value.returncode == 3
     assert info.value.output == "bad"
+
+
+def test_trim_empties_docs_caches_and_runtime_dirs_and_resets_host_files(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    for rel in (
+        "usr/share/doc/pkg",
+        "var/cache/apt/archives",
+        "tmp/x",
+        "usr/lib/python3/__pycache__",
+    ):
+        (root / rel).mkdir(parents=True)
+        (root / rel / "f").write_text("x")
+    (root / "etc").mkdir()
+    (root / "etc/hostname").write_text("buildhost\n")
+    (root / "var/cache/debconf").mkdir(parents=True)
+    (root / "var/cache/debconf/config.dat-old").write_text("x")
+    (root / "usr/lib/python3/keep.py").write_text("x")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside/f").write_text("x")
+    (root / "run").symlink_to(tmp_path / "outside")  # never followed
+    trim_rootfs(root)
+    assert list((root / "usr/share/doc").iterdir()) == []
+    assert list((root / "var/cache/apt").iterdir()) == []
+    assert list((root / "tmp").iterdir()) == []
+    assert not (root / "usr/lib/python3/__pycache__").exists()
+    assert not (root / "var/cache/debconf/config.dat-old").exists()
+    assert (root / "etc/hostname").read_text() == ""
+    assert (root / "usr/lib/python3/keep.py").exists()
+    assert (tmp_path / "outside/f").exists()

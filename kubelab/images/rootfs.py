@@ -88,23 +88,34 @@ def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
         candidates += sorted(list_d.glob("*.sources")) + sorted(list_d.glob("*.list"))
     for path in candidates:
         text = path.read_text(errors="replace")
-        if path.suffix == ".sources":
-            for stanza in re.split(r"\n\s*\n", text):
-                fields = _deb822(stanza)
-                suites = fields.get("suites", "").split()
-                if "deb" in fields.get("types", "").split() and SUITE in suites:
-                    for uri in fields.get("uris", "").split():
-                        if "security" not in uri:
-                            return uri.rstrip("/")
-        else:
-            for line in text.splitlines():
-                parts = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
-                if len(parts) < 3 or parts[0] != "deb":
-                    continue
-                rest = parts[1:]
-                if len(rest) >= 2 and rest[1] == SUITE and "security" not in rest[0]:
-                    return rest[0].rstrip("/")
+        mirror = _deb822_mirror(text) if path.suffix == ".sources" else _one_line_mirror(text)
+        if mirror:
+            return mirror
     return DEFAULT_MIRROR
+
+
+def _deb822_mirror(text: str) -> str | None:
+    for stanza in re.split(r"\n\s*\n", text):
+        fields = _deb822(stanza)
+        suites = fields.get("suites", "").split()
+        if "deb" in fields.get("types", "").split() and SUITE in suites:
+            for uri in fields.get("uris", "").split():
+                if "security" not in uri:
+                    return uri.rstrip("/")
+    return None
+
+
+def _one_line_mirror(text: str) -> str | None:
+    for line in text.splitlines():
+        parts = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
+        if (
+            len(parts) >= 4
+            and parts[0] == "deb"
+            and parts[2] == SUITE
+            and "security" not in parts[1]
+        ):
+            return parts[1].rstrip("/")
+    return None
 
 
 def _deb822(stanza: str) -> dict[str, str]:
@@ -198,24 +209,24 @@ def write_layer_tar(root: Path, dest: Path) -> Path:
     return dest
 
 
+def _empty_dir(target: Path) -> None:
+    """Remove what a directory holds (not following symlinks); nothing if it is no directory."""
+    if not target.is_dir():
+        return
+    for child in target.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 def trim_rootfs(root: Path) -> None:
     """Remove docs, man pages, locales, apt lists and caches; reset host-specific files."""
     for rel in TRIM:
-        target = root / rel
-        if target.is_dir():
-            for child in target.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
-    for rel in RUNTIME_DIRS:
-        target = root / rel
-        if target.is_dir() and not target.is_symlink() and rel in ("tmp", "run"):
-            for child in target.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
+        _empty_dir(root / rel)
+    for rel in ("tmp", "run"):
+        if rel in RUNTIME_DIRS and not (root / rel).is_symlink():
+            _empty_dir(root / rel)
     for old in (root / "var/cache/debconf").glob("*-old"):
         old.unlink()
     for pycache in (root / "usr").rglob("__pycache__"):

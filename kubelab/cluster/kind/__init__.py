@@ -17,6 +17,7 @@ from pathlib import Path
 from kubelab.cluster.base import Images, Provider, node_command
 from kubelab.cluster.kind.engine import DockerEngine, docker_answers
 from kubelab.errors import EnvironmentProblem
+from kubelab.names import WEB_V1_IMAGE, WEB_V2_IMAGE
 from kubelab.paths import cache_dir
 
 __all__ = ["KindProvider", "docker_answers"]
@@ -290,8 +291,8 @@ class KindProvider(Provider):
     def _load_upstream_images(self, cluster: object) -> Images:
         images = Images(
             redis=REDIS_UPSTREAM,
-            web_v1="kubelab.local/web:1.0",
-            web_v2="kubelab.local/web:2.0",
+            web_v1=WEB_V1_IMAGE,
+            web_v2=WEB_V2_IMAGE,
             pull_policy="IfNotPresent",
         )
         for version, ref in (("1.0", images.web_v1), ("2.0", images.web_v2)):
