@@ -36,23 +36,44 @@ def test_warm_cache_builds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     build.ensure_binaries(tmp_path, "v1.34.4")
 
 
-def test_a_binary_of_another_version_is_rebuilt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, says: str
+) -> dict[str, str]:
+    """ensure_binaries over a warm cache whose ``name`` says ``says``: what it built, how."""
     bin_dir = tmp_path / "k8s" / "v1.34.4" / "bin"
     _fake_binaries(bin_dir, "1.34.4")
-    (bin_dir / "kubelet").write_text("#!/bin/sh\necho 'Kubernetes v1.33.0'\n")
-    built: list[str] = []
+    (bin_dir / name).write_text(f"#!/bin/sh\n{says}\n")
+    built: dict[str, str] = {}
 
     def fake_build(name: str, src: Path, package: str, out: Path, ldflags: str) -> float:
-        built.append(name)
-        out.write_text("#!/bin/sh\necho 'Kubernetes v1.34.4'\n")
+        built[name] = ldflags
+        said = (
+            f"CoreDNS-x {build.coredns_build_id()}" if name == "coredns" else "Kubernetes v1.34.4"
+        )
+        out.write_text(f"#!/bin/sh\necho '{said}'\n")
         return 0.0
 
     monkeypatch.setattr(build, "_build_one", fake_build)
     monkeypatch.setattr(build, "_prepare_kubernetes", lambda root, version: root / "src")
     build.ensure_binaries(tmp_path, "1.34.4")
-    assert built == ["kubelet"]
+    return built
+
+
+def test_a_binary_of_another_version_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = _rebuilt(tmp_path, monkeypatch, "kubelet", "echo 'Kubernetes v1.33.0'")
+    assert list(built) == ["kubelet"]
+
+
+def test_a_coredns_of_another_plugin_set_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # built from an older coredns_main.go: right version, other plugins
+    said = f"echo 'CoreDNS-{build.COREDNS_VERSION}'; echo 'linux/amd64, go1.26, v1.15.0'"
+    built = _rebuilt(tmp_path, monkeypatch, "coredns", said)
+    assert list(built) == ["coredns"]
+    assert f"GitCommit=v{build.coredns_build_id()}" in built["coredns"]
 
 
 @pytest.mark.parametrize(
@@ -80,25 +101,3 @@ def test_the_go_of_this_machine_builds_what_kubelab_builds(tmp_path: Path) -> No
     for required in (build.ETCD_GO, build.COREDNS_GO):
         (tmp_path / "go.mod").write_text(f"module kubelab.local/x\n\ngo {required}\n")
         build.check_go(tmp_path, "x")
-
-
-def test_a_coredns_of_another_plugin_set_is_rebuilt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    bin_dir = tmp_path / "k8s" / "v1.34.4" / "bin"
-    _fake_binaries(bin_dir, "1.34.4")
-    # built from an older coredns_main.go: right version, other plugins
-    (bin_dir / "coredns").write_text(
-        f"#!/bin/sh\necho 'CoreDNS-{build.COREDNS_VERSION}'; echo 'linux/amd64, go1.26, v1.15.0'\n"
-    )
-    built: list[str] = []
-
-    def fake_build(name: str, src: Path, package: str, out: Path, ldflags: str) -> float:
-        built.append(name)
-        assert f"GitCommit=v{build.coredns_build_id()}" in ldflags
-        out.write_text(f"#!/bin/sh\necho 'CoreDNS-x {build.coredns_build_id()}'\n")
-        return 0.0
-
-    monkeypatch.setattr(build, "_build_one", fake_build)
-    build.ensure_binaries(tmp_path, "1.34.4")
-    assert built == ["coredns"]
