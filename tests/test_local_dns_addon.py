@@ -10,6 +10,7 @@ import pytest
 from kubelab.cluster.local import bootstrap, plan
 from kubelab.cluster.local.build import COREDNS_VERSION
 from kubelab.images.coredns import coredns_image
+from tests import stand_in_api
 
 IMAGE = coredns_image(COREDNS_VERSION)
 ADDON = {(d["kind"], d["metadata"]["name"]): d for d in bootstrap.dns_addon(IMAGE)}
@@ -74,3 +75,19 @@ def test_the_deployment_runs_kubelabs_coredns_image_with_the_configmaps_corefile
     assert container["args"] == ["-conf", "/etc/coredns/Corefile"]
     assert pod["volumes"][0]["configMap"]["name"] == "coredns"
     assert pod["serviceAccountName"] == "coredns"
+
+
+def test_the_addon_is_created_where_the_api_serves_each_kind(tmp_path):
+    # The stand-in API stores what is POSTed by path: each object lands at its kind's own path.
+    with stand_in_api.serve() as api_server:
+        api = bootstrap.api_client(stand_in_api.kubeconfig(tmp_path, api_server.url))
+        bootstrap.apply_dns_addon(api, IMAGE)
+        assert sorted(api_server.posted) == [
+            "/api/v1/namespaces/kube-system/configmaps/coredns",
+            "/api/v1/namespaces/kube-system/serviceaccounts/coredns",
+            "/api/v1/namespaces/kube-system/services/kube-dns",
+            "/apis/apps/v1/namespaces/kube-system/deployments/coredns",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/system:coredns",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:coredns",
+        ]
+        assert bootstrap.node_states(api) == {"stand-in-worker1": "True"}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import string
 from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client, config, utils
+from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from kubelab.cluster.local import plan
@@ -33,9 +34,47 @@ def readyz(api: client.ApiClient) -> str:
     return body if resp.status == 200 else f"HTTP {resp.status}: {body[:200]}"
 
 
-def _create(create: Any, *args: Any) -> None:
+def request(
+    api: client.ApiClient,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    content_type: str = "application/json",
+) -> Any:
+    """One API request as plain JSON (the admin kubeconfig authenticates by client certificate).
+
+    Not the generated API classes: importing ``CoreV1Api`` alone costs the kubernetes client
+    (v35+) about 1.5 CPU-seconds, spent while the boot keeps both cores busy. An answer
+    that is not 2xx raises ApiException, as the generated classes do (so 5xx stays transient).
+    """
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = content_type
+    resp = api.call_api(
+        method,
+        f"{api.configuration.host}{path}",
+        header_params=headers,
+        body=body,
+        _request_timeout=API_TIMEOUT,
+    )
+    data = resp.read()
+    if not 200 <= resp.status < 300:
+        raise ApiException(http_resp=resp)
+    return json.loads(data) if data else None
+
+
+def collection_path(doc: dict[str, Any]) -> str:
+    """The API path that creates ``doc`` (the add-on's kinds: their plural is kind + "s")."""
+    api_version = doc["apiVersion"]
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    namespace = doc["metadata"].get("namespace")
+    plural = doc["kind"].lower() + "s"
+    return f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
+
+
+def _create(api: client.ApiClient, doc: dict[str, Any]) -> None:
     try:
-        create(*args, _request_timeout=API_TIMEOUT)
+        request(api, "POST", collection_path(doc), doc)
     except ApiException as exc:
         if exc.status != 409:  # already there from a previous run against the same etcd
             raise
@@ -44,25 +83,24 @@ def _create(create: Any, *args: Any) -> None:
 def apply_bootstrap_objects(api: client.ApiClient) -> None:
     """RBAC for the API server's kubelet client."""
     _create(
-        client.RbacAuthorizationV1Api(api).create_cluster_role_binding,
-        client.V1ClusterRoleBinding(
-            metadata=client.V1ObjectMeta(
-                name="kubelab:apiserver-kubelet",
-                labels=dict(MANAGED_BY),
-            ),
-            role_ref=client.V1RoleRef(
-                api_group="rbac.authorization.k8s.io",
-                kind="ClusterRole",
-                name="system:kubelet-api-admin",
-            ),
-            subjects=[
-                client.RbacV1Subject(
-                    kind="User",
-                    name=APISERVER_KUBELET_USER,
-                    api_group="rbac.authorization.k8s.io",
-                )
+        api,
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "kubelab:apiserver-kubelet", "labels": dict(MANAGED_BY)},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:kubelet-api-admin",
+            },
+            "subjects": [
+                {
+                    "kind": "User",
+                    "name": APISERVER_KUBELET_USER,
+                    "apiGroup": "rbac.authorization.k8s.io",
+                }
             ],
-        ),
+        },
     )
 
 
@@ -78,14 +116,12 @@ def apply_dns_addon(api: client.ApiClient, image: str) -> None:
     """Create the CoreDNS add-on in kube-system (objects already there are left as they are)."""
     for doc in dns_addon(image):
         try:
-            utils.create_from_dict(api, doc)
-        except utils.FailToCreateError as exc:
-            failed = [e for e in exc.api_exceptions if e.status != 409]
-            if failed:
-                raise EnvironmentProblem(
-                    f"could not create the DNS add-on's {doc['kind']} {doc['metadata']['name']}: "
-                    + "; ".join(f"{e.status} {e.reason}" for e in failed)
-                ) from None
+            _create(api, doc)
+        except ApiException as exc:
+            raise EnvironmentProblem(
+                f"could not create the DNS add-on's {doc['kind']} {doc['metadata']['name']}: "
+                f"{exc.status} {exc.reason}"
+            ) from None
 
 
 def node_states(api: client.ApiClient) -> dict[str, str]:
@@ -94,16 +130,15 @@ def node_states(api: client.ApiClient) -> dict[str, str]:
     The node lifecycle controller lifts the not-ready taint a moment after Ready; until then
     the scheduler would leave new pods Pending, so "ready" waits for both.
     """
-    nodes = client.CoreV1Api(api).list_node(_request_timeout=API_TIMEOUT).items
     out: dict[str, str] = {}
-    for node in nodes:
-        conditions = (node.status.conditions if node.status else None) or []
-        ready = [c.status for c in conditions if c.type == "Ready"]
+    for node in request(api, "GET", "/api/v1/nodes")["items"]:
+        conditions = node.get("status", {}).get("conditions") or []
+        ready = [c["status"] for c in conditions if c["type"] == "Ready"]
         state = ready[0] if ready else "Unknown"
-        taints = (node.spec.taints if node.spec else None) or []
-        if state == "True" and any(t.key == NOT_READY_TAINT for t in taints):
+        taints = node.get("spec", {}).get("taints") or []
+        if state == "True" and any(t["key"] == NOT_READY_TAINT for t in taints):
             state = "Tainted"
-        out[str(node.metadata.name if node.metadata else "")] = state
+        out[node["metadata"]["name"]] = state
     return out
 
 
@@ -112,9 +147,8 @@ def finish_node(api: client.ApiClient, node: LocalNode) -> None:
     body: dict[str, Any] = {"spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]}}
     if node.control_plane:
         body["metadata"] = {"labels": {CONTROL_PLANE_LABEL: ""}}
-    core = client.CoreV1Api(api)
-    current = core.read_node(node.name, _request_timeout=API_TIMEOUT)
-    if current.spec and current.spec.pod_cidr:
+    path = f"/api/v1/nodes/{node.name}"
+    if request(api, "GET", path).get("spec", {}).get("podCIDR"):
         del body["spec"]  # immutable once set
     if body:
-        core.patch_node(node.name, body, _request_timeout=API_TIMEOUT)
+        request(api, "PATCH", path, body, "application/merge-patch+json")

@@ -6,7 +6,6 @@ import contextlib
 import json
 import re
 import shutil
-import sys
 import tarfile
 import time
 from collections.abc import Callable
@@ -395,13 +394,20 @@ class LocalCluster:
         )
         probes = [n for n in nodes if not n.control_plane] or [cp]
         phase(f"nodes Ready; checking cluster DNS from {', '.join(n.netns for n in probes)}")
-        for probe in probes:  # every worker: each has its own kube-proxy rules for 10.96.0.10
-            self._wait(
-                partial(self._dns_probe, probe),
-                lambda answer: answer.split()[:2] == ["NOERROR", plan.KUBERNETES_SERVICE_IP],
-                SHORT,
-                f"DNS {DNS_PROBE_NAME} via {plan.DNS_SERVICE_IP} from {probe.netns}",
-            )
+        # every worker, all at once: each has its own kube-proxy rules for 10.96.0.10
+        with ThreadPoolExecutor(max_workers=len(probes)) as pool:
+            waits = [
+                pool.submit(
+                    self._wait,
+                    partial(self._dns_probe, probe),
+                    lambda answer: answer.split()[:2] == ["NOERROR", plan.KUBERNETES_SERVICE_IP],
+                    SHORT,
+                    f"DNS {DNS_PROBE_NAME} via {plan.DNS_SERVICE_IP} from {probe.netns}",
+                )
+                for probe in probes
+            ]
+            for done in waits:
+                done.result()
         phase(f"cluster {self.name} ready; kubeconfig {layout.admin_kubeconfig}")
 
     def _wait(
@@ -430,9 +436,7 @@ class LocalCluster:
         return value  # type: ignore[return-value]
 
     def _dns_probe(self, node: LocalNode) -> str:
-        # run dns.py by path: `-m` would import the package and the Kubernetes client first
-        argv = [sys.executable, dns.__file__, plan.DNS_SERVICE_IP, DNS_PROBE_NAME]
-        return self.run_on_node(node.name, argv, timeout=10).strip()
+        return dns.query_a(cleanup.NETNS_DIR / node.netns, plan.DNS_SERVICE_IP, DNS_PROBE_NAME)
 
     def _spawn(self, node: LocalNode, component: str, argv: list[str]) -> None:
         proc.start(
