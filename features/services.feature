@@ -17,6 +17,7 @@ Feature: Create services
     When I ask the web pod for its page from its node
     Then the answer is the error "Error -2 connecting to redis:6379. Name or service not known."
     When I create the redis Service
+    And I ask the web pod for its page from its node again and again
     Then within 5 seconds the web pod answers "Hello Container World! I have been seen 1 times."
     And every visit after it is counted
 

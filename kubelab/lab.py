@@ -7,7 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kubernetes import client
@@ -40,6 +40,8 @@ WEB_PORT = 5000
 WEB_SELECTOR = "app=web"
 # What no watch can tell (kube-proxy's rules on a node) is polled this often: a GET costs little.
 POLL = 0.1
+# Asking a pod again and again ends once its page has held this long (s): then it is for good.
+SETTLE = 5.0
 # What the app (redis-py, glibc) says when a name does not resolve.
 NAME_ERRORS = ("Name or service not known", "name resolution", "Name does not resolve")
 
@@ -89,6 +91,7 @@ class PageSince:
     """Every answer a pod gave from a change on, each with its time (s) after the change."""
 
     answers: tuple[tuple[float, Answer], ...]
+    dns: str = ""  # the cluster DNS's endpoints, when a name did not resolve
 
     @property
     def first_page(self) -> Answer | None:
@@ -151,13 +154,20 @@ class PageSince:
         first, start = self.first_page, self.settled_after
         first_at = next((t for t, a in self.answers if a.status == 200), within)
         relapses = [t for t, a in self.answers if t > first_at and a.status != 200]
-        if first is not None and first.text != text:
+        asked = f"in the {self.answers[-1][0]:.1f} s it was asked" if self.answers else "at all"
+        good = "never for good " + asked if start is None else f"for good only from {start:.1f} s"
+        if first is None:
+            head = (
+                f"the pod never answered its page {asked} after the Service was created; a "
+                f"kubeadm or kind cluster does within {within:g} s"
+            )
+        elif first.text != text:
             head = f"the first page after the Service was created was {first.text!r}, not {text!r}"
         elif relapses:
             head = (
                 f"the pod answered its page {first_at:.1f} s after the Service was created, then "
-                f"errors again until {relapses[-1]:.1f} s, its page for good only from "
-                f"{start:.1f} s; a kubeadm or kind cluster answers for good within {within:g} s"
+                f"errors again until {relapses[-1]:.1f} s, its page {good}; a kubeadm or kind "
+                f"cluster answers for good within {within:g} s"
             )
         else:
             head = (
@@ -172,7 +182,7 @@ class PageSince:
                 "appear: does the cluster's DNS cache the earlier NXDOMAIN? (kubeadm's Corefile "
                 "disables success and denial caching for cluster.local)"
             )
-        return message
+        return f"{message}; {self.dns}" if self.dns else message
 
 
 @dataclass(frozen=True)
@@ -349,12 +359,12 @@ class Lab:
             evidence.record(f"the {name} pod's answers, asked on its node", "\n".join(console))
         return answers
 
-    def page_since(self, since: float, bound: float, name: str = "web") -> PageSince:
-        """Ask pod ``name`` from its node, again and again, from ``since`` (time.monotonic()) on
-        until it answers with its page for good, watched at least until ``bound`` seconds after
-        ``since`` (later: for ``bound`` seconds on end, which measures a slow cluster's delay).
-
-        Waits up to the namespace's timeout.
+    def page_since(self, since: float, name: str = "web", settle: float = SETTLE) -> PageSince:
+        """Ask pod ``name`` from its node again and again, from ``since`` (time.monotonic()) on,
+        as the seed does after creating the redis Service; every answer with its time, also
+        recorded as evidence. Asks until the page has held for ``settle`` seconds on end (and at
+        least until ``settle`` seconds after ``since``) or the namespace's timeout passed: what a
+        Then judges, even a cluster that never answers its page.
         """
         answers: list[tuple[float, Answer]] = []
 
@@ -366,11 +376,17 @@ class Lab:
         try:
             return wait_until(
                 ask,
-                lambda seen: seen.settled(bound),
+                lambda seen: seen.settled(settle),
                 timeout=self.ns.timeout,
                 what=f"pod {name} in {self.ns.name} to answer with its page for good",
                 describe=PageSince.runs,
             )
+        except WaitTimeout:
+            if not answers:  # not one answer: nothing for a Then to judge
+                raise
+            seen = PageSince(tuple(answers))
+            unresolved = any(e in a.text for _, a in answers for e in NAME_ERRORS)
+            return replace(seen, dns=self.cluster_dns()) if unresolved else seen
         finally:
             evidence.record(
                 f"the {name} pod's answers, asked on its node again and again (s after the change)",

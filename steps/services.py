@@ -41,6 +41,11 @@ def _(lab: Lab, times: int) -> list[Answer]:
     return lab.ask_pod_from_its_node("web", times=times)
 
 
+@when("I ask the web pod for its page from its node again and again", target_fixture="page")
+def _(lab: Lab, created: float) -> PageSince:
+    return lab.page_since(created)
+
+
 @when("I ask for the page on every node's address", target_fixture="answers")
 def _(lab: Lab) -> list[Answer]:
     return lab.ask_every_node()
@@ -57,14 +62,9 @@ def _(lab: Lab, answers: list[Answer], first: str, second: str) -> None:
     assert [(a.status, a.text) for a in answers] == expected, lab.explain(answers)
 
 
-@then(
-    parsers.parse('within {seconds:d} seconds the web pod answers "{text}"'),
-    target_fixture="page",
-)
-def _(lab: Lab, created: float, seconds: int, text: str) -> PageSince:
-    page = lab.page_since(created, bound=seconds)
+@then(parsers.parse('within {seconds:d} seconds the web pod answers "{text}"'))
+def _(page: PageSince, seconds: int, text: str) -> None:
     assert page.matches(text, within=seconds), page.explain(text, seconds)
-    return page
 
 
 @then("every visit after it is counted")

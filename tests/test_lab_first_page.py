@@ -77,3 +77,29 @@ def test_a_page_then_the_dns_error_again_does_not_match_and_names_when():
         "until 1.8 s, its page for good only from 2.1 s"
     )
     assert "NXDOMAIN" in message
+
+
+def test_a_pod_that_never_answers_its_page_says_so_with_the_cluster_dns():
+    # what the When hands on when the namespace's timeout passed: the Then judges it
+    seen = PageSince(
+        tuple((0.3 * i, ERROR) for i in range(1, 400)),
+        dns="the kube-dns Service's endpoints: none",
+    )
+    assert not seen.settled(5)
+    assert not seen.matches(FIRST, within=5)
+    message = seen.explain(FIRST, 5)
+    assert message.startswith(
+        "the pod never answered its page in the 119.7 s it was asked after the Service was "
+        "created; a kubeadm or kind cluster does within 5 s. Answers since the Service was "
+        "created: 0.3 s 'Error -2 connecting to redis:6379. Name or service not known.' x399"
+    )
+    assert "NXDOMAIN" in message
+    assert message.endswith("; the kube-dns Service's endpoints: none")
+
+
+def test_a_page_that_went_away_for_good_says_never_for_good():
+    seen = PageSince(((0.2, ERROR), (0.5, page(1)), (0.8, ERROR), (60.0, ERROR)))
+    assert seen.explain(FIRST, 5).startswith(
+        "the pod answered its page 0.5 s after the Service was created, then errors again until "
+        "60.0 s, its page never for good in the 60.0 s it was asked;"
+    )
