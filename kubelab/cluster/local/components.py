@@ -116,6 +116,14 @@ def kube_apiserver(bins: Binaries, layout: Layout, cp: LocalNode) -> list[str]:
     ]
 
 
+def serving_cert(layout: Layout, component: str) -> list[str]:
+    """The flags giving ``component`` the serving certificate kubelab issued it (files.py)."""
+    return [
+        f"--tls-cert-file={layout.pki / (component + '.crt')}",
+        f"--tls-private-key-file={layout.pki / (component + '.key')}",
+    ]
+
+
 def kube_controller_manager(bins: Binaries, layout: Layout) -> list[str]:
     """kube-controller-manager; node CIDRs are static (CNI config), so no nodeipam allocation.
 
@@ -129,6 +137,7 @@ def kube_controller_manager(bins: Binaries, layout: Layout) -> list[str]:
         str(bins.path("kube-controller-manager")),
         f"--kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
+        *serving_cert(layout, "kube-controller-manager"),
         "--leader-elect=false",
         "--use-service-account-credentials=true",
         f"--service-account-private-key-file={pki / 'sa.key'}",
@@ -139,6 +148,10 @@ def kube_controller_manager(bins: Binaries, layout: Layout) -> list[str]:
         f"--cluster-cidr={plan.POD_CIDR}",
         "--allocate-node-cidrs=false",
         "--node-monitor-period=2s",  # lifts the not-ready taint sooner after a node is Ready
+        # Its own API client may send 20 requests/s (burst 30): starting its ~40 controllers,
+        # each fetching a service-account token, took 150 ms per controller, seconds of boot.
+        "--kube-api-qps=200",
+        "--kube-api-burst=400",
         f"--cluster-name={layout.cluster}",
         "--v=1",
     ]
@@ -151,6 +164,7 @@ def kube_scheduler(bins: Binaries, layout: Layout) -> list[str]:
         str(bins.path("kube-scheduler")),
         f"--kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
+        *serving_cert(layout, "kube-scheduler"),
         "--leader-elect=false",
         "--v=1",
     ]

@@ -8,6 +8,9 @@ from kubelab.cluster.local import bootstrap, configs, pki, plan
 from kubelab.cluster.local.components import Layout
 from kubelab.cluster.local.plan import LocalNode
 
+# Components whose /healthz port on the control plane's loopback needs a serving certificate.
+SERVING_ON_LOOPBACK = ("kube-controller-manager", "kube-scheduler")
+
 
 def write_pki(layout: Layout, nodes: list[LocalNode]) -> None:
     """CA, serving and client certificates, service-account keys and every kubeconfig."""
@@ -38,6 +41,11 @@ def write_pki(layout: Layout, nodes: list[LocalNode]) -> None:
         ),
     )
     pki.write_pair(d, "apiserver-kubelet-client", pki.issue(ca, bootstrap.APISERVER_KUBELET_USER))
+    for component in SERVING_ON_LOOPBACK:  # else each makes an RSA key as it starts, ~1 s busy
+        serving = pki.issue(
+            ca, component, client=False, server=True, dns_names=["localhost"], ips=["127.0.0.1"]
+        )
+        pki.write_pair(d, component, serving)
     sa_key, sa_pub = pki.service_account_keys()
     pki.write_private(d / "sa.key", sa_key)
     (d / "sa.pub").write_bytes(sa_pub)
