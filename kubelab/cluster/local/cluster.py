@@ -74,6 +74,9 @@ T = TypeVar("T")
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
 DNS_PROBE_NAME = f"kubernetes.default.svc.{plan.CLUSTER_DOMAIN}"
+# How often the boot looks again: each look is one plain-JSON request or one UDP question.
+POLL = 0.1
+DNS_ANSWER_WITHIN = 0.5  # CoreDNS answers in milliseconds; a lost first packet is asked again
 
 
 class LocalCluster:
@@ -426,7 +429,7 @@ class LocalCluster:
             return f"exited: {', '.join(seen[0])}" if seen[0] else repr(seen[1])[:300]
 
         dead, value = wait_until(
-            watched, finished, timeout=timeout, what=what, interval=0.25, describe=describe
+            watched, finished, timeout=timeout, what=what, interval=POLL, describe=describe
         )
         if dead:
             logs = ", ".join(str(self.layout.logs / f"{d}.log") for d in dead)
@@ -436,7 +439,9 @@ class LocalCluster:
         return value  # type: ignore[return-value]
 
     def _dns_probe(self, node: LocalNode) -> str:
-        return dns.query_a(cleanup.NETNS_DIR / node.netns, plan.DNS_SERVICE_IP, DNS_PROBE_NAME)
+        return dns.query_a(
+            cleanup.NETNS_DIR / node.netns, plan.DNS_SERVICE_IP, DNS_PROBE_NAME, DNS_ANSWER_WITHIN
+        )
 
     def _spawn(self, node: LocalNode, component: str, argv: list[str]) -> None:
         proc.start(
