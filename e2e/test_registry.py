@@ -28,6 +28,7 @@ from kubelab import hostpkgs
 from kubelab.cluster.local import LocalCluster
 from kubelab.cluster.local.plan import GATEWAY
 from kubelab.waits import wait_until
+from tests.cli import kubelab_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB_TIMEOUT = 900
@@ -101,17 +102,6 @@ def _answers(address: str) -> bool:
         return False
 
 
-def kubelab_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kubelab.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-
-
 def run_lab(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
     argv = [
         *(sys.executable, "-m", "pytest", "steps", "-p", "no:cacheprovider", "-v"),
@@ -147,7 +137,7 @@ def closing_line(output: str) -> str:
 @pytest.fixture(scope="module")
 def pushed(registry: Registry) -> list[str]:
     """`kubelab images push` to the registry: the lab options it prints, split."""
-    result = kubelab_cli("images", "push", registry.address, "--plain-http")
+    result = kubelab_cli("images", "push", registry.address, "--plain-http", timeout=900)
     assert result.returncode == 0, result.stderr
     print(f"kubelab images push {registry.address} --plain-http\n{result.stdout}", end="")
     return result.stdout.split()

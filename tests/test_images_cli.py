@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def kubelab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kubelab.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+from tests.cli import kubelab_cli
 
 
 def test_a_missing_app_directory_is_one_line(tmp_path: Path) -> None:
-    result = kubelab("images", "build", "--app-dir", str(tmp_path / "nope"))
+    result = kubelab_cli("images", "build", "--app-dir", str(tmp_path / "nope"))
     assert (result.returncode, result.stderr) == (
         1,
         f"kubelab: {tmp_path / 'nope' / 'Dockerfile'} does not exist: pass --app-dir\n",
@@ -29,7 +16,7 @@ def test_a_missing_app_directory_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_registry_that_does_not_answer_is_one_line() -> None:
-    result = kubelab("images", "push", "127.0.0.1:9", "--plain-http")
+    result = kubelab_cli("images", "push", "127.0.0.1:9", "--plain-http")
     last = result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr, result.stderr
     assert (result.returncode, result.stdout) == (1, ""), result.stderr
