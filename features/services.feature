@@ -2,8 +2,11 @@
 Feature: Create services
   Pods do not find each other by name. A Service gives a set of pods one stable name and
   address in the cluster's DNS: until the `redis` Service exists the web pod cannot reach
-  redis, and as soon as it exists the same pod counts every visit. A NodePort Service opens
-  the web app on every node of the cluster.
+  redis, and as soon as it exists the same pod counts every visit. The app keeps its redis
+  connection once it has one, so the pod also looks the name up each time: from the Service's
+  creation on, within seconds, every lookup gives the Service's address (a DNS server still
+  answering from a cached "no such name" would show here). A NodePort Service opens the web app
+  on every node of the cluster.
 
   Background:
     Given the redis pod is running
@@ -17,9 +20,10 @@ Feature: Create services
     When I ask the web pod for its page from its node
     Then the answer is the error "Error -2 connecting to redis:6379. Name or service not known."
     When I create the redis Service
-    And I ask the web pod for its page from its node again and again
+    And I ask the web pod for its page from its node again and again, and it looks up redis each time
     Then within 5 seconds the web pod answers "Hello Container World! I have been seen 1 times."
     And every visit after it is counted
+    And within 5 seconds redis resolves in the web pod to the redis Service's address, every time after
 
   Scenario: The web pod counts visits once the redis Service exists
     Given the redis Service exists

@@ -41,7 +41,10 @@ def _(lab: Lab, times: int) -> list[Answer]:
     return lab.ask_pod_from_its_node("web", times=times)
 
 
-@when("I ask the web pod for its page from its node again and again", target_fixture="page")
+@when(
+    "I ask the web pod for its page from its node again and again, and it looks up redis each time",
+    target_fixture="page",
+)
 def _(lab: Lab, created: float) -> PageSince:
     return lab.page_since(created)
 
@@ -70,6 +73,16 @@ def _(page: PageSince, seconds: int, text: str) -> None:
 @then("every visit after it is counted")
 def _(page: PageSince) -> None:
     assert counts_step_by_one(page.counts()), page.runs()
+
+
+@then(
+    parsers.parse(
+        "within {seconds:d} seconds redis resolves in the web pod to the redis Service's address, "
+        "every time after"
+    )
+)
+def _(page: PageSince, seconds: int) -> None:
+    assert page.resolves_within(seconds), page.explain_lookups("redis", seconds)
 
 
 @then("every node answers with the page")

@@ -103,3 +103,51 @@ def test_a_page_that_went_away_for_good_says_never_for_good():
         "the pod answered its page 0.5 s after the Service was created, then errors again until "
         "60.0 s, its page never for good in the 60.0 s it was asked;"
     )
+
+
+SERVICE = "10.96.0.42"
+
+
+def looked_up(*seen: tuple[float, str]) -> PageSince:
+    lookups = tuple((t, (SERVICE,) if ok == "ok" else ("error:", ok)) for t, ok in seen)
+    answers = ((0.2, ERROR), (0.8, page(1)), (6.0, page(2)))
+    return PageSince(answers, lookups=lookups, service_address=SERVICE)
+
+
+def test_a_name_that_resolves_within_the_bound_and_every_time_after_matches():
+    seen = looked_up((0.3, "[Errno -2] Name or service not known"), (0.9, "ok"), (6.1, "ok"))
+    assert seen.settled(5)
+    assert seen.resolves_within(5)
+
+
+def test_a_name_that_resolves_now_and_then_names_when_it_held():
+    # two DNS replicas behind kube-dns, one answering from its cached NXDOMAIN for 30 s: the page
+    # holds (the app keeps its connection), the lookups show the cache
+    nx = "[Errno -2] Name or service not known"
+    seen = looked_up((0.9, "ok"), (1.5, nx), (2.1, "ok"), (28.7, nx), (29.3, "ok"), (34.5, "ok"))
+    assert seen.settled(5)
+    assert not looked_up((0.9, "ok"), (1.5, nx), (2.1, "ok"), (6.0, "ok")).settled(5)
+    assert not seen.resolves_within(5)
+    message = seen.explain_lookups("redis", 5)
+    assert message.startswith(
+        "redis resolved to its Service's address at 0.9 s, then failed again, for good only "
+        "from 29.3 s after the Service was created; a kubeadm or kind cluster does within 5 s"
+    )
+    assert "NXDOMAIN" in message
+    assert f"Service redis: {SERVICE}" in message
+    assert f"0.9 s '{SERVICE}', 1.5 s 'error: {nx}'" in message
+
+
+def test_a_name_that_resolves_too_late_or_never_says_so():
+    nx = "[Errno -2] Name or service not known"
+    late = looked_up((0.5, nx), (7.5, "ok"), (13.0, "ok"))
+    assert not late.resolves_within(5)
+    assert late.explain_lookups("redis", 5).startswith(
+        "redis resolved to its Service's address only from 7.5 s after the Service was created"
+    )
+    never = looked_up((0.5, nx), (7.5, nx))
+    assert not never.settled(5)
+    assert not never.resolves_within(5)
+    assert never.explain_lookups("redis", 5).startswith(
+        "redis never resolved to its Service's address (2 lookups in 7.5 s) after the Service"
+    )
