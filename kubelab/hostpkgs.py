@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,19 +36,30 @@ def install(packages: list[str], purpose: str) -> None:
         raise EnvironmentProblem(
             f"{purpose} needs {', '.join(packages)}: install them as root ({command})"
         )
-    print(f"[hostdeps] installing {' '.join(packages)} for {purpose} with apt-get", flush=True)
+    # Progress, apt's included, goes to stderr: stdout carries a command's result (the options
+    # `kubelab images push` prints, a kubeconfig path).
+    print(
+        f"[hostdeps] installing {' '.join(packages)} for {purpose} with apt-get",
+        file=sys.stderr,
+        flush=True,
+    )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
         # Another apt-get (a parallel run, unattended upgrades) may hold dpkg's lock: wait for it.
         wait = f"DPkg::Lock::Timeout={int(APT_TIMEOUT)}"
         subprocess.run(
-            ["apt-get", "-o", wait, "update", "-qq"], check=True, timeout=APT_TIMEOUT, env=env
+            ["apt-get", "-o", wait, "update", "-qq"],
+            check=True,
+            timeout=APT_TIMEOUT,
+            env=env,
+            stdout=2,  # stderr
         )
         subprocess.run(
             ["apt-get", "-o", wait, "install", "-y", "-qq", "--no-install-recommends", *packages],
             check=True,
             timeout=APT_TIMEOUT,
             env=env,
+            stdout=2,  # stderr
         )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         raise EnvironmentProblem(f"{command} failed ({exc}): run it by hand and retry") from None

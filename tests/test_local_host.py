@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from kubelab.cluster.local import hostdeps, proc
 from kubelab.errors import EnvironmentProblem
+from kubelab.hostpkgs import install
 
 
 def test_missing_programs_map_to_debian_packages(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,3 +60,22 @@ def test_started_processes_are_recorded_and_stopped(tmp_path: Path) -> None:
 def test_run_reports_the_failing_command() -> None:
     with pytest.raises(EnvironmentProblem, match=r"sh -c exit 3 failed with exit 3"):
         proc.run(["sh", "-c", "exit 3"])
+
+
+def test_apt_output_goes_to_stderr_never_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """stdout carries a command's result (`kubelab images push` prints the lab's options there):
+    installing a missing package on a fresh machine must not add dpkg's lines to it. A stand-in
+    apt-get (named as such) prints what the real one prints on stdout."""
+    fake = tmp_path / "apt-get"
+    fake.write_text("#!/bin/sh\necho 'Unpacking debootstrap (stand-in apt-get) ...'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setattr("kubelab.hostpkgs.os.geteuid", lambda: 0)
+    monkeypatch.setattr("kubelab.hostpkgs._is_debian", lambda: True)
+    install(["debootstrap"], "a test")
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert "Unpacking debootstrap (stand-in apt-get)" in err
+    assert "[hostdeps] installing debootstrap for a test" in err
