@@ -31,6 +31,22 @@ def test_keys_are_0600_and_certs_are_signed_by_the_ca(tmp_path: Path) -> None:
     assert ExtendedKeyUsageOID.CLIENT_AUTH in usages
 
 
+def test_only_the_ca_signs_certificates() -> None:
+    """The CA may sign certificates (critical key usage, as kubeadm's); a node's may not."""
+    ca = pki.new_ca()
+    leaf = pki.issue(ca, "system:node:w1", ["system:nodes"])
+    ca_usage = x509.load_pem_x509_certificate(ca.cert_pem).extensions.get_extension_for_class(
+        x509.KeyUsage
+    )
+    leaf_usage = x509.load_pem_x509_certificate(leaf.cert_pem).extensions.get_extension_for_class(
+        x509.KeyUsage
+    )
+    assert (ca_usage.critical, leaf_usage.critical) == (True, True)
+    assert (ca_usage.value.key_cert_sign, ca_usage.value.crl_sign) == (True, True)
+    assert (leaf_usage.value.key_cert_sign, leaf_usage.value.crl_sign) == (False, False)
+    assert (ca_usage.value.key_encipherment, leaf_usage.value.key_encipherment) == (False, True)
+
+
 def test_serving_cert_carries_the_node_ip(tmp_path: Path) -> None:
     ca = pki.new_ca()
     pair = pki.issue(ca, "w1", client=False, server=True, dns_names=["w1"], ips=["172.30.0.11"])
