@@ -389,12 +389,15 @@ class Lab:
             runtime_containers=runtime,
         )
 
-    def ask_pod_from_its_node(self, name: str, times: int = 1, record: bool = True) -> list[Answer]:
+    def ask_pod_from_its_node(
+        self, name: str, times: int = 1, record: bool = True, pod: client.V1Pod | None = None
+    ) -> list[Answer]:
         """GET the pod's page ``times`` times from its own node (seed: ssh to the node, curl the pod IP).
 
-        Falls back to the API server's pod proxy where the provider cannot run commands on nodes.
+        ``pod``: the pod, already seen ready (else it is waited for). Falls back to the API
+        server's pod proxy where the provider cannot run commands on nodes.
         """
-        pod = self.ns.wait_for_pod_ready(name)
+        pod = pod or self.ns.wait_for_pod_ready(name)
         node, ip = pod.spec.node_name, pod.status.pod_ip
         answers: list[Answer] = []
         console = []
@@ -430,10 +433,11 @@ class Lab:
         address = service.spec.cluster_ip if service else ""
         answers: list[tuple[float, Answer]] = []
         lookups: list[tuple[float, tuple[str, ...]]] = []
-        pod = self.ns.wait_for_pod_ready(name).metadata.name
+        ready = self.ns.wait_for_pod_ready(name)  # looked up once: each ask is two requests
+        pod = ready.metadata.name
 
         def ask() -> PageSince:
-            answer = self.ask_pod_from_its_node(name, record=False)[0]
+            answer = self.ask_pod_from_its_node(name, record=False, pod=ready)[0]
             answers.append((time.monotonic() - since, answer))
             resolved = tuple(probes.resolve(self.ns, pod, host))
             lookups.append((time.monotonic() - since, resolved))
