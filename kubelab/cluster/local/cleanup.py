@@ -87,14 +87,17 @@ def remove_cgroup(relative: str) -> None:
         interval=0.2,
     )
     for d in _cgroup_dirs(relative):
-        d.rmdir()
+        # a container's runc, exiting with it, may remove its own cgroup first: gone is done
+        with contextlib.suppress(FileNotFoundError):
+            d.rmdir()
     # parents we created (e.g. /kubelab/<cluster>, /kubelab) go too once empty
     parts = relative.strip("/").split("/")
     for depth in range(len(parts) - 1, 0, -1):
         for hierarchy in cgroup_hierarchies():
             parent = hierarchy.joinpath(*parts[:depth])
             if parent.is_dir() and not any(p.is_dir() for p in parent.iterdir()):
-                parent.rmdir()
+                with contextlib.suppress(FileNotFoundError):
+                    parent.rmdir()
 
 
 def sandbox_ids(containerd_roots: Iterable[Path]) -> list[str]:
