@@ -26,6 +26,7 @@ from kubernetes import client
 from kubelab.errors import WaitTimeout
 from kubelab.namespace import LabNamespace
 from kubelab.states import pod_ready
+from kubelab.waits import wait_until
 from kubelab.watching import Follower
 
 log = logging.getLogger(__name__)
@@ -222,6 +223,40 @@ def _wait_rc_ready(ns: LabNamespace, name: str, replicas: int, timeout: float) -
     )
 
 
+def _wait_settled(ns: LabNamespace, name: str, selector: str, replicas: int) -> None:
+    """Until RC ``name`` has acted on its current spec and exactly ``replicas`` pods of
+    ``selector``, all ready, are left (pods shutting down not counted).
+
+    The controller applies a new selector to its own cache of pods, which may not show every
+    pod's new label yet: it then starts a pod too many and deletes one again (kubectl
+    rolling-update deleted such pods after relabelling). Scaling up before that settled ran 5
+    web pods at once (seen in CI). The sync that observes the new generation is the one that
+    creates such a pod, so once it is observed the API lists that pod too.
+    """
+
+    def look() -> tuple[client.V1ReplicationController, list[client.V1Pod]]:
+        pods = [p for p in ns.pods(selector) if p.metadata.deletion_timestamp is None]
+        return _rc(ns, name), pods
+
+    def settled(seen: tuple[client.V1ReplicationController, list[client.V1Pod]]) -> bool:
+        rc, pods = seen
+        observed = (rc.status.observed_generation or 0) >= (rc.metadata.generation or 0)
+        return observed and len(pods) == replicas and all(pod_ready(p) for p in pods)
+
+    wait_until(
+        look,
+        settled,
+        timeout=ns.timeout,
+        what=f"ReplicationController {name} to settle on {replicas} ready pods of {selector}",
+        interval=0.1,
+        describe=lambda seen: (
+            f"generation {seen[0].metadata.generation} observed "
+            f"{seen[0].status.observed_generation}; pods "
+            + ", ".join(f"{p.metadata.name} ready={pod_ready(p)}" for p in seen[1])
+        ),
+    )
+
+
 def rolling_update_rc(
     ns: LabNamespace,
     name: str,
@@ -248,6 +283,7 @@ def rolling_update_rc(
     for pod in ns.pods(selector):
         ns.patch("Pod", pod.metadata.name, {"metadata": {"labels": {DEPLOYMENT_KEY: old_hash}}})
     ns.patch("ReplicationController", name, {"spec": {"selector": {DEPLOYMENT_KEY: old_hash}}})
+    _wait_settled(ns, name, f"{selector},{DEPLOYMENT_KEY}={old_hash}", desired)
 
     # 2. The new controller: same template but the image, its own hash label, zero replicas.
     new_template = copy.deepcopy(old_template)
