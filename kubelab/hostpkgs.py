@@ -47,20 +47,14 @@ def install(packages: list[str], purpose: str) -> None:
     try:
         # Another apt-get (a parallel run, unattended upgrades) may hold dpkg's lock: wait for it.
         wait = f"DPkg::Lock::Timeout={int(APT_TIMEOUT)}"
-        subprocess.run(
-            ["apt-get", "-o", wait, "update", "-qq"],
-            check=True,
-            timeout=APT_TIMEOUT,
-            env=env,
-            stdout=2,  # stderr
-        )
-        subprocess.run(
-            ["apt-get", "-o", wait, "install", "-y", "-qq", "--no-install-recommends", *packages],
-            check=True,
-            timeout=APT_TIMEOUT,
-            env=env,
-            stdout=2,  # stderr
-        )
+        for args in (["update"], ["install", "-y", "--no-install-recommends", *packages]):
+            subprocess.run(
+                ["apt-get", "-o", wait, "-qq", *args],
+                check=True,
+                timeout=APT_TIMEOUT,
+                env=env,
+                stdout=2,  # stderr
+            )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         raise EnvironmentProblem(f"{command} failed ({exc}): run it by hand and retry") from None
 
