@@ -12,13 +12,20 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from kubelab import diagnostics
+from kubelab.client import Kube
 from kubelab.cluster.base import Images, Provider, node_command
 from kubelab.cluster.kind.engine import DockerEngine, docker_answers
-from kubelab.errors import EnvironmentProblem
+from kubelab.errors import EnvironmentProblem, WaitTimeout
 from kubelab.names import WEB_V1_IMAGE, WEB_V2_IMAGE
+from kubelab.namespace import LabNamespace
 from kubelab.paths import cache_dir
+from kubelab.rollout import rollout_status
+from kubelab.states import is_ready, not_ready_reason
+from kubelab.waits import wait_until
 
 __all__ = ["KindProvider", "docker_answers"]
 log = logging.getLogger(__name__)
@@ -79,10 +86,8 @@ def offline_corefile(corefile: str) -> str:
     return "\n".join(lines).rstrip() + "\n" + OFFLINE_UPSTREAM
 
 
-def _run(argv: list[str], timeout: float = 600, stdin: str | None = None) -> str:
-    return subprocess.run(
-        argv, check=True, capture_output=True, text=True, timeout=timeout, input=stdin
-    ).stdout
+def _run(argv: list[str], timeout: float = 600) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=timeout).stdout
 
 
 class KindProvider(Provider):
@@ -182,52 +187,43 @@ class KindProvider(Provider):
     def control_plane(self) -> str:
         return f"{self.cluster_name}-control-plane"
 
-    def _kubectl(self, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
-        """kubectl on the control-plane node, with its admin kubeconfig."""
-        return _run(
-            [
-                "docker",
-                "exec",
-                "-i",
-                self.control_plane,
-                "kubectl",
-                "--kubeconfig=/etc/kubernetes/admin.conf",
-                *args,
-            ],
-            timeout=timeout,
-            stdin=stdin,
-        )
+    def _kube(self) -> Kube:
+        """kubelab's client layer on the kubeconfig pytest-kind wrote."""
+        return Kube.from_kubeconfig(self._kubeconfig)
 
     def _wait_nodes_ready(self) -> None:
-        print(f"[kind] waiting for {self.workers + 1} nodes to be Ready", flush=True)
-        try:
-            self._kubectl(
-                "wait",
-                "--for=condition=Ready",
-                "nodes",
-                "--all",
-                f"--timeout={READY_TIMEOUT:.0f}s",
-                timeout=READY_TIMEOUT + 30,
-            )
-        except subprocess.CalledProcessError as exc:
-            raise EnvironmentProblem(
-                f"kind nodes not Ready within {READY_TIMEOUT:.0f} s: {exc.stderr.strip()} "
-                f"(nodes, pods and kind's logs: {self._diagnose()})"
-            ) from None
+        want = self.workers + 1
+        print(f"[kind] waiting for {want} nodes to be Ready", flush=True)
+        kube = self._kube()
 
-    def _diagnose(self) -> Path:
-        """Nodes, kube-system pods and ``kind export logs`` into the work dir, for a failed setup."""
+        def problems() -> list[str]:
+            nodes = kube.nodes()
+            seen = [not_ready_reason(n) for n in nodes if not is_ready(n)]
+            if len(nodes) < want:
+                seen.append(f"{want - len(nodes)} of {want} nodes not registered")
+            return seen
+
+        try:
+            wait_until(
+                problems,
+                lambda seen: not seen,
+                timeout=READY_TIMEOUT,
+                interval=0.5,
+                what=f"{want} kind nodes Ready",
+                describe="; ".join,
+            )
+        except WaitTimeout as exc:
+            raise EnvironmentProblem(
+                f"{exc} (nodes, kube-system and kind's logs: {self._diagnose(kube)})"
+            ) from exc
+
+    def _diagnose(self, kube: Kube) -> Path:
+        """Nodes, kube-system's events, pods and logs, and ``kind export logs``, for a failed setup."""
         out = self.work_dir / "diagnostics"
         out.mkdir(parents=True, exist_ok=True)
-        for name, args in (
-            ("nodes.txt", ["get", "nodes", "-o", "wide"]),
-            ("pods.txt", ["get", "pods", "-A", "-o", "wide"]),
-            ("events.txt", ["get", "events", "-A"]),
-        ):
-            try:
-                (out / name).write_text(self._kubectl(*args))
-            except subprocess.SubprocessError as exc:
-                (out / name).write_text(f"{exc}\n")
+        (out / "kube-system.txt").write_text(
+            diagnostics.collect(kube, self, LabNamespace(kube, "kube-system")) + "\n"
+        )
         subprocess.run(
             [
                 str(self._kind_path),
@@ -244,25 +240,26 @@ class KindProvider(Provider):
 
     def _offline_dns(self) -> None:
         """CoreDNS answers NXDOMAIN for names outside the cluster, as a connected one does."""
-        import yaml
-
-        cm = yaml.safe_load(
-            self._kubectl("-n", "kube-system", "get", "configmap", "coredns", "-o", "yaml")
-        )
-        corefile = offline_corefile(cm["data"]["Corefile"])
-        if corefile == cm["data"]["Corefile"]:
+        kube = self._kube()
+        cm = kube.get("ConfigMap", "coredns", "kube-system")
+        corefile = offline_corefile(cm.data["Corefile"])
+        if corefile == cm.data["Corefile"]:
             return
-        cm["data"]["Corefile"] = corefile
-        self._kubectl("replace", "-f", "-", stdin=yaml.safe_dump(cm))
-        self._kubectl("-n", "kube-system", "rollout", "restart", "deployment/coredns")
-        self._kubectl(
-            "-n",
+        kube.patch("ConfigMap", "coredns", {"data": {"Corefile": corefile}}, "kube-system")
+        # what `kubectl rollout restart` does: a new pod template, so new pods read the new file
+        restarted = {"kubectl.kubernetes.io/restartedAt": datetime.now(UTC).isoformat()}
+        kube.patch(
+            "Deployment",
+            "coredns",
+            {"spec": {"template": {"metadata": {"annotations": restarted}}}},
             "kube-system",
-            "rollout",
-            "status",
-            "deployment/coredns",
-            f"--timeout={READY_TIMEOUT:.0f}s",
-            timeout=READY_TIMEOUT + 30,
+        )
+        wait_until(
+            lambda: rollout_status(kube.get("Deployment", "coredns", "kube-system")),
+            lambda status: status.endswith("successfully rolled out"),
+            timeout=READY_TIMEOUT,
+            what="kind's CoreDNS to restart with the offline Corefile",
+            describe=str,
         )
 
     def _load_built_images(self, cluster: object) -> Images:
