@@ -37,33 +37,45 @@ def test_warm_cache_builds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def _rebuilt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, says: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, says: str, *names: str
 ) -> dict[str, str]:
-    """ensure_binaries over a warm cache whose ``name`` says ``says``: what it built, how."""
+    """ensure_binaries over a warm cache whose ``names`` say ``says``: what it built, how (the
+    ldflags, and the ``go build`` call's number, in ``built["calls"]``)."""
     bin_dir = tmp_path / "k8s" / "v1.34.4" / "bin"
     _fake_binaries(bin_dir, "1.34.4")
-    (bin_dir / name).write_text(f"#!/bin/sh\n{says}\n")
+    for name in names:
+        (bin_dir / name).write_text(f"#!/bin/sh\n{says}\n")
     built: dict[str, str] = {}
+    calls: list[list[str]] = []
 
-    def fake_build(name: str, src: Path, package: str, out: Path, ldflags: str) -> float:
-        built[name] = ldflags
-        said = (
-            f"CoreDNS-x {build.coredns_build_id()}" if name == "coredns" else "Kubernetes v1.34.4"
-        )
-        out.write_text(f"#!/bin/sh\necho '{said}'\n")
+    def fake_build(
+        names: list[str], src: Path, packages: list[str], out: Path, ldflags: str
+    ) -> float:
+        calls.append(names)
+        for name in names:
+            built[name] = ldflags
+            said = build._expected_version(name, "1.34.4")
+            (out / name).write_text(f"#!/bin/sh\necho '{said}'\n")
         return 0.0
 
-    monkeypatch.setattr(build, "_build_one", fake_build)
+    monkeypatch.setattr(build, "_build", fake_build)
     monkeypatch.setattr(build, "_prepare_kubernetes", lambda root, version: root / "src")
     build.ensure_binaries(tmp_path, "1.34.4")
-    return built
+    return {**built, "calls": repr(calls)}
 
 
 def test_a_binary_of_another_version_is_rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    built = _rebuilt(tmp_path, monkeypatch, "kubelet", "echo 'Kubernetes v1.33.0'")
-    assert list(built) == ["kubelet"]
+    built = _rebuilt(tmp_path, monkeypatch, "echo 'Kubernetes v1.33.0'", "kubelet")
+    assert built["calls"] == "[['kubelet']]"
+
+
+def test_the_kubernetes_binaries_are_built_in_one_go_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = _rebuilt(tmp_path, monkeypatch, "exit 1", "kube-proxy", "kubelet", "etcd")
+    assert built["calls"] == "[['kubelet', 'kube-proxy'], ['etcd']]"
 
 
 def test_a_coredns_of_another_plugin_set_is_rebuilt(
@@ -71,8 +83,8 @@ def test_a_coredns_of_another_plugin_set_is_rebuilt(
 ) -> None:
     # built from an older coredns_main.go: right version, other plugins
     said = f"echo 'CoreDNS-{build.COREDNS_VERSION}'; echo 'linux/amd64, go1.26, v1.15.0'"
-    built = _rebuilt(tmp_path, monkeypatch, "coredns", said)
-    assert list(built) == ["coredns"]
+    built = _rebuilt(tmp_path, monkeypatch, said, "coredns")
+    assert built["calls"] == "[['coredns']]"
     assert f"GitCommit=v{build.coredns_build_id()}" in built["coredns"]
 
 
