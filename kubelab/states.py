@@ -13,6 +13,9 @@ from kubelab.names import CONTROL_PLANE_KEYS
 # A scheduler marks a pod PodScheduled (True, or False: unschedulable) within a second; none
 # at all after this long means no scheduler acts.
 SCHEDULE_GRACE = 20.0
+# A wait that times out sooner (--wait-timeout down to 10 s) still names the missing attempt
+# of a pod this old.
+SCHEDULE_HINT = 5.0
 
 # Waiting reasons that waiting longer will not cure.
 IMAGE_PROBLEMS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
@@ -88,25 +91,36 @@ def describe_pods(pods: list[client.V1Pod]) -> str:
         scheduled = _condition(pod, "PodScheduled")
         if scheduled is not None and scheduled.status != "True":
             waiting.append(f"unschedulable: {scheduled.message or scheduled.reason}")
+        waited = _unscheduled_for(pod)
+        if waited is not None and waited >= SCHEDULE_HINT:
+            waiting.append(f"no scheduling attempt in {waited:.0f} s: {NO_SCHEDULER}")
         ready = "ready" if pod_ready(pod) else "not ready"
         extra = f" ({', '.join(waiting)})" if waiting else ""
         parts.append(f"{pod.metadata.name} {pod.status.phase} {ready}{extra}")
     return "; ".join(parts)
 
 
+def _unscheduled_for(pod: client.V1Pod) -> float | None:
+    """Seconds a pod has waited with no scheduling attempt at all (no node, no PodScheduled
+    condition), else None."""
+    created = pod.metadata.creation_timestamp
+    if pod.spec.node_name or _condition(pod, "PodScheduled") is not None or created is None:
+        return None
+    return (datetime.now(UTC) - created).total_seconds()
+
+
+NO_SCHEDULER = "no scheduler is acting on the pod; is kube-scheduler running?"
+
+
 def scheduling_problem(pods: list[client.V1Pod], grace: float = SCHEDULE_GRACE) -> str | None:
     """A one-line explanation when a pod has waited ``grace`` seconds without any scheduling
     attempt (no PodScheduled condition at all: no scheduler is acting), else None."""
-    now = datetime.now(UTC)
     for pod in pods:
-        created = pod.metadata.creation_timestamp
-        if pod.spec.node_name or _condition(pod, "PodScheduled") is not None or created is None:
-            continue
-        waited = (now - created).total_seconds()
-        if waited >= grace:
+        waited = _unscheduled_for(pod)
+        if waited is not None and waited >= grace:
             return (
                 f"pod {pod.metadata.name} {pod.status.phase}: no scheduling attempt in "
-                f"{waited:.0f} s (no scheduler is acting on the pod; is kube-scheduler running?)"
+                f"{waited:.0f} s ({NO_SCHEDULER})"
             )
     return None
 

@@ -100,6 +100,19 @@ def test_a_pod_no_scheduler_looked_at_is_named_after_the_grace():
     assert scheduling_problem([waiting], grace=20) is None  # a scheduler looked: unschedulable
 
 
+def test_a_wait_that_times_out_before_the_grace_still_names_the_missing_scheduler():
+    waiting = pod("redis", waiting="ContainerCreating")
+    waiting.spec.node_name = None
+    waiting.status.conditions = []
+    waiting.metadata.creation_timestamp = datetime.now(UTC) - timedelta(seconds=10)
+    assert describe_pods([waiting]) == (
+        "redis Pending not ready (web ContainerCreating, no scheduling attempt in 10 s: no "
+        "scheduler is acting on the pod; is kube-scheduler running?)"
+    )
+    waiting.metadata.creation_timestamp = datetime.now(UTC)  # just created: nothing to say yet
+    assert "scheduling" not in describe_pods([waiting])
+
+
 @pytest.mark.parametrize(("ready", "counts"), [(True, True), (None, True), (False, False)])
 def test_an_endpoint_whose_ready_is_null_counts_as_ready(ready, counts):
     endpoint = client.V1Endpoint(
