@@ -16,6 +16,7 @@ SCHEDULE_GRACE = 20.0
 # A wait that times out sooner (--wait-timeout down to 10 s) still names the missing attempt
 # of a pod this old.
 SCHEDULE_HINT = 5.0
+NO_SCHEDULER = "no scheduler is acting on the pod; is kube-scheduler running?"
 
 # Waiting reasons that waiting longer will not cure.
 IMAGE_PROBLEMS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
@@ -107,9 +108,6 @@ def _unscheduled_for(pod: client.V1Pod) -> float | None:
     if pod.spec.node_name or _condition(pod, "PodScheduled") is not None or created is None:
         return None
     return (datetime.now(UTC) - created).total_seconds()
-
-
-NO_SCHEDULER = "no scheduler is acting on the pod; is kube-scheduler running?"
 
 
 def scheduling_problem(pods: list[client.V1Pod], grace: float = SCHEDULE_GRACE) -> str | None:

@@ -38,9 +38,9 @@ def test_warm_cache_builds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def _rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, says: str, *names: str
-) -> dict[str, str]:
-    """ensure_binaries over a warm cache whose ``names`` say ``says``: what it built, how (the
-    ldflags, and the ``go build`` call's number, in ``built["calls"]``)."""
+) -> tuple[dict[str, str], list[list[str]]]:
+    """ensure_binaries over a warm cache whose ``names`` say ``says``: what it built with which
+    ldflags, and the names of each ``go build`` call."""
     bin_dir = tmp_path / "k8s" / "v1.34.4" / "bin"
     _fake_binaries(bin_dir, "1.34.4")
     for name in names:
@@ -61,21 +61,21 @@ def _rebuilt(
     monkeypatch.setattr(build, "_build", fake_build)
     monkeypatch.setattr(build, "_prepare_kubernetes", lambda root, version: root / "src")
     build.ensure_binaries(tmp_path, "1.34.4")
-    return {**built, "calls": repr(calls)}
+    return built, calls
 
 
 def test_a_binary_of_another_version_is_rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    built = _rebuilt(tmp_path, monkeypatch, "echo 'Kubernetes v1.33.0'", "kubelet")
-    assert built["calls"] == "[['kubelet']]"
+    _, calls = _rebuilt(tmp_path, monkeypatch, "echo 'Kubernetes v1.33.0'", "kubelet")
+    assert calls == [["kubelet"]]
 
 
 def test_the_kubernetes_binaries_are_built_in_one_go_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    built = _rebuilt(tmp_path, monkeypatch, "exit 1", "kube-proxy", "kubelet", "etcd")
-    assert built["calls"] == "[['kubelet', 'kube-proxy'], ['etcd']]"
+    _, calls = _rebuilt(tmp_path, monkeypatch, "exit 1", "kube-proxy", "kubelet", "etcd")
+    assert calls == [["kubelet", "kube-proxy"], ["etcd"]]
 
 
 def test_a_coredns_of_another_plugin_set_is_rebuilt(
@@ -83,8 +83,8 @@ def test_a_coredns_of_another_plugin_set_is_rebuilt(
 ) -> None:
     # built from an older coredns_main.go: right version, other plugins
     said = f"echo 'CoreDNS-{build.COREDNS_VERSION}'; echo 'linux/amd64, go1.26, v1.15.0'"
-    built = _rebuilt(tmp_path, monkeypatch, said, "coredns")
-    assert built["calls"] == "[['coredns']]"
+    built, calls = _rebuilt(tmp_path, monkeypatch, said, "coredns")
+    assert calls == [["coredns"]]
     assert f"GitCommit=v{build.coredns_build_id()}" in built["coredns"]
 
 

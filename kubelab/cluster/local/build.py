@@ -309,19 +309,21 @@ def ensure_binaries(
         src = _prepare_kubernetes(root, version)
         packages = [f"k8s.io/kubernetes/cmd/{name}" for name in kube]
         _build(kube, src, packages, bins.bin_dir, version_ldflags(version))
-    if "etcd" in missing:
-        src = root / "src" / "etcd"
-        go_mod = f"module kubelab.local/etcd\n\ngo {ETCD_GO}\n\nrequire go.etcd.io/etcd/server/v3 v{ETCD_VERSION}\n"
-        _write_wrapper(src, go_mod, "etcd_main.go")
-        _build(["etcd"], src, ["."], bins.bin_dir, "-s -w")
-    if "coredns" in missing:
-        src = root / "src" / "coredns"
-        go_mod = f"module kubelab.local/coredns\n\ngo {COREDNS_GO}\n\nrequire github.com/coredns/coredns v{COREDNS_VERSION}\n"
-        _write_wrapper(src, go_mod, "coredns_main.go")
-        ldflags_dns = (
-            f"-s -w -X github.com/coredns/coredns/coremain.GitCommit=v{coredns_build_id()}"
-        )
-        _build(["coredns"], src, ["."], bins.bin_dir, ldflags_dns)
+    # etcd and CoreDNS: a wrapper module requiring the release, its main from kubelab
+    wrappers = {
+        "etcd": (f"go.etcd.io/etcd/server/v3 v{ETCD_VERSION}", ETCD_GO, "-s -w"),
+        "coredns": (
+            f"github.com/coredns/coredns v{COREDNS_VERSION}",
+            COREDNS_GO,
+            f"-s -w -X github.com/coredns/coredns/coremain.GitCommit=v{coredns_build_id()}",
+        ),
+    }
+    for name, (requirement, go, ldflags) in wrappers.items():
+        if name in missing:
+            src = root / "src" / name
+            go_mod = f"module kubelab.local/{name}\n\ngo {go}\n\nrequire {requirement}\n"
+            _write_wrapper(src, go_mod, f"{name}_main.go")
+            _build([name], src, ["."], bins.bin_dir, ldflags)
     for name in missing:
         if not _is_built(bins, name, version, stamps):
             raise EnvironmentProblem(
