@@ -354,29 +354,41 @@ class LocalCluster:
                 "importing the pause and CoreDNS images on every node; waiting for kube-apiserver"
             )
             api = bootstrap.api_client(layout.admin_kubeconfig)
+            # The kubelets and kube-proxies need only an API server that answers (they retry
+            # until it accepts them): started then, not once it is ready (its post-start hooks
+            # take about 1 s more), the nodes register that much sooner.
+            self._wait(lambda: bootstrap.readyz(api), bool, MEDIUM, "kube-apiserver to answer")
+            self._start_node_agents(bins, nodes, phase)
             self._wait(
                 lambda: bootstrap.readyz(api),
                 lambda body: body.strip() == "ok",
                 MEDIUM,
                 "kube-apiserver /readyz",
             )
-            self._start_nodes(bins, nodes, api, phase)
+            self._start_controllers(bins, cp, api, phase)
             imported.result()
         phase("images imported; creating the DNS add-on")
         bootstrap.apply_dns_addon(api, coredns_image(COREDNS_VERSION))
         self._wait_ready(nodes, api, phase)
 
-    def _start_nodes(
-        self, bins: Binaries, nodes: list[LocalNode], api: ApiClient, phase: Callable[[str], None]
+    def _start_node_agents(
+        self, bins: Binaries, nodes: list[LocalNode], phase: Callable[[str], None]
     ) -> None:
-        layout = self.layout
-        cp = plan.control_plane(nodes)
-        phase("kube-apiserver ready; starting controllers, kubelets, kube-proxies")
-        self._spawn(cp, "kube-controller-manager", components.kube_controller_manager(bins, layout))
-        self._spawn(cp, "kube-scheduler", components.kube_scheduler(bins, layout))
+        phase("kube-apiserver answers; starting kubelets and kube-proxies")
         for node in nodes:
-            self._spawn(node, "kubelet", components.kubelet(bins, layout, node))
-            self._spawn(node, "kube-proxy", components.kube_proxy(bins, layout, node))
+            self._spawn(node, "kubelet", components.kubelet(bins, self.layout, node))
+            self._spawn(node, "kube-proxy", components.kube_proxy(bins, self.layout, node))
+
+    def _start_controllers(
+        self, bins: Binaries, cp: LocalNode, api: ApiClient, phase: Callable[[str], None]
+    ) -> None:
+        # Once ready: the controller-manager asks /healthz before it starts, and asks again
+        # only a second later.
+        phase("kube-apiserver ready; starting the controller-manager and the scheduler")
+        self._spawn(
+            cp, "kube-controller-manager", components.kube_controller_manager(bins, self.layout)
+        )
+        self._spawn(cp, "kube-scheduler", components.kube_scheduler(bins, self.layout))
         bootstrap.apply_bootstrap_objects(api)
 
     def _wait_ready(
