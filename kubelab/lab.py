@@ -651,7 +651,7 @@ class Lab:
             self._lives_table(lives, probe.record.started),
         )
         picture = self.reports / f"rollout-{controller}-{self.ns.name}.png"
-        timeline.draw(
+        timeline.draw_later(
             probe.record,
             counts,
             f"web 1.0 -> 2.0 under a {controller}",

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from kubelab import browser, diagnostics, evidence, isolation, report
+from kubelab import browser, diagnostics, evidence, isolation, report, timeline
 from kubelab.client import Kube
 from kubelab.cluster.base import Images, Provider
 from kubelab.cluster.select import CHOICES, DEFAULT_IMAGES, Options, choose
@@ -282,8 +283,8 @@ class LivingDocumentation:
                 for line in lines:
                     terminalreporter.write_line(line)
 
-    @pytest.hookimpl(trylast=True)  # after the JUnit file is written
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def finish(self, session: pytest.Session) -> None:
+        """Write the reports and check the page (at the end of the run, after the JUnit file)."""
         if not self.results:
             return
         results = list(self.results.values())
@@ -378,18 +379,34 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # what CI systems send on cancel: clean up as on Ctrl-C
 
 
-def _end_of_run(session: pytest.Session) -> None:
+@contextmanager
+def _shielded_from_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done (in the main thread; elsewhere, as is)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _shielded) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _end_of_run(
+    session: pytest.Session, documentation: Callable[[], object] = lambda: None
+) -> None:
     """Check the sentinels, delete the run's namespaces, tear the cluster down (once); a step
-    that fails fails the run. Ctrl-C and SIGTERM wait until it is done, and nothing in it
-    needs a writable terminal."""
+    that fails fails the run. ``documentation`` runs meanwhile: most of the cleanup is waiting
+    for the namespace controller. Ctrl-C and SIGTERM wait until both are done, and nothing in
+    the cleanup needs a writable terminal."""
     config = session.config
     if config.stash.get(CLEANED, False):
+        documentation()
         return
     config.stash[CLEANED] = True
-    main_thread = threading.current_thread() is threading.main_thread()
-    if main_thread:
-        previous = {sig: signal.signal(sig, _shielded) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+
+    def clean_up() -> None:
         for step in _cleanup_steps(config):
             try:
                 step()
@@ -398,10 +415,14 @@ def _end_of_run(session: pytest.Session) -> None:
                     session.exitstatus if session.exitstatus else pytest.ExitCode.TESTS_FAILED
                 )
                 say(f"kubelab: end-of-run check failed: {exc}", sys.stderr)
-    finally:
-        if main_thread:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+
+    with _shielded_from_signals():
+        cleanup = threading.Thread(target=clean_up, name="kubelab-end-of-run", daemon=True)
+        cleanup.start()
+        try:
+            documentation()
+        finally:
+            cleanup.join()
 
 
 def _cleanup_steps(config: pytest.Config) -> list[Callable[[], object]]:
@@ -436,10 +457,22 @@ def _cleanup_steps(config: pytest.Config) -> list[Callable[[], object]]:
     return steps
 
 
-@pytest.hookimpl(trylast=True)  # after pytest has torn down the last scenario's fixtures
+@pytest.hookimpl(trylast=True)  # after the last scenario's fixtures and the JUnit file
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Tear down what the run created, before the summary; a cleanup that fails fails the run."""
-    _end_of_run(session)
+    """Tear down what the run created and write the reports, before the summary; a cleanup or
+    a report check that fails fails the run."""
+    docs = session.config.pluginmanager.get_plugin("kubelab-living-documentation")
+
+    def documentation() -> None:
+        try:
+            timeline.draw_pending()  # an xdist worker draws its own, before it reports finished
+        except Exception as exc:  # noqa: BLE001  (the report check names the missing picture)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            say(f"kubelab: a rollout's timeline could not be drawn: {exc}", sys.stderr)
+        if docs is not None:
+            docs.finish(session)
+
+    _end_of_run(session, documentation)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -3,9 +3,10 @@ when each pod started, became ready and exited."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ FAILED = "failed"
 COLOURS = {"1.0": "#4878d0", "2.0": "#6acc64", FAILED: "#d62728"}
 OTHER_COLOURS = ["#956cb4", "#8c613c", "#dc7ec0", "#797979"]
 SHORTEST_BIN = 0.25  # a last partial second shorter than this joins the one before it
+# Pictures to draw at the end of the run: drawn then, while the run waits for its namespaces to
+# go, they cost the scenarios nothing (about 1 s each, matplotlib's import included).
+_PENDING: list[Callable[[], Path]] = []
 
 
 def bins(duration: float) -> list[tuple[float, float]]:
@@ -190,3 +194,23 @@ def _lives(
         bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     bottom.grid(alpha=0.3, axis="x")
     bottom.set_xlim(0, max(record.duration, 1.0))
+
+
+def draw_later(
+    record: Record,
+    counts: Sequence[PodCount],
+    title: str,
+    path: Path,
+    lives: Sequence[tuple[PodLife, str]] = (),
+) -> Path:
+    """:func:`draw`, at the end of the run (see :func:`draw_pending`); returns the path."""
+    _PENDING.append(functools.partial(draw, record, counts, title, path, lives))
+    return path
+
+
+def draw_pending() -> list[Path]:
+    """Draw every picture :func:`draw_later` was given, in order; return their paths."""
+    drawn = []
+    while _PENDING:
+        drawn.append(_PENDING.pop(0)())
+    return drawn

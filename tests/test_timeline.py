@@ -67,6 +67,17 @@ def test_the_picture_is_drawn_with_pod_lives(tmp_path: Path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_pictures_drawn_later_are_drawn_at_the_end_in_order(tmp_path: Path):
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    assert timeline.draw_later(steady(2.0), [], "a", first) == first
+    timeline.draw_later(steady(1.0), [], "b", second)
+    assert not first.exists()  # nothing drawn during the scenario
+    assert not second.exists()
+    assert timeline.draw_pending() == [first, second]
+    assert first.read_bytes()[:8] == second.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert timeline.draw_pending() == []  # each once
+
+
 def deployment(generation: int, observed: int, updated: int, total: int, available: int):
     return SimpleNamespace(
         metadata=SimpleNamespace(name="web", generation=generation),
