@@ -23,6 +23,7 @@ from kubelab.cluster.local import (
     configs,
     dns,
     files,
+    netns,
     network,
     plan,
     proc,
@@ -354,41 +355,53 @@ class LocalCluster:
                 "importing the pause and CoreDNS images on every node; waiting for kube-apiserver"
             )
             api = bootstrap.api_client(layout.admin_kubeconfig)
-            # The kubelets and kube-proxies need only an API server that answers (they retry
-            # until it accepts them): started then, not once it is ready (its post-start hooks
-            # take about 1 s more), the nodes register that much sooner.
+            # The kubelets need only an API server that answers (the Node authorizer admits
+            # them, and they retry until it does): started then, not once it is ready (its
+            # post-start hooks take about 1 s more), the nodes register that much sooner.
             self._wait(lambda: bootstrap.readyz(api), bool, MEDIUM, "kube-apiserver to answer")
-            self._start_node_agents(bins, nodes, phase)
+            self._start_kubelets(bins, nodes, phase)
             self._wait(
                 lambda: bootstrap.readyz(api),
                 lambda body: body.strip() == "ok",
                 MEDIUM,
                 "kube-apiserver /readyz",
             )
-            self._start_controllers(bins, cp, api, phase)
+            # kube-proxy needs its RBAC binding, which the API server creates while it gets
+            # ready: started before, it is refused and backs off for seconds.
+            self._start_controllers(bins, nodes, api, phase)
             imported.result()
+        # No pod may start before its node's kube-proxy has written the Service rules: CoreDNS
+        # dialling the kubernetes Service's address with no DNAT rule yet leaves a conntrack
+        # entry that holds its connection for 30 s, and DNS with it.
+        self._wait(
+            lambda: all(netns.kube_proxy_synced(cleanup.NETNS_DIR / n.netns) for n in nodes),
+            bool,
+            MEDIUM,
+            "every node's kube-proxy to write its rules",
+        )
         phase("images imported; creating the DNS add-on")
         bootstrap.apply_dns_addon(api, coredns_image(COREDNS_VERSION))
         self._wait_ready(nodes, api, phase)
 
-    def _start_node_agents(
+    def _start_kubelets(
         self, bins: Binaries, nodes: list[LocalNode], phase: Callable[[str], None]
     ) -> None:
-        phase("kube-apiserver answers; starting kubelets and kube-proxies")
+        phase("kube-apiserver answers; starting the kubelets")
         for node in nodes:
             self._spawn(node, "kubelet", components.kubelet(bins, self.layout, node))
-            self._spawn(node, "kube-proxy", components.kube_proxy(bins, self.layout, node))
 
     def _start_controllers(
-        self, bins: Binaries, cp: LocalNode, api: ApiClient, phase: Callable[[str], None]
+        self, bins: Binaries, nodes: list[LocalNode], api: ApiClient, phase: Callable[[str], None]
     ) -> None:
         # Once ready: the controller-manager asks /healthz before it starts, and asks again
         # only a second later.
-        phase("kube-apiserver ready; starting the controller-manager and the scheduler")
-        self._spawn(
-            cp, "kube-controller-manager", components.kube_controller_manager(bins, self.layout)
-        )
-        self._spawn(cp, "kube-scheduler", components.kube_scheduler(bins, self.layout))
+        phase("kube-apiserver ready; starting the controller-manager, scheduler, kube-proxies")
+        cp = plan.control_plane(nodes)
+        layout = self.layout
+        self._spawn(cp, "kube-controller-manager", components.kube_controller_manager(bins, layout))
+        self._spawn(cp, "kube-scheduler", components.kube_scheduler(bins, layout))
+        for node in nodes:
+            self._spawn(node, "kube-proxy", components.kube_proxy(bins, layout, node))
         bootstrap.apply_bootstrap_objects(api)
 
     def _wait_ready(
