@@ -652,11 +652,14 @@ class Lab:
         )
         picture = self.reports / f"rollout-{controller}-{self.ns.name}.png"
         timeline.draw_later(
-            probe.record,
-            counts,
-            f"web 1.0 -> 2.0 under a {controller}",
-            picture,
-            lives=[(life, self.version_of(life.image)) for life in lives],
+            functools.partial(
+                timeline.draw,
+                probe.record,
+                counts,
+                f"web 1.0 -> 2.0 under a {controller}",
+                picture,
+                lives=[(life, self.version_of(life.image)) for life in lives],
+            )
         )
         result = Rollout(
             controller,

@@ -3,7 +3,6 @@ when each pod started, became ready and exited."""
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -196,16 +195,9 @@ def _lives(
     bottom.set_xlim(0, max(record.duration, 1.0))
 
 
-def draw_later(
-    record: Record,
-    counts: Sequence[PodCount],
-    title: str,
-    path: Path,
-    lives: Sequence[tuple[PodLife, str]] = (),
-) -> Path:
-    """:func:`draw`, at the end of the run (see :func:`draw_pending`); returns the path."""
-    _PENDING.append(functools.partial(draw, record, counts, title, path, lives))
-    return path
+def draw_later(drawing: Callable[[], Path]) -> None:
+    """Keep ``drawing`` (a :func:`draw` with its arguments) for :func:`draw_pending`."""
+    _PENDING.append(drawing)
 
 
 def draw_pending() -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -69,8 +70,8 @@ def test_the_picture_is_drawn_with_pod_lives(tmp_path: Path):
 
 def test_pictures_drawn_later_are_drawn_at_the_end_in_order(tmp_path: Path):
     first, second = tmp_path / "a.png", tmp_path / "b.png"
-    assert timeline.draw_later(steady(2.0), [], "a", first) == first
-    timeline.draw_later(steady(1.0), [], "b", second)
+    timeline.draw_later(functools.partial(timeline.draw, steady(2.0), [], "a", first))
+    timeline.draw_later(functools.partial(timeline.draw, steady(1.0), [], "b", second))
     assert not first.exists()  # nothing drawn during the scenario
     assert not second.exists()
     assert timeline.draw_pending() == [first, second]
