@@ -373,11 +373,16 @@ class LocalCluster:
         # No pod may start before its node's kube-proxy has written the Service rules: CoreDNS
         # dialling the kubernetes Service's address with no DNAT rule yet leaves a conntrack
         # entry that holds its connection for 30 s, and DNS with it.
+        synced: set[str] = set()  # once synced, a node's kube-proxy is not asked again
+
+        def unsynced() -> list[str]:
+            for n in nodes:
+                if n.netns not in synced and netns.kube_proxy_synced(cleanup.NETNS_DIR / n.netns):
+                    synced.add(n.netns)
+            return [n.name for n in nodes if n.netns not in synced]
+
         self._wait(
-            lambda: all(netns.kube_proxy_synced(cleanup.NETNS_DIR / n.netns) for n in nodes),
-            bool,
-            MEDIUM,
-            "every node's kube-proxy to write its rules",
+            unsynced, lambda left: not left, MEDIUM, "every node's kube-proxy to write its rules"
         )
         phase("images imported; creating the DNS add-on")
         bootstrap.apply_dns_addon(api, coredns_image(COREDNS_VERSION))

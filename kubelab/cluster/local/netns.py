@@ -20,7 +20,8 @@ LAST_SYNC = re.compile(
 
 
 def netns_socket(netns: Path, kind: int = socket.SOCK_DGRAM) -> socket.socket:
-    """A socket (UDP unless ``kind`` says otherwise) that lives in the network namespace ``netns`` (e.g. /run/netns/x).
+    """A socket (UDP unless ``kind`` says otherwise) that lives in the network namespace
+    ``netns`` (e.g. /run/netns/x).
 
     Made by a thread that enters the namespace (setns applies to the calling thread only) and
     then ends; the socket keeps its namespace, so the caller's own thread never leaves its own.
