@@ -55,6 +55,7 @@ class Rollout:
     counts: list[rollout.PodCount]
     lives: list[rollout.PodLife]
     most_running: int
+    busiest: str  # the pods, by controller, when the most ran
     fewest_available: int
     picture: Path
     after: list[Answer]  # answers through the NodePort once the update is done
@@ -667,6 +668,7 @@ class Lab:
             counts,
             lives,
             watch.most_running,
+            watch.busiest,
             watch.fewest_available,
             picture,
             self.sample_answers(),

@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,7 +37,8 @@ DEPLOYMENT_KEY = "deployment"  # the label kubectl rolling-update used
 
 @dataclass(frozen=True)
 class PodCount:
-    """The web pods at one moment: how many exist (not shutting down) and how many are ready."""
+    """The web pods at one moment: how many run (not shutting down, not scaled away: see
+    ``running``) and how many are ready."""
 
     at: float  # wall-clock time
     running: int
@@ -83,6 +85,35 @@ def _running(pod: client.V1Pod) -> bool:
     return any(s.state and s.state.running for s in pod.status.container_statuses or [])
 
 
+Owner = tuple[str, str]  # the controlling owner's kind and uid
+
+
+def _owner(pod: client.V1Pod) -> Owner | None:
+    for ref in pod.metadata.owner_references or []:
+        if ref.controller and ref.kind in ("ReplicaSet", "ReplicationController"):
+            return str(ref.kind), str(ref.uid)
+    return None
+
+
+def running(live: list[client.V1Pod], wanted: dict[Owner, int], most: dict[Owner, int]) -> int:
+    """How many of the ``live`` pods (none shutting down) run, not counting pods scaled away:
+    pods beyond what their controller now asks for (``wanted``), up to how far it was scaled
+    down from the most it asked for while watched (``most``).
+
+    Upstream's Deployment controller counts its surge in ReplicaSet sizes, not pods: it lowers
+    the old ReplicaSet, then raises the new one, and the ReplicaSet controller may create the
+    new pod a moment before it marks the old one for deletion. Such an old pod is scaled away,
+    not running. A controller that starts a pod beyond what it asks for is never excused.
+    """
+    owned = Counter(_owner(p) for p in live)
+    away = sum(
+        max(0, min(n, most.get(owner, n)) - wanted.get(owner, n))
+        for owner, n in owned.items()
+        if owner is not None
+    )
+    return len(live) - away
+
+
 @dataclass
 class PodWatch:
     """Watches pods matching a selector and records the counts after every event, when each
@@ -95,6 +126,10 @@ class PodWatch:
     old: frozenset[str] = frozenset()  # the pods there when the watch began
     last_old_exit: float | None = None  # wall-clock time the last of them was gone
     lives: dict[str, PodLife] = field(default_factory=dict)
+    wanted: dict[Owner, int] = field(default_factory=dict)  # each controller's replicas now
+    most_wanted: dict[Owner, int] = field(default_factory=dict)  # and the most while watched
+    busiest: str = ""  # the pods, by controller, when the most ran
+    _names: dict[Owner, str] = field(default_factory=dict)
     _follower: Follower | None = None
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
@@ -106,6 +141,7 @@ class PodWatch:
         changes = self._follower.changes(deadline=math.inf)
         first = next(changes)
         self.old = frozenset(p.metadata.name for p in first)
+        self._ask_owners(first)
         for pod in first:  # started and ready before the watch: times unknown (None)
             self.lives[pod.metadata.name] = PodLife(pod.metadata.name, _image(pod), before=True)
         self._note(self._follower.snapshot())
@@ -127,8 +163,14 @@ class PodWatch:
     def _note(self, pods: list[client.V1Pod]) -> None:
         now = time.time()
         live = [p for p in pods if p.metadata.deletion_timestamp is None]
+        owned = Counter(_owner(p) for p in live)
+        if any(o and n > self.wanted.get(o, 0) for o, n in owned.items()):
+            self._ask_owners(live)  # asked after the pods were seen: as new as they are, or newer
+        count = running(live, self.wanted, self.most_wanted)
         with self._changed:
-            self.counts.append(PodCount(now, len(live), sum(1 for p in live if pod_ready(p))))
+            if not self.counts or count > self.most_running:
+                self.busiest = self._by_controller(live)
+            self.counts.append(PodCount(now, count, sum(1 for p in live if pod_ready(p))))
             present = {p.metadata.name: p for p in pods}
             for pod in pods:
                 self.lives.setdefault(pod.metadata.name, PodLife(pod.metadata.name, _image(pod)))
@@ -137,6 +179,30 @@ class PodWatch:
             if self.last_old_exit is None and not self._old_left(pods):
                 self.last_old_exit = now
             self._changed.notify_all()
+
+    def _ask_owners(self, pods: list[client.V1Pod]) -> None:
+        """Learn how many pods each controller of ``pods`` asks for now."""
+        for kind in sorted({o[0] for o in map(_owner, pods) if o is not None}):
+            for controller in self.ns.objects(kind):
+                owner = (kind, str(controller.metadata.uid))
+                self._names[owner] = f"{kind} {controller.metadata.name}"
+                replicas = controller.spec.replicas or 0
+                self.wanted[owner] = replicas
+                self.most_wanted[owner] = max(replicas, self.most_wanted.get(owner, 0))
+
+    def _by_controller(self, live: list[client.V1Pod]) -> str:
+        groups: dict[Owner | None, list[str]] = {}
+        for pod in live:
+            groups.setdefault(_owner(pod), []).append(pod.metadata.name)
+        return "; ".join(
+            (
+                f"{self._names.get(owner, owner[0])} asking for {self.wanted.get(owner, '?')}"
+                if owner
+                else "no controller"
+            )
+            + f": {', '.join(sorted(names))}"
+            for owner, names in groups.items()
+        )
 
     def _old_left(self, pods: list[client.V1Pod]) -> list[str]:
         return sorted(self.old & {p.metadata.name for p in pods})
@@ -171,7 +237,7 @@ class PodWatch:
 
     @property
     def most_running(self) -> int:
-        """The largest number of web pods (not shutting down) seen at once."""
+        """The largest number of web pods running (not shutting down, not scaled away) at once."""
         return max(c.running for c in self.counts)
 
     @property

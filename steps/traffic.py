@@ -38,10 +38,15 @@ def _(rollout: Rollout) -> None:
 
 
 @then(
-    parsers.parse("there were never more than {most:d} web pods, not counting pods shutting down")
+    parsers.parse(
+        "there were never more than {most:d} web pods, not counting pods shutting down "
+        "or scaled away"
+    )
 )
 def _(rollout: Rollout, most: int) -> None:
-    assert rollout.most_running <= most, f"the watch saw {rollout.most_running} web pods at once"
+    assert rollout.most_running <= most, (
+        f"the watch saw {rollout.most_running} web pods at once: {rollout.busiest}"
+    )
 
 
 @then(parsers.parse("there were never fewer than {fewest:d} ready web pods"))
