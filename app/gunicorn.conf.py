@@ -14,3 +14,23 @@ timeout = 30
 accesslog = None
 errorlog = "-"
 loglevel = "info"
+
+
+def post_worker_init(worker):
+    """Let a signal wake the gthread worker's event loop, so SIGTERM stops an idle server at
+    once: its loop waits up to 1 s on the listening socket and checks for shutdown only after
+    (the sync worker watches the signal pipe; gthread does not). Requests in flight still drain
+    for up to graceful_timeout."""
+    import contextlib
+    import os
+    import selectors
+
+    poller = getattr(worker, "poller", None)
+    if poller is None:  # another worker class
+        return
+
+    def drain(pipe):
+        with contextlib.suppress(BlockingIOError):  # the signal's wakeup bytes; then the
+            os.read(pipe, 4096)  # loop sees that the worker is no longer alive
+
+    poller.register(worker.PIPE[0], selectors.EVENT_READ, drain)

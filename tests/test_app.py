@@ -6,6 +6,7 @@ import contextlib
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 import redis
@@ -116,3 +117,18 @@ def test_sigterm_finishes_the_request_in_flight(redis_port, serve_app):
     blocker.join(timeout=10)
     assert [r.status_code for r in results] == [200]
     assert served.proc.wait(timeout=30) == 0
+
+
+def test_sigterm_stops_an_idle_server_at_once(redis_port, serve_app):
+    """With nothing in flight there is nothing to drain: the server exits well within a second
+    of SIGTERM (gthread's event loop sleeps up to 1 s unless the signal wakes it), so a pod
+    shutting down is gone that much sooner."""
+    exits = []
+    for _ in range(3):  # the loop's sleep starts anywhere in its second: try a few times
+        served = serve_app(REDIS_HOST="127.0.0.1", APP_REDIS_PORT=str(redis_port))
+        time.sleep(0.5)  # idle: the event loop is in its wait
+        sent = time.monotonic()
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(timeout=30) == 0
+        exits.append(time.monotonic() - sent)
+    assert max(exits) < 0.5, f"exits {[round(e, 2) for e in exits]} s after SIGTERM"
