@@ -167,6 +167,13 @@ class PodWatch:
         if any(o and n > self.wanted.get(o, 0) for o, n in owned.items()):
             self._ask_owners(live)  # asked after the pods were seen: as new as they are, or newer
         count = running(live, self.wanted, self.most_wanted)
+        if count < len(live):
+            log.info(
+                "%d web pods, %d scaled away: %s",
+                len(live),
+                len(live) - count,
+                self._by_controller(live),
+            )
         with self._changed:
             if not self.counts or count > self.most_running:
                 self.busiest = self._by_controller(live)
