@@ -236,9 +236,12 @@ class Kube:
 
     def exec(self, namespace: str, pod: str, argv: list[str], timeout: float) -> str:
         """Run ``argv`` in the pod's first container (API server exec); return its output."""
+        # stream() swaps its client's request method for a websocket's while it runs: a client
+        # of its own keeps other threads' calls (a pod watch, a namespace made ahead) on HTTP.
+        core = client.CoreV1Api(client.ApiClient(self.api.configuration))
         return str(
             stream.stream(
-                self.core.connect_get_namespaced_pod_exec,
+                core.connect_get_namespaced_pod_exec,
                 pod,
                 namespace,
                 command=argv,

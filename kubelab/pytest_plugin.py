@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,8 @@ PROVIDER = pytest.StashKey[Provider]()
 FAILED = pytest.StashKey[bool]()
 DIAGNOSTICS = pytest.StashKey[str]()
 CREATED = pytest.StashKey[list[str]]()  # namespaces to delete at the end of the run
+PREPARED = pytest.StashKey[dict[str, "Future[LabNamespace]"]]()  # by the scenario's node id
+PREPARER = pytest.StashKey[ThreadPoolExecutor]()
 CLEANED = pytest.StashKey[bool]()
 SESSION = pytest.StashKey[pytest.Session]()
 SENTINELS = pytest.StashKey[isolation.Sentinels]()
@@ -446,6 +449,7 @@ def _cleanup_steps(config: pytest.Config) -> list[Callable[[], object]]:
         timeout = config.getoption("--wait-timeout")
 
         def delete_namespaces() -> None:
+            wait(config.stash.get(PREPARED, {}).values())  # none is still being prepared
             for name in names:  # those whose scenario was cut short are not deleted yet
                 cluster.kube.delete("Namespace", name)
             if names:
@@ -519,13 +523,41 @@ def kube(cluster: Cluster) -> Kube:
     return cluster.kube
 
 
+def _new_namespace(config: pytest.Config, kube: Kube) -> LabNamespace:
+    name = namespace_name()
+    # Listed before it exists: a Ctrl-C at any point leaves nothing behind.
+    config.stash.setdefault(CREATED, []).append(name)
+    return LabNamespace.new(kube, name, timeout=config.getoption("--wait-timeout"))
+
+
+def prepare_namespace(
+    config: pytest.Config, nodeid: str, kube: Kube, then: Callable[[LabNamespace], object]
+) -> None:
+    """Create the namespace of the scenario ``nodeid`` (the next to run) in the background and
+    call ``then`` with it (what ``then`` raises is logged: the scenario meets it again); the
+    scenario's ``namespace`` fixture takes it over."""
+
+    def work() -> LabNamespace:
+        ns = _new_namespace(config, kube)
+        try:
+            then(ns)
+        except Exception as exc:  # noqa: BLE001  (the scenario's own steps fail with diagnostics)
+            log.warning("preparing %s stopped: %s", ns.name, exc)
+        return ns
+
+    if PREPARER not in config.stash:
+        config.stash[PREPARER] = ThreadPoolExecutor(1, thread_name_prefix="kubelab-prepare")
+    config.stash.setdefault(PREPARED, {})[nodeid] = config.stash[PREPARER].submit(work)
+
+
 @pytest.fixture
 def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[LabNamespace]:
-    """A fresh namespace for one scenario, deleted afterwards (see --keep-namespace)."""
-    created = request.config.stash.setdefault(CREATED, [])
-    name = namespace_name()
-    created.append(name)  # before it exists: a Ctrl-C at any point leaves nothing behind
-    ns = LabNamespace.new(kube, name, timeout=request.config.getoption("--wait-timeout"))
+    """A fresh namespace for one scenario (made while the previous one ran, when it could be:
+    see ``prepare_namespace``), deleted afterwards (see --keep-namespace)."""
+    prepared = request.config.stash.get(PREPARED, {}).pop(request.node.nodeid, None)
+    ns = prepared.result() if prepared else _new_namespace(request.config, kube)
+    name = ns.name
+    created = request.config.stash[CREATED]
     yield ns
     keep = request.config.getoption("--keep-namespace")
     if keep == "always" or (keep == "on-failure" and request.node.stash.get(FAILED, False)):

@@ -3,6 +3,7 @@ need is created at once, in their order; each Given step then waits for its own 
 
 A Given is a state, so its step still creates what is missing and waits until the state holds;
 starting early only lets the waits overlap (two pods start side by side, not one after the other).
+The next scenario's namespace, and what its Given steps need, are made while a scenario runs.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import pytest
 from kubernetes.client.rest import ApiException
 from pytest_bdd import parsers
 from pytest_bdd.parser import Feature, Scenario
+from pytest_bdd.scenario import scenario_wrapper_template_registry
 
 from kubelab.errors import KubelabError
 from kubelab.lab import Lab
+from kubelab.pytest_plugin import prepare_namespace
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +35,17 @@ def ahead(parser: parsers.StepParser, start: Start) -> parsers.StepParser:
     return parser
 
 
-def pytest_bdd_before_scenario(
-    request: pytest.FixtureRequest, feature: Feature, scenario: Scenario
-) -> None:
+NEXT = pytest.StashKey[pytest.Item | None]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    item.stash[NEXT] = nextitem
+    return (yield)
+
+
+def _starts(scenario: Scenario) -> list[tuple[Start, dict[str, Any]]]:
+    """What ``scenario``'s Given steps can start, in their order."""
     starts: list[tuple[Start, dict[str, Any]]] = []
     for step in scenario.steps:
         if step.type != "given":
@@ -43,12 +54,48 @@ def pytest_bdd_before_scenario(
             if parser.is_matching(step.name):
                 starts.append((start, parser.parse_arguments(step.name) or {}))
                 break
-    if starts:
-        lab: Lab = request.getfixturevalue("lab")
-        for start, arguments in starts:
-            try:
-                start(lab, **arguments)
-            except (KubelabError, ApiException) as exc:
-                # The Given step meets the same problem, and fails with the diagnostics.
-                log.warning("starting ahead stopped: %s", exc)
-                return
+    return starts
+
+
+def _start(lab: Lab, starts: list[tuple[Start, dict[str, Any]]]) -> None:
+    for start, arguments in starts:
+        try:
+            start(lab, **arguments)
+        except (KubelabError, ApiException) as exc:
+            # The Given step meets the same problem, and fails with the diagnostics.
+            log.warning("starting ahead in %s stopped: %s", lab.ns.name, exc)
+            return
+
+
+def _scenario_of(item: pytest.Item) -> Scenario | None:
+    """The scenario (examples filled in) that a pytest-bdd test item runs; None otherwise."""
+    function = getattr(item, "obj", None)
+    template = scenario_wrapper_template_registry.get(function) if function else None
+    if template is None:
+        return None
+    callspec = getattr(item, "callspec", None)
+    return template.render(callspec.params.get("_pytest_bdd_example", {}) if callspec else {})
+
+
+def pytest_bdd_before_scenario(
+    request: pytest.FixtureRequest, feature: Feature, scenario: Scenario
+) -> None:
+    starts = _starts(scenario)
+    if not starts:
+        return
+    lab: Lab = request.getfixturevalue("lab")
+    _start(lab, starts)  # what a namespace made ahead (below) already has is not made again
+    # The next scenario's namespace and Given objects are made while this one runs: its pods
+    # start meanwhile, in a namespace of their own, so its state is as fresh as ever.
+    following = request.node.stash.get(NEXT, None)
+    scenario_next = _scenario_of(following) if following is not None else None
+    if following is None or scenario_next is None:
+        return
+    starts_next = _starts(scenario_next)
+    if starts_next:
+        prepare_namespace(
+            request.config,
+            following.nodeid,
+            lab.ns.kube,
+            lambda ns: _start(Lab(lab.provider, ns, lab.images, reports=lab.reports), starts_next),
+        )
