@@ -79,3 +79,104 @@ def test_given_steps_start_what_they_need_before_the_first_step(
     pytester.makeconftest('pytest_plugins = ["steps.ahead"]')
     result = pytester.runpytest_subprocess("-p", "no:kubelab", "-q")
     result.assert_outcomes(passed=1)
+
+
+TWO_FEATURE = """\
+Feature: Two scenarios
+  Scenario: First
+    Given the lab cluster
+    And the redis pod is running
+    Then the next scenario's pods were made ahead, in a namespace of their own
+
+  Scenario: Second
+    Given the redis pod is running
+    And the web pod is running
+    Then nothing more was made ahead: no scenario follows
+"""
+
+TWO_STEPS = """\
+from pathlib import Path
+
+import pytest
+from pytest_bdd import given, parsers, scenarios, then
+
+import steps.ahead
+from kubelab.cluster.select import DEFAULT_IMAGES
+from steps.ahead import ahead
+
+prepared = []
+
+
+class Namespace:
+    kube = None
+
+    def __init__(self, name):
+        self.name, self.made = name, []
+
+    def get(self, kind, name):
+        return None
+
+    def apply(self, manifest):
+        self.made.append(manifest["metadata"]["name"])
+
+
+def prepare(config, nodeid, kube, then):  # stands in for kubelab's (no cluster here)
+    ns = Namespace("made-ahead")
+    then(ns)
+    prepared.append((nodeid.split("::")[-1], ns.name, ns.made))
+
+
+steps.ahead.prepare_namespace = prepare
+
+
+class Lab:
+    provider, images, reports = None, DEFAULT_IMAGES, Path(".")
+
+    def __init__(self):
+        self.ns = Namespace("this-one")
+
+    def start_pod(self, name):
+        pass
+
+
+@pytest.fixture
+def lab():
+    return Lab()
+
+
+RUNNING = ahead(parsers.parse("the {pod} pod is running"), lambda lab, pod: lab.start_pod(pod))
+
+
+@given(RUNNING)
+def _(pod):
+    pass
+
+
+@given("the lab cluster")
+def _():
+    pass
+
+
+@then("the next scenario's pods were made ahead, in a namespace of their own")
+def _():
+    assert prepared == [("test_second", "made-ahead", ["redis", "web"])], prepared
+
+
+@then("nothing more was made ahead: no scenario follows")
+def _():
+    assert prepared == [("test_second", "made-ahead", ["redis", "web"])], prepared
+
+
+scenarios("two.feature")
+"""
+
+
+def test_the_next_scenarios_given_objects_are_made_while_a_scenario_runs(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # for steps/
+    pytester.makefile(".feature", two=TWO_FEATURE)
+    pytester.makepyfile(test_two=TWO_STEPS)
+    pytester.makeconftest('pytest_plugins = ["steps.ahead"]')
+    result = pytester.runpytest_subprocess("-p", "no:kubelab", "-q")
+    result.assert_outcomes(passed=2)
