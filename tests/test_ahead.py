@@ -70,15 +70,21 @@ scenarios("pods.feature")
 """
 
 
+def _run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, feature: str, steps: str
+) -> pytest.RunResult:
+    """Run ``feature`` with ``steps`` and this repository's steps.ahead (no kubelab plugin)."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # for steps/
+    pytester.makefile(".feature", **{name: feature})
+    pytester.makepyfile(**{f"test_{name}": steps})
+    pytester.makeconftest('pytest_plugins = ["steps.ahead"]')
+    return pytester.runpytest_subprocess("-p", "no:kubelab", "-q")
+
+
 def test_given_steps_start_what_they_need_before_the_first_step(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # for steps/
-    pytester.makefile(".feature", pods=FEATURE)
-    pytester.makepyfile(test_pods=STEPS)
-    pytester.makeconftest('pytest_plugins = ["steps.ahead"]')
-    result = pytester.runpytest_subprocess("-p", "no:kubelab", "-q")
-    result.assert_outcomes(passed=1)
+    _run(pytester, monkeypatch, "pods", FEATURE, STEPS).assert_outcomes(passed=1)
 
 
 TWO_FEATURE = """\
@@ -174,9 +180,4 @@ scenarios("two.feature")
 def test_the_next_scenarios_given_objects_are_made_while_a_scenario_runs(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # for steps/
-    pytester.makefile(".feature", two=TWO_FEATURE)
-    pytester.makepyfile(test_two=TWO_STEPS)
-    pytester.makeconftest('pytest_plugins = ["steps.ahead"]')
-    result = pytester.runpytest_subprocess("-p", "no:kubelab", "-q")
-    result.assert_outcomes(passed=2)
+    _run(pytester, monkeypatch, "two", TWO_FEATURE, TWO_STEPS).assert_outcomes(passed=2)
