@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -449,7 +449,8 @@ def _cleanup_steps(config: pytest.Config) -> list[Callable[[], object]]:
         timeout = config.getoption("--wait-timeout")
 
         def delete_namespaces() -> None:
-            wait(config.stash.get(PREPARED, {}).values())  # none is still being prepared
+            if PREPARER in config.stash:  # none is still being prepared
+                config.stash[PREPARER].shutdown(wait=True)
             for name in names:  # those whose scenario was cut short are not deleted yet
                 cluster.kube.delete("Namespace", name)
             if names:

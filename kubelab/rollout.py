@@ -167,16 +167,13 @@ class PodWatch:
         if any(o and n > self.wanted.get(o, 0) for o, n in owned.items()):
             self._ask_owners(live)  # asked after the pods were seen: as new as they are, or newer
         count = running(live, self.wanted, self.most_wanted)
+        busiest = not self.counts or count > self.most_running
+        shown = self._by_controller(live) if busiest or count < len(live) else ""
         if count < len(live):
-            log.info(
-                "%d web pods, %d scaled away: %s",
-                len(live),
-                len(live) - count,
-                self._by_controller(live),
-            )
+            log.info("%d web pods, %d scaled away: %s", len(live), len(live) - count, shown)
         with self._changed:
-            if not self.counts or count > self.most_running:
-                self.busiest = self._by_controller(live)
+            if busiest:
+                self.busiest = shown
             self.counts.append(PodCount(now, count, sum(1 for p in live if pod_ready(p))))
             present = {p.metadata.name: p for p in pods}
             for pod in pods:
