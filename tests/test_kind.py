@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,29 @@ def test_node_containerd_keeps_pods_oom_score_adj_at_or_above_its_own():
     assert "restrict_oom_score_adj = true" in nodeimage.containerd_config(kind_config)
     with pytest.raises(EnvironmentProblem, match="restrict_oom_score_adj"):
         nodeimage.containerd_config("version = 2\n")
+
+
+def test_node_entrypoint_gives_the_nft_rule_count_a_minute_and_logs_both_counts():
+    # The two lines as kind v0.30.0's entrypoint has them; the node image build checks the real one.
+    upstream = "\n".join(
+        [
+            "#!/bin/bash",
+            "select_iptables() {",
+            "  local mode num_legacy_lines num_nft_lines",
+            "  num_legacy_lines=0",
+            nodeimage.NFT_COUNT.rstrip("\n"),
+            "  mode=nft",
+            "  " + nodeimage.MODE_LOG,
+            "}",
+        ]
+    )
+    patched = nodeimage.entrypoint(upstream)
+    assert 'timeout 60 sh -c "iptables-nft-save' in patched
+    assert "timeout 5 " not in patched
+    assert "(rules: ${num_legacy_lines} legacy, ${num_nft_lines} nft)" in patched
+    subprocess.run(["bash", "-n"], input=patched, text=True, check=True)
+    with pytest.raises(EnvironmentProblem, match="entrypoint changed"):
+        nodeimage.entrypoint('#!/bin/bash\nexec "$@"\n')
 
 
 def test_node_image_key_follows_the_binaries_not_the_build_bookkeeping(tmp_path: Path):

@@ -82,7 +82,7 @@ NODE_PACKAGES = (
 # The base of the kube-proxy and kubelab-podnet images (upstream's kube-proxy image is Debian's
 # iptables on distroless).
 TOOLS_PACKAGES = ("iptables", "conntrack", "iproute2", "kmod")
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 REGISTRY = "registry.k8s.io"
 # Tags state the versions that are really inside: kubeadm derives etcd's flags from its tag.
 ETCD_TAG = f"{ETCD_VERSION}-0"
@@ -239,6 +239,31 @@ def containerd_config(text: str) -> str:
     return text.replace("restrict_oom_score_adj = false", "restrict_oom_score_adj = true")
 
 
+NFT_COUNT = """  num_nft_lines=$( (timeout 5 sh -c "iptables-nft-save; ip6tables-nft-save" || true) 2>/dev/null | grep -c '^-' || true)
+"""
+MODE_LOG = 'log_info "setting iptables to detected mode: ${mode}"'
+
+
+def entrypoint(text: str) -> str:
+    """kind's entrypoint with an iptables mode detection that a busy host cannot turn to legacy.
+
+    kind picks the iptables backend holding more rules when the node starts: Docker's embedded
+    DNS rules, which Debian's dockerd writes with nftables. It gives ``iptables-nft-save`` 5 s;
+    past them it counts no nft rules, picks legacy, and so never points the node's DNS rules at
+    the address it writes into resolv.conf: once in about nine CI runs a worker's join then
+    failed with ``lookup kubelab-control-plane on 172.17.0.1:53: connection refused``. Here the
+    save has 60 s, and the line says what was counted.
+    """
+    if NFT_COUNT not in text or MODE_LOG not in text:
+        raise EnvironmentProblem("kind's entrypoint changed: no iptables mode detection to patch")
+    text = text.replace(NFT_COUNT, NFT_COUNT.replace("timeout 5 ", "timeout 60 "))
+    return text.replace(
+        MODE_LOG,
+        'log_info "setting iptables to detected mode: ${mode}'
+        ' (rules: ${num_legacy_lines} legacy, ${num_nft_lines} nft)"',
+    )
+
+
 def _install_node_files(
     root: Path, kind_files: Path, bins: Binaries, cache: Path, version: str
 ) -> None:
@@ -253,6 +278,8 @@ def _install_node_files(
         dest.chmod(0o755 if executable else 0o644)
     config = root / "etc/containerd/config.toml"
     config.write_text(containerd_config(config.read_text()))
+    script = root / "usr/local/bin/entrypoint"
+    script.write_text(entrypoint(script.read_text()))
     for name in ("kubelet", *KIND_EXTRA_BINARIES):
         shutil.copy2(bins.path(name), root / "usr/bin" / name)
     shutil.copy2(tools.crictl(cache), root / "usr/local/bin/crictl")
