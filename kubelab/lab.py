@@ -7,6 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -301,13 +302,19 @@ class Lab:
         self.ns.wait_for_endpoints(name, count=len(pods), timeout=self.ns.timeout)
         if name == "redis":
             # kube-proxy on each node programs the Service a moment after its endpoints exist;
-            # a TCP connect from inside each web pod proves it without counting a visit.
-            for pod in self.web_pods():
-                if pod_ready(pod):
-                    try:
-                        probes.wait_until_connects(self.ns, pod.metadata.name, "redis", 6379)
-                    except WaitTimeout as exc:
-                        raise WaitTimeout(f"{exc}; {self.cluster_dns()}") from exc
+            # a TCP connect from inside each web pod proves it without counting a visit. All
+            # pods at once: each attempt is an exec, a round trip through the API server.
+            ready = [pod.metadata.name for pod in self.web_pods() if pod_ready(pod)]
+            with ThreadPoolExecutor(max_workers=max(1, len(ready))) as pool:
+                connects = [
+                    pool.submit(probes.wait_until_connects, self.ns, pod, "redis", 6379)
+                    for pod in ready
+                ]
+                try:
+                    for connected in connects:
+                        connected.result()
+                except WaitTimeout as exc:
+                    raise WaitTimeout(f"{exc}; {self.cluster_dns()}") from exc
         self.record_services()
 
     def record_services(self) -> None:

@@ -534,7 +534,7 @@ def _new_namespace(config: pytest.Config, kube: Kube) -> LabNamespace:
 def prepare_namespace(
     config: pytest.Config, nodeid: str, kube: Kube, then: Callable[[LabNamespace], object]
 ) -> None:
-    """Create the namespace of the scenario ``nodeid`` (the next to run) in the background and
+    """Create the namespace of the scenario ``nodeid`` (one of the next to run) in the background and
     call ``then`` with it (what ``then`` raises is logged: the scenario meets it again); the
     scenario's ``namespace`` fixture takes it over."""
 
@@ -546,9 +546,12 @@ def prepare_namespace(
             log.warning("preparing %s stopped: %s", ns.name, exc)
         return ns
 
+    prepared = config.stash.setdefault(PREPARED, {})
+    if nodeid in prepared:  # asked for again by the scenario before it: made once
+        return
     if PREPARER not in config.stash:
         config.stash[PREPARER] = ThreadPoolExecutor(1, thread_name_prefix="kubelab-prepare")
-    config.stash.setdefault(PREPARED, {})[nodeid] = config.stash[PREPARER].submit(work)
+    prepared[nodeid] = config.stash[PREPARER].submit(work)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from pytest_bdd.scenario import scenario_wrapper_template_registry
 
 from kubelab.errors import KubelabError
 from kubelab.lab import Lab
+from kubelab.namespace import LabNamespace
 from kubelab.pytest_plugin import prepare_namespace
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,27 @@ def ahead(parser: parsers.StepParser, start: Start) -> parsers.StepParser:
 
 
 NEXT = pytest.StashKey[pytest.Item | None]()
+# Scenarios made ahead of the one running. Two: a short scenario (a second or two) gives the
+# next one's pods too little time to start; under xdist only the next is known to run here.
+AHEAD = 2
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     item.stash[NEXT] = nextitem
     return (yield)
+
+
+def _following(item: pytest.Item) -> list[pytest.Item]:
+    """The scenarios that run after ``item`` in this process, as far as it can be known."""
+    nextitem = item.stash.get(NEXT, None)
+    if nextitem is None:
+        return []
+    items = item.session.items
+    if hasattr(item.config, "workerinput") or nextitem not in items:
+        return [nextitem]
+    at = items.index(nextitem)
+    return items[at : at + AHEAD]
 
 
 def _starts(scenario: Scenario) -> list[tuple[Start, dict[str, Any]]]:
@@ -67,6 +84,11 @@ def _start(lab: Lab, starts: list[tuple[Start, dict[str, Any]]]) -> None:
             return
 
 
+def _start_in(lab: Lab, starts: list[tuple[Start, dict[str, Any]]], ns: LabNamespace) -> None:
+    """``_start`` in namespace ``ns`` (one made ahead), on ``lab``'s cluster."""
+    _start(Lab(lab.provider, ns, lab.images, reports=lab.reports), starts)
+
+
 def _scenario_of(item: pytest.Item) -> Scenario | None:
     """The scenario (examples filled in) that a pytest-bdd test item runs; None otherwise."""
     function = getattr(item, "obj", None)
@@ -85,17 +107,15 @@ def pytest_bdd_before_scenario(
         return
     lab: Lab = request.getfixturevalue("lab")
     _start(lab, starts)  # what a namespace made ahead (below) already has is not made again
-    # The next scenario's namespace and Given objects are made while this one runs: its pods
-    # start meanwhile, in a namespace of their own, so its state is as fresh as ever.
-    following = request.node.stash.get(NEXT, None)
-    scenario_next = _scenario_of(following) if following is not None else None
-    if following is None or scenario_next is None:
-        return
-    starts_next = _starts(scenario_next)
-    if starts_next:
-        prepare_namespace(
-            request.config,
-            following.nodeid,
-            lab.ns.kube,
-            lambda ns: _start(Lab(lab.provider, ns, lab.images, reports=lab.reports), starts_next),
-        )
+    # The next scenarios' namespaces and Given objects are made while this one runs: their pods
+    # start meanwhile, each in a namespace of its own, so their state is as fresh as ever.
+    for following in _following(request.node):
+        scenario_next = _scenario_of(following)
+        starts_next = _starts(scenario_next) if scenario_next is not None else []
+        if starts_next:
+            prepare_namespace(
+                request.config,
+                following.nodeid,
+                lab.ns.kube,
+                partial(_start_in, lab, starts_next),
+            )
