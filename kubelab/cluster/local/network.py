@@ -32,8 +32,36 @@ def _forward_rules() -> list[list[str]]:
     ]
 
 
+def confine_rule() -> list[str]:
+    """Nothing a node or pod sends leaves through the host: the cluster talks only on its bridge.
+
+    Without it, a connection to a Service's address made before kube-proxy's rule for it went
+    out of the host's default route (the seed's flow makes one: the web pod dials redis the
+    moment its name resolves), and its retried SYNs stayed pinned to that route by conntrack
+    until the app's 2 s connect timeout. Rejected here, it fails at once and the next visit,
+    a new connection, meets kube-proxy's rule.
+    """
+    return [
+        "FORWARD",
+        "-i",
+        plan.BRIDGE,
+        "!",
+        "-o",
+        plan.BRIDGE,
+        "-m",
+        "comment",
+        "--comment",
+        plan.IPTABLES_COMMENT,
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "icmp-net-unreachable",
+    ]
+
+
 def setup_host(host_state: Path) -> None:
-    """Bridge with the gateway address, ip_forward on (old value saved), FORWARD accept if DROP."""
+    """Bridge with the gateway address, ip_forward on (old value saved), FORWARD accept if DROP,
+    and nothing forwarded from the bridge to anywhere else (``confine_rule``)."""
     saved: dict[str, object] = {"ip_forward": IP_FORWARD.read_text().strip(), "iptables": []}
     if host_state.exists():  # a previous half-failed up: keep the value from before kubelab
         saved = json.loads(host_state.read_text())
@@ -43,13 +71,18 @@ def setup_host(host_state: Path) -> None:
         run(["ip", "addr", "add", f"{plan.GATEWAY}/24", "dev", plan.BRIDGE])
     run(["ip", "link", "set", plan.BRIDGE, "up"])
     IP_FORWARD.write_text("1")
+    wanted = []
     if "-P FORWARD DROP" in run(["iptables", "-S", "FORWARD"]).splitlines()[:1]:
-        rules = []
-        for rule in _forward_rules():
+        wanted = _forward_rules()
+    wanted.append(confine_rule())  # inserted last: first in the chain
+    rules = list(saved.get("iptables", []))  # type: ignore[call-overload]
+    for rule in wanted:
+        if not _rule_exists(rule):
             run(["iptables", "-I", *rule])
+        if rule not in rules:  # removed by the teardown of the last cluster on the bridge
             rules.append(rule)
-        saved["iptables"] = rules
-        host_state.write_text(json.dumps(saved))
+    saved["iptables"] = rules
+    host_state.write_text(json.dumps(saved))
 
 
 def setup_node(node: LocalNode) -> None:
