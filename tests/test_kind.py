@@ -156,3 +156,20 @@ def test_node_image_key_follows_the_binaries_not_the_build_bookkeeping(tmp_path:
     assert nodeimage.inputs_key("1.34.4", bins, kind_files) == key
     (bin_dir / "kubelet").write_text("v2")
     assert nodeimage.inputs_key("1.34.4", bins, kind_files) != key
+
+
+def test_entrypoint_lines_are_what_kinds_entrypoint_said_on_a_node(tmp_path: Path):
+    node_log = tmp_path / "kubelab-worker.log"
+    node_log.write_text(
+        "INFO: detected cgroup v1\n"
+        "WARN: cgroupns not enabled!\n"
+        "INFO: setting iptables to detected mode: legacy (rules: 0 legacy, 0 nft)\n"
+        "systemd 252 running in system mode\n"
+        "Welcome to Debian GNU/Linux 12 (bookworm)!\n"
+    )
+    assert kubelab.cluster.kind.entrypoint_lines(node_log) == [
+        "INFO: detected cgroup v1",
+        "WARN: cgroupns not enabled!",
+        "INFO: setting iptables to detected mode: legacy (rules: 0 legacy, 0 nft)",
+    ]
+    assert kubelab.cluster.kind.entrypoint_lines(tmp_path / "never-written.log") == []

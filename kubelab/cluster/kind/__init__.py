@@ -9,9 +9,12 @@ the kind CLI from its Go module when it is not on PATH (tools), builds the node 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,6 +87,57 @@ def offline_corefile(corefile: str) -> str:
             )
         lines.append(line)
     return "\n".join(lines).rstrip() + "\n" + OFFLINE_UPSTREAM
+
+
+@contextlib.contextmanager
+def followed_node_logs(cluster_name: str, out: Path) -> Iterator[list[Path]]:
+    """Each node container's output (kind's entrypoint, then systemd) streamed into ``out``.
+
+    ``kind create cluster`` deletes its nodes when it fails, their logs with them; what was
+    streamed stays. Yields the files written so far.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    followers: dict[str, subprocess.Popen[bytes]] = {}
+    stop = threading.Event()
+
+    def follow() -> None:
+        label = f"label=io.x-k8s.kind.cluster={cluster_name}"
+        while not stop.wait(0.5):
+            names = subprocess.run(
+                ["docker", "ps", "-a", "--filter", label, "--format", "{{.Names}}"],
+                capture_output=True,
+                text=True,
+            ).stdout.split()
+            for name in names:
+                follower = followers.get(name)
+                # Listed a moment before `docker logs` finds it: asked again until it does.
+                if follower is not None and follower.poll() in (None, 0):
+                    continue
+                path = out / f"{name}.log"
+                with path.open("wb") as sink:
+                    followers[name] = subprocess.Popen(
+                        ["docker", "logs", "-f", name], stdout=sink, stderr=subprocess.STDOUT
+                    )
+                if path not in files:
+                    files.append(path)
+
+    thread = threading.Thread(target=follow, name="kind-node-logs", daemon=True)
+    thread.start()
+    try:
+        yield files
+    finally:
+        stop.set()
+        thread.join()
+        for follower in followers.values():
+            follower.terminate()
+            follower.wait()
+
+
+def entrypoint_lines(log_file: Path) -> list[str]:
+    """What kind's entrypoint said on a node (its INFO/WARN/ERROR lines)."""
+    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    return [line for line in text.splitlines() if line.startswith(("INFO:", "WARN:", "ERROR:"))]
 
 
 def _run(argv: list[str], timeout: float = 600) -> str:
@@ -159,12 +213,18 @@ class KindProvider(Provider):
             flush=True,
         )
         started = time.monotonic()
-        try:
-            cluster.create(config_file=config_file)
-        except subprocess.CalledProcessError:
-            raise EnvironmentProblem(
-                f"kind create cluster {self.cluster_name} failed (its output is above)"
-            ) from None
+        node_logs = self.work_dir / "diagnostics" / "nodes"
+        with followed_node_logs(self.cluster_name, node_logs) as files:
+            try:
+                cluster.create(config_file=config_file)
+            except subprocess.CalledProcessError:
+                for f in files:
+                    modes = [line for line in entrypoint_lines(f) if "iptables" in line]
+                    print(f"[kind] {f.stem}: {'; '.join(modes) or 'no iptables mode logged'}")
+                raise EnvironmentProblem(
+                    f"kind create cluster {self.cluster_name} failed (its output is above; "
+                    f"each node's own output: {node_logs})"
+                ) from None
         self._wait_nodes_ready()
         print(
             f"[kind] cluster created, nodes Ready in {time.monotonic() - started:.0f} s", flush=True
