@@ -82,7 +82,7 @@ NODE_PACKAGES = (
 # The base of the kube-proxy and kubelab-podnet images (upstream's kube-proxy image is Debian's
 # iptables on distroless).
 TOOLS_PACKAGES = ("iptables", "conntrack", "iproute2", "kmod")
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 REGISTRY = "registry.k8s.io"
 # Tags state the versions that are really inside: kubeadm derives etcd's flags from its tag.
 ETCD_TAG = f"{ETCD_VERSION}-0"
@@ -252,15 +252,20 @@ def entrypoint(text: str) -> str:
     past them it counts no nft rules, picks legacy, and so never points the node's DNS rules at
     the address it writes into resolv.conf: once in about nine CI runs a worker's join then
     failed with ``lookup kubelab-control-plane on 172.17.0.1:53: connection refused``. Here the
-    save has 60 s, and the line says what was counted.
+    save has 60 s, and the line says what was counted and how long the count took.
     """
     if NFT_COUNT not in text or MODE_LOG not in text:
         raise EnvironmentProblem("kind's entrypoint changed: no iptables mode detection to patch")
-    text = text.replace(NFT_COUNT, NFT_COUNT.replace("timeout 5 ", "timeout 60 "))
+    timed = (
+        "  local nft_started=$(date +%s%N)\n"
+        + NFT_COUNT.replace("timeout 5 ", "timeout 60 ")
+        + "  local nft_ms=$(( ($(date +%s%N) - nft_started) / 1000000 ))\n"
+    )
+    text = text.replace(NFT_COUNT, timed)
     return text.replace(
         MODE_LOG,
         'log_info "setting iptables to detected mode: ${mode}'
-        ' (rules: ${num_legacy_lines} legacy, ${num_nft_lines} nft)"',
+        ' (rules: ${num_legacy_lines} legacy, ${num_nft_lines} nft, counted in ${nft_ms} ms)"',
     )
 
 
