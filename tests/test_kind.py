@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import runpy
@@ -89,11 +90,13 @@ def test_a_failing_create_is_one_line_and_the_cluster_is_deleted(monkeypatch, tm
     monkeypatch.setattr(provider.engine, "ensure", lambda: None)
     monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
     monkeypatch.setattr(provider, "_kind_network_exists", lambda: True)
-    with pytest.raises(EnvironmentProblem, match=r"^kind create cluster kubelab failed"):
+    with pytest.raises(EnvironmentProblem, match=r"^kind create cluster kubelab failed 2 times"):
         provider.setup()
     provider.teardown()
     assert [line.split()[:2] for line in calls.read_text().splitlines()] == [
         ["get", "clusters"],
+        ["create", "cluster"],
+        ["get", "clusters"],  # once more: see test_a_failed_kind_create_is_tried_once_more...
         ["create", "cluster"],
         ["delete", "cluster"],
     ]
@@ -138,7 +141,10 @@ def test_node_entrypoint_gives_the_nft_rule_count_a_minute_and_logs_both_counts(
     patched = nodeimage.entrypoint(upstream)
     assert 'timeout 60 sh -c "iptables-nft-save' in patched
     assert "timeout 5 " not in patched
-    assert "(rules: ${num_legacy_lines} legacy, ${num_nft_lines} nft)" in patched
+    assert (
+        "(rules: ${num_legacy_lines} legacy, ${num_nft_lines} nft, counted in ${nft_ms} ms)"
+        in patched
+    )
     subprocess.run(["bash", "-n"], input=patched, text=True, check=True)
     with pytest.raises(EnvironmentProblem, match="entrypoint changed"):
         nodeimage.entrypoint('#!/bin/bash\nexec "$@"\n')
@@ -173,3 +179,50 @@ def test_entrypoint_lines_are_what_kinds_entrypoint_said_on_a_node(tmp_path: Pat
         "INFO: setting iptables to detected mode: legacy (rules: 0 legacy, 0 nft)",
     ]
     assert kubelab.cluster.kind.entrypoint_lines(tmp_path / "never-written.log") == []
+
+
+class FlakyCluster:
+    """Stands in for pytest-kind's KindCluster: its create fails ``failures`` times."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.calls = failures, 0
+
+    def create(self, config_file: Path) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise subprocess.CalledProcessError(1, ["kind", "create", "cluster"])
+
+
+@pytest.fixture
+def no_docker_logs(monkeypatch: pytest.MonkeyPatch):
+    """The node logs are followed through Docker, which unit tests do without."""
+
+    @contextlib.contextmanager
+    def followed(cluster_name: str, out: Path):
+        out.mkdir(parents=True)
+        yield [out / "kubelab-worker.log"]
+
+    monkeypatch.setattr(kubelab.cluster.kind, "followed_node_logs", followed)
+
+
+def test_a_failed_kind_create_is_tried_once_more_with_each_attempts_node_logs(
+    tmp_path: Path, no_docker_logs, capsys: pytest.CaptureFixture[str]
+):
+    provider = KindProvider(tmp_path / "app", tmp_path / "work")
+    cluster = FlakyCluster(failures=1)
+    provider._create(cluster, tmp_path / "kind-config.yaml")
+    assert cluster.calls == 2
+    out = capsys.readouterr().out
+    assert "[kind] kubelab-worker: no iptables mode logged" in out
+    assert "failed (its output is above; each node's own output: " in out
+    assert "creating it once more" in out
+    nodes = tmp_path / "work/diagnostics/nodes"
+    assert sorted(p.name for p in nodes.iterdir()) == ["attempt-1", "attempt-2"]
+
+
+def test_kind_create_failing_twice_is_an_environment_problem(tmp_path: Path, no_docker_logs):
+    provider = KindProvider(tmp_path / "app", tmp_path / "work")
+    cluster = FlakyCluster(failures=2)
+    with pytest.raises(EnvironmentProblem, match="kind create cluster kubelab failed 2 times"):
+        provider._create(cluster, tmp_path / "kind-config.yaml")
+    assert cluster.calls == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import subprocess
 import threading
 import time
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 UPSTREAM_NODE_IMAGE = "kindest/node:v1.34.0"
 REDIS_UPSTREAM = "redis:7"
 CREATE_TIMEOUT = 600.0
+CREATE_ATTEMPTS = 2
 READY_TIMEOUT = 180.0
 # kubeadm's CoreDNS forwards names outside the cluster to the node's resolver; offline that
 # answers SERVFAIL. A connected cluster's upstream answers NXDOMAIN for a name like "redis."; a
@@ -104,11 +106,15 @@ def followed_node_logs(cluster_name: str, out: Path) -> Iterator[list[Path]]:
     def follow() -> None:
         label = f"label=io.x-k8s.kind.cluster={cluster_name}"
         while not stop.wait(0.5):
-            names = subprocess.run(
-                ["docker", "ps", "-a", "--filter", label, "--format", "{{.Names}}"],
-                capture_output=True,
-                text=True,
-            ).stdout.split()
+            try:
+                names = subprocess.run(
+                    ["docker", "ps", "-a", "--filter", label, "--format", "{{.Names}}"],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                ).stdout.split()
+            except (OSError, subprocess.TimeoutExpired):  # no docker CLI, or a stuck engine
+                continue
             for name in names:
                 follower = followers.get(name)
                 # Listed a moment before `docker logs` finds it: asked again until it does.
@@ -213,18 +219,7 @@ class KindProvider(Provider):
             flush=True,
         )
         started = time.monotonic()
-        node_logs = self.work_dir / "diagnostics" / "nodes"
-        with followed_node_logs(self.cluster_name, node_logs) as files:
-            try:
-                cluster.create(config_file=config_file)
-            except subprocess.CalledProcessError:
-                for f in files:
-                    modes = [line for line in entrypoint_lines(f) if "iptables" in line]
-                    print(f"[kind] {f.stem}: {'; '.join(modes) or 'no iptables mode logged'}")
-                raise EnvironmentProblem(
-                    f"kind create cluster {self.cluster_name} failed (its output is above; "
-                    f"each node's own output: {node_logs})"
-                ) from None
+        self._create(cluster, config_file)
         self._wait_nodes_ready()
         print(
             f"[kind] cluster created, nodes Ready in {time.monotonic() - started:.0f} s", flush=True
@@ -243,6 +238,37 @@ class KindProvider(Provider):
         return images
 
     # -- setup helpers ---------------------------------------------------------------------
+    def _create(self, cluster: object, config_file: Path) -> None:
+        """``kind create cluster`` through pytest-kind; once more when it fails.
+
+        A worker's ``kubeadm join`` failed here once in about fifteen creations (``lookup
+        kubelab-control-plane on 172.17.0.1:53: connection refused``: the node's DNS rules were
+        missing) and never twice in a row. kind deletes the nodes of a failed creation; each
+        node's own output is kept, per attempt, under diagnostics/nodes.
+        """
+        logs = self.work_dir / "diagnostics" / "nodes"
+        shutil.rmtree(logs, ignore_errors=True)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            node_logs = logs / f"attempt-{attempt}"
+            with followed_node_logs(self.cluster_name, node_logs) as files:
+                try:
+                    cluster.create(config_file=config_file)  # type: ignore[attr-defined]
+                    return
+                except subprocess.CalledProcessError:
+                    for f in files:
+                        modes = [line for line in entrypoint_lines(f) if "iptables" in line]
+                        print(f"[kind] {f.stem}: {'; '.join(modes) or 'no iptables mode logged'}")
+            if attempt < CREATE_ATTEMPTS:
+                print(
+                    f"[kind] kind create cluster {self.cluster_name} failed (its output is above; "
+                    f"each node's own output: {node_logs}); creating it once more",
+                    flush=True,
+                )
+        raise EnvironmentProblem(
+            f"kind create cluster {self.cluster_name} failed {CREATE_ATTEMPTS} times (its output "
+            f"is above; each node's own output: {logs})"
+        )
+
     @property
     def control_plane(self) -> str:
         return f"{self.cluster_name}-control-plane"
