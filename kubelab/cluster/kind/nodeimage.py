@@ -250,9 +250,11 @@ def entrypoint(text: str) -> str:
     kind picks the iptables backend holding more rules when the node starts: Docker's embedded
     DNS rules, which Debian's dockerd writes with nftables. It gives ``iptables-nft-save`` 5 s;
     past them it counts no nft rules, picks legacy, and so never points the node's DNS rules at
-    the address it writes into resolv.conf: once in about nine CI runs a worker's join then
-    failed with ``lookup kubelab-control-plane on 172.17.0.1:53: connection refused``. Here the
-    save has 60 s, and the line says what was counted and how long the count took.
+    the address it writes into resolv.conf. A worker's join failed that way here once (``lookup
+    kubelab-control-plane on 172.17.0.1:53: connection refused``); whether the 5 s were passed
+    is not known (the count takes 6-22 ms even with the two cores saturated). Here the save has
+    60 s, and the line says what was counted and how long the count took: a node's log, kept
+    when a creation fails (``followed_node_logs``), tells the next time.
     """
     if NFT_COUNT not in text or MODE_LOG not in text:
         raise EnvironmentProblem("kind's entrypoint changed: no iptables mode detection to patch")
