@@ -3,7 +3,8 @@
 Boots a local cluster from nothing (to all nodes Ready and cluster DNS answering) three times
 and takes the median; then, on the last one, warm, runs the full lab serially, the full lab
 with pytest-xdist, and the same lab as a plain kubectl + curl script (``scripts/lab.sh``), and
-prints each time with the ratio of the suite to the script. ``--cold`` adds a build with empty Go caches (tens of minutes).
+prints each time with the ratio of the suite to the script. ``--cold`` adds a build with empty
+Go caches (tens of minutes).
 """
 
 from __future__ import annotations

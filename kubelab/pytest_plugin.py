@@ -534,9 +534,9 @@ def _new_namespace(config: pytest.Config, kube: Kube) -> LabNamespace:
 def prepare_namespace(
     config: pytest.Config, nodeid: str, kube: Kube, then: Callable[[LabNamespace], object]
 ) -> None:
-    """Create the namespace of the scenario ``nodeid`` (one of the next to run) in the background and
-    call ``then`` with it (what ``then`` raises is logged: the scenario meets it again); the
-    scenario's ``namespace`` fixture takes it over."""
+    """Create the namespace of the scenario ``nodeid`` (one of the next to run) in the
+    background and call ``then`` with it (what ``then`` raises is logged: the scenario meets it
+    again); the scenario's ``namespace`` fixture takes it over."""
 
     def work() -> LabNamespace:
         ns = _new_namespace(config, kube)

@@ -200,7 +200,8 @@ def no_docker_logs(monkeypatch: pytest.MonkeyPatch):
     @contextlib.contextmanager
     def followed(cluster_name: str, out: Path):
         out.mkdir(parents=True)
-        yield [out / "kubelab-worker.log"]
+        (out / "kubelab-worker.log").write_text("systemd 252 running in system mode\n")
+        yield
 
     monkeypatch.setattr(kubelab.cluster.kind, "followed_node_logs", followed)
 

@@ -92,14 +92,14 @@ def offline_corefile(corefile: str) -> str:
 
 
 @contextlib.contextmanager
-def followed_node_logs(cluster_name: str, out: Path) -> Iterator[list[Path]]:
-    """Each node container's output (kind's entrypoint, then systemd) streamed into ``out``.
+def followed_node_logs(cluster_name: str, out: Path) -> Iterator[None]:
+    """Each node container's output (kind's entrypoint, then systemd) streamed into
+    ``out/<node>.log`` while the block runs.
 
     ``kind create cluster`` deletes its nodes when it fails, their logs with them; what was
-    streamed stays. Yields the files written so far.
+    streamed stays.
     """
     out.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
     followers: dict[str, subprocess.Popen[bytes]] = {}
     stop = threading.Event()
 
@@ -120,18 +120,15 @@ def followed_node_logs(cluster_name: str, out: Path) -> Iterator[list[Path]]:
                 # Listed a moment before `docker logs` finds it: asked again until it does.
                 if follower is not None and follower.poll() in (None, 0):
                     continue
-                path = out / f"{name}.log"
-                with path.open("wb") as sink:
+                with (out / f"{name}.log").open("wb") as sink:
                     followers[name] = subprocess.Popen(
                         ["docker", "logs", "-f", name], stdout=sink, stderr=subprocess.STDOUT
                     )
-                if path not in files:
-                    files.append(path)
 
     thread = threading.Thread(target=follow, name="kind-node-logs", daemon=True)
     thread.start()
     try:
-        yield files
+        yield
     finally:
         stop.set()
         thread.join()
@@ -250,14 +247,14 @@ class KindProvider(Provider):
         shutil.rmtree(logs, ignore_errors=True)
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             node_logs = logs / f"attempt-{attempt}"
-            with followed_node_logs(self.cluster_name, node_logs) as files:
-                try:
+            try:
+                with followed_node_logs(self.cluster_name, node_logs):
                     cluster.create(config_file=config_file)  # type: ignore[attr-defined]
-                    return
-                except subprocess.CalledProcessError:
-                    for f in files:
-                        modes = [line for line in entrypoint_lines(f) if "iptables" in line]
-                        print(f"[kind] {f.stem}: {'; '.join(modes) or 'no iptables mode logged'}")
+                return
+            except subprocess.CalledProcessError:
+                for f in sorted(node_logs.glob("*.log")):
+                    modes = [line for line in entrypoint_lines(f) if "iptables" in line]
+                    print(f"[kind] {f.stem}: {'; '.join(modes) or 'no iptables mode logged'}")
             if attempt < CREATE_ATTEMPTS:
                 print(
                     f"[kind] kind create cluster {self.cluster_name} failed (its output is above; "
