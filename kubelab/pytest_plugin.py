@@ -64,6 +64,9 @@ DIAGNOSTICS = pytest.StashKey[str]()
 CREATED = pytest.StashKey[list[str]]()  # namespaces to delete at the end of the run
 PREPARED = pytest.StashKey[dict[str, "Future[LabNamespace]"]]()  # by the scenario's node id
 PREPARER = pytest.StashKey[ThreadPoolExecutor]()
+# Threads making scenarios' namespaces ahead (steps/ahead.py): one namespace waits for its
+# default ServiceAccount while the next is made.
+PREPARERS = 2
 CLEANED = pytest.StashKey[bool]()
 SESSION = pytest.StashKey[pytest.Session]()
 SENTINELS = pytest.StashKey[isolation.Sentinels]()
@@ -550,7 +553,7 @@ def prepare_namespace(
     if nodeid in prepared:  # asked for again by the scenario before it: made once
         return
     if PREPARER not in config.stash:
-        config.stash[PREPARER] = ThreadPoolExecutor(1, thread_name_prefix="kubelab-prepare")
+        config.stash[PREPARER] = ThreadPoolExecutor(PREPARERS, thread_name_prefix="kubelab-prepare")
     prepared[nodeid] = config.stash[PREPARER].submit(work)
 
 

@@ -19,6 +19,7 @@ from pytest_bdd import parsers
 from pytest_bdd.parser import Feature, Scenario
 from pytest_bdd.scenario import scenario_wrapper_template_registry
 
+from kubelab.cluster.base import Images, Provider
 from kubelab.errors import KubelabError
 from kubelab.lab import Lab
 from kubelab.namespace import LabNamespace
@@ -38,9 +39,11 @@ def ahead(parser: parsers.StepParser, start: Start) -> parsers.StepParser:
 
 
 NEXT = pytest.StashKey[pytest.Item | None]()
-# Scenarios made ahead of the one running. Two: a short scenario (a second or two) gives the
-# next one's pods too little time to start; under xdist only the next is known to run here.
-AHEAD = 2
+# Scenarios made ahead of the one running. Four: most scenarios take a second or two, less than
+# their pods take to start. On a warm local cluster, alternating runs: four ahead with two
+# threads making them (kubelab's PREPARERS) 55.5 and 55.8 s, three 58.4 and 60.5 s, two with one
+# thread 60.8 and 65.9 s. Under xdist only the next is known to run here.
+AHEAD = 4
 
 
 @pytest.hookimpl(wrapper=True)
@@ -84,9 +87,11 @@ def _start(lab: Lab, starts: list[tuple[Start, dict[str, Any]]]) -> None:
             return
 
 
-def _start_in(lab: Lab, starts: list[tuple[Start, dict[str, Any]]], ns: LabNamespace) -> None:
-    """``_start`` in namespace ``ns`` (one made ahead), on ``lab``'s cluster."""
-    _start(Lab(lab.provider, ns, lab.images, reports=lab.reports), starts)
+def _start_in(
+    provider: Provider, images: Images, starts: list[tuple[Start, dict[str, Any]]], ns: LabNamespace
+) -> None:
+    """``_start`` in namespace ``ns`` (one made ahead), on the run's cluster."""
+    _start(Lab(provider, ns, images), starts)
 
 
 def _scenario_of(item: pytest.Item) -> Scenario | None:
@@ -99,23 +104,32 @@ def _scenario_of(item: pytest.Item) -> Scenario | None:
     return template.render(callspec.params.get("_pytest_bdd_example", {}) if callspec else {})
 
 
+def _starts_of(item: pytest.Item) -> list[tuple[Start, dict[str, Any]]]:
+    """What the Given steps of the scenario that ``item`` runs can start."""
+    scenario = _scenario_of(item)
+    return _starts(scenario) if scenario is not None else []
+
+
 def pytest_bdd_before_scenario(
     request: pytest.FixtureRequest, feature: Feature, scenario: Scenario
 ) -> None:
     starts = _starts(scenario)
-    if not starts:
-        return
-    lab: Lab = request.getfixturevalue("lab")
-    _start(lab, starts)  # what a namespace made ahead (below) already has is not made again
-    # The next scenarios' namespaces and Given objects are made while this one runs: their pods
-    # start meanwhile, each in a namespace of its own, so their state is as fresh as ever.
+    if starts:
+        # what a namespace made ahead (below) already has is not made again
+        _start(request.getfixturevalue("lab"), starts)
+    # The next scenarios' namespaces and Given objects are made while this one runs, also when
+    # this one needs no namespace: their pods start meanwhile, each in a namespace of its own,
+    # so their state is as fresh as ever.
     for following in _following(request.node):
-        scenario_next = _scenario_of(following)
-        starts_next = _starts(scenario_next) if scenario_next is not None else []
+        starts_next = _starts_of(following)
         if starts_next:
+            provider, images = (
+                request.getfixturevalue("provider"),
+                request.getfixturevalue("images"),
+            )
             prepare_namespace(
                 request.config,
                 following.nodeid,
-                lab.ns.kube,
-                partial(_start_in, lab, starts_next),
+                request.getfixturevalue("kube"),
+                partial(_start_in, provider, images, starts_next),
             )

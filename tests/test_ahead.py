@@ -89,6 +89,10 @@ def test_given_steps_start_what_they_need_before_the_first_step(
 
 TWO_FEATURE = """\
 Feature: Two scenarios
+  Scenario: Zeroth
+    Given the lab cluster
+    Then the next scenarios' pods were made ahead, though this one needs no namespace
+
   Scenario: First
     Given the lab cluster
     And the redis pod is running
@@ -154,6 +158,21 @@ def lab():
     return Lab()
 
 
+@pytest.fixture
+def provider():  # what a namespace made ahead is given; kubelab's fixtures stand in here
+    return None
+
+
+@pytest.fixture
+def images():
+    return DEFAULT_IMAGES
+
+
+@pytest.fixture
+def kube():
+    return None
+
+
 RUNNING = ahead(parsers.parse("the {pod} pod is running"), lambda lab, pod: lab.start_pod(pod))
 
 
@@ -167,23 +186,30 @@ def _():
     pass
 
 
+FIRST = ("test_first", "made-ahead", ["redis"])
 SECOND = ("test_second", "made-ahead", ["redis", "web"])
 THIRD = ("test_third", "made-ahead", ["web"])
+ZEROTH_MADE = [FIRST, SECOND, THIRD]  # the next three (AHEAD is more): all that follow
+
+
+@then("the next scenarios' pods were made ahead, though this one needs no namespace")
+def _():
+    assert prepared == ZEROTH_MADE, prepared
 
 
 @then("the next scenario's pods were made ahead, in a namespace of their own")
 def _():
-    assert prepared == [SECOND, THIRD], prepared  # the next two: AHEAD
+    assert prepared == [*ZEROTH_MADE, SECOND, THIRD], prepared
 
 
 @then("the one after it was asked for again (kubelab's prepare_namespace makes it once)")
 def _():
-    assert prepared == [SECOND, THIRD, THIRD], prepared
+    assert prepared == [*ZEROTH_MADE, SECOND, THIRD, THIRD], prepared
 
 
 @then("nothing more was made ahead: no scenario follows")
 def _():
-    assert prepared == [SECOND, THIRD, THIRD], prepared
+    assert prepared == [*ZEROTH_MADE, SECOND, THIRD, THIRD], prepared
 
 
 scenarios("two.feature")
@@ -193,4 +219,4 @@ scenarios("two.feature")
 def test_the_next_scenarios_given_objects_are_made_while_a_scenario_runs(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _run(pytester, monkeypatch, "two", TWO_FEATURE, TWO_STEPS).assert_outcomes(passed=3)
+    _run(pytester, monkeypatch, "two", TWO_FEATURE, TWO_STEPS).assert_outcomes(passed=4)
