@@ -55,16 +55,38 @@ def get(url: str, timeout: float = 5.0, via: str = "") -> Answer:
 
     The standard library's client, not requests: the rollout probe sends hundreds a second on
     the same two cores as the cluster, and requests costs about six times the CPU per GET.
+
+    An error carries a note (``__notes__``, see :func:`phase`) saying whether no connection was
+    made or the connection was made and no answer came: a stalled path and a stalled server
+    read alike otherwise ("timed out").
     """
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=timeout)
     try:
-        conn.request("GET", parts.path or "/", headers={"Connection": "close"})
-        response = conn.getresponse()
-        body = response.read().decode(errors="replace")
+        try:
+            conn.connect()
+        except NO_ANSWER as exc:
+            exc.add_note(CONNECTING)
+            raise
+        try:
+            conn.request("GET", parts.path or "/", headers={"Connection": "close"})
+            response = conn.getresponse()
+            body = response.read().decode(errors="replace")
+        except NO_ANSWER as exc:
+            exc.add_note(ANSWERING)
+            raise
         return answer(response.status, body, dict(response.getheaders()), via or url)
     finally:
         conn.close()
+
+
+CONNECTING = "while connecting"
+ANSWERING = "connected, while waiting for the answer"
+
+
+def phase(exc: BaseException) -> str:
+    """Where a GET of :func:`get` failed: CONNECTING or ANSWERING ("" for other errors)."""
+    return next((n for n in getattr(exc, "__notes__", []) if n in (CONNECTING, ANSWERING)), "")
 
 
 def parse_raw(raw: str, via: str) -> Answer:

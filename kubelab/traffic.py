@@ -97,7 +97,7 @@ def _one(url: str, timeout: float, started: float) -> Request:
             latency=time.monotonic() - sent,
             target=target,
             status=0,
-            error=f"{type(exc).__name__}: {exc}",
+            error=f"{type(exc).__name__}: {exc} ({http.phase(exc)})",
         )
     return Request(
         sent=sent - started,
