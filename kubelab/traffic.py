@@ -92,12 +92,13 @@ def _one(url: str, timeout: float, started: float) -> Request:
     try:
         answer = http.get(url, timeout=timeout)
     except http.NO_ANSWER as exc:
+        where = http.phase(exc)
         return Request(
             sent=sent - started,
             latency=time.monotonic() - sent,
             target=target,
             status=0,
-            error=f"{type(exc).__name__}: {exc} ({http.phase(exc)})",
+            error=f"{type(exc).__name__}: {exc}" + (f" ({where})" if where else ""),
         )
     return Request(
         sent=sent - started,

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from kubelab.http import ANSWERING, CONNECTING
 from kubelab.traffic import Record, Request, traffic
 from kubelab.waits import wait_until
 
@@ -111,6 +112,10 @@ def test_an_outage_cannot_hide(server):
     assert len(record.failed) >= 1, record.summary()
     assert record.longest_gap() >= outage * 0.8, record.summary()
     assert all(r.status == 0 and "Connection" in (r.error or "") for r in record.failed)
+    # and where each failed: no connection, or no answer on one
+    assert all(
+        (r.error or "").endswith((f"({CONNECTING})", f"({ANSWERING})")) for r in record.failed
+    )
 
 
 def test_probe_stops_when_the_block_fails(server):
