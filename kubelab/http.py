@@ -47,6 +47,9 @@ def answer(status: int, body: str, headers: Mapping[str, str], via: str) -> Answ
 
 # What a GET raises when no HTTP answer comes back (refused, reset, timed out, garbled).
 NO_ANSWER = (OSError, http.client.HTTPException)
+# Where a GET failed (a note on its error): no connection was made, or no answer came on one.
+CONNECTING = "while connecting"
+ANSWERING = "connected, while waiting for the answer"
 
 
 def get(url: str, timeout: float = 5.0, via: str = "") -> Answer:
@@ -78,10 +81,6 @@ def get(url: str, timeout: float = 5.0, via: str = "") -> Answer:
         return answer(response.status, body, dict(response.getheaders()), via or url)
     finally:
         conn.close()
-
-
-CONNECTING = "while connecting"
-ANSWERING = "connected, while waiting for the answer"
 
 
 def phase(exc: BaseException) -> str:

@@ -120,16 +120,12 @@ def pytest_bdd_before_scenario(
     # The next scenarios' namespaces and Given objects are made while this one runs, also when
     # this one needs no namespace: their pods start meanwhile, each in a namespace of its own,
     # so their state is as fresh as ever.
-    for following in _following(request.node):
-        starts_next = _starts_of(following)
-        if starts_next:
-            provider, images = (
-                request.getfixturevalue("provider"),
-                request.getfixturevalue("images"),
-            )
-            prepare_namespace(
-                request.config,
-                following.nodeid,
-                request.getfixturevalue("kube"),
-                partial(_start_in, provider, images, starts_next),
-            )
+    following = [(item, found) for item in _following(request.node) if (found := _starts_of(item))]
+    if not following:
+        return
+    provider, images = request.getfixturevalue("provider"), request.getfixturevalue("images")
+    kube = request.getfixturevalue("kube")
+    for item, starts_next in following:
+        prepare_namespace(
+            request.config, item.nodeid, kube, partial(_start_in, provider, images, starts_next)
+        )
