@@ -34,16 +34,30 @@ RUN_TIMEOUT = 900.0
 
 
 FAILED: list[str] = []  # the runs that did not pass: their times are no figures
+BUSY: dict[str, float] = {}  # CPU-seconds the whole machine spent busy during each timed step
+
+
+def busy_seconds(stat: str, ticks_per_second: int) -> float:
+    """CPU-seconds all cores have been busy since boot, from ``/proc/stat``'s text: its first
+    line's user, nice, system, irq, softirq and steal (idle and iowait are not busy; guest time
+    is already counted in user)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / ticks_per_second
+
+
+def _busy() -> float:
+    return busy_seconds(Path("/proc/stat").read_text(), os.sysconf("SC_CLK_TCK"))
 
 
 def _timed(what: str, action: Callable[[], object]) -> float:
     print(f"[bench] {what} ...", flush=True)
-    started = time.monotonic()
+    started, busy = time.monotonic(), _busy()
     try:
         action()
     except subprocess.CalledProcessError:
         FAILED.append(what)
     elapsed = time.monotonic() - started
+    BUSY[what] = _busy() - busy
     print(f"[bench] {what}: {elapsed:.1f} s{' (FAILED)' if what in FAILED else ''}", flush=True)
     return elapsed
 
@@ -167,20 +181,30 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: _script(cluster, kubectl, Path(tmp)),
             )
             junit = Path(tmp) / "serial.xml"
-            figures["serial"] = _timed("full lab, serial", lambda: _lab(f"--junitxml={junit}"))
+            serial = "full lab, serial"
+            figures["serial"] = _timed(serial, lambda: _lab(f"--junitxml={junit}"))
             rollouts = rollout_lines(junit) if junit.is_file() else []
-            figures["parallel"] = _timed(
-                f"full lab, {args.workers} xdist workers", lambda: _lab("-n", args.workers)
-            )
+            parallel = f"full lab, {args.workers} xdist workers"
+            figures["parallel"] = _timed(parallel, lambda: _lab("-n", args.workers))
     finally:
         cluster.down()
     figures["ratio"] = figures["serial"] / figures["script"]
-    print(f"\nkubelab bench ({os.cpu_count()} cores here; targets from DESIGN.md)")
+    cores = os.cpu_count() or 1
+    busy = {"script": BUSY.get("the lab as a kubectl + curl script", 0.0)}
+    busy |= {"serial": BUSY.get(serial, 0.0), "parallel": BUSY.get(parallel, 0.0)}
+    print(f"\nkubelab bench ({cores} cores here; targets from DESIGN.md)")
     for name, value in figures.items():
         unit = "x" if name == "ratio" else "s"
         label = f"parallel -n {args.workers}" if name == "parallel" else name
         spread = f" (median of {', '.join(f'{b:.1f}' for b in boots)})" if name == "boot" else ""
+        if name in busy:  # what the machine spent: the floor of any run doing the same work
+            spread = f" [{busy[name]:.1f} CPU-s, {100 * busy[name] / value / cores:.0f} % busy]"
         print(f"  {label:<13} {value:7.2f} {unit}{_verdict(name, value)}{spread}")
+    print(
+        f"floor {busy['serial'] / cores:.1f} s: the machine's busy CPU-seconds during the serial "
+        f"run over all {cores} cores (on an otherwise idle machine, no run doing the same work "
+        "can be faster, whatever its workers)"
+    )
     print("rollouts (serial run):")
     for line in rollouts:
         print(f"  {line}")

@@ -1,12 +1,14 @@
 """The bench's own parts that need no cluster: the rollout lines it reports, the script's
-node command."""
+node command, the machine's busy CPU time."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
-from kubelab.bench import on_node_shim, rollout_lines
+from kubelab.bench import busy_seconds, on_node_shim, rollout_lines
 from kubelab.cluster.local import LocalCluster
 
 
@@ -31,3 +33,20 @@ def test_on_node_names_each_node_and_refuses_others(tmp_path: Path) -> None:
     )
     assert refused.returncode == 2
     assert "no node kubelab-worker9" in refused.stderr
+
+
+def test_busy_time_leaves_out_idle_iowait_and_guest() -> None:
+    # user nice system idle iowait irq softirq steal guest guest_nice, in ticks of 1/100 s
+    stat = "cpu  100 5 50 1000 20 3 2 1 7 0\ncpu0 50 2 25 500 10 1 1 0 3 0\n"
+    assert busy_seconds(stat, 100) == 1.61
+
+
+def test_busy_time_grows_by_at_least_what_a_busy_loop_spends() -> None:
+    with open("/proc/stat") as stat:
+        before = busy_seconds(stat.read(), os.sysconf("SC_CLK_TCK"))
+    spun = time.process_time()
+    while time.process_time() - spun < 0.5:
+        pass
+    with open("/proc/stat") as stat:
+        after = busy_seconds(stat.read(), os.sysconf("SC_CLK_TCK"))
+    assert after - before >= 0.45
