@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,8 +23,10 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from pytest_bdd.parser import Scenario
+from pytest_bdd.scenario import scenario_wrapper_template_registry
 
-from kubelab import browser, diagnostics, evidence, isolation, report, timeline
+from kubelab import browser, diagnostics, evidence, isolation, report, shares, timeline
 from kubelab.client import Kube
 from kubelab.cluster.base import Images, Provider
 from kubelab.cluster.select import CHOICES, DEFAULT_IMAGES, Options, choose
@@ -68,6 +72,7 @@ PREPARER = pytest.StashKey[ThreadPoolExecutor]()
 # default ServiceAccount while the next is made.
 PREPARERS = 2
 CLEANED = pytest.StashKey[bool]()
+SHARES = pytest.StashKey[Path]()  # under xdist: where the workers write their shares
 SESSION = pytest.StashKey[pytest.Session]()
 SENTINELS = pytest.StashKey[isolation.Sentinels]()
 EVIDENCE = pytest.StashKey[list[list[evidence.Block]]]()
@@ -192,10 +197,37 @@ def _start_cluster(config: pytest.Config) -> None:
         isolation.plant(sentinels)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # the collection as it will run: -k and -m applied
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the scenarios in the lab's order (cluster, pods, services, ... clear), not the
-    alphabetical order of the feature files; within a chapter, as written."""
+    alphabetical order of the feature files; within a chapter, as written. On an xdist worker
+    of a run with shares, split them (kubelab.shares) for the controller's scheduler, which
+    reads the split once every worker has reported its collection, and for what the worker
+    makes ahead."""
     items.sort(key=lambda item: report.chapter(m.name for m in item.iter_markers()))
+    worker = getattr(config, "workerinput", {})
+    path = worker.get("kubelab_shares")
+    if path is not None:
+        split = shares.split([_weight(item) for item in items], worker["workercount"])
+        for item, share in zip(items, split, strict=True):
+            item.stash[shares.SHARE] = share
+        shares.write(Path(path), {item.nodeid: item.stash[shares.SHARE] for item in items})
+
+
+def scenario_of(item: pytest.Item) -> Scenario | None:
+    """The pytest-bdd scenario (examples filled in) that ``item`` runs; None for other tests."""
+    function = getattr(item, "obj", None)
+    template = scenario_wrapper_template_registry.get(function) if function else None
+    if template is None:
+        return None
+    callspec = getattr(item, "callspec", None)
+    return template.render(callspec.params.get("_pytest_bdd_example", {}) if callspec else {})
+
+
+def _weight(item: pytest.Item) -> int:
+    """A scenario's rough length: its When and Then steps (its Givens are made ahead)."""
+    scenario = scenario_of(item)
+    return sum(step.type != "given" for step in scenario.steps) if scenario else 1
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -208,20 +240,35 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     _start_cluster(config)
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_setupnodes(config: pytest.Config) -> None:
-    """With pytest-xdist the controller sets the cluster up once, before any worker starts."""
+def _runs_lab(config: pytest.Config) -> bool:
+    """The run's paths reach the lab's (the ``kubelab_paths`` ini option)."""
     lab = [(config.rootpath / p).resolve() for p in config.getini("kubelab_paths")]
     lab = [p for p in lab if p.exists()]
     args = [Path(config.invocation_params.dir, a.split("::")[0]).resolve() for a in config.args]
-    if any(a.is_relative_to(p) or p.is_relative_to(a) for a in args for p in lab):
+    return any(a.is_relative_to(p) or p.is_relative_to(a) for a in args for p in lab)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config) -> None:
+    """With pytest-xdist the controller sets the cluster up once, before any worker starts."""
+    if _runs_lab(config):
         _start_cluster(config)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n N`` on the lab: each worker is sent its whole share of it (kubelab.shares)."""
+    path = config.stash.get(SHARES, None)
+    return shares.ShareScheduling(config, log, path) if path is not None else None
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """Hand each xdist worker the cluster's kubeconfig and images (names never collide: every
     scenario has its own random namespace, and NodePorts are allocated by the API server)."""
+    path = node.config.stash.get(SHARES, None)
+    if path is not None:
+        node.workerinput["kubelab_shares"] = str(path)
     cluster = node.config.stash.get(CLUSTER, None)
     if cluster is not None:
         node.workerinput["kubelab"] = {
@@ -371,6 +418,10 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+    # `-n N` on the lab, xdist's default distribution: kubelab hands out shares instead.
+    chosen = any(a.startswith(("--dist", "--tx", "-d")) for a in config.invocation_params.args)
+    if config.getoption("dist", "no") == "load" and not chosen and _runs_lab(config):
+        config.stash[SHARES] = Path(tempfile.mkdtemp(prefix="kubelab-shares-")) / "shares.json"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -493,6 +544,8 @@ def pytest_unconfigure(config: pytest.Config) -> Generator[None, None, None]:
         session = config.stash.get(SESSION, None)
         if session is not None:
             _end_of_run(session)
+        if SHARES in config.stash:
+            shutil.rmtree(config.stash[SHARES].parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -17,13 +17,13 @@ import pytest
 from kubernetes.client.rest import ApiException
 from pytest_bdd import parsers
 from pytest_bdd.parser import Feature, Scenario
-from pytest_bdd.scenario import scenario_wrapper_template_registry
 
 from kubelab.cluster.base import Images, Provider
 from kubelab.errors import KubelabError
 from kubelab.lab import Lab
 from kubelab.namespace import LabNamespace
-from kubelab.pytest_plugin import prepare_namespace
+from kubelab.pytest_plugin import prepare_namespace, scenario_of
+from kubelab.shares import SHARE
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ NEXT = pytest.StashKey[pytest.Item | None]()
 # Scenarios made ahead of the one running. Four: most scenarios take a second or two, less than
 # their pods take to start. On a warm local cluster, alternating runs: four ahead with two
 # threads making them (kubelab's PREPARERS) 55.5 and 55.8 s, three 58.4 and 60.5 s, two with one
-# thread 60.8 and 65.9 s. Under xdist only the next is known to run here.
+# thread 60.8 and 65.9 s. An xdist worker makes ahead in its share (kubelab.shares).
 AHEAD = 4
 
 
@@ -58,7 +58,10 @@ def _following(item: pytest.Item) -> list[pytest.Item]:
     if nextitem is None:
         return []
     items = item.session.items
-    if hasattr(item.config, "workerinput") or nextitem not in items:
+    if hasattr(item.config, "workerinput"):  # an xdist worker: its share, if it was sent one
+        share = item.stash.get(SHARE, None)
+        items = [i for i in items if share is not None and i.stash.get(SHARE, None) == share]
+    if nextitem not in items:
         return [nextitem]
     at = items.index(nextitem)
     return items[at : at + AHEAD]
@@ -94,19 +97,9 @@ def _start_in(
     _start(Lab(provider, ns, images), starts)
 
 
-def _scenario_of(item: pytest.Item) -> Scenario | None:
-    """The scenario (examples filled in) that a pytest-bdd test item runs; None otherwise."""
-    function = getattr(item, "obj", None)
-    template = scenario_wrapper_template_registry.get(function) if function else None
-    if template is None:
-        return None
-    callspec = getattr(item, "callspec", None)
-    return template.render(callspec.params.get("_pytest_bdd_example", {}) if callspec else {})
-
-
 def _starts_of(item: pytest.Item) -> list[tuple[Start, dict[str, Any]]]:
     """What the Given steps of the scenario that ``item`` runs can start."""
-    scenario = _scenario_of(item)
+    scenario = scenario_of(item)
     return _starts(scenario) if scenario is not None else []
 
 

@@ -220,3 +220,27 @@ def test_the_next_scenarios_given_objects_are_made_while_a_scenario_runs(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _run(pytester, monkeypatch, "two", TWO_FEATURE, TWO_STEPS).assert_outcomes(passed=4)
+
+
+def test_an_xdist_worker_makes_ahead_in_its_own_share_only() -> None:
+    """A worker sent a share (kubelab.shares) makes ahead the next of its share; a worker
+    without one only the scenario it was sent next."""
+    from types import SimpleNamespace
+
+    from kubelab.shares import SHARE
+    from steps.ahead import AHEAD, NEXT, _following
+
+    session = SimpleNamespace(items=[])
+    config = SimpleNamespace(workerinput={"workerid": "gw0"})
+    items = [SimpleNamespace(stash=pytest.Stash(), session=session, config=config) for _ in "x" * 9]
+    session.items.extend(items)
+    for item, share in zip(items, (0, 1, 0, 1, 0, 0, 0, 0, 1), strict=True):
+        item.stash[SHARE] = share
+    items[0].stash[NEXT] = items[2]
+    assert AHEAD == 4
+    assert _following(items[0]) == [items[2], items[4], items[5], items[6]]
+    items[1].stash[NEXT] = items[3]
+    assert _following(items[1]) == [items[3], items[8]]
+    alone = SimpleNamespace(stash=pytest.Stash(), session=session, config=config)
+    alone.stash[NEXT] = items[5]
+    assert _following(alone) == [items[5]]

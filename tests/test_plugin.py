@@ -8,6 +8,8 @@ terminal: Ctrl-C, SIGTERM and a closed stdout (a killed ``| tee``) leave no name
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -177,3 +179,71 @@ def test_xdist_outside_the_lab_paths_fails_saying_why(project, tmp_path):
         ["*kubelab: under pytest-xdist the controller sets the cluster up*"]
     )
     assert api.posted == []  # no worker set a cluster up of its own
+
+
+SHARES_FEATURE = """\
+Feature: Five scenarios of different lengths
+  Scenario: A
+    Then it is done
+
+  Scenario: B
+    Then it is done
+    And it is done
+    And it is done
+    And it is done
+    And it is done
+    And it is done
+
+  Scenario: C
+    Then it is done
+
+  Scenario: D
+    Then it is done
+
+  Scenario: E
+    Then it is done
+    And it is done
+    And it is done
+"""
+
+SHARES_STEPS = """\
+from pytest_bdd import scenarios, then
+
+scenarios("shares.feature")
+
+
+@then("it is done")
+def _():
+    pass
+"""
+
+
+def test_xdist_workers_are_each_sent_a_balanced_share_to_run_in_order(pytester, tmp_path):
+    """-n 2: B (six Then steps) is one worker's share; A, C, D and E (six together) the other's,
+    run in the feature's order. xdist's own load balancing splits them otherwise."""
+    pytester.makeini("[pytest]\nkubelab_paths = lab\n")
+    lab = pytester.mkpydir("lab")
+    (lab / "shares.feature").write_text(SHARES_FEATURE)
+    (lab / "test_shares.py").write_text(SHARES_STEPS)
+    private_tmp = tmp_path / "tmp"  # where the run's temporary files go: nothing must be left
+    private_tmp.mkdir()
+    with serve() as api:
+        run = subprocess.run(
+            [
+                *(sys.executable, "-m", "pytest", "-n", "2", "-v", "-p", "no:cacheprovider"),
+                *("--cluster=existing", f"--kubeconfig={kubeconfig(tmp_path, api.url)}"),
+                "--check-report=no",  # Chromium does not start with a TMPDIR this deep
+            ],
+            cwd=pytester.path,
+            env={**os.environ, "TMPDIR": str(private_tmp)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert run.returncode == 0, run.stdout + run.stderr
+    ran: dict[str, list[str]] = {}
+    for worker, name in re.findall(r"\[(gw\d)\] \[ *\d+%\] PASSED \S+::test_(\w+)", run.stdout):
+        ran.setdefault(worker, []).append(name)
+    assert sorted(ran.values()) == [["a", "c", "d", "e"], ["b"]], run.stdout
+    assert list(private_tmp.glob("kubelab-shares-*")) == []
