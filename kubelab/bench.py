@@ -176,10 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         # The lab's images on every node first, so that no figure below includes importing them.
         _timed("images onto the nodes", LocalProvider(ROOT / "app", 3, None).setup)
         with tempfile.TemporaryDirectory(prefix="kubelab-bench-") as tmp:
-            figures["script"] = _timed(
-                "the lab as a kubectl + curl script",
-                lambda: _script(cluster, kubectl, Path(tmp)),
-            )
+            script = "the lab as a kubectl + curl script"
+            figures["script"] = _timed(script, lambda: _script(cluster, kubectl, Path(tmp)))
             junit = Path(tmp) / "serial.xml"
             serial = "full lab, serial"
             figures["serial"] = _timed(serial, lambda: _lab(f"--junitxml={junit}"))
@@ -190,8 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.down()
     figures["ratio"] = figures["serial"] / figures["script"]
     cores = os.cpu_count() or 1
-    busy = {"script": BUSY.get("the lab as a kubectl + curl script", 0.0)}
-    busy |= {"serial": BUSY.get(serial, 0.0), "parallel": BUSY.get(parallel, 0.0)}
+    busy = {"script": BUSY[script], "serial": BUSY[serial], "parallel": BUSY[parallel]}
     print(f"\nkubelab bench ({cores} cores here; targets from DESIGN.md)")
     for name, value in figures.items():
         unit = "x" if name == "ratio" else "s"
