@@ -211,7 +211,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         split = shares.split([_weight(item) for item in items], worker["workercount"])
         for item, share in zip(items, split, strict=True):
             item.stash[shares.SHARE] = share
-        shares.write(Path(path), {item.nodeid: item.stash[shares.SHARE] for item in items})
+        shares.write(Path(path), dict(zip((item.nodeid for item in items), split, strict=True)))
 
 
 def scenario_of(item: pytest.Item) -> Scenario | None:
