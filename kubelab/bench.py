@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree
 
+from kubelab.build import ensure_binaries
 from kubelab.cluster.local import LocalCluster
-from kubelab.cluster.local.build import ensure_binaries
 from kubelab.paths import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]

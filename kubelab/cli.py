@@ -9,6 +9,7 @@ from pathlib import Path
 from types import FrameType
 
 from kubelab.errors import KubelabError
+from kubelab.releases import DEFAULT, DEFAULT_PROXY_MODE, PROXY_MODES, supported
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,7 +21,17 @@ def _parser() -> argparse.ArgumentParser:
     actions = local.add_subparsers(dest="action", required=True)
     up = actions.add_parser("up", help="build if needed, start, wait until all nodes are Ready")
     up.add_argument("--workers", type=int, default=3, help="worker nodes (default 3)")
-    up.add_argument("--k8s-version", default=None, help="1.34.x (default 1.34.4)")
+    up.add_argument(
+        "--k8s-version",
+        default=None,
+        help=f"a supported release, {supported()}, or a full version of one (default "
+        f"{DEFAULT.version})",
+    )
+    up.add_argument(
+        "--proxy-mode",
+        default=None,
+        help=f"kube-proxy's mode: {' or '.join(PROXY_MODES)} (default {DEFAULT_PROXY_MODE})",
+    )
     for name, text in (
         ("down", "stop everything and remove what up created"),
         ("status", "processes, API server and nodes"),
@@ -94,13 +105,17 @@ def _images(args: argparse.Namespace) -> int:
 
 
 def _local(args: argparse.Namespace) -> int:
-    from kubelab.cluster.local import DEFAULT_K8S_VERSION, LocalCluster
+    from kubelab.cluster.local import LocalCluster
 
     if args.action == "up":
         signal.signal(signal.SIGTERM, _sigterm)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
-        version = args.k8s_version or DEFAULT_K8S_VERSION
-        LocalCluster(args.name, workers=args.workers, k8s_version=version).up()
+        LocalCluster(
+            args.name,
+            workers=args.workers,
+            k8s_version=args.k8s_version,
+            proxy_mode=args.proxy_mode,
+        ).up()
     else:
         cluster = LocalCluster(args.name)
         if args.action == "down":

@@ -26,7 +26,7 @@ import pytest
 from pytest_bdd.parser import Scenario
 from pytest_bdd.scenario import scenario_wrapper_template_registry
 
-from kubelab import browser, diagnostics, evidence, isolation, report, shares, timeline
+from kubelab import browser, diagnostics, evidence, isolation, releases, report, shares, timeline
 from kubelab.client import Kube
 from kubelab.cluster.base import Images, Provider
 from kubelab.cluster.select import CHOICES, DEFAULT_IMAGES, Options, choose
@@ -100,7 +100,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--workers", type=int, default=3, help="worker nodes of a new kind/local cluster"
     )
     group.addoption(
-        "--k8s-version", help="Kubernetes release of the local cluster: 1.34.x (default 1.34.4)"
+        "--k8s-version",
+        help=f"Kubernetes release of a new local or kind cluster: {releases.supported()}, or a "
+        f"full version of one (default {releases.DEFAULT.version})",
+    )
+    group.addoption(
+        "--proxy-mode",
+        help="kube-proxy's mode on a new local or kind cluster: "
+        f"{' or '.join(releases.PROXY_MODES)} (default {releases.DEFAULT_PROXY_MODE})",
     )
     group.addoption(
         "--sentinels",
@@ -155,6 +162,7 @@ def _options(config: pytest.Config) -> Options:
         ),
         workers=config.getoption("--workers"),
         k8s_version=config.getoption("--k8s-version"),
+        proxy_mode=config.getoption("--proxy-mode"),
         keep_cluster=config.getoption("--keep-cluster"),
         app_dir=source_dir("app"),
         work_dir=config.rootpath / ".kubelab",

@@ -1,39 +1,45 @@
-"""The binary cache of the local provider: a warm cache builds nothing (no Go needed)."""
+"""The binary cache: a warm cache builds nothing (no Go needed); a stale binary is rebuilt."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from kubelab.cluster.local import build
+from kubelab import releases
+from kubelab.build import go, kubernetes, runtime
 from kubelab.errors import EnvironmentProblem
 
+CHOSEN = releases.choose("1.37")
+VERSION = CHOSEN.version
 
-def _fake_binaries(bin_dir: Path, version: str) -> None:
+
+def _fake_binaries(bin_dir: Path) -> None:
     bin_dir.mkdir(parents=True)
-    for name in build.ALL_BINARIES:
+    for name in kubernetes.ALL_BINARIES:
         said = {
-            "etcd": f"etcd Version: {build.ETCD_VERSION}",
-            "coredns": f"CoreDNS-{build.COREDNS_VERSION}\nlinux/amd64, go1.26, v{build.coredns_build_id()}",
+            "etcd": f"etcd Version: {CHOSEN.release.etcd}",
+            "coredns": f"CoreDNS-{CHOSEN.release.coredns}\nlinux/amd64, go1.26, "
+            f"v{kubernetes.coredns_build_id(CHOSEN.release.coredns)}",
         }
         path = bin_dir / name
-        path.write_text(f"#!/bin/sh\necho '{said.get(name, f'Kubernetes v{version}')}'\n")
+        path.write_text(f"#!/bin/sh\necho '{said.get(name, f'Kubernetes v{VERSION}')}'\n")
         path.chmod(0o755)
 
 
+def _no_go(*args: object, **kwargs: object) -> str:
+    raise AssertionError("go must not run for a warm cache")
+
+
 def test_warm_cache_builds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_binaries(tmp_path / "k8s" / "v1.34.4" / "bin", "1.34.4")
-
-    def no_go(*args: object, **kwargs: object) -> str:
-        raise AssertionError("go must not run for a warm cache")
-
-    monkeypatch.setattr(build, "_run_go", no_go)
-    bins = build.ensure_binaries(tmp_path, "1.34.4")
-    assert bins.path("kubelet") == tmp_path / "k8s" / "v1.34.4" / "bin" / "kubelet"
+    _fake_binaries(tmp_path / "k8s" / f"v{VERSION}" / "bin")
+    monkeypatch.setattr(go, "run_go", _no_go)
+    bins = kubernetes.ensure_binaries(tmp_path, CHOSEN)
+    assert bins.path("kubelet") == tmp_path / "k8s" / f"v{VERSION}" / "bin" / "kubelet"
     # second call: answered from the version stamps without running the binaries
-    monkeypatch.setattr(build, "binary_version", no_go)
-    build.ensure_binaries(tmp_path, "v1.34.4")
+    monkeypatch.setattr(kubernetes, "binary_version", _no_go)
+    kubernetes.ensure_binaries(tmp_path, CHOSEN)
 
 
 def _rebuilt(
@@ -41,33 +47,33 @@ def _rebuilt(
 ) -> tuple[dict[str, str], list[list[str]]]:
     """ensure_binaries over a warm cache whose ``names`` say ``says``: what it built with which
     ldflags, and the names of each ``go build`` call."""
-    bin_dir = tmp_path / "k8s" / "v1.34.4" / "bin"
-    _fake_binaries(bin_dir, "1.34.4")
+    bin_dir = tmp_path / "k8s" / f"v{VERSION}" / "bin"
+    _fake_binaries(bin_dir)
     for name in names:
         (bin_dir / name).write_text(f"#!/bin/sh\n{says}\n")
     built: dict[str, str] = {}
     calls: list[list[str]] = []
 
     def fake_build(
-        names: list[str], src: Path, packages: list[str], out: Path, ldflags: str
+        names: list[str], src: Path, packages: list[str], out: Path, ldflags: str, **_: object
     ) -> float:
         calls.append(names)
         for name in names:
             built[name] = ldflags
-            said = build._expected_version(name, "1.34.4")
+            said = kubernetes.expected_version(name, CHOSEN)
             (out / name).write_text(f"#!/bin/sh\necho '{said}'\n")
         return 0.0
 
-    monkeypatch.setattr(build, "_build", fake_build)
-    monkeypatch.setattr(build, "_prepare_kubernetes", lambda root, version: root / "src")
-    build.ensure_binaries(tmp_path, "1.34.4")
+    monkeypatch.setattr(go, "build", fake_build)
+    monkeypatch.setattr(kubernetes, "_prepare_kubernetes", lambda root, version: root / "src")
+    kubernetes.ensure_binaries(tmp_path, CHOSEN)
     return built, calls
 
 
 def test_a_binary_of_another_version_is_rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, calls = _rebuilt(tmp_path, monkeypatch, "echo 'Kubernetes v1.33.0'", "kubelet")
+    _, calls = _rebuilt(tmp_path, monkeypatch, "echo 'Kubernetes v1.36.3'", "kubelet")
     assert calls == [["kubelet"]]
 
 
@@ -78,14 +84,52 @@ def test_the_kubernetes_binaries_are_built_in_one_go_build(
     assert calls == [["kubelet", "kube-proxy"], ["etcd"]]
 
 
+def test_etcd_of_another_release_is_rebuilt_at_the_pinned_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, calls = _rebuilt(tmp_path, monkeypatch, "echo 'etcd Version: 3.6.8'", "etcd")
+    assert calls == [["etcd"]]
+    go_mod = (tmp_path / "k8s" / f"v{VERSION}" / "src" / "etcd" / "go.mod").read_text()
+    assert f"require go.etcd.io/etcd/server/v3 v{CHOSEN.release.etcd}" in go_mod
+
+
 def test_a_coredns_of_another_plugin_set_is_rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # built from an older coredns_main.go: right version, other plugins
-    said = f"echo 'CoreDNS-{build.COREDNS_VERSION}'; echo 'linux/amd64, go1.26, v1.15.0'"
+    said = f"echo 'CoreDNS-{CHOSEN.release.coredns}'; echo 'linux/amd64, go1.26, v1.15.0'"
     built, calls = _rebuilt(tmp_path, monkeypatch, said, "coredns")
     assert calls == [["coredns"]]
-    assert f"GitCommit=v{build.coredns_build_id()}" in built["coredns"]
+    assert f"GitCommit=v{kubernetes.coredns_build_id(CHOSEN.release.coredns)}" in built["coredns"]
+
+
+def test_a_warm_runtime_builds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = runtime.runtime_dir(tmp_path)
+    bin_dir.mkdir(parents=True)
+    for name in (*runtime.CONTAINERD_COMMANDS, "runc"):
+        (bin_dir / name).write_text("")
+    monkeypatch.setattr(go, "run_go", _no_go)
+    assert runtime.ensure_runtime(tmp_path).path("runc") == bin_dir / "runc"
+
+
+def test_runc_is_built_static_with_cgo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = runtime.runtime_dir(tmp_path)
+    bin_dir.mkdir(parents=True)
+    for name in runtime.CONTAINERD_COMMANDS:
+        (bin_dir / name).write_text("")
+    seen: list[tuple[list[str], str, dict[str, object]]] = []
+
+    def fake_build(
+        names: list[str], src: Path, packages: list[str], out: Path, ldflags: str, **kw: object
+    ) -> float:
+        seen.append((names, ldflags, kw))
+        return 0.0
+
+    monkeypatch.setattr(go, "build", fake_build)
+    runtime.ensure_runtime(tmp_path)
+    assert seen == [
+        (["runc"], "-s -w -extldflags -static", {"cgo": True, "tags": "netgo osusergo"})
+    ]
 
 
 @pytest.mark.parametrize(
@@ -98,18 +142,45 @@ def test_a_coredns_of_another_plugin_set_is_rebuilt(
     ],
 )
 def test_go_versions_compare_as_releases(text: str, expected: tuple[int, ...]) -> None:
-    assert build.go_version(text) == expected
+    assert go.go_version(text) == expected
 
 
-def test_a_go_older_than_the_go_mod_asks_is_one_line(tmp_path: Path) -> None:
-    (tmp_path / "go.mod").write_text("module kubelab.local/x\n\ngo 99.0.0\n")
+def test_a_module_needing_a_newer_go_is_built_with_the_newer_toolchain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toolchains: list[str] = []
+
+    def fake_run_go(
+        args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
+    ) -> str:
+        toolchains.append((env or {})["GOTOOLCHAIN"])
+        if len(toolchains) == 1:
+            raise subprocess.CalledProcessError(
+                1,
+                "go",
+                stderr="go: go.mod requires go >= 1.27.1 (running go 1.26.8; GOTOOLCHAIN=local)",
+            )
+        (tmp_path / "out" / ".build" / "x").write_text("")
+        return ""
+
+    monkeypatch.setattr(go, "run_go", fake_run_go)
+    (tmp_path / "out").mkdir()
+    go.build(["x"], tmp_path, ["."], tmp_path / "out", "-s -w")
+    assert toolchains == ["local", go.NEWER_TOOLCHAIN]
+    assert (tmp_path / "out" / "x").exists()
+
+
+def test_a_go_newer_than_any_toolchain_here_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake_run_go(
+        args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
+    ) -> str:
+        raise subprocess.CalledProcessError(
+            1, "go", stderr="go: go.mod requires go >= 99.0 (running go 1.26.8; GOTOOLCHAIN=local)"
+        )
+
+    monkeypatch.setattr(go, "run_go", fake_run_go)
     with pytest.raises(EnvironmentProblem) as err:
-        build.check_go(tmp_path, "coredns")  # the real toolchain of this machine
-    assert str(err.value).startswith("building coredns needs Go 99.0.0 or newer (its go.mod says")
-    assert "\n" not in str(err.value)
-
-
-def test_the_go_of_this_machine_builds_what_kubelab_builds(tmp_path: Path) -> None:
-    for required in (build.ETCD_GO, build.COREDNS_GO):
-        (tmp_path / "go.mod").write_text(f"module kubelab.local/x\n\ngo {required}\n")
-        build.check_go(tmp_path, "x")
+        go.build(["coredns"], tmp_path, ["."], tmp_path, "-s -w")
+    assert str(err.value).startswith("go build of coredns failed: go: go.mod requires go >= 99.0")

@@ -8,11 +8,11 @@ import kubernetes_validate
 import pytest
 
 from kubelab.cluster.local import bootstrap, plan
-from kubelab.cluster.local.build import COREDNS_VERSION
 from kubelab.images.coredns import coredns_image
+from kubelab.releases import DEFAULT
 from tests import stand_in_api
 
-IMAGE = coredns_image(COREDNS_VERSION)
+IMAGE = coredns_image(DEFAULT.coredns)
 ADDON = {(d["kind"], d["metadata"]["name"]): d for d in bootstrap.dns_addon(IMAGE)}
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
+from kubelab.build.kubernetes import staging_modules, version_ldflags
 from kubelab.cluster.local import configs, plan
-from kubelab.cluster.local.build import normalize_version, staging_modules, version_ldflags
 from kubelab.cluster.local.configs import NodeDirs
-from kubelab.errors import UsageError
 
 
 def test_plan_has_a_control_plane_then_workers() -> None:
@@ -47,18 +47,6 @@ def test_service_addresses_are_in_the_service_range() -> None:
     assert plan.apiserver_url(plan.plan_nodes("kubelab", 1)) == "https://172.30.0.10:6443"
 
 
-@pytest.mark.parametrize("given", ["1.34.4", "v1.34.4", "1.34.0"])
-def test_supported_versions_are_accepted(given: str) -> None:
-    assert normalize_version(given) == given.lstrip("v")
-
-
-@pytest.mark.parametrize("given", ["1.32.0", "1.33.7", "1.35.0", "1.34", "latest", "2.0.0"])
-def test_other_versions_are_a_one_line_usage_error(given: str) -> None:
-    with pytest.raises(UsageError) as err:
-        normalize_version(given)
-    assert "\n" not in str(err.value)
-
-
 def test_staging_modules_come_from_the_go_mod_replaces() -> None:
     go_mod = """module k8s.io/kubernetes
 
@@ -89,8 +77,9 @@ def _dirs(tmp_path: Path, node: plan.LocalNode) -> NodeDirs:
 def test_kubelet_config(tmp_path: Path) -> None:
     cp, worker = plan.plan_nodes("kubelab", 1)
     conf = yaml.safe_load(
-        configs.kubelet_config("kubelab", worker, _dirs(tmp_path, worker), tmp_path)
+        configs.kubelet_config("kubelab", worker, _dirs(tmp_path, worker), tmp_path, False)
     )
+    assert "failCgroupV1" not in conf  # cgroup v2: the kubelet's own default
     assert conf["cgroupDriver"] == "cgroupfs"
     assert conf["failSwapOn"] is False
     assert conf["imageGCHighThresholdPercent"] == 100
@@ -102,7 +91,10 @@ def test_kubelet_config(tmp_path: Path) -> None:
     assert conf["authorization"]["mode"] == "Webhook"
     assert Path(conf["resolvConf"]).parent == tmp_path / "state" / "w1"
     assert "registerWithTaints" not in conf
-    cp_conf = yaml.safe_load(configs.kubelet_config("kubelab", cp, _dirs(tmp_path, cp), tmp_path))
+    cp_conf = yaml.safe_load(
+        configs.kubelet_config("kubelab", cp, _dirs(tmp_path, cp), tmp_path, True)
+    )
+    assert cp_conf["failCgroupV1"] is False  # a v1 host: allowed explicitly
     assert cp_conf["registerWithTaints"] == [
         {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
     ]
@@ -111,13 +103,17 @@ def test_kubelet_config(tmp_path: Path) -> None:
 def test_containerd_config_is_private_to_the_node(tmp_path: Path) -> None:
     node = plan.plan_nodes("kubelab", 1)[1]
     dirs = _dirs(tmp_path, node)
-    text = configs.containerd_config(node, dirs)
-    assert text.startswith("version = 2")
-    assert f'address = "{node.containerd_socket}"' in text
-    assert 'sandbox_image = "kubelab.local/pause:3.10"' in text
-    assert "SystemdCgroup = false" in text
-    assert f'conf_dir = "{dirs.cni_conf_dir}"' in text
-    assert "netns_mounts_under_state_dir = true" in text
+    conf = tomllib.loads(configs.containerd_config(node, dirs, Path("/opt/kubelab/runc")))
+    assert conf["version"] == 3  # containerd 2.x's own format
+    assert conf["grpc"]["address"] == str(node.containerd_socket)
+    images = conf["plugins"]["io.containerd.cri.v1.images"]
+    assert images["pinned_images"]["sandbox"] == "kubelab.local/pause:3.10"
+    runtime = conf["plugins"]["io.containerd.cri.v1.runtime"]
+    runc = runtime["containerd"]["runtimes"]["runc"]["options"]
+    assert runc == {"SystemdCgroup": False, "BinaryName": "/opt/kubelab/runc", "Root": runc["Root"]}
+    assert runc["Root"].startswith(str(dirs.containerd_state))
+    assert runtime["cni"]["conf_dir"] == str(dirs.cni_conf_dir)
+    assert runtime["netns_mounts_under_state_dir"] is True
 
 
 def test_cni_config_uses_the_node_pod_range(tmp_path: Path) -> None:
@@ -131,10 +127,12 @@ def test_cni_config_uses_the_node_pod_range(tmp_path: Path) -> None:
     assert portmap["type"] == "portmap"
 
 
-def test_kube_proxy_sets_no_conntrack_sysctls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_kube_proxy_sets_no_conntrack_sysctls(tmp_path: Path, mode: str) -> None:
     node = plan.plan_nodes("kubelab", 1)[1]
-    conf = yaml.safe_load(configs.kube_proxy_config(node, tmp_path / "kc"))
-    assert conf["mode"] == "iptables"
+    conf = yaml.safe_load(configs.kube_proxy_config(node, tmp_path / "kc", mode))
+    assert conf["mode"] == mode
+    assert conf["nodePortAddresses"] == ["primary"]
     assert conf["conntrack"]["maxPerCore"] == 0
     assert conf["clusterCIDR"] == plan.POD_CIDR
     assert conf["hostnameOverride"] == "kubelab-worker1"

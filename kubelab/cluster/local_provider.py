@@ -13,12 +13,16 @@ class LocalProvider(Provider):
     name = "local"
 
     def __init__(
-        self, app_dir: Path, workers: int, k8s_version: str | None, keep: bool = False
+        self,
+        app_dir: Path,
+        workers: int,
+        k8s_version: str | None,
+        proxy_mode: str | None = None,
+        keep: bool = False,
     ) -> None:
         from kubelab.cluster.local import LocalCluster
 
-        kwargs = {"k8s_version": k8s_version} if k8s_version else {}
-        self.cluster = LocalCluster(workers=workers, **kwargs)
+        self.cluster = LocalCluster(workers=workers, k8s_version=k8s_version, proxy_mode=proxy_mode)
         self.app_dir = app_dir
         self.keep = keep
         self._started_here = False

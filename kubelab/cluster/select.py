@@ -7,6 +7,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubelab import releases
 from kubelab.cluster.base import Images, Provider
 from kubelab.errors import EnvironmentProblem, UsageError
 from kubelab.names import REDIS_IMAGE, WEB_V1_IMAGE, WEB_V2_IMAGE
@@ -25,6 +26,7 @@ class Options:
     images: Images = DEFAULT_IMAGES
     workers: int = 3
     k8s_version: str | None = None
+    proxy_mode: str | None = None
     keep_cluster: bool = False
     app_dir: Path = Path("app")
     work_dir: Path = Path(".kubelab")
@@ -54,6 +56,8 @@ def choose(options: Options) -> Provider:
     kind = options.cluster
     if kind not in CHOICES:
         raise UsageError(f"--cluster={kind} is not one of {', '.join(CHOICES)}")
+    releases.choose(options.k8s_version)  # bad input is refused before anything starts
+    releases.choose_proxy_mode(options.proxy_mode)
     given = kubeconfig_given(options)
     if kind == "auto":
         if given is not None:
@@ -83,6 +87,7 @@ def choose(options: Options) -> Provider:
             options.work_dir / "kind",
             workers=options.workers,
             k8s_version=options.k8s_version,
+            proxy_mode=options.proxy_mode,
             kubeconfig=options.kubeconfig,
             keep=options.keep_cluster,
         )
@@ -94,5 +99,9 @@ def choose(options: Options) -> Provider:
     from kubelab.cluster.local_provider import LocalProvider
 
     return LocalProvider(
-        options.app_dir, options.workers, options.k8s_version, keep=options.keep_cluster
+        options.app_dir,
+        options.workers,
+        options.k8s_version,
+        options.proxy_mode,
+        keep=options.keep_cluster,
     )

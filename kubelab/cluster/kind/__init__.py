@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kubelab import diagnostics
+from kubelab import diagnostics, releases
 from kubelab.client import Kube
 from kubelab.cluster.base import Images, Provider, node_command
 from kubelab.cluster.kind.engine import DockerEngine, docker_answers
@@ -27,6 +27,7 @@ from kubelab.errors import EnvironmentProblem, WaitTimeout
 from kubelab.names import WEB_V1_IMAGE, WEB_V2_IMAGE
 from kubelab.namespace import LabNamespace
 from kubelab.paths import cache_dir
+from kubelab.releases import DEFAULT_PROXY_MODE
 from kubelab.rollout import rollout_status
 from kubelab.states import is_ready, not_ready_reason
 from kubelab.waits import wait_until
@@ -34,7 +35,6 @@ from kubelab.waits import wait_until
 __all__ = ["KindProvider", "docker_answers"]
 log = logging.getLogger(__name__)
 
-UPSTREAM_NODE_IMAGE = "kindest/node:v1.34.0"
 REDIS_UPSTREAM = "redis:7"
 CREATE_TIMEOUT = 600.0
 CREATE_ATTEMPTS = 2
@@ -52,11 +52,19 @@ OFFLINE_UPSTREAM = """
 """
 
 
-def kind_config(workers: int, etcd_tag: str | None = None, coredns_tag: str | None = None) -> str:
-    """kind's cluster config: one control plane, ``workers`` workers, image tags for kubeadm."""
+def kind_config(
+    workers: int,
+    etcd_tag: str | None = None,
+    coredns_tag: str | None = None,
+    proxy_mode: str = DEFAULT_PROXY_MODE,
+) -> str:
+    """kind's cluster config: one control plane, ``workers`` workers, kube-proxy's mode, image
+    tags for kubeadm."""
     lines = [
         "kind: Cluster",
         "apiVersion: kind.x-k8s.io/v1alpha4",
+        "networking:",
+        f"  kubeProxyMode: {proxy_mode}",
         "nodes:",
         "  - role: control-plane",
         *["  - role: worker"] * workers,
@@ -158,16 +166,16 @@ class KindProvider(Provider):
         work_dir: Path,
         workers: int = 3,
         k8s_version: str | None = None,
+        proxy_mode: str | None = None,
         kubeconfig: Path | None = None,
         cluster_name: str = "kubelab",
         keep: bool = False,
     ) -> None:
-        from kubelab.cluster.local.build import DEFAULT_K8S_VERSION, normalize_version
-
         self.app_dir = app_dir
         self.work_dir = work_dir
         self.workers = workers
-        self.k8s_version = normalize_version(k8s_version or DEFAULT_K8S_VERSION)
+        self.release = releases.choose(k8s_version)
+        self.proxy_mode = releases.choose_proxy_mode(proxy_mode)
         self._kubeconfig = kubeconfig or work_dir / "kubeconfig"
         self.cluster_name = cluster_name
         self.keep = keep
@@ -198,10 +206,12 @@ class KindProvider(Provider):
         if self.offline:
             from kubelab.cluster.kind.nodeimage import ensure_node_image
 
-            node = ensure_node_image(cache, self.k8s_version)
-            image, config = node.ref, kind_config(self.workers, node.etcd_tag, node.coredns_tag)
+            node = ensure_node_image(cache, self.release)
+            image = node.ref
+            config = kind_config(self.workers, node.etcd_tag, node.coredns_tag, self.proxy_mode)
         else:
-            image, config = UPSTREAM_NODE_IMAGE, kind_config(self.workers)
+            image = self.release.release.kind_node
+            config = kind_config(self.workers, proxy_mode=self.proxy_mode)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         config_file = self.work_dir / "kind-config.yaml"

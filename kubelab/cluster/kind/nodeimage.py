@@ -6,7 +6,8 @@ kubeadm/kubelet/kubectl in /usr/bin, ``/kind/version``, the default CNI and stor
 under ``/kind/manifests``, and the control-plane images already in containerd. Here:
 
 - the root filesystem is Debian 12 (debootstrap) with the packages kind's base Dockerfile
-  installs, plus Debian's containerd, runc and CNI plugins (kind builds its own from git);
+  installs, plus Debian's CNI plugins; containerd 2.x and runc are kubelab's own build (where
+  kind's Dockerfile puts its builds: /usr/local/bin, /usr/local/sbin), as on the local cluster;
 - kind's own base-image files (entrypoint, containerd config, kubelet unit, ``11-kind.conf``)
   are copied from the kind module, as kind's Dockerfile copies them;
 - kubelet, kubeadm and kubectl come from the same Kubernetes build as the local cluster;
@@ -33,15 +34,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from kubelab import hostpkgs
-from kubelab.cluster.kind import tools
-from kubelab.cluster.local.build import (
-    COREDNS_VERSION,
-    ETCD_VERSION,
+from kubelab.build import (
     KIND_EXTRA_BINARIES,
     Binaries,
+    Runtime,
     ensure_binaries,
+    ensure_runtime,
 )
+from kubelab.build.runtime import CONTAINERD_COMMANDS
+from kubelab.cluster.kind import tools
 from kubelab.errors import EnvironmentProblem
 from kubelab.images.buildah import Buildah
 from kubelab.images.pause import build_pause_image
@@ -54,6 +55,7 @@ from kubelab.images.rootfs import (
     write_layer_tar,
 )
 from kubelab.mounts import unmount_under
+from kubelab.releases import Chosen
 
 NODE_REPO = "kubelab.local/kind-node"
 KEY_LABEL = "dev.kubelab.inputs"
@@ -75,18 +77,13 @@ NODE_PACKAGES = (
     "curl",
     "jq",
     "procps",
-    "containerd",
-    "runc",
     "containernetworking-plugins",
 )
 # The base of the kube-proxy and kubelab-podnet images (upstream's kube-proxy image is Debian's
 # iptables on distroless).
 TOOLS_PACKAGES = ("iptables", "conntrack", "iproute2", "kmod")
-RECIPE_VERSION = "4"
+RECIPE_VERSION = "5"
 REGISTRY = "registry.k8s.io"
-# Tags state the versions that are really inside: kubeadm derives etcd's flags from its tag.
-ETCD_TAG = f"{ETCD_VERSION}-0"
-COREDNS_TAG = f"v{COREDNS_VERSION}"
 PAUSE_REF = f"{REGISTRY}/pause:3.10"  # the sandbox image named in kind's containerd config
 PODNET_REF = "kubelab.local/podnet:1"
 DEBOOTSTRAP_TIMEOUT = 900.0
@@ -104,8 +101,14 @@ class NodeImage:
     """A node image in Docker and the kubeadm settings its component images need."""
 
     ref: str
-    etcd_tag: str = ETCD_TAG
-    coredns_tag: str = COREDNS_TAG
+    etcd_tag: str
+    coredns_tag: str
+
+    @classmethod
+    def of(cls, ref: str, chosen: Chosen) -> NodeImage:
+        """The image ``ref`` of the release ``chosen``: its tags state the versions really
+        inside (kubeadm derives etcd's flags from its tag)."""
+        return cls(ref, f"{chosen.release.etcd}-0", f"v{chosen.release.coredns}")
 
 
 def _run(argv: list[str], timeout: float = STEP_TIMEOUT, **kw: object) -> str:
@@ -118,15 +121,16 @@ def _run(argv: list[str], timeout: float = STEP_TIMEOUT, **kw: object) -> str:
         raise EnvironmentProblem(f"{' '.join(argv[:3])} failed: {tail}") from None
 
 
-def inputs_key(version: str, bins: Binaries, kind_files: Path) -> str:
+def inputs_key(node: NodeImage, bins: Binaries, runtime: Runtime, kind_files: Path) -> str:
     """A hash of everything that goes into the node image."""
-    h = hashlib.sha256(f"kubelab-kind-node-{RECIPE_VERSION}\0{version}\0{SUITE}\0".encode())
-    h.update(json.dumps([NODE_PACKAGES, TOOLS_PACKAGES, ETCD_TAG, COREDNS_TAG]).encode())
+    h = hashlib.sha256(f"kubelab-kind-node-{RECIPE_VERSION}\0{node.ref}\0{SUITE}\0".encode())
+    h.update(json.dumps([NODE_PACKAGES, TOOLS_PACKAGES, node.etcd_tag, node.coredns_tag]).encode())
     h.update(f"{tools.KIND_VERSION}\0{tools.CRICTL_VERSION}\0".encode())
     # The binaries, not the build's bookkeeping (.versions.json is rewritten on every run).
-    for path in sorted(p for p in bins.bin_dir.iterdir() if not p.name.startswith(".")):
-        st = path.stat()
-        h.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    for bin_dir in (bins.bin_dir, runtime.bin_dir):
+        for path in sorted(p for p in bin_dir.iterdir() if not p.name.startswith(".")):
+            st = path.stat()
+            h.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     for base in (kind_files, Path(str(FILES))):
         for path in sorted(p for p in base.rglob("*") if p.is_file()):
             h.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes())
@@ -150,20 +154,19 @@ def _docker_image_key(ref: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def ensure_node_image(cache: Path, version: str) -> NodeImage:
-    """The node image for Kubernetes ``version`` in Docker; built when its inputs changed."""
-    ref = f"{NODE_REPO}:v{version}"
-    bins = ensure_binaries(cache, version, extra=KIND_EXTRA_BINARIES)
+def ensure_node_image(cache: Path, chosen: Chosen) -> NodeImage:
+    """The node image for the release ``chosen`` in Docker; built when its inputs changed."""
+    version = chosen.version
+    node = NodeImage.of(f"{NODE_REPO}:v{version}", chosen)
+    bins = ensure_binaries(cache, chosen, extra=KIND_EXTRA_BINARIES)
+    runtime = ensure_runtime(cache)
     kind_files = tools.kind_module_dir(cache) / "images" / "base" / "files"
-    key = inputs_key(version, bins, kind_files)
-    if _docker_image_key(ref) == key:
-        say(f"cached: {ref} ({key})")
-        return NodeImage(ref)
+    key = inputs_key(node, bins, runtime, kind_files)
+    if _docker_image_key(node.ref) == key:
+        say(f"cached: {node.ref} ({key})")
+        return node
     if os.geteuid() != 0:
         raise EnvironmentProblem("building kind's node image needs root (debootstrap, chroot)")
-    hostpkgs.ensure_programs(
-        {"containerd": "containerd", "ctr": "containerd"}, "building kind's node image"
-    )
     started = time.monotonic()
     work = cache / "kind" / "build"
     if work.exists():
@@ -180,15 +183,15 @@ def ensure_node_image(cache: Path, version: str) -> NodeImage:
             )
             node_fs.result()
             tools_fs.result()
-        _install_node_files(root, kind_files, bins, cache, version)
-        archives = _component_images(work, tools_root, bins, cache, version)
-        _preload(root, archives)
-        _docker_import(root, ref, key)
+        _install_node_files(root, kind_files, bins, runtime, cache, version)
+        archives = _component_images(work, tools_root, bins, cache, node, version)
+        _preload(root, runtime, archives)
+        _docker_import(root, node.ref, key)
     finally:
         unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
-    say(f"{ref} built in {time.monotonic() - started:.0f} s")
-    return NodeImage(ref)
+    say(f"{node.ref} built in {time.monotonic() - started:.0f} s")
+    return node
 
 
 def _debootstrap(root: Path, packages: tuple[str, ...], cache: Path, log: Path) -> None:
@@ -223,7 +226,7 @@ def _debootstrap(root: Path, packages: tuple[str, ...], cache: Path, log: Path) 
 def _chroot(root: Path, script: str) -> str:
     return _run(
         ["chroot", str(root), "/bin/sh", "-euc", script],
-        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
     )
 
 
@@ -272,9 +275,10 @@ def entrypoint(text: str) -> str:
 
 
 def _install_node_files(
-    root: Path, kind_files: Path, bins: Binaries, cache: Path, version: str
+    root: Path, kind_files: Path, bins: Binaries, runtime: Runtime, cache: Path, version: str
 ) -> None:
-    """kind's base-image files and steps, Kubernetes binaries, crictl, manifests, version."""
+    """kind's base-image files and steps, Kubernetes binaries, the runtime, crictl, manifests,
+    version."""
     # As kind's Dockerfile copies them: 0644, scripts 0755 (the module cache's copies are 0444).
     for src in sorted(p for p in kind_files.rglob("*") if p.is_file()):
         rel = src.relative_to(kind_files)
@@ -290,7 +294,10 @@ def _install_node_files(
     for name in ("kubelet", *KIND_EXTRA_BINARIES):
         shutil.copy2(bins.path(name), root / "usr/bin" / name)
     shutil.copy2(tools.crictl(cache), root / "usr/local/bin/crictl")
-    (root / "usr/local/bin/containerd").symlink_to("/usr/bin/containerd")
+    for name in CONTAINERD_COMMANDS:
+        shutil.copy2(runtime.path(name), root / "usr/local/bin" / name)
+    (root / "usr/local/sbin").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(runtime.path("runc"), root / "usr/local/sbin/runc")
     (root / "opt/cni").mkdir(parents=True, exist_ok=True)
     (root / "opt/cni/bin").symlink_to("/usr/lib/cni")
     (root / "kind/version").write_text(f"v{version}")
@@ -342,7 +349,7 @@ def _buildah_image(
 
 
 def _component_images(
-    work: Path, tools_root: Path, bins: Binaries, cache: Path, version: str
+    work: Path, tools_root: Path, bins: Binaries, cache: Path, node: NodeImage, version: str
 ) -> list[Path]:
     """The control-plane images, kube-proxy, CoreDNS, pause and podnet, as OCI archives."""
     out = work / "images"
@@ -359,13 +366,12 @@ def _component_images(
                 builder, f"{REGISTRY}/{name}:{tag}", out / f"{name}.tar", binary, [binary[0][1]]
             )
         )
-    say(f"{REGISTRY}/etcd:{ETCD_TAG}, {REGISTRY}/coredns/coredns:{COREDNS_TAG}, {PAUSE_REF}")
+    etcd_ref = f"{REGISTRY}/etcd:{node.etcd_tag}"
+    say(f"{etcd_ref}, {REGISTRY}/coredns/coredns:{node.coredns_tag}, {PAUSE_REF}")
     etcd = [(bins.path("etcd"), "/usr/local/bin/etcd")]
-    archives.append(
-        _buildah_image(builder, f"{REGISTRY}/etcd:{ETCD_TAG}", out / "etcd.tar", etcd, [etcd[0][1]])
-    )
+    archives.append(_buildah_image(builder, etcd_ref, out / "etcd.tar", etcd, [etcd[0][1]]))
     coredns = [(bins.path("coredns"), "/coredns")]
-    ref = f"{REGISTRY}/coredns/coredns:{COREDNS_TAG}"
+    ref = f"{REGISTRY}/coredns/coredns:{node.coredns_tag}"
     archives.append(_buildah_image(builder, ref, out / "coredns.tar", coredns, ["/coredns"]))
     build_pause_image(cache)  # compiles pause.c (cached) next to its archive
     pause = [(cache / "images" / "pause" / "pause", "/pause")]
@@ -386,21 +392,21 @@ def _component_images(
     return archives
 
 
-def _preload(root: Path, archives: list[Path]) -> None:
+def _preload(root: Path, runtime: Runtime, archives: list[Path]) -> None:
     """Import the archives into the node's containerd store (root/var/lib/containerd)."""
     say(f"preloading {len(archives)} images into the node's containerd")
     with tempfile.TemporaryDirectory(prefix="kubelab-ctrd-") as tmp:
         sock = f"{tmp}/c.sock"
         config = Path(tmp) / "config.toml"
         config.write_text(
-            "version = 2\n"
+            "version = 3\n"
             f'root = "{root}/var/lib/containerd"\n'
             f'state = "{tmp}/state"\n'
             'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
             f'[grpc]\n  address = "{sock}"\n'
         )
         proc = subprocess.Popen(
-            ["containerd", "--config", str(config)],
+            [str(runtime.path("containerd")), "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=(Path(tmp) / "log").open("w"),
             start_new_session=True,
@@ -413,7 +419,7 @@ def _preload(root: Path, archives: list[Path]) -> None:
                         f"containerd for the node image did not start: {(Path(tmp) / 'log').read_text()[-300:]}"
                     )
                 time.sleep(0.2)
-            ctr = ["ctr", "--address", sock, "--namespace", "k8s.io"]
+            ctr = [str(runtime.path("ctr")), "--address", sock, "--namespace", "k8s.io"]
             for archive in archives:
                 _run(
                     [

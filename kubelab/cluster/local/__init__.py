@@ -1,6 +1,6 @@
 """The local provider: real upstream Kubernetes as processes, each node in a network namespace.
 
-Commands (root, Linux): ``kubelab local up [--workers N] [--k8s-version 1.3X.Y]``,
+Commands (root, Linux): ``kubelab local up [--workers N] [--k8s-version 1.3X[.Z]] [--proxy-mode iptables|nftables]``,
 ``kubelab local down``, ``kubelab local status`` (exit 0 when healthy, 3 otherwise),
 ``kubelab local kubeconfig``.
 
@@ -18,7 +18,7 @@ Services 10.96.0.0/16. Cluster DNS is kubeadm's add-on (``coredns.yaml``): the `
 Deployment in kube-system behind the ``kube-dns`` Service 10.96.0.10, its image built from the
 CoreDNS binary kubelab builds. Names outside cluster.local get NXDOMAIN.
 
-Files: binaries in ``$KUBELAB_CACHE_DIR/k8s/v<version>/bin``; per cluster in
+Files: binaries in ``$KUBELAB_CACHE_DIR/k8s/v<version>/bin`` and ``runtime/``; per cluster in
 ``$KUBELAB_STATE_DIR/clusters/<name>/``: ``kubeconfig`` (admin, 0600), ``pki/`` (0700, keys
 0600), ``nodes/<short>/`` (containerd root, kubelet root, CNI, configs), ``logs/<short>-<component>.log``
 (kept by down), ``pids/``; runtime files in ``/run/kubelab/<name>/``. One local cluster per host.
@@ -26,8 +26,7 @@ Files: binaries in ``$KUBELAB_CACHE_DIR/k8s/v<version>/bin``; per cluster in
 
 from __future__ import annotations
 
-from kubelab.cluster.local.build import DEFAULT_K8S_VERSION
 from kubelab.cluster.local.cluster import LocalCluster
 from kubelab.cluster.local.plan import LocalNode
 
-__all__ = ["DEFAULT_K8S_VERSION", "LocalCluster", "LocalNode"]
+__all__ = ["LocalCluster", "LocalNode"]

@@ -14,7 +14,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from kubelab import paths
+from kubelab import paths, releases
+from kubelab.build import Binaries, Runtime, ensure_binaries, ensure_runtime
+from kubelab.build.runtime import runtime_dir
 from kubelab.client import API_ERRORS
 from kubelab.cluster.local import (
     bootstrap,
@@ -29,15 +31,8 @@ from kubelab.cluster.local import (
     proc,
     teardown,
 )
-from kubelab.cluster.local.build import (
-    COREDNS_VERSION,
-    DEFAULT_K8S_VERSION,
-    Binaries,
-    ensure_binaries,
-    normalize_version,
-)
 from kubelab.cluster.local.components import Layout
-from kubelab.cluster.local.hostdeps import check_platform, ensure_host_packages
+from kubelab.cluster.local.hostdeps import cgroup_v2, check_platform, ensure_host_packages
 from kubelab.cluster.local.plan import LocalNode
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
@@ -89,7 +84,11 @@ class LocalCluster:
     """A local cluster: one control-plane node and N workers, each in its own network namespace."""
 
     def __init__(
-        self, name: str = "kubelab", workers: int = 3, k8s_version: str = DEFAULT_K8S_VERSION
+        self,
+        name: str = "kubelab",
+        workers: int = 3,
+        k8s_version: str | None = None,
+        proxy_mode: str | None = None,
     ) -> None:
         if not NAME_RE.match(name):
             raise UsageError(
@@ -99,7 +98,9 @@ class LocalCluster:
             raise UsageError(f"--workers {workers}: give 0 to {plan.MAX_WORKERS}")
         self.name = name
         self.workers = workers
-        self.k8s_version = normalize_version(k8s_version)
+        self.release = releases.choose(k8s_version)
+        self.k8s_version = self.release.version
+        self.proxy_mode = releases.choose_proxy_mode(proxy_mode)
         self.layout = Layout(name, paths.state_dir() / "clusters" / name)
 
     # ---- public API -------------------------------------------------------------------------
@@ -145,19 +146,26 @@ class LocalCluster:
                     f"run `kubelab local down --name {others[0]}` first"
                 )
             ensure_host_packages()
-            bins = ensure_binaries(paths.cache_dir(), self.k8s_version)
+            bins = ensure_binaries(paths.cache_dir(), self.release)
+            runtime = ensure_runtime(paths.cache_dir())
+            coredns = self.release.release.coredns
+            if not cgroup_v2():
+                say(
+                    "[up] this host's cgroups are v1 (or hybrid): the kubelets run with "
+                    "failCgroupV1: false (Kubernetes 1.35+ refuses v1 otherwise)"
+                )
             from kubelab.images.coredns import build_coredns_image
             from kubelab.images.pause import build_pause_image
 
             images = [
                 build_pause_image(paths.cache_dir()),
-                build_coredns_image(paths.cache_dir(), bins.path("coredns"), COREDNS_VERSION),
+                build_coredns_image(paths.cache_dir(), bins.path("coredns"), coredns),
             ]
             if self._has_leftovers():  # none of its processes runs: what a stopped cluster left
                 say(f"[up] removing what a previous run of {self.name} left")
                 self._teardown()
             try:
-                self._start(bins, images)
+                self._start(bins, runtime, images)
             except BaseException as exc:
                 say(f"[up] failed ({type(exc).__name__}); cleaning up")
                 self._teardown()
@@ -170,12 +178,17 @@ class LocalCluster:
         """The running cluster has the requested workers and version, and is healthy (waiting
         out transient API errors); else one line naming what runs and what was asked."""
         meta = self._meta() or {}
-        running = (meta.get("workers"), meta.get("k8s_version"))
-        if running != (self.workers, self.k8s_version):
+        running = (
+            meta.get("workers"),
+            meta.get("k8s_version"),
+            meta.get("proxy_mode", releases.DEFAULT_PROXY_MODE),
+        )
+        if running != (self.workers, self.k8s_version, self.proxy_mode):
             raise UsageError(
-                f"cluster {self.name} is up with {running[0]} workers and Kubernetes "
-                f"v{running[1]}, not the {self.workers} workers and v{self.k8s_version} asked "
-                "for: run `kubelab local down` first, or ask for what runs"
+                f"cluster {self.name} is up with {running[0]} workers, Kubernetes v{running[1]} "
+                f"and kube-proxy in {running[2]} mode, not the {self.workers} workers, "
+                f"v{self.k8s_version} and {self.proxy_mode} asked for: run `kubelab local down` "
+                "first, or ask for what runs"
             )
         try:  # its nodes' readiness is for the lab to check and explain, not a reason to refuse
             wait_until(
@@ -221,7 +234,10 @@ class LocalCluster:
         if meta is None:
             return f"cluster {self.name}: not created (no state in {self.layout.root})"
         lines = [
-            f"cluster {self.name}: Kubernetes v{meta['k8s_version']}, {meta['workers']} workers",
+            (
+                f"cluster {self.name}: Kubernetes v{meta['k8s_version']}, {meta['workers']} workers, "
+                f"kube-proxy {meta.get('proxy_mode', releases.DEFAULT_PROXY_MODE)}"
+            ),
             f"kubeconfig: {self.kubeconfig}",
             f"logs: {self.log_dir}",
         ]
@@ -266,14 +282,28 @@ class LocalCluster:
         ]
         with ThreadPoolExecutor(max_workers=len(targets) or 1) as pool:
             for future in [
-                pool.submit(import_archive, n.containerd_socket, archive) for n in targets
+                pool.submit(import_archive, self._ctr_path(), n.containerd_socket, archive)
+                for n in targets
             ]:
                 future.result()
 
     def _node_images(self, node: LocalNode) -> dict[str, str]:
         """Name -> manifest digest of every named image in the node's CRI containerd."""
-        ctr = ["ctr", "--address", str(node.containerd_socket), "--namespace", "k8s.io"]
-        return parse_ctr_images(proc.run([*ctr, "images", "ls"]))
+        return parse_ctr_images(proc.run([*self._ctr(node), "images", "ls"]))
+
+    def _ctr_path(self) -> Path:
+        """``ctr`` of kubelab's runtime (built by ``up``)."""
+        return Runtime(runtime_dir(paths.cache_dir())).path("ctr")
+
+    def _ctr(self, node: LocalNode) -> list[str]:
+        """``ctr`` of kubelab's runtime, pointed at the node's containerd (CRI namespace)."""
+        return [
+            str(self._ctr_path()),
+            "--address",
+            str(node.containerd_socket),
+            "--namespace",
+            "k8s.io",
+        ]
 
     def trust_plain_http_registry(self, address: str) -> None:
         """Let every node's containerd pull from ``address`` (HOST:PORT) over plain HTTP.
@@ -307,8 +337,7 @@ class LocalCluster:
 
         They match a Pod's ``containerStatuses[].containerID`` (minus ``containerd://``).
         """
-        node = self._node(node_name)
-        ctr = ["ctr", "--address", str(node.containerd_socket), "--namespace", "k8s.io"]
+        ctr = self._ctr(self._node(node_name))
         app = 'labels."io.cri-containerd.kind"==container'  # not the pause sandboxes
         ids = set(proc.run([*ctr, "containers", "ls", "--quiet", app]).split())
         tasks = proc.run([*ctr, "tasks", "ls"]).splitlines()[1:]
@@ -317,7 +346,7 @@ class LocalCluster:
 
     # ---- start ------------------------------------------------------------------------------
 
-    def _start(self, bins: Binaries, images: list[Path]) -> None:
+    def _start(self, bins: Binaries, runtime: Runtime, images: list[Path]) -> None:
         started = time.monotonic()
 
         def phase(message: str) -> None:
@@ -331,7 +360,12 @@ class LocalCluster:
             d.mkdir(parents=True, exist_ok=True)
         layout.meta.write_text(
             json.dumps(
-                {"name": self.name, "workers": self.workers, "k8s_version": self.k8s_version}
+                {
+                    "name": self.name,
+                    "workers": self.workers,
+                    "k8s_version": self.k8s_version,
+                    "proxy_mode": self.proxy_mode,
+                }
             )
         )
         teardown.record_host_dirs(layout)
@@ -342,10 +376,10 @@ class LocalCluster:
         for node in nodes:
             network.setup_node(node)
             cleanup.create_cgroup(configs.cgroup_root(self.name, node))
-            files.write_node_files(layout, node)
+            files.write_node_files(layout, node, runtime.path("runc"), self.proxy_mode)
         phase("starting containerd on every node, etcd and kube-apiserver")
         for node in nodes:
-            self._spawn(node, "containerd", components.containerd(node, layout))
+            self._spawn(node, "containerd", components.containerd(runtime, layout, node))
         self._spawn(cp, "etcd", components.etcd(bins, layout, cp))
         self._spawn(cp, "kube-apiserver", components.kube_apiserver(bins, layout, cp))
         # No pod can start before the DNS add-on is created below: the images go in meanwhile,
@@ -385,7 +419,7 @@ class LocalCluster:
             unsynced, lambda left: not left, MEDIUM, "every node's kube-proxy to write its rules"
         )
         phase("images imported; creating the DNS add-on")
-        bootstrap.apply_dns_addon(api, coredns_image(COREDNS_VERSION))
+        bootstrap.apply_dns_addon(api, coredns_image(self.release.release.coredns))
         self._wait_ready(nodes, api, phase)
 
     def _start_kubelets(
@@ -512,7 +546,9 @@ class LocalCluster:
             self._wait(sock.exists, bool, SHORT, f"containerd socket {sock}")
         with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
             for future in [
-                pool.submit(import_archive, n.containerd_socket, a) for n in nodes for a in archives
+                pool.submit(import_archive, self._ctr_path(), n.containerd_socket, a)
+                for n in nodes
+                for a in archives
             ]:
                 future.result()
 

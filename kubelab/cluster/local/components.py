@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubelab.build import Binaries, Runtime
 from kubelab.cluster.local import plan
-from kubelab.cluster.local.build import Binaries
 from kubelab.cluster.local.configs import NodeDirs
 from kubelab.cluster.local.plan import LocalNode
 
@@ -170,9 +170,16 @@ def kube_scheduler(bins: Binaries, layout: Layout) -> list[str]:
     ]
 
 
-def containerd(node: LocalNode, layout: Layout) -> list[str]:
-    """The node's own containerd."""
-    return ["containerd", "--config", str(layout.node_dirs(node).state / "containerd.toml")]
+def containerd(runtime: Runtime, layout: Layout, node: LocalNode) -> list[str]:
+    """The node's own containerd, with kubelab's runtime first on its PATH (where it finds its
+    shim: never a containerd 1.x shim a host package installed)."""
+    return [
+        "env",
+        f"PATH={runtime.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        str(runtime.path("containerd")),
+        "--config",
+        str(layout.node_dirs(node).state / "containerd.toml"),
+    ]
 
 
 def kubelet(bins: Binaries, layout: Layout, node: LocalNode) -> list[str]:

@@ -71,15 +71,18 @@ def cni_network_name(cluster: str) -> str:
     return f"{cluster}-pods"
 
 
-def containerd_config(node: LocalNode, dirs: NodeDirs) -> str:
-    """config.toml (version 2, containerd 1.6) of a node's own containerd."""
+def containerd_config(node: LocalNode, dirs: NodeDirs, runc: Path) -> str:
+    """config.toml (version 3, containerd 2.x) of a node's own containerd, running ``runc``."""
     run = dirs.containerd_state
-    return f"""version = 2
+    images = '"io.containerd.cri.v1.images"'
+    runtime = '"io.containerd.cri.v1.runtime"'
+    return f"""version = 3
 root = "{dirs.containerd_root}"
 state = "{run}"
 disabled_plugins = [
   "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs",
   "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing",
 ]
 
@@ -98,26 +101,30 @@ disabled_plugins = [
 [plugins."io.containerd.internal.v1.opt"]
   path = "{dirs.state / "opt"}"
 
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{PAUSE_IMAGE}"
+[plugins.{images}]
+  snapshotter = "overlayfs"
+  [plugins.{images}.pinned_images]
+    sandbox = "{PAUSE_IMAGE}"
+  [plugins.{images}.registry]
+    config_path = "{dirs.registry_hosts}"
+
+[plugins.{runtime}]
   netns_mounts_under_state_dir = true
   enable_selinux = false
   disable_apparmor = true
   restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
+  [plugins.{runtime}.containerd]
     default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    [plugins.{runtime}.containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      [plugins.{runtime}.containerd.runtimes.runc.options]
         SystemdCgroup = false
+        BinaryName = "{runc}"
         Root = "{run / "runc"}"
-  [plugins."io.containerd.grpc.v1.cri".cni]
+  [plugins.{runtime}.cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{dirs.cni_conf_dir}"
     max_conf_num = 1
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "{dirs.registry_hosts}"
 """
 
 
@@ -146,8 +153,11 @@ def cni_config(cluster: str, node: LocalNode, dirs: NodeDirs) -> str:
     return json.dumps(conf, indent=2)
 
 
-def kubelet_config(cluster: str, node: LocalNode, dirs: NodeDirs, pki_dir: Path) -> str:
-    """KubeletConfiguration of a node."""
+def kubelet_config(
+    cluster: str, node: LocalNode, dirs: NodeDirs, pki_dir: Path, cgroup_v1: bool
+) -> str:
+    """KubeletConfiguration of a node; on a cgroup v1 host with ``failCgroupV1: false`` (from
+    1.35 the kubelet refuses v1 otherwise)."""
     conf: dict[str, object] = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -188,19 +198,21 @@ def kubelet_config(cluster: str, node: LocalNode, dirs: NodeDirs, pki_dir: Path)
         "nodeStatusUpdateFrequency": "2s",
         "syncFrequency": "10s",
         "fileCheckFrequency": "5s",
-        "failCgroupV1": False,
     }
+    if cgroup_v1:
+        conf["failCgroupV1"] = False
     if node.control_plane:
         conf["registerWithTaints"] = [{"key": CONTROL_PLANE_LABEL, "effect": "NoSchedule"}]
     return yaml.safe_dump(conf, sort_keys=False)
 
 
-def kube_proxy_config(node: LocalNode, kubeconfig: Path) -> str:
-    """KubeProxyConfiguration: iptables mode; no conntrack sysctls (they fail in a netns)."""
+def kube_proxy_config(node: LocalNode, kubeconfig: Path, mode: str) -> str:
+    """KubeProxyConfiguration in ``mode`` (iptables or nftables); no conntrack sysctls (they
+    fail in a netns)."""
     conf = {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
-        "mode": "iptables",
+        "mode": mode,
         "clientConnection": {"kubeconfig": str(kubeconfig)},
         "hostnameOverride": node.name,
         "bindAddress": node.address,
@@ -215,5 +227,6 @@ def kube_proxy_config(node: LocalNode, kubeconfig: Path) -> str:
             "tcpCloseWaitTimeout": "0s",
         },
         "iptables": {"syncPeriod": "30s", "minSyncPeriod": "1s"},  # kube-proxy's default
+        "nftables": {"syncPeriod": "30s", "minSyncPeriod": "1s"},
     }
     return yaml.safe_dump(conf, sort_keys=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ IMPORT_TIMEOUT = 300.0
 
 
 def import_archive(
+    ctr: Path,
     containerd_socket: Path,
     archive: Path,
     *,
@@ -24,11 +24,8 @@ def import_archive(
     timeout: float = IMPORT_TIMEOUT,
 ) -> None:
     """Import an OCI archive into a containerd and unpack it for the CRI (timeout 300 s)."""
-    ctr = shutil.which("ctr")
-    if ctr is None:
-        raise EnvironmentProblem("ctr not found: install it with `apt-get install -y containerd`")
     cmd = [
-        ctr,
+        str(ctr),
         "--address",
         str(containerd_socket),
         "--namespace",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kubelab.cluster.local import bootstrap, configs, pki, plan
 from kubelab.cluster.local.components import Layout
+from kubelab.cluster.local.hostdeps import cgroup_v2
 from kubelab.cluster.local.plan import LocalNode
 
 # Components whose /healthz port on the control plane's loopback needs a serving certificate.
@@ -72,8 +73,9 @@ def write_pki(layout: Layout, nodes: list[LocalNode]) -> None:
         pki.write_pair(d, f"kubelet-{node.short}", serving)
 
 
-def write_node_files(layout: Layout, node: LocalNode) -> None:
-    """A node's directories and config files: containerd, CNI, kubelet, kube-proxy."""
+def write_node_files(layout: Layout, node: LocalNode, runc: Path, proxy_mode: str) -> None:
+    """A node's directories and config files: containerd (running ``runc``), CNI, kubelet,
+    kube-proxy (in ``proxy_mode``)."""
     dirs = layout.node_dirs(node)
     for d in (
         dirs.state,
@@ -85,12 +87,14 @@ def write_node_files(layout: Layout, node: LocalNode) -> None:
     ):
         d.mkdir(parents=True, exist_ok=True)
     dirs.resolv_conf.write_text("")
-    (dirs.state / "containerd.toml").write_text(configs.containerd_config(node, dirs))
+    (dirs.state / "containerd.toml").write_text(configs.containerd_config(node, dirs, runc))
     (dirs.cni_conf_dir / "10-kubelab.conflist").write_text(
         configs.cni_config(layout.cluster, node, dirs)
     )
     (dirs.state / "kubelet.yaml").write_text(
-        configs.kubelet_config(layout.cluster, node, dirs, layout.pki)
+        configs.kubelet_config(layout.cluster, node, dirs, layout.pki, not cgroup_v2())
     )
     proxy_kc = layout.kubeconfig_of("kube-proxy")
-    (dirs.state / "kube-proxy.yaml").write_text(configs.kube_proxy_config(node, proxy_kc))
+    (dirs.state / "kube-proxy.yaml").write_text(
+        configs.kube_proxy_config(node, proxy_kc, proxy_mode)
+    )

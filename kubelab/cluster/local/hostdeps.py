@@ -15,9 +15,6 @@ CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
 
 # program -> Debian package that provides it
 PROGRAMS = {
-    "containerd": "containerd",
-    "ctr": "containerd",
-    "runc": "runc",
     "iptables": "iptables",
     "conntrack": "conntrack",
     "ip": "iproute2",
@@ -36,6 +33,11 @@ def missing_packages() -> list[str]:
     if not list(Path("/usr/lib").glob("*/libc.a")) and not Path("/usr/lib/libc.a").exists():
         pkgs.append("libc6-dev")  # static glibc for the pause binary
     return sorted(set(pkgs))
+
+
+def cgroup_v2() -> bool:
+    """The host mounts the unified cgroup v2 hierarchy at /sys/fs/cgroup (not v1 or hybrid)."""
+    return Path("/sys/fs/cgroup/cgroup.controllers").exists()
 
 
 def check_platform() -> None:
