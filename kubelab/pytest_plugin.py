@@ -415,6 +415,11 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--wait-timeout={wait:g} is shorter than a pod can ever take to start and become ready; "
             f"use at least {MIN_WAIT:.0f} seconds"
         )
+    try:  # a release or mode kubelab does not offer: refused before anything starts
+        releases.choose(config.getoption("--k8s-version"))
+        releases.choose_proxy_mode(config.getoption("--proxy-mode"))
+    except KubelabError as exc:
+        raise pytest.UsageError(str(exc)) from None
     # kubelab writes --cucumberjson itself: in the lab's order, every scenario also under
     # xdist, each step with its evidence as output.
     cucumber_json = getattr(config.option, "cucumber_json_path", None)

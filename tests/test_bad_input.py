@@ -130,3 +130,54 @@ def test_wait_timeout_shorter_than_any_step():
     result = run_lab("--wait-timeout=2")
     assert result.returncode == 4
     assert "--wait-timeout=2 is shorter than a pod can ever take" in one_line_error(result)
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        (
+            "--k8s-version=1.34",
+            "ERROR: --k8s-version 1.34: Kubernetes 1.34 reached end of life on 2026-10-27; "
+            "give 1.35, 1.36 or 1.37",
+        ),
+        (
+            "--k8s-version=banana",
+            "ERROR: --k8s-version 'banana' is not a Kubernetes version: give 1.35, 1.36 or 1.37 "
+            "(a minor, or a full version such as 1.37.2)",
+        ),
+        (
+            "--proxy-mode=ipvs",
+            "ERROR: --proxy-mode ipvs: kube-proxy's ipvs mode is deprecated since Kubernetes 1.35 "
+            "and kubelab does not offer it; give iptables or nftables",
+        ),
+    ],
+)
+def test_a_release_or_mode_not_offered(option: str, said: str) -> None:
+    result = run_lab("--cluster=local", option)
+    assert result.returncode == 4
+    assert one_line_error(result) == said
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("--k8s-version=1.34", "kubelab: --k8s-version 1.34: Kubernetes 1.34 reached end of life"),
+        ("--proxy-mode=ipvs", "kubelab: --proxy-mode ipvs: kube-proxy's ipvs mode is deprecated"),
+    ],
+)
+def test_local_up_refuses_a_release_or_mode_not_offered(
+    option: str, said: str, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "kubelab.cli", "local", "up", option],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "KUBELAB_STATE_DIR": str(tmp_path / "state")},
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(said), result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "state").exists()  # nothing started, not even a lock

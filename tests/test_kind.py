@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import kubelab.cluster.kind
+from kubelab import releases
 from kubelab.cluster.kind import KindProvider, kind_config, nodeimage, offline_corefile
 from kubelab.errors import EnvironmentProblem
 
@@ -47,6 +48,17 @@ def test_config_has_one_control_plane_and_the_workers_asked_for():
     config = yaml.safe_load(kind_config(workers=2))
     assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
     assert "kubeadmConfigPatches" not in config
+    assert config["networking"]["kubeProxyMode"] == "iptables"  # kubeadm's default
+
+
+def test_config_names_the_proxy_mode_asked_for():
+    config = yaml.safe_load(kind_config(workers=1, proxy_mode="nftables"))
+    assert config["networking"]["kubeProxyMode"] == "nftables"
+
+
+def test_a_users_docker_runs_the_upstream_node_image_of_the_release(tmp_path: Path):
+    provider = KindProvider(tmp_path / "app", tmp_path / "work", k8s_version="1.36")
+    assert provider.release.release.kind_node.startswith("kindest/node:v1.36.4@sha256:")
 
 
 def test_config_tells_kubeadm_the_real_etcd_and_coredns_tags():
@@ -124,14 +136,14 @@ def test_node_containerd_keeps_pods_oom_score_adj_at_or_above_its_own():
         nodeimage.containerd_config("version = 2\n")
 
 
-def test_node_entrypoint_gives_the_nft_rule_count_a_minute_and_logs_both_counts():
-    # The two lines as kind v0.30.0's entrypoint has them; the node image build checks the real one.
+def test_node_entrypoint_waits_for_dockers_rules_and_logs_both_counts():
+    # The lines as kind v0.33.0's entrypoint has them; the node image build checks the real one.
     upstream = "\n".join(
         [
             "#!/bin/bash",
             "select_iptables() {",
             "  local mode num_legacy_lines num_nft_lines",
-            "  num_legacy_lines=0",
+            "  num_legacy_lines=$( (iptables-legacy-save || true) | grep -c '^-' || true)",
             nodeimage.NFT_COUNT.rstrip("\n"),
             "  mode=nft",
             "  " + nodeimage.MODE_LOG,
@@ -141,9 +153,11 @@ def test_node_entrypoint_gives_the_nft_rule_count_a_minute_and_logs_both_counts(
     patched = nodeimage.entrypoint(upstream)
     assert 'timeout 60 sh -c "iptables-nft-save' in patched
     assert "timeout 5 " not in patched
+    # the wait comes before either count
+    assert patched.index("grep -q DOCKER_OUTPUT") < patched.index("num_legacy_lines=$(")
     assert (
-        "(rules: ${num_legacy_lines} legacy, ${num_nft_lines} nft, counted in ${nft_ms} ms)"
-        in patched
+        "(rules: ${num_legacy_lines} legacy, ${num_nft_lines} nft, counted in ${nft_ms} ms "
+        "after waiting ${waited}x50 ms for Docker's DNS rules)" in patched
     )
     subprocess.run(["bash", "-n"], input=patched, text=True, check=True)
     with pytest.raises(EnvironmentProblem, match="entrypoint changed"):
@@ -157,11 +171,17 @@ def test_node_image_key_follows_the_binaries_not_the_build_bookkeeping(tmp_path:
     (bin_dir / "kubelet").write_text("v1")
     (bin_dir / ".versions.json").write_text("{}")
     bins = nodeimage.Binaries(bin_dir)
-    key = nodeimage.inputs_key("1.34.4", bins, kind_files)
-    (bin_dir / ".versions.json").write_text('{"kubelet": "v1.34.4"}')
-    assert nodeimage.inputs_key("1.34.4", bins, kind_files) == key
+    runtime = nodeimage.Runtime(tmp_path / "runtime")
+    runtime.bin_dir.mkdir()
+    (runtime.bin_dir / "containerd").write_text("2.3.7")
+    node = nodeimage.NodeImage.of("kubelab.local/kind-node:v1.37.2", releases.choose("1.37"))
+    key = nodeimage.inputs_key(node, bins, runtime, kind_files)
+    (bin_dir / ".versions.json").write_text('{"kubelet": "v1.37.2"}')
+    assert nodeimage.inputs_key(node, bins, runtime, kind_files) == key
     (bin_dir / "kubelet").write_text("v2")
-    assert nodeimage.inputs_key("1.34.4", bins, kind_files) != key
+    assert nodeimage.inputs_key(node, bins, runtime, kind_files) != key
+    (runtime.bin_dir / "containerd").write_text("2.3.8")
+    assert nodeimage.inputs_key(node, bins, runtime, kind_files) != key
 
 
 def test_entrypoint_lines_are_what_kinds_entrypoint_said_on_a_node(tmp_path: Path):

@@ -58,9 +58,7 @@ def go_env(*, cgo: bool = False, toolchain: str = "local") -> dict[str, str]:
     return env
 
 
-def run_go(
-    args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
-) -> str:
+def run_go(args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> str:
     """Run ``go args`` in ``cwd``; its stdout (CalledProcessError on failure)."""
     proc = subprocess.run(
         [go(), *args],

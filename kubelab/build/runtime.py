@@ -42,7 +42,9 @@ def ensure_runtime(cache: Path) -> Runtime:
     src = runtime.bin_dir.parent / "src"
     missing = [n for n in (*CONTAINERD_COMMANDS, "runc") if not runtime.path(n).is_file()]
     if not missing:
-        say(f"[build] cached: containerd {CONTAINERD_VERSION}, runc {RUNC_VERSION} in {runtime.bin_dir}")
+        say(
+            f"[build] cached: containerd {CONTAINERD_VERSION}, runc {RUNC_VERSION} in {runtime.bin_dir}"
+        )
         return runtime
     containerd = [n for n in missing if n in CONTAINERD_COMMANDS]
     if containerd:

@@ -244,23 +244,35 @@ def containerd_config(text: str) -> str:
 
 NFT_COUNT = """  num_nft_lines=$( (timeout 5 sh -c "iptables-nft-save; ip6tables-nft-save" || true) 2>/dev/null | grep -c '^-' || true)
 """
+LEGACY_COUNT = "  num_legacy_lines=$("
 MODE_LOG = 'log_info "setting iptables to detected mode: ${mode}"'
+# Docker's embedded-DNS rules (chain DOCKER_OUTPUT, on every user-defined network such as
+# kind's), in whichever backend dockerd wrote them.
+WAIT_FOR_DOCKER_RULES = """  local waited=0
+  until (iptables-nft-save -t nat; iptables-legacy-save -t nat) 2>/dev/null | grep -q DOCKER_OUTPUT; do
+    [ "${waited}" -ge 600 ] && break
+    sleep 0.05
+    waited=$((waited + 1))
+  done
+"""
 
 
 def entrypoint(text: str) -> str:
-    """kind's entrypoint with an iptables mode detection that a busy host cannot turn to legacy.
+    """kind's entrypoint with an iptables mode detection that counts Docker's rules only once
+    they exist.
 
-    kind picks the iptables backend holding more rules when the node starts: Docker's embedded
-    DNS rules, which Debian's dockerd writes with nftables. It gives ``iptables-nft-save`` 5 s;
-    past them it counts no nft rules, picks legacy, and so never points the node's DNS rules at
-    the address it writes into resolv.conf. A worker's join failed that way here once (``lookup
-    kubelab-control-plane on 172.17.0.1:53: connection refused``); whether the 5 s were passed
-    is not known (the count takes 6-22 ms even with the two cores saturated). Here the save has
-    60 s, and the line says what was counted and how long the count took: a node's log, kept
-    when a creation fails (``followed_node_logs``), tells the next time.
+    kind picks the iptables backend holding more rules when the node starts, ties going to
+    legacy; the rules are Docker's embedded-DNS rules, which Debian's dockerd writes with
+    nftables. Counted before dockerd has written them, both counts are 0: the node picks
+    legacy, its DNS rewrite (``enable_network_magic``) finds no rule to point at the address
+    it writes into resolv.conf, and the node cannot resolve the control plane (``lookup
+    kubelab-control-plane on 172.17.0.1:53: connection refused``, a failed join). The patched
+    detection first waits (up to 30 s) for Docker's DNS chain in either backend, gives the nft
+    count 60 s, and logs both counts and the wait.
     """
-    if NFT_COUNT not in text or MODE_LOG not in text:
+    if NFT_COUNT not in text or MODE_LOG not in text or LEGACY_COUNT not in text:
         raise EnvironmentProblem("kind's entrypoint changed: no iptables mode detection to patch")
+    text = text.replace(LEGACY_COUNT, WAIT_FOR_DOCKER_RULES + LEGACY_COUNT, 1)
     timed = (
         "  local nft_started=$(date +%s%N)\n"
         + NFT_COUNT.replace("timeout 5 ", "timeout 60 ")
@@ -270,7 +282,8 @@ def entrypoint(text: str) -> str:
     return text.replace(
         MODE_LOG,
         'log_info "setting iptables to detected mode: ${mode}'
-        ' (rules: ${num_legacy_lines} legacy, ${num_nft_lines} nft, counted in ${nft_ms} ms)"',
+        " (rules: ${num_legacy_lines} legacy, ${num_nft_lines} nft, counted in ${nft_ms} ms"
+        " after waiting ${waited}x50 ms for Docker's DNS rules)\"",
     )
 
 
