@@ -51,8 +51,9 @@ def table(cells: list[Cell]) -> str:
         "| release | kube-proxy | scenarios passed | wall time |",
         "|---|---|---|---|",
     ]
-    for c in cells:
-        lines.append(f"| {c.version} | {c.mode} | {c.passed} of {c.total} | {c.seconds:.0f} s |")
+    lines += [
+        f"| {c.version} | {c.mode} | {c.passed} of {c.total} | {c.seconds:.0f} s |" for c in cells
+    ]
     return "\n".join(lines)
 
 

@@ -137,18 +137,24 @@ def test_wait_timeout_shorter_than_any_step():
     [
         (
             "--k8s-version=1.34",
-            "ERROR: --k8s-version 1.34: Kubernetes 1.34 reached end of life on 2026-10-27; "
-            "give 1.35, 1.36 or 1.37",
+            (
+                "ERROR: --k8s-version 1.34: Kubernetes 1.34 reached end of life on 2026-10-27; "
+                "give 1.35, 1.36 or 1.37"
+            ),
         ),
         (
             "--k8s-version=banana",
-            "ERROR: --k8s-version 'banana' is not a Kubernetes version: give 1.35, 1.36 or 1.37 "
-            "(a minor, or a full version such as 1.37.2)",
+            (
+                "ERROR: --k8s-version 'banana' is not a Kubernetes version: give 1.35, 1.36 or 1.37 "
+                "(a minor, or a full version such as 1.37.2)"
+            ),
         ),
         (
             "--proxy-mode=ipvs",
-            "ERROR: --proxy-mode ipvs: kube-proxy's ipvs mode is deprecated since Kubernetes 1.35 "
-            "and kubelab does not offer it; give iptables or nftables",
+            (
+                "ERROR: --proxy-mode ipvs: kube-proxy's ipvs mode is deprecated since Kubernetes 1.35 "
+                "and kubelab does not offer it; give iptables or nftables"
+            ),
         ),
     ],
 )
