@@ -128,7 +128,7 @@ def test_runc_is_built_static_with_cgo(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(go, "build", fake_build)
     runtime.ensure_runtime(tmp_path)
     assert seen == [
-        (["runc"], "-s -w -extldflags -static", {"cgo": True, "tags": "netgo osusergo"})
+        (["runc"], "-s -w -extldflags -static", {"cgo": True, "tags": "seccomp netgo osusergo"})
     ]
 
 

@@ -4,9 +4,11 @@ line Debian packages."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubelab import hostpkgs
 from kubelab.build import go
 from kubelab.console import say
 
@@ -14,6 +16,11 @@ CONTAINERD_VERSION = "2.3.7"
 RUNC_VERSION = "1.4.4"
 CONTAINERD_COMMANDS = ("containerd", "containerd-shim-runc-v2", "ctr")
 RUNTIME_GO = "1.24"
+# Bumped when how they are built changes (2: runc with seccomp, which the kubelet's
+# RuntimeDefault profile and containerd's pod sandboxes need).
+RECIPE = "2"
+# runc's seccomp support links libseccomp statically: Debian's libseccomp-dev has the archive.
+RUNC_BUILD_PACKAGES = ("libseccomp-dev", "pkg-config", "gcc", "libc6-dev")
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,8 @@ class Runtime:
 def runtime_dir(cache: Path) -> Path:
     """The directory the runtime of this kubelab is built into (versioned: a new version builds
     anew)."""
-    return cache / "runtime" / f"containerd-{CONTAINERD_VERSION}-runc-{RUNC_VERSION}" / "bin"
+    name = f"containerd-{CONTAINERD_VERSION}-runc-{RUNC_VERSION}-{RECIPE}"
+    return cache / "runtime" / name / "bin"
 
 
 def ensure_runtime(cache: Path) -> Runtime:
@@ -66,8 +74,10 @@ def ensure_runtime(cache: Path) -> Runtime:
             src / "runc",
             f"module kubelab.local/runc\n\ngo {RUNTIME_GO}\n\nrequire {module} v{RUNC_VERSION}\n",
         )
-        # runc needs cgo (its nsenter is C); linked statically so that it runs in any root
-        # filesystem (kind's node image) as well as on the host.
+        # runc needs cgo (its nsenter is C) and libseccomp; linked statically so that it runs
+        # in any root filesystem (kind's node image) as well as on the host.
+        if not list(Path("/usr/lib").glob("*/libseccomp.a")) or shutil.which("pkg-config") is None:
+            hostpkgs.install(list(RUNC_BUILD_PACKAGES), "building runc")
         go.build(
             ["runc"],
             src / "runc",
@@ -75,6 +85,6 @@ def ensure_runtime(cache: Path) -> Runtime:
             runtime.bin_dir,
             "-s -w -extldflags -static",
             cgo=True,
-            tags="netgo osusergo",
+            tags="seccomp netgo osusergo",
         )
     return runtime

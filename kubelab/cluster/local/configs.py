@@ -72,7 +72,8 @@ def cni_network_name(cluster: str) -> str:
 
 
 def containerd_config(node: LocalNode, dirs: NodeDirs, runc: Path) -> str:
-    """config.toml (version 3, containerd 2.x) of a node's own containerd, running ``runc``."""
+    """config.toml (version 3, containerd 2.x) of a node's own containerd, running ``runc``;
+    no NRI (its socket, /var/run/nri/nri.sock, would be shared by every node's containerd)."""
     run = dirs.containerd_state
     images = '"io.containerd.cri.v1.images"'
     runtime = '"io.containerd.cri.v1.runtime"'
@@ -84,6 +85,7 @@ disabled_plugins = [
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs",
   "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing",
+  "io.containerd.nri.v1.nri",
 ]
 
 [grpc]
