@@ -16,6 +16,7 @@ CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
 # program -> Debian package that provides it
 PROGRAMS = {
     "iptables": "iptables",
+    "nft": "nftables",  # kube-proxy's nftables mode runs it
     "conntrack": "conntrack",
     "ip": "iproute2",
     "nsenter": "util-linux",
