@@ -51,6 +51,16 @@ def test_config_has_one_control_plane_and_the_workers_asked_for():
     assert config["networking"]["kubeProxyMode"] == "iptables"  # kubeadm's default
 
 
+def test_config_allows_cgroup_v1_only_where_the_engine_has_it():
+    assert "failCgroupV1" not in kind_config(workers=1)
+    config = yaml.safe_load(
+        kind_config(workers=1, etcd_tag="3.7.0-0", coredns_tag="v1.14.6", cgroup_v1=True)
+    )
+    kinds = [yaml.safe_load(patch)["kind"] for patch in config["kubeadmConfigPatches"]]
+    assert kinds == ["ClusterConfiguration", "KubeletConfiguration"]
+    assert yaml.safe_load(config["kubeadmConfigPatches"][1])["failCgroupV1"] is False
+
+
 def test_config_names_the_proxy_mode_asked_for():
     config = yaml.safe_load(kind_config(workers=1, proxy_mode="nftables"))
     assert config["networking"]["kubeProxyMode"] == "nftables"
@@ -101,6 +111,7 @@ def test_a_failing_create_is_one_line_and_the_cluster_is_deleted(monkeypatch, tm
     provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
     monkeypatch.setattr(provider.engine, "ensure", lambda: None)
     monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
+    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
     monkeypatch.setattr(provider, "_kind_network_exists", lambda: True)
     with pytest.raises(EnvironmentProblem, match=r"^kind create cluster kubelab failed 2 times"):
         provider.setup()

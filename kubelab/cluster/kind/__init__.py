@@ -57,9 +57,11 @@ def kind_config(
     etcd_tag: str | None = None,
     coredns_tag: str | None = None,
     proxy_mode: str = DEFAULT_PROXY_MODE,
+    cgroup_v1: bool = False,
 ) -> str:
     """kind's cluster config: one control plane, ``workers`` workers, kube-proxy's mode, image
-    tags for kubeadm."""
+    tags for kubeadm, and on a cgroup v1 engine the kubelets' ``failCgroupV1: false`` (from 1.35
+    the kubelet refuses v1 otherwise)."""
     lines = [
         "kind: Cluster",
         "apiVersion: kind.x-k8s.io/v1alpha4",
@@ -69,9 +71,9 @@ def kind_config(
         "  - role: control-plane",
         *["  - role: worker"] * workers,
     ]
+    patches = []
     if etcd_tag and coredns_tag:
-        lines += [
-            "kubeadmConfigPatches:",
+        patches += [
             "  - |",
             "    kind: ClusterConfiguration",
             "    etcd:",
@@ -80,6 +82,10 @@ def kind_config(
             "    dns:",
             f"      imageTag: {coredns_tag}",
         ]
+    if cgroup_v1:
+        patches += ["  - |", "    kind: KubeletConfiguration", "    failCgroupV1: false"]
+    if patches:
+        lines += ["kubeadmConfigPatches:", *patches]
     return "\n".join(lines) + "\n"
 
 
@@ -203,15 +209,24 @@ class KindProvider(Provider):
         cache = cache_dir()
         kind_path = self._kind_path = tools.kind_cli(cache)
         kind_cluster.KIND_VERSION = tools.KIND_VERSION  # only used for a download, which is skipped
+        cgroup_v1 = self.engine.cgroup_version() == "1"
+        if cgroup_v1:
+            print(
+                "[kind] the Docker engine's cgroups are v1: the kubelets run with "
+                "failCgroupV1: false (Kubernetes 1.35+ refuses v1 otherwise)",
+                flush=True,
+            )
         if self.offline:
             from kubelab.cluster.kind.nodeimage import ensure_node_image
 
             node = ensure_node_image(cache, self.release)
             image = node.ref
-            config = kind_config(self.workers, node.etcd_tag, node.coredns_tag, self.proxy_mode)
+            config = kind_config(
+                self.workers, node.etcd_tag, node.coredns_tag, self.proxy_mode, cgroup_v1
+            )
         else:
             image = self.release.release.kind_node
-            config = kind_config(self.workers, proxy_mode=self.proxy_mode)
+            config = kind_config(self.workers, proxy_mode=self.proxy_mode, cgroup_v1=cgroup_v1)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         config_file = self.work_dir / "kind-config.yaml"

@@ -84,6 +84,16 @@ class DockerEngine:
             return None
         return pid if _pid_alive(pid) else None
 
+    def cgroup_version(self) -> str:
+        """The engine's cgroup version ("1" or "2"), as ``docker info`` reports it."""
+        return subprocess.run(
+            ["docker", "info", "--format", "{{.CgroupVersion}}"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=INFO_TIMEOUT,
+        ).stdout.strip()
+
     def ensure(self) -> None:
         """A Docker engine answers afterwards; as root on Linux, install and start one if needed."""
         if docker_answers():
