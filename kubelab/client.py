@@ -175,18 +175,19 @@ class Kube:
                 )
             return self._resources[kind]
 
-    def _request(self, verb: str, kind: str, model_class: Any, **kwargs: Any) -> Any:
-        """``verb`` on ``kind``'s resource; the answer as ``model_class``."""
-        resource = self.resource(kind)
+    def _request(self, verb: str, resource: Any, answer: Any = None, **kwargs: Any) -> Any:
+        """``verb`` on a dynamic ``resource``; the answer as the model class ``answer``, if any."""
         response = getattr(resource, verb)(
             serialize=False, _request_timeout=REQUEST_TIMEOUT, **kwargs
         )
-        return model_class.from_dict(json.loads(response.data))
+        return None if answer is None else answer.from_dict(json.loads(response.data))
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Any:
         """The object, or None when it does not exist."""
         try:
-            return self._request("get", kind, model(kind), name=name, namespace=namespace)
+            return self._request(
+                "get", self.resource(kind), model(kind), name=name, namespace=namespace
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -195,20 +196,33 @@ class Kube:
     def objects(self, kind: str, namespace: str | None = None, selector: str = "") -> list[Any]:
         """Every object of ``kind`` (in ``namespace``), optionally filtered by a label selector."""
         listing = self._request(
-            "get", kind, model(kind, "List"), namespace=namespace, label_selector=selector
+            "get",
+            self.resource(kind),
+            model(kind, "List"),
+            namespace=namespace,
+            label_selector=selector,
         )
         return list(listing.items)
 
     def create(self, kind: str, body: Any, namespace: str | None = None) -> Any:
         """Create an object of ``kind`` from ``body`` (a model or a dict)."""
         return self._request(
-            "create", kind, model(kind), body=self.serialize(body), namespace=namespace
+            "create",
+            self.resource(kind),
+            model(kind),
+            body=self.serialize(body),
+            namespace=namespace,
         )
 
     def patch(self, kind: str, name: str, body: Any, namespace: str | None = None) -> Any:
         """Patch an object (strategic merge for built-in kinds)."""
         return self._request(
-            "patch", kind, model(kind), body=self.serialize(body), name=name, namespace=namespace
+            "patch",
+            self.resource(kind),
+            model(kind),
+            body=self.serialize(body),
+            name=name,
+            namespace=namespace,
         )
 
     def delete(
@@ -216,12 +230,12 @@ class Kube:
     ) -> bool:
         """Ask for an object's deletion; False when it did not exist."""
         try:
-            self.resource(kind).delete(
+            self._request(
+                "delete",
+                self.resource(kind),
                 name=name,
                 namespace=namespace,
                 propagation_policy=propagation,
-                serialize=False,
-                _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -241,12 +255,9 @@ class Kube:
 
     def scale(self, kind: str, name: str, namespace: str, replicas: int) -> None:
         """Set a controller's replicas through its scale subresource."""
-        self.resource(kind).subresources["scale"].patch(
-            body={"spec": {"replicas": replicas}},
-            name=name,
-            namespace=namespace,
-            serialize=False,
-            _request_timeout=REQUEST_TIMEOUT,
+        scale = self.resource(kind).subresources["scale"]
+        self._request(
+            "patch", scale, body={"spec": {"replicas": replicas}}, name=name, namespace=namespace
         )
 
     def create_from_manifest(self, manifest: dict[str, Any], namespace: str) -> None:
