@@ -4,12 +4,14 @@ Boots a local cluster from nothing (to all nodes Ready and cluster DNS answering
 and takes the median; then, on the last one, warm, runs the full lab serially, the full lab
 with pytest-xdist, and the same lab as a plain kubectl + curl script (``scripts/lab.sh``), and
 prints each time with the ratio of the suite to the script. ``--cold`` adds a build with empty
-Go caches (tens of minutes).
+Go caches (tens of minutes). A run in which everything passed rewrites ``docs/measurements.md``
+with its figures, dated, keeping that file's section of figures measured by other means.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import statistics
 import subprocess
@@ -17,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -26,12 +29,13 @@ from kubelab.paths import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "lab.sh"
-# The targets of DESIGN.md: seconds, except the ratio of the serial suite to the script.
+MEASUREMENTS = ROOT / "docs" / "measurements.md"
+# Kept from the file a run rewrites: the figures no bench run measures (a fresh machine's tox).
+BY_OTHER_MEANS = "\n## Measured by other means\n"
+# The bench's targets: seconds, except the ratio of the serial suite to the script.
 TARGETS = {"boot": 8.0, "serial": 45.0, "parallel": 30.0, "ratio": 1.2}
 BOOTS = 3
-# xdist workers: one per core. With shares, alternating on one warm cluster: -n 2 39.5 and
-# 41.6 s, -n 4 41.1 and 44.0 s.
-PARALLEL = "2"
+PARALLEL = "2"  # xdist workers: one per core
 RUN_TIMEOUT = 900.0
 
 
@@ -130,11 +134,83 @@ def _script(cluster: LocalCluster, kubectl: Path, tmp: Path) -> None:
     subprocess.run(["bash", str(SCRIPT)], cwd=ROOT, env=env, check=True, timeout=RUN_TIMEOUT)
 
 
-def _verdict(name: str, value: float) -> str:
+@dataclass
+class Run:
+    """One bench run's figures: seconds by name (``ratio``: serial over script), each boot,
+    the machine's busy CPU-seconds during the timed lab runs, and the rollouts' summaries."""
+
+    figures: dict[str, float]
+    boots: list[float]
+    busy: dict[str, float]
+    workers: str
+    cores: int
+    rollouts: list[str] = field(default_factory=list)
+    date: datetime.date = field(default_factory=datetime.date.today)
+
+
+def verdict(name: str, value: float) -> str:
+    """``<= 8 s: met`` (or ``MISSED``) for a figure with a target; empty without one."""
     target = TARGETS.get(name)
     if target is None:
         return ""
-    return f"  (target <= {target:g}: {'met' if value <= target else 'MISSED'})"
+    unit = "x" if name == "ratio" else " s"
+    return f"<= {target:g}{unit}: {'met' if value <= target else 'MISSED'}"
+
+
+def rows(run: Run) -> list[tuple[str, str, str]]:
+    """(figure, measured, target) for each of the run's figures, in the order measured."""
+    found = []
+    for name, value in run.figures.items():
+        unit = "x" if name == "ratio" else " s"
+        label = f"parallel -n {run.workers}" if name == "parallel" else name
+        note = f" (median of {', '.join(f'{b:.1f}' for b in run.boots)})" if name == "boot" else ""
+        if name in run.busy:  # what the machine spent: the floor of any run doing the same work
+            busy = run.busy[name]
+            note = f" ({busy:.1f} CPU-s, {100 * busy / value / run.cores:.0f} % busy)"
+        found.append((label, f"{value:.2f}{unit}{note}", verdict(name, value)))
+    return found
+
+
+def floor_line(run: Run) -> str:
+    """The serial run's floor: the machine's busy CPU-seconds over all its cores."""
+    return (
+        f"floor {run.busy['serial'] / run.cores:.1f} s: the machine's busy CPU-seconds during the "
+        f"serial run over all {run.cores} cores (on an otherwise idle machine, no run doing the "
+        "same work can be faster, whatever its workers)"
+    )
+
+
+def summary(run: Run) -> str:
+    """The run's figures as the terminal shows them."""
+    lines = [f"kubelab bench ({run.cores} cores here)"]
+    for label, measured, target in rows(run):
+        lines.append(f"  {label:<13} {measured}{f'  (target {target})' if target else ''}")
+    lines += [floor_line(run), "rollouts (serial run):", *(f"  {r}" for r in run.rollouts)]
+    return "\n".join(lines)
+
+
+def measurements(run: Run, earlier: str = "") -> str:
+    """``docs/measurements.md`` for ``run``, keeping the section of figures measured by other
+    means from ``earlier`` (the file as it was)."""
+    table = "\n".join(
+        f"| {label} | {measured} | {target} |" for label, measured, target in rows(run)
+    )
+    kept = earlier.partition(BY_OTHER_MEANS)
+    rollouts = "\n".join(f"- {r}" for r in run.rollouts) or "- none recorded"
+    return (
+        "# Measurements\n\n"
+        "Written by `tox -e bench` (`kubelab/bench.py`); run it, with no local cluster up, to "
+        "measure again on your machine. Compare figures within one run: a machine's speed "
+        "varies between runs.\n\n"
+        f"## `tox -e bench` on {run.date.isoformat()} ({run.cores} cores)\n\n"
+        "Boot: from nothing to every node Ready and cluster DNS answering, the median of "
+        f"{len(run.boots)} boots. Then, on the last cluster, warm: the lab as a plain kubectl + "
+        "curl script (`scripts/lab.sh`), the full lab serially, and the full lab with "
+        f"pytest-xdist (`-n {run.workers}`).\n\n"
+        "| figure | measured | target |\n|---|---|---|\n"
+        f"{table}\n\n{floor_line(run)}.\n\nRollouts (serial run):\n\n{rollouts}\n"
+        + (BY_OTHER_MEANS + kept[2] if kept[1] else "")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     if not kubectl.is_file():
         print(f"kubelab bench: the script needs kubectl at {kubectl}", file=sys.stderr)
         return 1
-    # One boot varies 7-21 s here (the API server's CPU-bound start alone 1.3-6.6 s): the
-    # median of BOOTS, each from nothing; the lab runs on the last one.
+    # A boot's time varies widely from one to the next (the API server's start is CPU-bound):
+    # the median of BOOTS, each from nothing; the lab runs on the last one.
     boots = []
     for n in range(1, BOOTS + 1):
         if n > 1:
@@ -189,27 +265,22 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         cluster.down()
     figures["ratio"] = figures["serial"] / figures["script"]
-    cores = os.cpu_count() or 1
-    busy = {"script": BUSY[script], "serial": BUSY[serial], "parallel": BUSY[parallel]}
-    print(f"\nkubelab bench ({cores} cores here; targets from DESIGN.md)")
-    for name, value in figures.items():
-        unit = "x" if name == "ratio" else "s"
-        label = f"parallel -n {args.workers}" if name == "parallel" else name
-        spread = f" (median of {', '.join(f'{b:.1f}' for b in boots)})" if name == "boot" else ""
-        if name in busy:  # what the machine spent: the floor of any run doing the same work
-            spread = f" [{busy[name]:.1f} CPU-s, {100 * busy[name] / value / cores:.0f} % busy]"
-        print(f"  {label:<13} {value:7.2f} {unit}{_verdict(name, value)}{spread}")
-    print(
-        f"floor {busy['serial'] / cores:.1f} s: the machine's busy CPU-seconds during the serial "
-        f"run over all {cores} cores (on an otherwise idle machine, no run doing the same work "
-        "can be faster, whatever its workers)"
+    run = Run(
+        figures=figures,
+        boots=boots,
+        busy={"script": BUSY[script], "serial": BUSY[serial], "parallel": BUSY[parallel]},
+        workers=args.workers,
+        cores=os.cpu_count() or 1,
+        rollouts=rollouts,
     )
-    print("rollouts (serial run):")
-    for line in rollouts:
-        print(f"  {line}")
+    print(f"\n{summary(run)}")
     if FAILED:
         print(f"FAILED, so not figures: {'; '.join(FAILED)}")
-    return 1 if FAILED else 0
+        return 1
+    earlier = MEASUREMENTS.read_text() if MEASUREMENTS.is_file() else ""
+    MEASUREMENTS.write_text(measurements(run, earlier))
+    print(f"written to {MEASUREMENTS}")
+    return 0
 
 
 if __name__ == "__main__":

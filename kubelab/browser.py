@@ -1,26 +1,24 @@
 """Open a page in headless Chromium (Debian's package) the way a reader would, and report what
 went wrong: console errors, uncaught exceptions, resources that did not load, missing sections.
 
-Chromium is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``): no port
-is opened, no driver program or library is needed, and only ``file:`` pages are ever opened.
+Playwright drives Debian's Chromium (``executable_path``); it never downloads a browser, and only
+``file:`` pages are ever opened.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-import select
-import subprocess
-import tempfile
-import time
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kubelab import hostpkgs
 from kubelab.errors import EnvironmentProblem
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ConsoleMessage
+    from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = "chromium"
 FLAGS = (
@@ -48,6 +46,7 @@ SURVEY = """(() => {
       .filter(visible).map(e => e.dataset.section),
     images: [...document.images].map(i => ({src: i.getAttribute('src'),
       ok: i.complete && i.naturalWidth > 0})),
+    height: document.documentElement.scrollHeight,
   };
 })()"""
 
@@ -75,144 +74,70 @@ class PageCheck:
         return found
 
 
-class _Pipe:
-    """The DevTools protocol over Chromium's pipe: JSON messages separated by NUL bytes."""
-
-    def __init__(self, send: int, receive: int, deadline: float) -> None:
-        self.send_fd, self.receive_fd, self.deadline = send, receive, deadline
-        self.buffer = b""
-        self.events: list[dict[str, Any]] = []
-        self.next_id = 0
-
-    def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = session
-        os.write(self.send_fd, json.dumps(message).encode() + b"\0")
-        while True:
-            reply = self._read()
-            if reply.get("id") == self.next_id:
-                if "error" in reply:
-                    raise EnvironmentProblem(f"Chromium refused {method}: {reply['error']}")
-                return dict(reply.get("result", {}))
-            self.events.append(reply)
-
-    def wait_for(self, method: str) -> dict[str, Any]:
-        for event in self.events:
-            if event.get("method") == method:
-                return event
-        while True:
-            event = self._read()
-            self.events.append(event)
-            if event.get("method") == method:
-                return event
-
-    def _read(self) -> dict[str, Any]:
-        while b"\0" not in self.buffer:
-            left = self.deadline - time.monotonic()
-            ready, _, _ = select.select([self.receive_fd], [], [], max(left, 0))
-            if not ready:
-                raise EnvironmentProblem(f"Chromium did not answer within {TIMEOUT:.0f} s")
-            chunk = os.read(self.receive_fd, 1 << 20)
-            if not chunk:
-                raise EnvironmentProblem("Chromium exited while the page was being checked")
-            self.buffer += chunk
-        message, _, self.buffer = self.buffer.partition(b"\0")
-        return dict(json.loads(message))
-
-
 def ensure_chromium() -> str:
-    """The Chromium program, installed from Debian's ``chromium`` package when missing."""
+    """The Chromium program's path, installed from Debian's ``chromium`` package when missing."""
     hostpkgs.ensure_programs({CHROMIUM: "chromium"}, "checking the living documentation")
-    return CHROMIUM
+    return shutil.which(CHROMIUM) or CHROMIUM
 
 
-def _errors(events: list[dict[str, Any]]) -> list[str]:
-    errors = []
-    for event in events:
-        method, params = event.get("method"), event.get("params", {})
-        if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-            text = " ".join(str(a.get("value", a.get("description", ""))) for a in params["args"])
-            errors.append(f"console.{params['type']}: {text}")
-        elif method == "Runtime.exceptionThrown":
-            details = params.get("exceptionDetails", {})
-            description = details.get("exception", {}).get("description") or details.get("text")
-            errors.append(f"uncaught {description}")
-        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
-            entry = params["entry"]
-            errors.append(f"{entry.get('text')} {entry.get('url', '')}".strip())
-    return errors
+def console_error(message: ConsoleMessage) -> str | None:
+    """A console message as the check reports it, or None when it is no error: a script's
+    ``console.error``/``console.assert`` with its text; Chromium's own entry (a resource that did
+    not load, which carries no arguments) with its URL."""
+    if message.type not in ("error", "assert"):
+        return None
+    if message.args:
+        return f"console.{message.type}: {message.text}"
+    return f"{message.text} {message.location.get('url', '')}".strip()
 
 
 def check_page(page: Path, screenshot: Path | None = None) -> PageCheck:
     """Open ``page`` (a local file) in headless Chromium, survey it, and save a full-page
-    screenshot at ``screenshot``; waits up to 60 s."""
+    screenshot at ``screenshot``; each step waits up to 60 s."""
+    # Imported here: Playwright takes a while to import, and a pytest run that checks no page
+    # (the plugin imports this module) should not pay for it.
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
     url = page.resolve().as_uri()  # a file: URL, never anything remote
     program = ensure_chromium()
-    to_chromium, from_us = os.pipe()
-    to_us, from_chromium = os.pipe()
+    errors: list[str] = []
 
-    def on_fds_3_and_4() -> None:  # where --remote-debugging-pipe expects them
-        os.dup2(to_chromium, 3)
-        os.dup2(from_chromium, 4)
+    def on_console(message: ConsoleMessage) -> None:
+        error = console_error(message)
+        if error:
+            errors.append(error)
 
-    with tempfile.TemporaryDirectory(prefix="kubelab-chromium-") as profile:
-        process = subprocess.Popen(
-            [
-                program,
-                *FLAGS,
-                f"--user-data-dir={profile}",
-                "--remote-debugging-pipe",
-                f"--window-size={WIDTH},900",
-                "about:blank",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(3, 4, to_chromium, from_chromium),
-            preexec_fn=on_fds_3_and_4,
-        )
-        os.close(to_chromium)
-        os.close(from_chromium)
-        pipe = _Pipe(from_us, to_us, time.monotonic() + TIMEOUT)
-        try:
-            target = pipe.call("Target.createTarget", url="about:blank")["targetId"]
-            session = pipe.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-            for domain in ("Page", "Runtime", "Log"):
-                pipe.call(f"{domain}.enable", session)
-            pipe.call("Page.navigate", session, url=url)
-            pipe.wait_for("Page.loadEventFired")
-            survey = pipe.call("Runtime.evaluate", session, expression=SURVEY, returnByValue=True)[
-                "result"
-            ]["value"]
-            check = PageCheck(
-                url=url,
-                errors=_errors(pipe.events),
-                sections=list(survey["sections"]),
-                broken_images=[i["src"] for i in survey["images"] if not i["ok"]],
+    def on_page_error(exc: PlaywrightError) -> None:
+        errors.append(f"uncaught {exc.name}: {exc.message}")
+
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=program, args=list(FLAGS), timeout=TIMEOUT * 1000
             )
-            if screenshot is not None:
-                size = pipe.call("Page.getLayoutMetrics", session)["cssContentSize"]
-                height = min(int(size["height"]) + 1, MAX_HEIGHT)
-                pipe.call(
-                    "Emulation.setDeviceMetricsOverride",
-                    session,
-                    width=WIDTH,
-                    height=height,
-                    deviceScaleFactor=1,
-                    mobile=False,
+            try:
+                tab = browser.new_page(viewport={"width": WIDTH, "height": 900})
+                tab.set_default_timeout(TIMEOUT * 1000)
+                tab.on("console", on_console)
+                tab.on("pageerror", on_page_error)
+                tab.goto(url, wait_until="load")
+                survey = tab.evaluate(SURVEY)
+                check = PageCheck(
+                    url=url,
+                    errors=errors,
+                    sections=list(survey["sections"]),
+                    broken_images=[i["src"] for i in survey["images"] if not i["ok"]],
                 )
-                data = pipe.call("Page.captureScreenshot", session, format="png")["data"]
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                screenshot.write_bytes(base64.b64decode(data))
-                check.screenshot = screenshot
-            pipe.call("Browser.close")
-            process.wait(timeout=10)
-            return check
-        finally:
-            os.close(from_us)
-            os.close(to_us)
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
+                if screenshot is not None:
+                    height = min(int(survey["height"]) + 1, MAX_HEIGHT)
+                    tab.set_viewport_size({"width": WIDTH, "height": height})
+                    screenshot.parent.mkdir(parents=True, exist_ok=True)
+                    tab.screenshot(path=screenshot)
+                    check.screenshot = screenshot
+                return check
+            finally:
+                browser.close()
+    except PlaywrightError as exc:
+        first = (exc.message.strip().splitlines() or [type(exc).__name__])[0]
+        raise EnvironmentProblem(f"Chromium could not check {url}: {first}") from None

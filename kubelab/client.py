@@ -7,14 +7,17 @@ that explain themselves (``explain``) or say whether waiting could cure them (``
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import urllib3
 import yaml
-from kubernetes import client, config, stream, utils
+from kubernetes import client, config, dynamic, stream, utils
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.dynamic.discovery import LazyDiscoverer
 
 from kubelab.errors import EnvironmentProblem, UsageError
 from kubelab.names import MANAGED_BY
@@ -22,21 +25,39 @@ from kubelab.watching import Follower
 
 REQUEST_TIMEOUT = 30.0  # no single API call may hang a run
 
-# kind -> (API group attribute of Kube, method noun); cluster-scoped kinds are called without
-# a namespace (read_node), namespaced ones with one (read_namespaced_pod).
-KINDS = {
-    "Namespace": ("core", "namespace"),
-    "Node": ("core", "node"),
-    "Pod": ("core", "pod"),
-    "Service": ("core", "service"),
-    "ConfigMap": ("core", "config_map"),
-    "ServiceAccount": ("core", "service_account"),
-    "Event": ("core", "event"),
-    "ReplicationController": ("core", "replication_controller"),
-    "Deployment": ("apps", "deployment"),
-    "ReplicaSet": ("apps", "replica_set"),
-    "EndpointSlice": ("discovery", "endpoint_slice"),
+# The group/version kubelab speaks for each kind it addresses by name; the kind alone can be
+# ambiguous (Event is in the core group and in events.k8s.io). The dynamic client finds the rest
+# (path, scope, subresources) by discovery.
+API_VERSIONS = {
+    "Namespace": "v1",
+    "Node": "v1",
+    "Pod": "v1",
+    "Service": "v1",
+    "ConfigMap": "v1",
+    "ServiceAccount": "v1",
+    "Event": "v1",
+    "ReplicationController": "v1",
+    "Deployment": "apps/v1",
+    "ReplicaSet": "apps/v1",
+    "EndpointSlice": "discovery.k8s.io/v1",
 }
+
+
+NO_FILE = "/dev/null/kubelab-discovery"  # a path that never exists: nothing is read from a file
+
+
+class MemoryDiscoverer(LazyDiscoverer):
+    """The dynamic client's lazy discovery, kept in memory for the client's life: a cluster's API
+    is discovered once per run, and no file is left behind for another run to read."""
+
+    def _write_cache(self) -> None:
+        pass
+
+
+def model(kind: str, suffix: str = "") -> Any:
+    """The client's model class for ``kind`` (``suffix="List"``: for a list of them)."""
+    version = API_VERSIONS[kind].rsplit("/", 1)[-1]
+    return getattr(client, f"{version.capitalize()}{kind}{suffix}")
 
 
 # What a call to the API can raise when the cluster, not kubelab, is the problem.
@@ -70,9 +91,10 @@ class Kube:
     def __init__(self, api: client.ApiClient, where: str = "") -> None:
         self.api = api
         self.core = client.CoreV1Api(api)
-        self.apps = client.AppsV1Api(api)
-        self.discovery = client.DiscoveryV1Api(api)
         self.where = where or api.configuration.host
+        self._dynamic: dynamic.DynamicClient | None = None
+        self._resources: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: Path, context: str | None = None) -> Kube:
@@ -140,18 +162,32 @@ class Kube:
 
     # ---- objects by kind -----------------------------------------------------------------
 
-    def _method(self, verb: str, kind: str, namespace: str | None) -> tuple[Any, tuple[str, ...]]:
-        group, noun = KINDS[kind]
-        api = getattr(self, group)
-        if namespace is None:
-            return getattr(api, f"{verb}_{noun}"), ()
-        return getattr(api, f"{verb}_namespaced_{noun}"), (namespace,)
+    def resource(self, kind: str) -> Any:
+        """The dynamic client's resource for ``kind``, discovered on first use."""
+        with self._lock:  # make-ahead threads ask at once; discovery is asked once
+            if kind not in self._resources:
+                if self._dynamic is None:
+                    self._dynamic = dynamic.DynamicClient(
+                        self.api, cache_file=NO_FILE, discoverer=MemoryDiscoverer
+                    )
+                self._resources[kind] = self._dynamic.resources.get(
+                    api_version=API_VERSIONS[kind], kind=kind
+                )
+            return self._resources[kind]
+
+    def _request(self, verb: str, resource: Any, answer: Any = None, **kwargs: Any) -> Any:
+        """``verb`` on a dynamic ``resource``; the answer as the model class ``answer``, if any."""
+        response = getattr(resource, verb)(
+            serialize=False, _request_timeout=REQUEST_TIMEOUT, **kwargs
+        )
+        return None if answer is None else answer.from_dict(json.loads(response.data))
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Any:
         """The object, or None when it does not exist."""
-        read, ns = self._method("read", kind, namespace)
         try:
-            return read(name, *ns, _request_timeout=REQUEST_TIMEOUT)
+            return self._request(
+                "get", self.resource(kind), model(kind), name=name, namespace=namespace
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -159,26 +195,48 @@ class Kube:
 
     def objects(self, kind: str, namespace: str | None = None, selector: str = "") -> list[Any]:
         """Every object of ``kind`` (in ``namespace``), optionally filtered by a label selector."""
-        listing, ns = self._method("list", kind, namespace)
-        return list(listing(*ns, label_selector=selector, _request_timeout=REQUEST_TIMEOUT).items)
+        listing = self._request(
+            "get",
+            self.resource(kind),
+            model(kind, "List"),
+            namespace=namespace,
+            label_selector=selector,
+        )
+        return list(listing.items)
 
     def create(self, kind: str, body: Any, namespace: str | None = None) -> Any:
         """Create an object of ``kind`` from ``body`` (a model or a dict)."""
-        create, ns = self._method("create", kind, namespace)
-        return create(*ns, body, _request_timeout=REQUEST_TIMEOUT)
+        return self._request(
+            "create",
+            self.resource(kind),
+            model(kind),
+            body=self.serialize(body),
+            namespace=namespace,
+        )
 
     def patch(self, kind: str, name: str, body: Any, namespace: str | None = None) -> Any:
         """Patch an object (strategic merge for built-in kinds)."""
-        patch, ns = self._method("patch", kind, namespace)
-        return patch(name, *ns, body, _request_timeout=REQUEST_TIMEOUT)
+        return self._request(
+            "patch",
+            self.resource(kind),
+            model(kind),
+            body=self.serialize(body),
+            name=name,
+            namespace=namespace,
+        )
 
     def delete(
         self, kind: str, name: str, namespace: str | None = None, propagation: str | None = None
     ) -> bool:
         """Ask for an object's deletion; False when it did not exist."""
-        delete, ns = self._method("delete", kind, namespace)
         try:
-            delete(name, *ns, propagation_policy=propagation, _request_timeout=REQUEST_TIMEOUT)
+            self._request(
+                "delete",
+                self.resource(kind),
+                name=name,
+                namespace=namespace,
+                propagation_policy=propagation,
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return False
@@ -197,10 +255,9 @@ class Kube:
 
     def scale(self, kind: str, name: str, namespace: str, replicas: int) -> None:
         """Set a controller's replicas through its scale subresource."""
-        group, noun = KINDS[kind]
-        patch_scale = getattr(getattr(self, group), f"patch_namespaced_{noun}_scale")
-        patch_scale(
-            name, namespace, {"spec": {"replicas": replicas}}, _request_timeout=REQUEST_TIMEOUT
+        scale = self.resource(kind).subresources["scale"]
+        self._request(
+            "patch", scale, body={"spec": {"replicas": replicas}}, name=name, namespace=namespace
         )
 
     def create_from_manifest(self, manifest: dict[str, Any], namespace: str) -> None:
@@ -278,14 +335,27 @@ class Kube:
             )
         )
 
+    def lister(self, kind: str) -> Callable[..., Any]:
+        """A list call for ``kind`` whose answer is the client's typed list, and whose return
+        annotation names it: a watch of it (``watch=True``) yields typed objects."""
+        resource, listing = self.resource(kind), model(kind, "List")
+
+        def list_objects(**kwargs: Any) -> Any:
+            response = resource.get(serialize=False, **kwargs)
+            if kwargs.get("watch"):
+                return response  # the watch reads its events as they come
+            return listing.from_dict(json.loads(response.data))
+
+        list_objects.__annotations__["return"] = listing
+        return list_objects
+
     def follower(
         self, kind: str, namespace: str | None = None, selector: str = "", name: str = ""
     ) -> Follower:
         """A list-then-watch of ``kind`` (in ``namespace``; by label ``selector``, or one ``name``)."""
-        listing, ns = self._method("list", kind, namespace)
         kwargs: dict[str, Any] = {"label_selector": selector}
-        if ns:
-            kwargs["namespace"] = ns[0]
+        if namespace is not None:
+            kwargs["namespace"] = namespace
         if name:
             kwargs["field_selector"] = f"metadata.name={name}"
-        return Follower(listing, **kwargs)
+        return Follower(self.lister(kind), **kwargs)

@@ -2,16 +2,15 @@
 
 kubelab's operations call :func:`record` with what the cluster answered (the nodes, the pods
 with their node and IP, the web app's answers, ...). Whoever runs a step (the pytest plugin)
-opens a :func:`collecting` block around it and shows the blocks under the step, as the seed
-shows its console output. Outside such a block, recording only logs.
+calls :func:`start` before it and :func:`stop` after it, and shows the blocks under the step, as
+the seed shows its console output. Outside a step, recording only logs.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,16 +39,6 @@ class Block:
 
 
 _blocks: ContextVar[list[Block] | None] = ContextVar("kubelab_evidence", default=None)
-
-
-@contextmanager
-def collecting() -> Iterator[list[Block]]:
-    """Collect what is recorded in this block (also when it fails) into the list it yields."""
-    blocks = start()
-    try:
-        yield blocks
-    finally:
-        stop()
 
 
 def start() -> list[Block]:

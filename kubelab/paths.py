@@ -5,17 +5,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import platformdirs
+
+APP = "kubelab"
+
 
 def cache_dir() -> Path:
-    """Cache directory: $KUBELAB_CACHE_DIR, else ~/.cache/kubelab."""
+    """Cache directory: $KUBELAB_CACHE_DIR, else the user's cache directory ($XDG_CACHE_HOME/kubelab,
+    ~/.cache/kubelab when unset)."""
     env = os.environ.get("KUBELAB_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "kubelab"
+    return Path(env) if env else platformdirs.user_cache_path(APP, appauthor=False)
 
 
 def state_dir() -> Path:
-    """State directory: $KUBELAB_STATE_DIR, else ~/.local/state/kubelab."""
+    """State directory: $KUBELAB_STATE_DIR, else the user's state directory ($XDG_STATE_HOME/kubelab,
+    ~/.local/state/kubelab when unset)."""
     env = os.environ.get("KUBELAB_STATE_DIR")
-    return Path(env) if env else Path.home() / ".local" / "state" / "kubelab"
+    return Path(env) if env else platformdirs.user_state_path(APP, appauthor=False)
 
 
 def source_dir(name: str) -> Path:

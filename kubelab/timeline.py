@@ -18,7 +18,7 @@ COLOURS = {"1.0": "#4878d0", "2.0": "#6acc64", FAILED: "#d62728"}
 OTHER_COLOURS = ["#956cb4", "#8c613c", "#dc7ec0", "#797979"]
 SHORTEST_BIN = 0.25  # a last partial second shorter than this joins the one before it
 # Pictures to draw at the end of the run: drawn then, while the run waits for its namespaces to
-# go, they cost the scenarios nothing (about 1 s each, matplotlib's import included).
+# go, they cost the scenarios nothing (matplotlib's import included).
 _PENDING: list[Callable[[], Path]] = []
 
 

@@ -16,11 +16,11 @@ from kubelab import http
 
 log = logging.getLogger(__name__)
 
-# Requests per second: at least 200 (DESIGN.md), so an outage of 5 ms cannot fall between two.
+# Requests per second: at least 200 (docs/design.md, Targets), so an outage of 5 ms cannot fall
+# between two.
 RATE = 250.0
 # Threads sending: each waits for its answer, so the rate holds while an answer takes up to
-# WORKERS / RATE (64 ms). With 8, two rollouts under `-n 4` on 2 cores got 134-140/s (answers
-# took ~60 ms); with 16, 220-250/s, and serially still 250/s.
+# WORKERS / RATE (64 ms); two rollouts at once on a busy machine answer that slowly.
 WORKERS = 16
 
 

@@ -38,7 +38,7 @@ def _(kube: Kube, record_property: Callable[[str, object], None]) -> None:
 
 @then("the API server reports a Kubernetes version")
 def _(kube: Kube) -> None:
-    assert checks.server_release(kube) >= (1, 0)
+    checks.server_release(kube)  # ValueError, naming what it reports, unless it is a release
 
 
 @then("every node's kubelet reports a version the API server supports")

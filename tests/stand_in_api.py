@@ -1,8 +1,8 @@
 """A stand-in Kubernetes API server for tests that need one without a cluster (named as such).
 
 A plain HTTP server on loopback answering the few requests kubelab's start and a namespace
-fixture make: /version, SelfSubjectAccessReview, the node list, and creating, reading and
-deleting namespaces. Real clusters are used by the lab itself (``pytest steps``).
+fixture make: /version, discovery, SelfSubjectAccessReview, the node list, and creating, reading
+and deleting namespaces. Real clusters are used by the lab itself (``pytest steps``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,42 @@ VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
+
+
+def _resource(name: str, kind: str, namespaced: bool) -> dict[str, object]:
+    verbs = ["create", "delete", "get", "list", "patch", "watch"]
+    return {
+        "name": name,
+        "singularName": "",
+        "namespaced": namespaced,
+        "kind": kind,
+        "verbs": verbs,
+    }
+
+
+# Discovery, as the dynamic client asks it: the core group's kinds the stand-in serves, no groups.
+CORE_RESOURCES = {
+    "kind": "APIResourceList",
+    "groupVersion": "v1",
+    "resources": [
+        _resource("namespaces", "Namespace", False),
+        _resource("nodes", "Node", False),
+        _resource("pods", "Pod", True),
+        _resource("services", "Service", True),
+        _resource("serviceaccounts", "ServiceAccount", True),
+        _resource("configmaps", "ConfigMap", True),
+        _resource("events", "Event", True),
+        _resource("replicationcontrollers", "ReplicationController", True),
+    ],
+}
+GROUPS = {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+
+
+def discovery(path: str) -> dict[str, object] | None:
+    """What the API server answers at a discovery ``path`` (the dynamic client's first asks)."""
+    return {"/version": VERSION, "/api/v1": CORE_RESOURCES, "/apis": GROUPS}.get(path)
+
+
 NODE = {
     "metadata": {"name": "stand-in-worker1"},
     "spec": {},
@@ -67,6 +103,8 @@ class StandInApi(BaseHTTPRequestHandler):
             self._status(self.version_status, "Unauthorized")
         elif path == "/version":
             self._answer(200, VERSION)
+        elif path in ("/api/v1", "/apis"):
+            self._answer(200, discovery(path) or {})
         elif path == "/api/v1/nodes":
             self._answer(200, {"kind": "NodeList", "metadata": {}, "items": [NODE]})
         elif path.endswith("/serviceaccounts/default") and parts[4] in self.store.namespaces:

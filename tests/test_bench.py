@@ -3,12 +3,13 @@ node command, the machine's busy CPU time."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import time
 from pathlib import Path
 
-from kubelab.bench import busy_seconds, on_node_shim, rollout_lines
+from kubelab.bench import Run, busy_seconds, measurements, on_node_shim, rollout_lines
 from kubelab.cluster.local import LocalCluster
 
 
@@ -50,3 +51,33 @@ def test_busy_time_grows_by_at_least_what_a_busy_loop_spends() -> None:
     with open("/proc/stat") as stat:
         after = busy_seconds(stat.read(), os.sysconf("SC_CLK_TCK"))
     assert after - before >= 0.45
+
+
+def _run() -> Run:
+    return Run(
+        figures={"boot": 7.1, "script": 50.0, "serial": 45.5, "parallel": 41.0, "ratio": 0.91},
+        boots=[6.1, 7.1, 7.7],
+        busy={"script": 40.0, "serial": 46.0, "parallel": 60.0},
+        workers="2",
+        cores=2,
+        rollouts=["Deployment: 2000 requests, 0 failed"],
+        date=datetime.date(2026, 12, 5),
+    )
+
+
+def test_measurements_are_dated_by_the_run_and_judged_against_the_targets() -> None:
+    text = measurements(_run())
+    assert "## `tox -e bench` on 2026-12-05 (2 cores)" in text
+    assert "| boot | 7.10 s (median of 6.1, 7.1, 7.7) | <= 8 s: met |" in text
+    assert "| serial | 45.50 s (46.0 CPU-s, 51 % busy) | <= 45 s: MISSED |" in text
+    assert "| parallel -n 2 | 41.00 s (60.0 CPU-s, 73 % busy) | <= 30 s: MISSED |" in text
+    assert "| ratio | 0.91x | <= 1.2x: met |" in text
+    assert "- Deployment: 2000 requests, 0 failed" in text
+
+
+def test_a_new_run_keeps_the_figures_measured_by_other_means() -> None:
+    earlier = "# Measurements\n\nold figures\n\n## Measured by other means\n\nfresh tox: 18 min\n"
+    text = measurements(_run(), earlier)
+    assert "old figures" not in text
+    assert text.endswith("\n## Measured by other means\n\nfresh tox: 18 min\n")
+    assert measurements(_run(), text) == text

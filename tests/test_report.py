@@ -144,8 +144,9 @@ def test_junit_cases_are_put_in_lab_order(tmp_path: Path):
 
 def test_evidence_is_collected_per_step_and_only_while_collecting():
     evidence.record("outside", "nobody collects this")
-    with evidence.collecting() as blocks:
-        evidence.record("the pods", "NAME\nweb\n")
+    blocks = evidence.start()
+    evidence.record("the pods", "NAME\nweb\n")
+    evidence.stop()
     evidence.record("after", "not collected either")
     assert blocks == [evidence.Block("the pods", "NAME\nweb")]
 

@@ -20,6 +20,7 @@ from kubernetes.client.rest import ApiException
 
 from kubelab.errors import WaitTimeout
 from kubelab.watching import Follower, watch_until
+from tests.stand_in_api import discovery
 
 
 def _pod(name: str, ready: bool, version: int) -> dict[str, Any]:
@@ -44,7 +45,21 @@ class StandInWatchApi(BaseHTTPRequestHandler):
     def log_message(self, *_: object) -> None:
         pass
 
+    def _discovery(self) -> bool:
+        body = discovery(self.path.split("?")[0])
+        if body is None:
+            return False
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return True
+
     def do_GET(self) -> None:
+        if self._discovery():
+            return
         if "watch=true" not in self.path and self.failures:
             status = type(self).failures.pop(0)
             self.send_response(status)

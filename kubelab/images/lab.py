@@ -106,8 +106,8 @@ def download_wheels(lock: Path, cache_dir: Path) -> Path:
 def build_lab_images(app_dir: Path, cache_dir: Path, builder: Buildah | None = None) -> list[str]:
     """Build redis and web 1.0/2.0 into kubelab's image store, only what changed; return the refs.
 
-    A warm call (inputs unchanged) builds nothing and takes well under 2 s. A cold one takes
-    about a minute (debootstrap; no network for RUN).
+    A warm call (inputs unchanged) builds nothing; a cold one debootstraps the base first (no
+    network for RUN).
     """
     builder = builder or Buildah(cache_dir)
     builder.ensure()
