@@ -20,11 +20,11 @@ PROCESSES = ["cp-etcd", "cp-kube-apiserver", "w1-kubelet"]
 
 @pytest.fixture
 def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalCluster:
-    """A cluster whose state says: 3 workers, v1.34.4, every process alive."""
+    """A cluster whose state says: 3 workers, v1.37.2 (the default), iptables, every process alive."""
     monkeypatch.setenv("KUBELAB_STATE_DIR", str(tmp_path))
     cluster = LocalCluster(workers=3)
     cluster.layout.root.mkdir(parents=True)
-    cluster.layout.meta.write_text('{"name": "kubelab", "workers": 3, "k8s_version": "1.34.4"}')
+    cluster.layout.meta.write_text('{"name": "kubelab", "workers": 3, "k8s_version": "1.37.2"}')
     monkeypatch.setattr(cluster_module.proc, "records", lambda _: {name: {} for name in PROCESSES})
     monkeypatch.setattr(cluster_module.proc, "dead", lambda _: [])
 
@@ -57,12 +57,29 @@ def test_a_cluster_that_stays_unhealthy_is_left_as_it_is(running, monkeypatch):
 
 @pytest.mark.parametrize(
     ("workers", "message"),
-    [(2, "is up with 3 workers and Kubernetes v1.34.4, not the 2 workers and v1.34.4 asked for")],
+    [
+        (
+            {"workers": 2},
+            "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
+            "2 workers, v1.37.2 and iptables asked for",
+        ),
+        (
+            {"k8s_version": "1.36.3"},
+            "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
+            "3 workers, v1.36.3 and iptables asked for",
+        ),
+        (
+            {"proxy_mode": "nftables"},
+            "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
+            "3 workers, v1.37.2 and nftables asked for",
+        ),
+    ],
 )
-def test_a_running_cluster_of_other_workers_is_one_line_naming_both(
+def test_a_running_cluster_of_other_workers_release_or_mode_is_one_line_naming_both(
     running, monkeypatch, workers, message
 ):
-    running.workers = workers
+    for name, value in workers.items():
+        setattr(running, name, value)
     monkeypatch.setattr(running, "_health_problems", lambda nodes: [])
     with pytest.raises(UsageError) as err:
         running.up()

@@ -70,13 +70,18 @@ def test_kind_takes_workers_version_and_kubeconfig(tmp_path: Path):
         Options(
             cluster="kind",
             workers=1,
-            k8s_version="v1.34.2",
+            k8s_version="v1.36.1",
+            proxy_mode="nftables",
             kubeconfig=tmp_path / "kc",
             work_dir=tmp_path,
         )
     )
     assert isinstance(provider, KindProvider)
-    assert (provider.workers, provider.k8s_version) == (1, "1.34.2")
+    assert (provider.workers, provider.release.version, provider.proxy_mode) == (
+        1,
+        "1.36.1",
+        "nftables",
+    )
     assert provider.kubeconfig == tmp_path / "kc"
 
 
