@@ -47,6 +47,7 @@ class StandInApi(BaseHTTPRequestHandler):
     store: StandIn
 
     def _answer(self, status: int, body: dict[str, object]) -> None:
+        self.store.asked.append(f"{self.command} {self.path}")
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -119,11 +120,13 @@ class StandInApi(BaseHTTPRequestHandler):
 
 @dataclass
 class StandIn:
-    """A running stand-in: its URL, the objects in it now, and every path ever created."""
+    """A running stand-in: its URL, the objects in it now, every path ever created, and every
+    request it answered."""
 
     url: str = ""
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     posted: list[str] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)  # every request answered, in order
 
     @property
     def namespaces(self) -> set[str]:
