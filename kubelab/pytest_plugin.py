@@ -190,6 +190,9 @@ def _take_part(config: pytest.Config, cucumber_json: str | None = None) -> None:
         return
     config.stash[IN_PLAY] = True
     if not hasattr(config, "workerinput"):  # the controller reports for every worker
+        from kubelab import report
+
+        report.set_aside_earlier_run(reports_dir(config))
         config.pluginmanager.register(
             LivingDocumentation(config, cucumber_json), "kubelab-living-documentation"
         )
@@ -450,6 +453,15 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"{option}={config.getoption(option)} is not one of {', '.join(allowed)}"
             )
+    reports = config.getoption("--reports-dir")
+    if reports is not None and any(
+        p.is_relative_to(reports.resolve())
+        for p in (config.rootpath, config.invocation_params.dir.resolve())
+    ):
+        raise pytest.UsageError(
+            f"--reports-dir={reports} holds the project itself, and kubelab moves an earlier run's "
+            "files out of the reports directory: name a directory of its own (e.g. reports)"
+        )
     wait = config.getoption("--wait-timeout")
     if wait < MIN_WAIT:
         raise pytest.UsageError(
