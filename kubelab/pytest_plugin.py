@@ -85,6 +85,7 @@ SHARES = pytest.StashKey[Path]()  # under xdist: where the workers write their s
 SESSION = pytest.StashKey[pytest.Session]()
 SENTINELS: pytest.StashKey[isolation.Sentinels] = pytest.StashKey()
 IN_PLAY = pytest.StashKey[bool]()  # a kubelab path or fixture is in this run: kubelab acts
+SET_ASIDE = pytest.StashKey[bool]()  # the earlier run's reports are out of the reports directory
 EVIDENCE = pytest.StashKey[list[list[evidence.Block]]]()
 
 
@@ -184,20 +185,28 @@ def _needs_cluster(item: pytest.Item) -> bool:
 
 
 def _take_part(config: pytest.Config, cucumber_json: str | None = None) -> None:
-    """From now on kubelab acts in this run (once): the reports (an earlier run's files are
-    moved aside) and cleanup on SIGTERM as on Ctrl-C."""
+    """From now on kubelab acts in this run (once): the reports, and cleanup on SIGTERM as on
+    Ctrl-C."""
     if config.stash.get(IN_PLAY, False):
         return
     config.stash[IN_PLAY] = True
     if not hasattr(config, "workerinput"):  # the controller reports for every worker
-        from kubelab import report
-
-        report.set_aside_earlier_run(reports_dir(config))
         config.pluginmanager.register(
             LivingDocumentation(config, cucumber_json), "kubelab-living-documentation"
         )
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _set_aside_earlier_reports(config: pytest.Config) -> None:
+    """Once, as tests are about to run and report: move the earlier run's files out of the
+    reports directory (kubelab.report.set_aside_earlier_run). Not on an xdist worker."""
+    if hasattr(config, "workerinput") or config.stash.get(SET_ASIDE, False):
+        return
+    config.stash[SET_ASIDE] = True
+    from kubelab import report
+
+    report.set_aside_earlier_run(reports_dir(config))
 
 
 def _start_cluster(config: pytest.Config) -> None:
@@ -207,6 +216,7 @@ def _start_cluster(config: pytest.Config) -> None:
     from kubelab.cluster.select import choose
 
     _take_part(config)
+    _set_aside_earlier_reports(config)
     try:
         provider = choose(_options(config))
     except KubelabError as exc:
@@ -279,6 +289,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if config.option.collectonly or getattr(config.option, "generate_missing", False):
         return
+    if config.stash.get(IN_PLAY, False):
+        _set_aside_earlier_reports(config)
     if CLUSTER in config.stash or not any(_needs_cluster(item) for item in session.items):
         return
     _start_cluster(config)

@@ -40,12 +40,12 @@ def _(pytestconfig):
 """
 
 
-def _run(project: Path, api_url: str) -> subprocess.CompletedProcess[str]:
+def _run(project: Path, api_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             *(sys.executable, "-m", "pytest", "lab", "-p", "no:cacheprovider"),
             *("--cluster=existing", f"--kubeconfig={kubeconfig(project, api_url)}"),
-            *("--check-report=no", "--reports-dir=reports", "--junitxml=reports/junit.xml"),
+            *("--check-report=no", "--reports-dir=reports", *extra),
         ],
         cwd=project,
         capture_output=True,
@@ -67,9 +67,11 @@ def test_a_second_run_leaves_one_runs_reports_and_keeps_the_first_aside(tmp_path
     pictures = []
     with serve() as api:
         for _ in range(2):
-            run = _run(project, api.url)
+            run = _run(project, api.url, "--junitxml=reports/junit.xml")
             assert run.returncode == 0, run.stdout + run.stderr
             pictures.append(sorted(p.name for p in reports.glob("*.png")))
+        listed = _run(project, api.url, "--collect-only")  # runs nothing, reports nothing
+        assert listed.returncode == 0, listed.stdout + listed.stderr
     first, second = pictures
     assert [len(first), len(second)] == [1, 1], pictures
     assert first != second
