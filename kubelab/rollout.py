@@ -10,6 +10,7 @@ controller, then rename the new one back to the old name.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ from kubernetes import client
 from kubelab.errors import EnvironmentProblem, WaitTimeout
 from kubelab.namespace import LabNamespace
 from kubelab.states import pod_ready
-from kubelab.waits import wait_until
+from kubelab.waits import SHORT, wait_until
 from kubelab.watching import Follower
 
 log = logging.getLogger(__name__)
@@ -185,9 +186,16 @@ class PodWatch:
             self._changed.notify_all()
 
     def _ask_owners(self, pods: list[client.V1Pod]) -> None:
-        """Learn how many pods each controller of ``pods`` asks for now."""
+        """Learn how many pods each controller of ``pods`` asks for now (an API error that
+        waiting may cure is asked again, for up to 30 s: it must not end the watch)."""
         for kind in sorted({o[0] for o in map(_owner, pods) if o is not None}):
-            for controller in self.ns.objects(kind):
+            controllers = wait_until(
+                functools.partial(self.ns.objects, kind),
+                lambda _: True,
+                timeout=SHORT,
+                what=f"the {kind}s in {self.ns.name}",
+            )
+            for controller in controllers:
                 owner = (kind, str(controller.metadata.uid))
                 self._names[owner] = f"{kind} {controller.metadata.name}"
                 replicas = controller.spec.replicas or 0

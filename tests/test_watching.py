@@ -35,8 +35,15 @@ def _pod(name: str, ready: bool, version: int) -> dict[str, Any]:
     }
 
 
+RC = {
+    "metadata": {"name": "web", "namespace": "ns", "uid": "u1"},
+    "spec": {"replicas": 1, "selector": {"app": "web"}},
+    "status": {"replicas": 1},
+}
+
+
 class StandInWatchApi(BaseHTTPRequestHandler):
-    """Lists one unready pod; a watch sends the events of ``events`` after ``delay`` s, then
+    """Lists one unready pod (and, asked for ReplicationControllers, the RC web); a watch sends the events of ``events`` after ``delay`` s, then
     stays open (``hold`` s) like a real watch before the server's timeout."""
 
     events: ClassVar[list[dict[str, Any]]] = []
@@ -56,13 +63,12 @@ class StandInWatchApi(BaseHTTPRequestHandler):
             self.end_headers()
             return
         if "watch=true" not in self.path:
-            body = json.dumps(
-                {
-                    "kind": "PodList",
-                    "metadata": {"resourceVersion": "1"},
-                    "items": [_pod("a", False, 1)],
-                }
-            ).encode()
+            listing = (
+                {"kind": "ReplicationControllerList", "items": [RC]}
+                if "/replicationcontrollers" in self.path
+                else {"kind": "PodList", "items": [_pod("a", False, 1)]}
+            )
+            body = json.dumps({**listing, "metadata": {"resourceVersion": "1"}}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -349,3 +355,35 @@ def test_a_stop_meeting_another_socket_error_says_so() -> None:
 
 def _fails(code: int) -> None:
     raise OSError(code, errno.errorcode[code])
+
+
+def test_a_transient_api_error_while_asking_the_controllers_does_not_end_the_pod_watch(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab.client import Kube
+    from kubelab.namespace import LabNamespace
+    from kubelab.rollout import PodWatch
+
+    owned = _pod("b", True, 2)
+    owned["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ReplicationController",
+            "name": "web",
+            "uid": "u1",
+            "controller": True,
+        }
+    ]
+    monkeypatch.setattr(
+        StandInWatchApi,
+        "events",
+        [{"type": "ADDED", "object": owned}, {"type": "DELETED", "object": _pod("a", False, 3)}],
+    )
+    watch = PodWatch(LabNamespace(Kube(core.api_client), "ns"), "app=web")
+    watch.start()
+    # The next list (the controllers of pod b, once it shows up) gets a 503, as an API server
+    # that is busy answers: asked again, not the end of the watch.
+    monkeypatch.setattr(StandInWatchApi, "failures", [503])
+    watch.wait_until_old_pods_exit(timeout=10)
+    watch.stop()
+    assert StandInWatchApi.failures == []  # the 503 was met
