@@ -538,6 +538,20 @@ class Lab:
             lines.append(self.cluster_dns())
         return "\n".join(lines)
 
+    def explain_versions(self, answers: list[Answer]) -> str:
+        """``explain`` for answers that are not from 2.0, the cause first when every web pod
+        runs the 2.0 image and answers still come from 1.0: the 2.0 image holds the 1.0 app."""
+        text = self.explain(answers)
+        old = sum(1 for a in answers if a.version == "1.0")
+        images = {p.spec.containers[0].image for p in self.web_pods()}
+        if old and images == {self.images.web_v2}:
+            return (
+                f"every web pod runs the 2.0 image {self.images.web_v2} and {old} of "
+                f"{len(answers)} answers still come from 1.0: that image holds the 1.0 app (the "
+                f"image is wrong, not the rollout)\n{text}"
+            )
+        return text
+
     def node_addresses(self) -> dict[str, str]:
         """Every node's name and its address as reachable from the test runner."""
         return {

@@ -13,9 +13,10 @@ import pytest
 
 from kubelab import causes, probes, rollout
 from kubelab.client import Kube
+from kubelab.cluster.base import Images
 from kubelab.errors import EnvironmentProblem
 from kubelab.http import Answer
-from kubelab.lab import PageSince
+from kubelab.lab import Lab, PageSince
 from kubelab.namespace import LabNamespace
 from tests.stand_in_api import StandIn, kubeconfig, serve
 
@@ -185,3 +186,18 @@ def test_a_rolling_update_to_the_same_template_fails_at_once(api, ns, kind, path
     )
     assert time.monotonic() - started < 5
     assert [a for a in api.asked if not a.startswith("GET")] == []  # nothing was changed
+
+
+def test_pods_of_the_2_0_image_answering_as_1_0_name_the_image(api, ns):
+    images = Images(redis="r", web_v1="kubelab.local/web:1.0", web_v2="kubelab.local/web:2.0")
+    for name in ("web-a", "web-b"):
+        pod = _pod(name, {"app": "web"})
+        pod["spec"]["containers"][0]["image"] = images.web_v2
+        api.objects[f"{CORE}/pods/{name}"] = pod
+    del api.objects[f"{CORE}/pods/web"]
+    lab = Lab(provider=None, namespace=ns, images=images)
+    answers = [Answer(200, "Hello Container World! I have been seen 7 times.", "1.0", "web-a")]
+    assert lab.explain_versions(answers).splitlines()[0] == (
+        "every web pod runs the 2.0 image kubelab.local/web:2.0 and 1 of 1 answers still come "
+        "from 1.0: that image holds the 1.0 app (the image is wrong, not the rollout)"
+    )
