@@ -14,8 +14,10 @@ from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kubernetes import client
+if TYPE_CHECKING:  # the pytest plugin imports this module in every pytest session
+    from kubernetes import client
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kubelab import evidence, http, manifests, probes, rollout, timeline, traffic
+from kubelab import causes, evidence, http, manifests, probes, rollout, timeline, traffic
 from kubelab.cluster.base import Images, Provider
 from kubelab.errors import NodeCommandFailed, NotSupported, WaitTimeout
 from kubelab.http import Answer
@@ -23,10 +23,6 @@ from kubelab.states import endpoint_ready, internal_ip, is_control_plane, pod_re
 from kubelab.waits import wait_until
 
 log = logging.getLogger(__name__)
-
-
-def _selector(labels: dict[str, str]) -> str:
-    return ",".join(f"{key}={value}" for key, value in labels.items())
 
 
 def _shown(answer: Answer) -> str:
@@ -119,6 +115,7 @@ class PageSince:
 
     answers: tuple[tuple[float, Answer], ...]
     dns: str = ""  # the cluster DNS's endpoints, when a name did not resolve
+    cause: str = ""  # why the pod did not reach the Service (kubelab.causes), when it did not
     lookups: tuple[tuple[float, tuple[str, ...]], ...] = ()
     service_address: str = ""  # what every lookup should give: the Service's ClusterIP
 
@@ -196,12 +193,22 @@ class PageSince:
             )
         else:
             head = f"{host} resolved to its Service's address only from {start:.1f} s"
+        question = (
+            ""
+            if self.cause
+            else "does the cluster's DNS cache the earlier NXDOMAIN? (kubeadm's Corefile "
+            "disables success and denial caching for cluster.local). "
+        )
         message = (
             f"{head} after the Service was created; a kubeadm or kind cluster does within "
-            f"{within:g} s, every time: does the cluster's DNS cache the earlier NXDOMAIN? "
-            f"(kubeadm's Corefile disables success and denial caching for cluster.local). "
+            f"{within:g} s, every time: {question}"
             f"Service {host}: {self.service_address or '(none)'}; lookups: {self.lookup_runs()}"
         )
+        return self._with_cause(message)
+
+    def _with_cause(self, message: str) -> str:
+        """``message`` after the cause, when one was found, and with the DNS's endpoints."""
+        message = f"{self.cause}. {message}" if self.cause else message
         return f"{message}; {self.dns}" if self.dns else message
 
     def runs(self) -> str:
@@ -235,13 +242,14 @@ class PageSince:
             )
         message = f"{head}. Answers since the Service was created: {self.runs()}"
         cut = min(first_at, within)
-        if any("Name or service not known" in a.text for t, a in self.answers if t > cut):
+        late = any("Name or service not known" in a.text for t, a in self.answers if t > cut)
+        if late and not self.cause:
             message += (
                 ". The name failed to resolve after it had, or for longer than a Service takes to "
                 "appear: does the cluster's DNS cache the earlier NXDOMAIN? (kubeadm's Corefile "
                 "disables success and denial caching for cluster.local)"
             )
-        return f"{message}; {self.dns}" if self.dns else message
+        return self._with_cause(message)
 
 
 @dataclass(frozen=True)
@@ -298,7 +306,7 @@ class Lab:
         selector = manifests.read(SERVICE_MANIFESTS[name])["spec"]["selector"]
         # The pods behind it may still be starting (Given steps start together): as long as a
         # pod may take to become ready, the namespace's timeout, not the endpoints' 30 s.
-        pods = self.ns.pods(_selector(selector))
+        pods = self.ns.pods(causes.labels(selector))
         self.ns.wait_for_endpoints(name, count=len(pods), timeout=self.ns.timeout)
         if name == "redis":
             # kube-proxy on each node programs the Service a moment after its endpoints exist;
@@ -314,7 +322,10 @@ class Lab:
                     for connected in connects:
                         connected.result()
                 except WaitTimeout as exc:
-                    raise WaitTimeout(f"{exc}; {self.cluster_dns()}") from exc
+                    cause = causes.why_not_reached(self.ns, "redis", ready[0])
+                    raise WaitTimeout(
+                        f"{cause}; {exc}" if cause else f"{exc}; {self.cluster_dns()}"
+                    ) from exc
         self.record_services()
 
     def record_services(self) -> None:
@@ -417,7 +428,10 @@ class Lab:
                 answer = probes.proxy_get(self.ns, name, WEB_PORT)
                 console.append(f"(the API server's pod proxy) GET pod/{name}:{WEB_PORT}")
             except NodeCommandFailed as exc:  # the app resolves redis on every request
-                raise NodeCommandFailed(f"{exc}; {self.cluster_dns()}") from exc
+                cause = causes.dns_not_serving(self.ns, pod.metadata.name)
+                raise NodeCommandFailed(
+                    f"{cause}; {exc}" if cause else f"{exc}; {self.cluster_dns()}"
+                ) from exc
             else:
                 answer = http.parse_raw(raw, via=f"curl on node {node}")
                 console.append(f"{node} $ curl {ip}:{WEB_PORT}")
@@ -462,7 +476,12 @@ class Lab:
         except WaitTimeout:
             if not answers:  # not one answer: nothing for a Then to judge
                 raise
-            seen = PageSince(tuple(answers), lookups=tuple(lookups), service_address=address)
+            seen = PageSince(
+                tuple(answers),
+                lookups=tuple(lookups),
+                service_address=address,
+                cause=causes.why_not_reached(self.ns, host, pod),
+            )
             unresolved = any(e in a.text for _, a in answers for e in NAME_ERRORS)
             return replace(seen, dns=self.cluster_dns()) if unresolved else seen
         finally:
@@ -510,9 +529,28 @@ class Lab:
         """Every answer in full, one a line; with the cluster DNS's endpoints when an answer
         says a name did not resolve."""
         lines = [f"{a.status} from {a.via}: {a.text}" for a in answers] or ["no answer"]
+        if any("connecting to redis" in a.text for a in answers):
+            ready = [p.metadata.name for p in self.web_pods() if pod_ready(p)]
+            cause = causes.why_not_reached(self.ns, "redis", ready[0]) if ready else ""
+            if cause:
+                lines.insert(0, cause)
         if any(error in a.text for a in answers for error in NAME_ERRORS):
             lines.append(self.cluster_dns())
         return "\n".join(lines)
+
+    def explain_versions(self, answers: list[Answer]) -> str:
+        """``explain`` for answers that are not from 2.0, the cause first when every web pod
+        runs the 2.0 image and answers still come from 1.0: the 2.0 image holds the 1.0 app."""
+        text = self.explain(answers)
+        old = sum(1 for a in answers if a.version == "1.0")
+        images = {p.spec.containers[0].image for p in self.web_pods()}
+        if old and images == {self.images.web_v2}:
+            return (
+                f"every web pod runs the 2.0 image {self.images.web_v2} and {old} of "
+                f"{len(answers)} answers still come from 1.0: that image holds the 1.0 app (the "
+                f"image is wrong, not the rollout)\n{text}"
+            )
+        return text
 
     def node_addresses(self) -> dict[str, str]:
         """Every node's name and its address as reachable from the test runner."""

@@ -20,22 +20,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from pytest_bdd.parser import Scenario
-from pytest_bdd.scenario import scenario_wrapper_template_registry
 
-from kubelab import browser, diagnostics, evidence, isolation, releases, report, shares, timeline
-from kubelab.client import Kube
+from kubelab import evidence, releases
 from kubelab.cluster.base import Images, Provider
-from kubelab.cluster.select import CHOICES, DEFAULT_IMAGES, Options, choose
+from kubelab.cluster.select import CHOICES, DEFAULT_IMAGES, Options
 from kubelab.console import say
 from kubelab.errors import KubelabError
-from kubelab.lab import Lab
-from kubelab.namespace import LabNamespace, namespace_name, wait_until_deleted
 from kubelab.paths import source_dir
 from kubelab.waits import MEDIUM
+
+# What a run that never asks for kubelab would not need is imported when kubelab is asked for:
+# the plugin loads in every pytest session of an environment that has kubelab, also without
+# its ``test`` extra (pytest-bdd, pytest-xdist, pytest-kind).
+if TYPE_CHECKING:
+    from pytest_bdd.parser import Scenario
+
+    from kubelab import isolation
+    from kubelab.client import Kube
+    from kubelab.lab import Lab
+    from kubelab.namespace import LabNamespace
+    from kubelab.report import ScenarioResult
 
 KEEP_CHOICES = ("never", "on-failure", "always")
 SENTINEL_CHOICES = ("auto", "yes", "no")
@@ -45,10 +52,12 @@ log = logging.getLogger("kubelab")
 
 
 def _context(rep: pytest.TestReport) -> Any:
-    """pytest-bdd's record of the scenario behind ``rep`` (None for plain tests): its
-    ``scenario`` (serialized, steps included) and the test's ``name``."""
-    from pytest_bdd.reporting import test_report_context_registry
-
+    """pytest-bdd's record of the scenario behind ``rep`` (None for plain tests, and without
+    pytest-bdd): its ``scenario`` (serialized, steps included) and the test's ``name``."""
+    try:
+        from pytest_bdd.reporting import test_report_context_registry
+    except ImportError:  # kubelab without its test extra: no scenario anywhere
+        return None
     return test_report_context_registry.get(rep)
 
 
@@ -74,7 +83,9 @@ PREPARERS = 2
 CLEANED = pytest.StashKey[bool]()
 SHARES = pytest.StashKey[Path]()  # under xdist: where the workers write their shares
 SESSION = pytest.StashKey[pytest.Session]()
-SENTINELS = pytest.StashKey[isolation.Sentinels]()
+SENTINELS: pytest.StashKey[isolation.Sentinels] = pytest.StashKey()
+IN_PLAY = pytest.StashKey[bool]()  # a kubelab path or fixture is in this run: kubelab acts
+SET_ASIDE = pytest.StashKey[bool]()  # the earlier run's reports are out of the reports directory
 EVIDENCE = pytest.StashKey[list[list[evidence.Block]]]()
 
 
@@ -140,7 +151,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "paths whose tests run on the cluster; with pytest-xdist the controller sets the cluster "
         "up when the run's arguments reach one of them",
         type="paths",
-        default=[Path("steps")],
+        # None by default: kubelab acts in no other project's run unless its fixtures are asked for.
+        default=[],
     )
 
 
@@ -150,7 +162,8 @@ def reports_dir(config: pytest.Config) -> Path:
 
 
 def _options(config: pytest.Config) -> Options:
-    kubeconfig = config.getoption("--kubeconfig")
+    # --kubeconfig and --keep-cluster are pytest-kind's, absent without kubelab's test extra.
+    kubeconfig = config.getoption("--kubeconfig", None)
     return Options(
         cluster=config.getoption("--cluster"),
         kubeconfig=Path(kubeconfig) if kubeconfig else None,
@@ -163,21 +176,55 @@ def _options(config: pytest.Config) -> Options:
         workers=config.getoption("--workers"),
         k8s_version=config.getoption("--k8s-version"),
         proxy_mode=config.getoption("--proxy-mode"),
-        keep_cluster=config.getoption("--keep-cluster"),
+        keep_cluster=config.getoption("--keep-cluster", False),
         app_dir=source_dir("app"),
         work_dir=config.rootpath / ".kubelab",
     )
 
 
 def _needs_cluster(item: pytest.Item) -> bool:
-    """The test uses a cluster fixture, or is a pytest-bdd scenario (its steps ask for
-    fixtures only while it runs, so its fixture names cannot tell)."""
+    """The test uses a cluster fixture, or is a pytest-bdd scenario of a run that reaches
+    ``kubelab_paths`` (its steps ask for fixtures only while it runs, so its fixture names
+    cannot tell; elsewhere its first step that asks for one brings the cluster up)."""
     names = getattr(item, "fixturenames", ())
-    return "cluster" in names or "_pytest_bdd_example" in names
+    return "cluster" in names or (
+        "_pytest_bdd_example" in names and item.config.stash.get(IN_PLAY, False)
+    )
+
+
+def _take_part(config: pytest.Config, cucumber_json: str | None = None) -> None:
+    """From now on kubelab acts in this run (once): the reports, and cleanup on SIGTERM as on
+    Ctrl-C."""
+    if config.stash.get(IN_PLAY, False):
+        return
+    config.stash[IN_PLAY] = True
+    if not hasattr(config, "workerinput"):  # the controller reports for every worker
+        config.pluginmanager.register(
+            LivingDocumentation(config, cucumber_json), "kubelab-living-documentation"
+        )
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _set_aside_earlier_reports(config: pytest.Config) -> None:
+    """Once, as tests are about to run and report: move the earlier run's files out of the
+    reports directory (kubelab.report.set_aside_earlier_run). Not on an xdist worker."""
+    if hasattr(config, "workerinput") or config.stash.get(SET_ASIDE, False):
+        return
+    config.stash[SET_ASIDE] = True
+    from kubelab import report
+
+    report.set_aside_earlier_run(reports_dir(config))
 
 
 def _start_cluster(config: pytest.Config) -> None:
     """Choose, set up and reach the cluster; a problem ends the run with one line."""
+    from kubelab import isolation
+    from kubelab.client import Kube
+    from kubelab.cluster.select import choose
+
+    _take_part(config)
+    _set_aside_earlier_reports(config)
     try:
         provider = choose(_options(config))
     except KubelabError as exc:
@@ -212,10 +259,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     of a run with shares, split them (kubelab.shares) for the controller's scheduler, which
     reads the split once every worker has reported its collection, and for what the worker
     makes ahead."""
-    items.sort(key=lambda item: report.chapter(m.name for m in item.iter_markers()))
+    if config.stash.get(IN_PLAY, False):
+        from kubelab import report
+
+        items.sort(key=lambda item: report.chapter(m.name for m in item.iter_markers()))
     worker = getattr(config, "workerinput", {})
     path = worker.get("kubelab_shares")
     if path is not None:
+        from kubelab import shares
+
         split = shares.split([_weight(item) for item in items], worker["workercount"])
         for item, share in zip(items, split, strict=True):
             item.stash[shares.SHARE] = share
@@ -224,6 +276,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def scenario_of(item: pytest.Item) -> Scenario | None:
     """The pytest-bdd scenario (examples filled in) that ``item`` runs; None for other tests."""
+    from pytest_bdd.scenario import scenario_wrapper_template_registry
+
     function = getattr(item, "obj", None)
     template = scenario_wrapper_template_registry.get(function) if function else None
     if template is None:
@@ -243,6 +297,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if config.option.collectonly or getattr(config.option, "generate_missing", False):
         return
+    if config.stash.get(IN_PLAY, False):
+        _set_aside_earlier_reports(config)
     if CLUSTER in config.stash or not any(_needs_cluster(item) for item in session.items):
         return
     _start_cluster(config)
@@ -267,7 +323,11 @@ def pytest_xdist_setupnodes(config: pytest.Config) -> None:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``-n N`` on the lab: each worker is sent its whole share of it (kubelab.shares)."""
     path = config.stash.get(SHARES, None)
-    return shares.ShareScheduling(config, log, path) if path is not None else None
+    if path is None:
+        return None
+    from kubelab import shares
+
+    return shares.ShareScheduling(config, log, path)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -317,7 +377,7 @@ class LivingDocumentation:
     def __init__(self, config: pytest.Config, cucumber_json: str | None) -> None:
         self.config = config
         self.cucumber_json = cucumber_json
-        self.results: dict[str, report.ScenarioResult] = {}
+        self.results: dict[str, ScenarioResult] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         context = _context(report)
@@ -348,6 +408,8 @@ class LivingDocumentation:
         """Write the reports and check the page (at the end of the run, after the JUnit file)."""
         if not self.results:
             return
+        from kubelab import browser, report
+
         results = list(self.results.values())
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         say = reporter.write_line if reporter is not None else print
@@ -383,9 +445,11 @@ class LivingDocumentation:
             say(f"kubelab: Chromium shows every section of {page}; screenshot {check.screenshot}")
 
 
-def _result(context: Any, rep: pytest.TestReport) -> report.ScenarioResult:
+def _result(context: Any, rep: pytest.TestReport) -> ScenarioResult:
     """A scenario's result for the living documentation, from pytest-bdd's record of it."""
-    return report.ScenarioResult(
+    from kubelab.report import ScenarioResult
+
+    return ScenarioResult(
         scenario=context.scenario,
         outcome=rep.outcome,
         duration=rep.duration,
@@ -409,6 +473,15 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"{option}={config.getoption(option)} is not one of {', '.join(allowed)}"
             )
+    reports = config.getoption("--reports-dir")
+    if reports is not None and any(
+        p.is_relative_to(reports.resolve())
+        for p in (config.rootpath, config.invocation_params.dir.resolve())
+    ):
+        raise pytest.UsageError(
+            f"--reports-dir={reports} holds the project itself, and kubelab moves an earlier run's "
+            "files out of the reports directory: name a directory of its own (e.g. reports)"
+        )
     wait = config.getoption("--wait-timeout")
     if wait < MIN_WAIT:
         raise pytest.UsageError(
@@ -420,20 +493,17 @@ def pytest_configure(config: pytest.Config) -> None:
         releases.choose_proxy_mode(config.getoption("--proxy-mode"))
     except KubelabError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if not _runs_lab(config):
+        return  # kubelab acts later only if a test asks for one of its fixtures
     # kubelab writes --cucumberjson itself: in the lab's order, every scenario also under
     # xdist, each step with its evidence as output.
     cucumber_json = getattr(config.option, "cucumber_json_path", None)
     if cucumber_json:
         config.option.cucumber_json_path = None
-    if not hasattr(config, "workerinput"):  # the controller reports for every worker
-        config.pluginmanager.register(
-            LivingDocumentation(config, cucumber_json), "kubelab-living-documentation"
-        )
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    _take_part(config, cucumber_json)
     # `-n N` on the lab, xdist's default distribution: kubelab hands out shares instead.
     chosen = any(a.startswith(("--dist", "--tx", "-d")) for a in config.invocation_params.args)
-    if config.getoption("dist", "no") == "load" and not chosen and _runs_lab(config):
+    if config.getoption("dist", "no") == "load" and not chosen:
         config.stash[SHARES] = Path(tempfile.mkdtemp(prefix="kubelab-shares-")) / "shares.json"
 
 
@@ -503,6 +573,8 @@ def _cleanup_steps(config: pytest.Config) -> list[Callable[[], object]]:
     if sentinels is not None:
 
         def check_sentinels() -> None:
+            from kubelab import isolation
+
             problems = isolation.changed(sentinels)
             isolation.remove(sentinels)
             names.append(sentinels.namespace)
@@ -516,6 +588,8 @@ def _cleanup_steps(config: pytest.Config) -> list[Callable[[], object]]:
         timeout = config.getoption("--wait-timeout")
 
         def delete_namespaces() -> None:
+            from kubelab.namespace import wait_until_deleted
+
             if PREPARER in config.stash:  # none is still being prepared
                 config.stash[PREPARER].shutdown(wait=True)
             for name in names:  # those whose scenario was cut short are not deleted yet
@@ -533,9 +607,13 @@ def _cleanup_steps(config: pytest.Config) -> list[Callable[[], object]]:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Tear down what the run created and write the reports, before the summary; a cleanup or
     a report check that fails fails the run."""
+    if not session.config.stash.get(IN_PLAY, False):
+        return
     docs = session.config.pluginmanager.get_plugin("kubelab-living-documentation")
 
     def documentation() -> None:
+        from kubelab import timeline
+
         try:
             timeline.draw_pending()  # an xdist worker draws its own, before it reports finished
         except Exception as exc:  # noqa: BLE001  (the report check names the missing picture)
@@ -555,7 +633,7 @@ def pytest_unconfigure(config: pytest.Config) -> Generator[None, None, None]:
         yield
     finally:
         session = config.stash.get(SESSION, None)
-        if session is not None:
+        if session is not None and config.stash.get(IN_PLAY, False):
             _end_of_run(session)
         if SHARES in config.stash:
             shutil.rmtree(config.stash[SHARES].parent, ignore_errors=True)
@@ -563,7 +641,11 @@ def pytest_unconfigure(config: pytest.Config) -> Generator[None, None, None]:
 
 @pytest.fixture(scope="session")
 def cluster(request: pytest.FixtureRequest) -> Cluster:
-    """The run's cluster, set up before the first scenario."""
+    """The run's cluster, set up before the first scenario (or, outside ``kubelab_paths``, when
+    the first test asks for it)."""
+    config = request.config
+    if CLUSTER not in config.stash and not hasattr(config, "workerinput"):
+        _start_cluster(config)
     try:
         return request.config.stash[CLUSTER]
     except KeyError:
@@ -594,6 +676,8 @@ def kube(cluster: Cluster) -> Kube:
 
 
 def _new_namespace(config: pytest.Config, kube: Kube) -> LabNamespace:
+    from kubelab.namespace import LabNamespace, namespace_name
+
     name = namespace_name()
     # Listed before it exists: a Ctrl-C at any point leaves nothing behind.
     config.stash.setdefault(CREATED, []).append(name)
@@ -647,6 +731,8 @@ def lab(
     provider: Provider, namespace: LabNamespace, images: Images, request: pytest.FixtureRequest
 ) -> Lab:
     """The lab's operations in this scenario's namespace."""
+    from kubelab.lab import Lab
+
     return Lab(provider, namespace, images, reports=reports_dir(request.config))
 
 
@@ -668,6 +754,8 @@ def pytest_bdd_step_error(request: pytest.FixtureRequest, **_: object) -> None:
     cluster = request.config.stash.get(CLUSTER, None)
     if cluster is None:
         return
+    from kubelab import diagnostics
+
     ns = request.getfixturevalue("namespace") if "namespace" in request.fixturenames else None
     request.node.stash[DIAGNOSTICS] = diagnostics.collect(cluster.kube, cluster.provider, ns)
 
@@ -677,7 +765,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    context = _context(report)
+    context = _context(report) if item.config.stash.get(IN_PLAY, False) else None
     if context is not None:  # each step's evidence, and the scenario's place in the lab
         recorded = item.stash.get(EVIDENCE, [])
         for step, blocks in zip(context.scenario["steps"], recorded, strict=False):

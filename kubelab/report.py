@@ -8,6 +8,7 @@ import base64
 import datetime
 import math
 import os
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,26 @@ from typing import Any
 import jinja2
 import markupsafe
 from markdown_it import MarkdownIt
+
+PREVIOUS = ".previous"  # where an earlier run's reports are kept, in the reports directory
+
+
+def set_aside_earlier_run(directory: Path) -> list[Path]:
+    """Move the files an earlier run left in ``directory`` into its PREVIOUS directory (replacing
+    the run kept there), so that it holds this run's files only; return where they went.
+    Directories in it (another run's reports directory, e.g. ``reports/kind``) and dotfiles stay."""
+    earlier = (
+        [p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")]
+        if directory.is_dir()
+        else []
+    )
+    if not earlier:
+        return []
+    kept = directory / PREVIOUS
+    shutil.rmtree(kept, ignore_errors=True)
+    kept.mkdir()
+    return [path.rename(kept / path.name) for path in earlier]
+
 
 # The lab's chapters in the lab's order; each feature is tagged with one (they are the markers).
 CHAPTERS = ("cluster", "pods", "services", "replication", "rolling_update", "clear")

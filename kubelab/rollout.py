@@ -10,6 +10,7 @@ controller, then rename the new one back to the old name.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -24,10 +25,10 @@ from typing import Any
 
 from kubernetes import client
 
-from kubelab.errors import WaitTimeout
+from kubelab.errors import EnvironmentProblem, WaitTimeout
 from kubelab.namespace import LabNamespace
 from kubelab.states import pod_ready
-from kubelab.waits import wait_until
+from kubelab.waits import SHORT, wait_until
 from kubelab.watching import Follower
 
 log = logging.getLogger(__name__)
@@ -185,9 +186,16 @@ class PodWatch:
             self._changed.notify_all()
 
     def _ask_owners(self, pods: list[client.V1Pod]) -> None:
-        """Learn how many pods each controller of ``pods`` asks for now."""
+        """Learn how many pods each controller of ``pods`` asks for now (an API error that
+        waiting may cure is asked again, for up to 30 s: it must not end the watch)."""
         for kind in sorted({o[0] for o in map(_owner, pods) if o is not None}):
-            for controller in self.ns.objects(kind):
+            controllers = wait_until(
+                functools.partial(self.ns.objects, kind),
+                lambda _: True,
+                timeout=SHORT,
+                what=f"the {kind}s in {self.ns.name}",
+            )
+            for controller in controllers:
                 owner = (kind, str(controller.metadata.uid))
                 self._names[owner] = f"{kind} {controller.metadata.name}"
                 replicas = controller.spec.replicas or 0
@@ -248,6 +256,29 @@ class PodWatch:
     def fewest_available(self) -> int:
         """The smallest number of ready web pods seen at once."""
         return min(c.available for c in self.counts)
+
+
+def _with_image(template: dict[str, Any], image: str) -> dict[str, Any]:
+    """A serialized pod ``template`` with every container's image set to ``image``, without the
+    rolling update's own label."""
+    new = copy.deepcopy(template)
+    new["metadata"].get("labels", {}).pop(DEPLOYMENT_KEY, None)
+    for container in new["spec"]["containers"]:
+        container["image"] = image
+    return new
+
+
+def _something_to_roll(kind: str, name: str, template: dict[str, Any], image: str) -> None:
+    """Fail at once when moving ``kind`` ``name``'s pod template to ``image`` leaves it as it is:
+    no pod would be replaced, and waiting for the old pods to exit could only time out."""
+    old = copy.deepcopy(template)
+    old["metadata"].get("labels", {}).pop(DEPLOYMENT_KEY, None)
+    if _with_image(template, image) == old:
+        raise EnvironmentProblem(
+            f"{kind} {name}: the new pod template equals the old one, nothing to roll: its "
+            f"containers run {image} already, the image given for 2.0 (the images are wrong: "
+            "--web-image-v2 names the 1.0 image, or the 2.0 image was built or tagged from 1.0)"
+        )
 
 
 def _template_hash(template: dict[str, Any]) -> str:
@@ -340,9 +371,10 @@ def rolling_update_rc(
     """
     old = _rc(ns, name)
     desired = old.spec.replicas
+    old_template = ns.kube.serialize(old.spec.template)
+    _something_to_roll("ReplicationController", name, old_template, image)
 
     # 1. Tell the old pods apart: label the old template, every old pod, then the old selector.
-    old_template = ns.kube.serialize(old.spec.template)
     old_hash = _template_hash(old_template)
     ns.patch(
         "ReplicationController",
@@ -356,10 +388,7 @@ def rolling_update_rc(
     _wait_settled(ns, name, f"{selector},{DEPLOYMENT_KEY}={old_hash}", desired)
 
     # 2. The new controller: same template but the image, its own hash label, zero replicas.
-    new_template = copy.deepcopy(old_template)
-    new_template["metadata"]["labels"].pop(DEPLOYMENT_KEY, None)
-    for container in new_template["spec"]["containers"]:
-        container["image"] = image
+    new_template = _with_image(old_template, image)
     new_hash = _template_hash(new_template)
     new_name = f"{name}-{new_hash}"
     new_template["metadata"]["labels"][DEPLOYMENT_KEY] = new_hash
@@ -417,6 +446,7 @@ def rolling_update_deployment(
     """Set the Deployment's image and wait until the rollout is complete (3x the ns timeout);
     each change of its status is reported as ``kubectl rollout status`` reports it."""
     deployment = ns.get("Deployment", name)
+    _something_to_roll("Deployment", name, ns.kube.serialize(deployment.spec.template), image)
     containers = [
         {"name": c.name, "image": image} for c in deployment.spec.template.spec.containers
     ]

@@ -7,6 +7,7 @@ once from another thread, without waiting for the next event or the server's tim
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import threading
@@ -30,6 +31,41 @@ GONE = 410  # the watch's resourceVersion is too old: list again
 RETRY_PAUSE = 0.5  # after a transient error, before listing again
 
 
+class _Watched:
+    """A watch's HTTP response, shared by the thread reading it and ``Follower.stop``: the reader
+    closes it, stop() shuts its socket down to end a blocked read, each under the follower's lock
+    and the shutdown at most once, never after the close."""
+
+    def __init__(self, response: Any, lock: threading.Lock) -> None:
+        self._response = response
+        self._lock = lock
+        self._ended = False  # closed by the reader, or shut down by stop()
+
+    def __getattr__(self, name: str) -> Any:  # everything else the watch reads, as it is
+        return getattr(self._response, name)
+
+    def close(self) -> None:
+        with self._lock:
+            self._ended = True
+            self._response.close()
+
+    def shut_down(self) -> None:
+        """End the reader's read now (the caller holds the lock)."""
+        if self._ended:
+            return
+        self._ended = True
+        response = self._response
+        if response.closed or response.connection is None:
+            return  # the read has ended already: its body was read, or its connection handed back
+        try:
+            response.shutdown()
+        except OSError as exc:
+            # urllib3 closes the socket of a read that broke before it hands the connection
+            # back: nothing is left to end.
+            if exc.errno != errno.EBADF:
+                raise
+
+
 class Follower:
     """Lists the objects ``list_call(**kwargs)`` returns, then follows their changes."""
 
@@ -38,24 +74,25 @@ class Follower:
         self.kwargs = kwargs
         self.objects: dict[str, Any] = {}
         self._stopped = threading.Event()
-        self._response: Any = None
+        self._response: _Watched | None = None
         self._lock = threading.Lock()
         self.last_error: BaseException | None = None  # the last transient error met
 
-    def _watched(self, *args: Any, **kwargs: Any) -> Any:
-        response = self.list_call(*args, **kwargs)
+    def _watched(self, *args: Any, **kwargs: Any) -> _Watched:
+        response = _Watched(self.list_call(*args, **kwargs), self._lock)
         with self._lock:
             self._response = response
             if self._stopped.is_set():  # stop() came between two watches
-                response.shutdown()
+                response.shut_down()
         return response
 
     def stop(self) -> None:
-        """End the follow now, also while it waits for the next event."""
+        """End the follow now, also while it waits for the next event; from any thread, any
+        number of times."""
         self._stopped.set()
         with self._lock:
             if self._response is not None:
-                self._response.shutdown()  # unblocks the read in the following thread
+                self._response.shut_down()  # unblocks the read in the following thread
 
     def changes(self, deadline: float) -> Iterator[list[Any]]:
         """The objects (sorted by name) now, then after every change, until ``deadline``

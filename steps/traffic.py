@@ -69,7 +69,7 @@ def _(lab: Lab, rollout: Rollout) -> None:
         for a in rollout.after
         if a.version != "2.0" or not a.text.endswith(f"my hostname is {a.hostname}.")
     ]
-    assert wrong == [], lab.explain(wrong)
+    assert wrong == [], lab.explain_versions(wrong)
 
 
 @then("the counter never went backwards")

@@ -2,7 +2,8 @@
 
 A plain HTTP server on loopback answering the few requests kubelab's start and a namespace
 fixture make: /version, discovery, SelfSubjectAccessReview, the node list, and creating, reading
-and deleting namespaces. Real clusters are used by the lab itself (``pytest steps``).
+and deleting namespaces; and listing any namespaced kind a test put in its ``objects``, filtered
+by an equality label selector. Real clusters are used by the lab itself (``pytest steps``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,6 +85,7 @@ class StandInApi(BaseHTTPRequestHandler):
     store: StandIn
 
     def _answer(self, status: int, body: dict[str, object]) -> None:
+        self.store.asked.append(f"{self.command} {self.path}")
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -118,8 +121,26 @@ class StandInApi(BaseHTTPRequestHandler):
             self._answer(
                 200, {"kind": "NamespaceList", "metadata": {"resourceVersion": "1"}, "items": items}
             )
+        elif len(parts) == {"api": 6, "apis": 7}.get(parts[1]):  # .../namespaces/<ns>/<kind>
+            self._answer(
+                200,
+                {"kind": "List", "metadata": {"resourceVersion": "1"}, "items": self._listed(path)},
+            )
         else:
             self._status(404, "NotFound")
+
+    def _listed(self, path: str) -> list[dict[str, Any]]:
+        """The objects under the collection ``path`` whose labels the query's selector matches."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        wanted = dict(
+            term.split("=", 1) for term in query.get("labelSelector", [""])[0].split(",") if term
+        )
+        return [
+            obj
+            for key, obj in sorted(self.store.objects.items())
+            if key.rpartition("/")[0] == path
+            and wanted.items() <= (obj["metadata"].get("labels") or {}).items()
+        ]
 
     def _end_of_watch(self) -> None:
         """A watch that sees no change, held a moment, then ended as by the server's timeout."""
@@ -157,11 +178,13 @@ class StandInApi(BaseHTTPRequestHandler):
 
 @dataclass
 class StandIn:
-    """A running stand-in: its URL, the objects in it now, and every path ever created."""
+    """A running stand-in: its URL, the objects in it now, every path ever created, and every
+    request it answered."""
 
     url: str = ""
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     posted: list[str] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)  # every request answered, in order
 
     @property
     def namespaces(self) -> set[str]:

@@ -60,18 +60,24 @@ def test_a_cluster_that_stays_unhealthy_is_left_as_it_is(running, monkeypatch):
     [
         (
             {"workers": 2},
-            "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
-            "2 workers, v1.37.2 and iptables asked for",
+            (
+                "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
+                "2 workers, v1.37.2 and iptables asked for"
+            ),
         ),
         (
             {"k8s_version": "1.36.3"},
-            "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
-            "3 workers, v1.36.3 and iptables asked for",
+            (
+                "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
+                "3 workers, v1.36.3 and iptables asked for"
+            ),
         ),
         (
             {"proxy_mode": "nftables"},
-            "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
-            "3 workers, v1.37.2 and nftables asked for",
+            (
+                "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
+                "3 workers, v1.37.2 and nftables asked for"
+            ),
         ),
     ],
 )

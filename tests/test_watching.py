@@ -7,7 +7,10 @@ timeout), through the real Kubernetes client.
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +22,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from kubelab.errors import WaitTimeout
+from kubelab.waits import wait_until
 from kubelab.watching import Follower, watch_until
 from tests.stand_in_api import discovery
 
@@ -32,8 +36,15 @@ def _pod(name: str, ready: bool, version: int) -> dict[str, Any]:
     }
 
 
+RC = {
+    "metadata": {"name": "web", "namespace": "ns", "uid": "u1"},
+    "spec": {"replicas": 1, "selector": {"app": "web"}},
+    "status": {"replicas": 1},
+}
+
+
 class StandInWatchApi(BaseHTTPRequestHandler):
-    """Lists one unready pod; a watch sends the events of ``events`` after ``delay`` s, then
+    """Lists one unready pod (and, asked for ReplicationControllers, the RC web); a watch sends the events of ``events`` after ``delay`` s, then
     stays open (``hold`` s) like a real watch before the server's timeout."""
 
     events: ClassVar[list[dict[str, Any]]] = []
@@ -67,13 +78,12 @@ class StandInWatchApi(BaseHTTPRequestHandler):
             self.end_headers()
             return
         if "watch=true" not in self.path:
-            body = json.dumps(
-                {
-                    "kind": "PodList",
-                    "metadata": {"resourceVersion": "1"},
-                    "items": [_pod("a", False, 1)],
-                }
-            ).encode()
+            listing = (
+                {"kind": "ReplicationControllerList", "items": [RC]}
+                if "/replicationcontrollers" in self.path
+                else {"kind": "PodList", "items": [_pod("a", False, 1)]}
+            )
+            body = json.dumps({**listing, "metadata": {"resourceVersion": "1"}}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -246,3 +256,149 @@ def test_an_api_refusal_ends_the_watch_at_once(
             Follower(core.list_namespaced_pod, namespace="ns"), _ready, timeout=20, what="x"
         )
     assert caught.value.status == 403
+
+
+def _capturing(list_call: Any, responses: list[Any]) -> Any:
+    """``list_call`` that keeps each watch's HTTP response in ``responses``."""
+
+    @functools.wraps(list_call)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        response = list_call(*args, **kwargs)
+        if kwargs.get("watch"):
+            responses.append(response)
+        return response
+
+    return call
+
+
+def test_a_stop_while_the_watch_tears_its_connection_down_is_quiet(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second stop() (another thread's) that comes while urllib3 closes the connection the
+    first stop() broke, before it hands it back: the socket is closed already (EBADF from a
+    shutdown, as one of 13 lab runs met it)."""
+    monkeypatch.setattr(StandInWatchApi, "events", [])
+    responses: list[Any] = []
+    follower = Follower(_capturing(core.list_namespaced_pod, responses), namespace="ns")
+    errors: list[BaseException] = []
+
+    def follow() -> None:
+        try:
+            for _ in follower.changes(time.monotonic() + 60):
+                pass
+        except Exception as exc:  # noqa: BLE001  (the test reports whatever the follow raised)
+            errors.append(exc)
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    wait_until(lambda: list(responses), bool, timeout=10, what="the watch to open")
+    response = responses[0]
+    release = response.release_conn
+
+    def stop_again_then_release() -> None:  # urllib3 calls it after closing the connection
+        try:
+            follower.stop()
+        except Exception as exc:  # noqa: BLE001  (the test reports what the stop raised)
+            errors.append(exc)
+        release()
+
+    monkeypatch.setattr(response, "release_conn", stop_again_then_release)
+    time.sleep(0.5)  # the watch is open and idle
+    follower.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert errors == []
+
+
+def test_stops_from_many_threads_at_once_end_the_follow_quietly(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(StandInWatchApi, "events", [])
+    follower = Follower(core.list_namespaced_pod, namespace="ns")
+    thread = threading.Thread(target=lambda: list(follower.changes(time.monotonic() + 60)))
+    thread.start()
+    time.sleep(1.0)  # the watch is open and idle
+    stoppers = [threading.Thread(target=follower.stop) for _ in range(8)]
+    errors: list[BaseException] = []
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    try:
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in [*stoppers, thread]:
+            stopper.join(timeout=5)
+    finally:
+        threading.excepthook = threading.__excepthook__
+    assert not thread.is_alive()
+    assert errors == []
+
+
+class _Response:
+    """What a watch's response shows of itself to a stop: open, its connection held, and a
+    ``shutdown`` of the socket it reads from."""
+
+    closed = False
+    connection = object()
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.shutdown = functools.partial(sock.shutdown, socket.SHUT_RD)
+
+
+def test_a_stop_after_the_socket_closed_under_the_response_is_quiet() -> None:
+    """urllib3 closes the socket of a broken read before it hands the connection back; a stop
+    in between finds nothing to end (EBADF), and says nothing."""
+    ours, theirs = socket.socketpair()
+    ours.close()
+    theirs.close()
+    from kubelab.watching import _Watched
+
+    watched = _Watched(_Response(ours), threading.Lock())
+    watched.shut_down()  # EBADF from the closed socket: nothing was left to end
+    watched.shut_down()  # and only once
+
+
+def test_a_stop_meeting_another_socket_error_says_so() -> None:
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    from kubelab.watching import _Watched
+
+    response = _Response(ours)
+    response.shutdown = functools.partial(_fails, errno.ENOTSOCK)
+    with pytest.raises(OSError, match="ENOTSOCK"):
+        _Watched(response, threading.Lock()).shut_down()
+    ours.close()
+
+
+def _fails(code: int) -> None:
+    raise OSError(code, errno.errorcode[code])
+
+
+def test_a_transient_api_error_while_asking_the_controllers_does_not_end_the_pod_watch(
+    core: client.CoreV1Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab.client import Kube
+    from kubelab.namespace import LabNamespace
+    from kubelab.rollout import PodWatch
+
+    owned = _pod("b", True, 2)
+    owned["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ReplicationController",
+            "name": "web",
+            "uid": "u1",
+            "controller": True,
+        }
+    ]
+    monkeypatch.setattr(
+        StandInWatchApi,
+        "events",
+        [{"type": "ADDED", "object": owned}, {"type": "DELETED", "object": _pod("a", False, 3)}],
+    )
+    watch = PodWatch(LabNamespace(Kube(core.api_client), "ns"), "app=web")
+    watch.start()
+    # The next list (the controllers of pod b, once it shows up) gets a 503, as an API server
+    # that is busy answers: asked again, not the end of the watch.
+    monkeypatch.setattr(StandInWatchApi, "failures", [503])
+    watch.wait_until_old_pods_exit(timeout=10)
+    watch.stop()
+    assert StandInWatchApi.failures == []  # the 503 was met

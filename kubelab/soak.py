@@ -1,0 +1,191 @@
+"""``tox -e soak -- --runs N [pytest options]``: the lab N times on one cluster, to find false
+failures.
+
+The first run brings the cluster up (or reaches the one given) and every run passes
+``--keep-cluster``, so the next one reuses it; a local cluster the soak started is taken down at
+the end. Each run's reports go to ``reports/soak/run-K``. At the end: how many runs passed, and
+for each failed run its first failure line and where the failure came from:
+
+- ``cluster``: a diagnosis about the cluster's state, raised on purpose: one of kubelab's errors
+  (kubelab/errors.py: a wait that ran out, a problem the cluster has) or a step's assertion;
+- ``kubelab``: any other exception, which kubelab's own code raised or let through (a bug, or
+  a cluster problem kubelab failed to name), with the frame it was raised in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+from kubelab import errors
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_TIMEOUT = 3600.0  # the first run may build the cluster's binaries and the lab's images
+CLUSTER, KUBELAB = "cluster", "kubelab"
+# Exceptions that carry a diagnosis of the cluster's state: kubelab's own, and a step's assert.
+DIAGNOSES = frozenset(
+    {
+        name
+        for name, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, errors.KubelabError)
+    }
+    | {"AssertionError"}
+)
+# Where kubelab's own code lives, as tracebacks name it.
+OWN_CODE = re.compile(r"(^|/)(kubelab|steps)/[\w/]+\.py$")
+FRAME = re.compile(r"^(?P<path>[\w./-]+\.py):(?P<line>\d+): ", re.M)  # pytest's long traceback
+# What a run's output says when it failed outside any test: kubelab's lines, of which these are
+# about kubelab's own reports rather than the cluster.
+RUN_LINE = re.compile(r"^(?:! _pytest\.outcomes\.Exit: )?(kubelab: .*?)(?: !)?$", re.M)
+KUBELAB_RUN_LINES = ("could not be drawn", "does not read well in Chromium")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The first failure of one run: its test, first line, and where it came from."""
+
+    test: str
+    line: str
+    source: str  # CLUSTER or KUBELAB
+    raised_at: str = ""  # the last frame in kubelab's own code, for KUBELAB
+
+    def shown(self) -> str:
+        """One line: source, first line, and (for kubelab's) where it was raised."""
+        where = f" (raised at {self.raised_at})" if self.raised_at else ""
+        test = f" [{self.test}]" if self.test else ""
+        return f"{self.source}: {self.line}{where}{test}"
+
+
+def exception_name(message: str) -> str:
+    """The exception's class name in pytest's one-line message: ``kubelab.errors.WaitTimeout:
+    ...`` gives ``WaitTimeout``; a bare ``assert`` gives AssertionError."""
+    head = message.split(":", 1)[0].strip()
+    if re.fullmatch(r"[\w.]+", head):
+        return head.rsplit(".", 1)[-1]
+    return "AssertionError" if message.startswith("assert") else ""
+
+
+def own_frame(traceback: str) -> str:
+    """The last frame of ``traceback`` (pytest's long form) in kubelab's or the steps' code."""
+    own = [m for m in FRAME.finditer(traceback) if OWN_CODE.search(m["path"])]
+    if not own:
+        return ""
+    return f"{own[-1]['path']}:{own[-1]['line']}"
+
+
+def classify(message: str, traceback: str) -> Failure:
+    """A failure from its one-line message and its traceback (``test`` left for the caller)."""
+    first = message.strip().splitlines()[0] if message.strip() else "(no message)"
+    if exception_name(message) in DIAGNOSES:
+        return Failure("", first, CLUSTER)
+    return Failure("", first, KUBELAB, own_frame(traceback))
+
+
+def junit_failures(xml: str) -> list[Failure]:
+    """Every failed or erroring test case of a JUnit file's text, in file order."""
+    found = []
+    for case in ElementTree.fromstring(xml).iter("testcase"):
+        for problem in case:
+            if problem.tag not in ("failure", "error"):
+                continue
+            failure = classify(problem.get("message", ""), problem.text or "")
+            found.append(
+                Failure(case.get("name", ""), failure.line, failure.source, failure.raised_at)
+            )
+    return found
+
+
+def run_failure(output: str) -> Failure:
+    """Why a run failed when no test case did: kubelab's first line in its output (a cluster
+    that could not be set up, an end-of-run check, the report's check)."""
+    lines = RUN_LINE.findall(output)
+    if not lines:
+        tail = [line for line in output.splitlines() if line.strip()][-1:] or ["(no output)"]
+        return Failure("", tail[0], KUBELAB)
+    line = lines[0]
+    return Failure("", line, KUBELAB if any(k in line for k in KUBELAB_RUN_LINES) else CLUSTER)
+
+
+def first_failure(junit: Path, output: str) -> Failure:
+    """The first failure of a run that did not pass, from its JUnit file, else its output."""
+    found = junit_failures(junit.read_text()) if junit.is_file() else []
+    return found[0] if found else run_failure(output)
+
+
+def report(results: list[Failure | None]) -> str:
+    """The pass count, then each failed run's first failure, one a line."""
+    passed = sum(1 for r in results if r is None)
+    lines = [f"kubelab soak: {passed} of {len(results)} runs passed on one cluster"]
+    lines += [f"  run {n}: {r.shown()}" for n, r in enumerate(results, 1) if r is not None]
+    by_source = {s: sum(1 for r in results if r and r.source == s) for s in (CLUSTER, KUBELAB)}
+    if passed < len(results):
+        lines.append(
+            f"failures from kubelab's code: {by_source[KUBELAB]}, from the cluster: "
+            f"{by_source[CLUSTER]}"
+        )
+    return "\n".join(lines)
+
+
+def _run(n: int, pytest_args: list[str], reports: Path) -> Failure | None:
+    out = reports / f"run-{n}"
+    out.mkdir(parents=True, exist_ok=True)
+    junit, log = out / "junit.xml", out / "pytest.log"
+    command = [
+        *(sys.executable, "-m", "pytest", "steps", "-p", "no:cacheprovider", "--keep-cluster"),
+        *(f"--reports-dir={out}", f"--junitxml={junit}", *pytest_args),
+    ]
+    print(f"[soak] run {n}: {' '.join(command[2:])}", flush=True)
+    with log.open("w") as output:
+        try:
+            subprocess.run(
+                command,
+                cwd=ROOT,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=RUN_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            return Failure("", f"the run did not end within {RUN_TIMEOUT:.0f} s", KUBELAB)
+        except subprocess.CalledProcessError:
+            return first_failure(junit, log.read_text())
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubelab-soak", description=__doc__)
+    parser.add_argument("--runs", type=int, required=True, help="how many lab runs")
+    parser.add_argument(
+        "--soak-dir",
+        type=Path,
+        default=ROOT / "reports" / "soak",
+        help="where each run's reports and log go (default reports/soak)",
+    )
+    args, pytest_args = parser.parse_known_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    from kubelab.cluster.local import LocalCluster
+
+    local = LocalCluster()
+    was_up = local.has_processes()
+    results: list[Failure | None] = []
+    try:
+        for n in range(1, args.runs + 1):
+            results.append(_run(n, pytest_args, args.soak_dir))
+            print(f"[soak] run {n}: {'passed' if results[-1] is None else 'FAILED'}", flush=True)
+    finally:
+        if not was_up and local.has_processes():
+            print("[soak] taking down the local cluster the soak started", flush=True)
+            local.down()
+        print(report(results), flush=True)
+    return 0 if all(r is None for r in results) and len(results) == args.runs else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

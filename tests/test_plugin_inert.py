@@ -1,0 +1,174 @@
+"""kubelab is inert unless asked: installed beside another project, it changes nothing of that
+project's pytest run.
+
+An unrelated pytest-bdd project (a calculator adding 2 and 3, no kubelab fixture, its steps in a
+``steps`` directory like the lab's) runs in a subprocess of this environment, where kubelab's
+plugin loads through its ``pytest11`` entry point. Everything kubelab could touch is pointed at a
+place the test then inspects: KUBECONFIG at the stand-in API server (tests/stand_in_api.py; an
+eager plugin would choose it and ask it), kubelab's state and cache directories, HOME, and a
+``chromium`` on PATH that only leaves a mark.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.stand_in_api import kubeconfig, serve
+
+FEATURE = """\
+Feature: Calculator
+  Scenario: Adding two numbers
+    Given the numbers 2 and 3
+    When I add them
+    Then the result is 5
+"""
+
+STEPS = """\
+from pytest_bdd import given, parsers, scenarios, then, when
+
+scenarios("../calculator.feature")
+
+
+@given(parsers.parse("the numbers {a:d} and {b:d}"), target_fixture="numbers")
+def _(a, b):
+    return a, b
+
+
+@when("I add them", target_fixture="total")
+def _(numbers):
+    return sum(numbers)
+
+
+@then(parsers.parse("the result is {n:d}"))
+def _(total, n):
+    assert total == n
+"""
+
+# What the run looked like to the project itself, at its very end: the SIGTERM handler, and
+# pytest-bdd's --cucumberjson option as the project passed it.
+CONFTEST = """\
+import json
+import signal
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    seen = {
+        "sigterm": repr(signal.getsignal(signal.SIGTERM)),
+        "cucumber_json_path": config.option.cucumber_json_path,
+    }
+    with open("seen.json", "w") as out:
+        json.dump(seen, out)
+"""
+
+CHROMIUM = """\
+#!/bin/sh
+touch "$(dirname "$0")/chromium-was-started"
+exit 1
+"""
+
+
+@pytest.fixture
+def calculator(tmp_path: Path) -> Path:
+    project = tmp_path / "calculator"
+    (project / "steps").mkdir(parents=True)
+    (project / "calculator.feature").write_text(FEATURE)
+    (project / "steps" / "test_calculator.py").write_text(STEPS)
+    (project / "conftest.py").write_text(CONFTEST)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    return project
+
+
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def test_an_unrelated_pytest_bdd_project_runs_as_without_kubelab(calculator, tmp_path):
+    state, cache, home, bin_dir = (tmp_path / d for d in ("state", "cache", "home", "bin"))
+    for directory in (state, cache, home, bin_dir):
+        directory.mkdir()
+    (bin_dir / "chromium").write_text(CHROMIUM)
+    (bin_dir / "chromium").chmod(0o755)
+    with serve() as api:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig(tmp_path, api.url)),
+            "KUBELAB_STATE_DIR": str(state),
+            "KUBELAB_CACHE_DIR": str(cache),
+            "HOME": str(home),
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        }
+        cpu, started = _cpu_of_children(), time.monotonic()
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--cucumberjson=out.json"],
+            cwd=calculator,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        cpu, wall = _cpu_of_children() - cpu, time.monotonic() - started
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout, run.stdout
+    assert "kubelab" not in run.stdout.replace("kubelab-0.1.0", ""), run.stdout  # not a word
+    assert api.asked == [], f"the run asked the API server: {api.asked}"
+    made = {
+        "reports/": (calculator / "reports").exists(),
+        ".kubelab/": (calculator / ".kubelab").exists(),
+        "state": sorted(p.name for p in state.iterdir()),
+        "cache": sorted(p.name for p in cache.iterdir()),
+        "HOME": sorted(p.name for p in home.iterdir()),
+        "Chromium": (bin_dir / "chromium-was-started").exists(),
+    }
+    assert made == {
+        "reports/": False,
+        ".kubelab/": False,
+        "state": [],
+        "cache": [],
+        "HOME": [],
+        "Chromium": False,
+    }
+    seen = json.loads((calculator / "seen.json").read_text())
+    assert seen == {"sigterm": "<Handlers.SIG_DFL: 0>", "cucumber_json_path": "out.json"}
+    assert json.loads((calculator / "out.json").read_text())[0]["name"] == "Calculator"
+    # CPU time, not wall time: the machine may be busy with other work (a Go build, xdist).
+    assert cpu < 2, f"the calculator's run took {cpu:.2f} s of CPU ({wall:.2f} s wall)"
+
+
+BLOCKED = """\
+import sys
+
+# As if kubelab were installed without its test extra: none of these can be imported.
+for name in ("pytest_bdd", "xdist", "pytest_kind", "kubernetes_validate"):
+    sys.modules[name] = None
+import pytest
+
+sys.exit(pytest.main(["-p", "kubelab.pytest_plugin", "-p", "no:cacheprovider", "-q"]))
+"""
+
+
+def test_kubelab_without_its_test_extra_leaves_a_plain_run_working(tmp_path):
+    (tmp_path / "test_plain.py").write_text("def test_one():\n    assert 2 + 3 == 5\n")
+    run = subprocess.run(
+        [sys.executable, "-c", BLOCKED],
+        cwd=tmp_path,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout, run.stdout

@@ -1,0 +1,117 @@
+"""``tox -e soak``: each failed run's first line, and whether kubelab's code or the cluster
+raised it, read from the JUnit file a real pytest run writes (a project whose ``kubelab`` and
+``steps`` directories raise what the lab's code can)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubelab.soak import CLUSTER, KUBELAB, Failure, first_failure, report, run_failure
+
+STEPS = """\
+from kubelab.watching import stop
+from kubelab.waits import wait
+
+
+def test_a_diagnosis_of_the_cluster():
+    wait()
+
+
+def test_an_assertion_about_the_cluster():
+    assert [] == ["redis"], "Service redis has no endpoints because its selector app=x matches no pod"
+
+
+def test_kubelab_raising_what_it_should_not():
+    stop()
+
+
+def test_passing():
+    pass
+"""
+
+WATCHING = """\
+import errno
+
+
+def stop():
+    raise OSError(errno.EBADF, "Bad file descriptor")
+"""
+
+WAITS = """\
+from kubelab.errors import WaitTimeout
+
+
+def wait():
+    raise WaitTimeout("pod web to be ready: not reached within 0:02:00; last seen: Pending")
+"""
+
+
+@pytest.fixture(scope="module")
+def junit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The JUnit file of a run of three failing tests and a passing one."""
+    root = tmp_path_factory.mktemp("project")
+    (root / "steps").mkdir()
+    (root / "steps" / "test_lab.py").write_text(STEPS)
+    own = root / "kubelab"
+    own.mkdir()
+    errors = Path(__file__).resolve().parents[1] / "kubelab" / "errors.py"
+    (own / "errors.py").write_text(errors.read_text())
+    (own / "__init__.py").write_text("")
+    (own / "watching.py").write_text(WATCHING)
+    (own / "waits.py").write_text(WAITS)
+    out = root / "junit.xml"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "steps", "-p", "no:kubelab", f"--junitxml={out}"],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        check=False,  # three tests fail on purpose
+        timeout=60,
+    )
+    return out
+
+
+def test_the_first_failure_is_a_diagnosis_of_the_cluster(junit):
+    assert first_failure(junit, "") == Failure(
+        "test_a_diagnosis_of_the_cluster",
+        "kubelab.errors.WaitTimeout: pod web to be ready: not reached within 0:02:00; "
+        "last seen: Pending",
+        CLUSTER,
+    )
+
+
+def test_each_failure_says_where_it_came_from(junit):
+    from kubelab.soak import junit_failures
+
+    found = junit_failures(junit.read_text())
+    assert [(f.test, f.source) for f in found] == [
+        ("test_a_diagnosis_of_the_cluster", CLUSTER),
+        ("test_an_assertion_about_the_cluster", CLUSTER),
+        ("test_kubelab_raising_what_it_should_not", KUBELAB),
+    ]
+    assert found[1].line.startswith("AssertionError: Service redis has no endpoints")
+    assert found[2].line == "OSError: [Errno 9] Bad file descriptor"
+    assert found[2].raised_at == "kubelab/watching.py:5"
+
+
+def test_a_run_that_failed_outside_any_test_names_kubelabs_line():
+    exit_line = "! _pytest.outcomes.Exit: kubelab: no cluster to run on: no kubeconfig given !"
+    assert run_failure(f"collected 40 items\n\n{exit_line}\n") == Failure(
+        "", "kubelab: no cluster to run on: no kubeconfig given", CLUSTER
+    )
+    chromium = "kubelab: reports/lab.html does not read well in Chromium: no section Pods"
+    assert run_failure(f"40 passed\n{chromium}\n").source == KUBELAB
+    assert run_failure("Segmentation fault\n") == Failure("", "Segmentation fault", KUBELAB)
+
+
+def test_the_report_counts_and_lists_each_failed_run():
+    failure = Failure("test_x", "OSError: boom", KUBELAB, "kubelab/watching.py:5")
+    assert report([None, failure, None]).splitlines() == [
+        "kubelab soak: 2 of 3 runs passed on one cluster",
+        "  run 2: kubelab: OSError: boom (raised at kubelab/watching.py:5) [test_x]",
+        "failures from kubelab's code: 1, from the cluster: 0",
+    ]
