@@ -58,12 +58,37 @@ CORE_RESOURCES = {
         _resource("replicationcontrollers", "ReplicationController", True),
     ],
 }
-GROUPS = {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+# The groups' kinds kubelab asks for: group/version -> [(resource, kind)], all namespaced.
+GROUP_RESOURCES = {
+    "apps/v1": [("deployments", "Deployment"), ("replicasets", "ReplicaSet")],
+    "discovery.k8s.io/v1": [("endpointslices", "EndpointSlice")],
+    "policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget")],
+}
+GROUPS = {
+    "kind": "APIGroupList",
+    "apiVersion": "v1",
+    "groups": [
+        {
+            "name": gv.split("/")[0],
+            "versions": [{"groupVersion": gv, "version": gv.split("/")[1]}],
+            "preferredVersion": {"groupVersion": gv, "version": gv.split("/")[1]},
+        }
+        for gv in GROUP_RESOURCES
+    ],
+}
 
 
 def discovery(path: str) -> dict[str, object] | None:
     """What the API server answers at a discovery ``path`` (the dynamic client's first asks)."""
-    return {"/version": VERSION, "/api/v1": CORE_RESOURCES, "/apis": GROUPS}.get(path)
+    groups = {
+        f"/apis/{gv}": {
+            "kind": "APIResourceList",
+            "groupVersion": gv,
+            "resources": [_resource(name, kind, True) for name, kind in kinds],
+        }
+        for gv, kinds in GROUP_RESOURCES.items()
+    }
+    return {"/version": VERSION, "/api/v1": CORE_RESOURCES, "/apis": GROUPS, **groups}.get(path)
 
 
 NODE = {
@@ -106,8 +131,8 @@ class StandInApi(BaseHTTPRequestHandler):
             self._status(self.version_status, "Unauthorized")
         elif path == "/version":
             self._answer(200, VERSION)
-        elif path in ("/api/v1", "/apis"):
-            self._answer(200, discovery(path) or {})
+        elif (found := discovery(path)) is not None:
+            self._answer(200, found)
         elif path == "/api/v1/nodes":
             self._answer(200, {"kind": "NodeList", "metadata": {}, "items": [NODE]})
         elif path.endswith("/serviceaccounts/default") and parts[4] in self.store.namespaces:
