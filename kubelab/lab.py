@@ -554,10 +554,7 @@ class Lab:
 
     def node_addresses(self) -> dict[str, str]:
         """Every node's name and its address as reachable from the test runner."""
-        return {
-            n.metadata.name: self.provider.node_address(n.metadata.name, internal_ip(n))
-            for n in self.ns.kube.nodes()
-        }
+        return {n.metadata.name: internal_ip(n) for n in self.ns.kube.nodes()}
 
     def ask_every_node(self, service: str = "web") -> list[Answer]:
         """GET the page once on every node's address at the Service's NodePort."""

@@ -38,10 +38,6 @@ class Provider(abc.ABC):
     def teardown(self) -> None:
         """Remove what ``setup`` created, unless told to keep it."""
 
-    def node_address(self, node_name: str, internal_ip: str) -> str:
-        """Address of a node as reachable from the test runner (for NodePorts)."""
-        return internal_ip
-
     def run_on_node(self, node_name: str, argv: list[str], timeout: float) -> str:
         """Run a command on a node and return its stdout.
 

@@ -12,9 +12,8 @@ class ExistingCluster(Provider):
 
     name = "existing"
 
-    def __init__(self, kubeconfig: Path, images: Images, context: str | None = None) -> None:
+    def __init__(self, kubeconfig: Path, images: Images) -> None:
         self._kubeconfig = kubeconfig
-        self.context = context
         self.images = images
 
     @property

@@ -78,7 +78,7 @@ def choose(options: Options) -> Provider:
             )
         from kubelab.cluster.existing import ExistingCluster
 
-        return ExistingCluster(given, options.images, options.context)
+        return ExistingCluster(given, options.images)
     if kind == "kind":
         from kubelab.cluster.kind import KindProvider
 

@@ -36,7 +36,6 @@ __all__ = ["KindProvider", "docker_answers"]
 log = logging.getLogger(__name__)
 
 REDIS_UPSTREAM = "redis:7"
-CREATE_TIMEOUT = 600.0
 CREATE_ATTEMPTS = 2
 READY_TIMEOUT = 180.0
 # kubeadm's CoreDNS forwards names outside the cluster to the node's resolver; offline that

@@ -262,10 +262,6 @@ class LocalCluster:
         """``argv`` as run in the node's network namespace (on the host's filesystem)."""
         return proc.in_netns(self._node(node_name).netns, argv)
 
-    def run_on_node(self, node_name: str, argv: list[str], timeout: float) -> str:
-        """Run argv in the node's network namespace (host filesystem); return stdout; raise on failure."""
-        return proc.run(self.node_argv(node_name, argv), timeout=timeout)
-
     def import_image(self, archive: Path, workers_only: bool = True) -> None:
         """Import an OCI image archive into every worker's (or every node's) containerd.
 
