@@ -2,7 +2,8 @@
 failures.
 
 The first run brings the cluster up (or reaches the one given) and every run passes
-``--keep-cluster``, so the next one reuses it; a local cluster the soak started is taken down at
+``--keep-cluster``, so the next one reuses it (``--new-cluster-each-run``: every run creates and
+removes its own, e.g. kind's creation soaked with the lab); a local cluster the soak started is taken down at
 the end. Each run's reports go to ``reports/soak/run-K``. At the end: how many runs passed, and
 for each failed run its first failure line and where the failure came from:
 
@@ -132,12 +133,13 @@ def report(results: list[Failure | None]) -> str:
     return "\n".join(lines)
 
 
-def _run(n: int, pytest_args: list[str], reports: Path) -> Failure | None:
+def _run(n: int, pytest_args: list[str], reports: Path, keep: bool = True) -> Failure | None:
     out = reports / f"run-{n}"
     out.mkdir(parents=True, exist_ok=True)
     junit, log = out / "junit.xml", out / "pytest.log"
     command = [
-        *(sys.executable, "-m", "pytest", "steps", "-p", "no:cacheprovider", "--keep-cluster"),
+        *(sys.executable, "-m", "pytest", "steps", "-p", "no:cacheprovider"),
+        *(["--keep-cluster"] if keep else []),
         *(f"--reports-dir={out}", f"--junitxml={junit}", *pytest_args),
     ]
     print(f"[soak] run {n}: {' '.join(command[2:])}", flush=True)
@@ -167,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         default=ROOT / "reports" / "soak",
         help="where each run's reports and log go (default reports/soak)",
     )
+    parser.add_argument(
+        "--new-cluster-each-run",
+        action="store_true",
+        help="create the cluster anew for every run and take it down after (e.g. kind: its "
+        "creation is soaked too)",
+    )
     args, pytest_args = parser.parse_known_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -177,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Failure | None] = []
     try:
         for n in range(1, args.runs + 1):
-            results.append(_run(n, pytest_args, args.soak_dir))
+            results.append(_run(n, pytest_args, args.soak_dir, not args.new_cluster_each_run))
             print(f"[soak] run {n}: {'passed' if results[-1] is None else 'FAILED'}", flush=True)
     finally:
         if not was_up and local.has_processes():
