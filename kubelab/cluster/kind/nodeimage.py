@@ -80,8 +80,8 @@ NODE_PACKAGES = (
     "containernetworking-plugins",
 )
 # The base of the kube-proxy and kubelab-podnet images (upstream's kube-proxy image is Debian's
-# iptables on distroless).
-TOOLS_PACKAGES = ("iptables", "conntrack", "iproute2", "kmod")
+# iptables and nftables on distroless: kube-proxy's nftables mode runs `nft`).
+TOOLS_PACKAGES = ("iptables", "nftables", "conntrack", "iproute2", "kmod")
 RECIPE_VERSION = "5"
 REGISTRY = "registry.k8s.io"
 PAUSE_REF = f"{REGISTRY}/pause:3.10"  # the sandbox image named in kind's containerd config
