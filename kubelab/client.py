@@ -54,10 +54,14 @@ class MemoryDiscoverer(LazyDiscoverer):
         pass
 
 
+# Kinds whose model name carries their group, as two groups define them (core's Event).
+MODEL_NAMES = {"Event": "CoreV1Event"}
+
+
 def model(kind: str, suffix: str = "") -> Any:
     """The client's model class for ``kind`` (``suffix="List"``: for a list of them)."""
     version = API_VERSIONS[kind].rsplit("/", 1)[-1]
-    return getattr(client, f"{version.capitalize()}{kind}{suffix}")
+    return getattr(client, MODEL_NAMES.get(kind, f"{version.capitalize()}{kind}") + suffix)
 
 
 # What a call to the API can raise when the cluster, not kubelab, is the problem.

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from kubernetes import client
 
+from kubelab import client as client_module
 from kubelab.client import Kube
 from tests.stand_in_api import kubeconfig, serve
 
@@ -36,3 +38,9 @@ def test_a_list_call_names_its_typed_list_for_a_watch(tmp_path: Path):
         listing = kube.lister("Namespace")
         assert listing.__annotations__["return"] is client.V1NamespaceList
         assert listing().items == []
+
+
+@pytest.mark.parametrize("kind", sorted(client_module.API_VERSIONS))
+def test_every_kind_kubelab_reads_has_a_model_and_a_list_model(kind: str) -> None:
+    assert client_module.model(kind).__name__.endswith(kind)
+    assert client_module.model(kind, "List").__name__.endswith(f"{kind}List")
