@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     figures["boot"] = statistics.median(boots)
     try:
-        from kubelab.cluster.local_provider import LocalProvider
+        from kubelab.cluster.local.provider import LocalProvider
 
         # The lab's images on every node first, so that no figure below includes importing them.
         _timed("images onto the nodes", LocalProvider(ROOT / "app", 3, None).setup)
