@@ -48,6 +48,7 @@ from kubelab.errors import EnvironmentProblem
 from kubelab.images.buildah import Buildah
 from kubelab.images.pause import build_pause_image
 from kubelab.images.rootfs import (
+    DEBOOTSTRAP_TIMEOUT,
     SUITE,
     apt_mirror,
     ensure_debootstrap,
@@ -88,7 +89,6 @@ RECIPE_VERSION = "5"
 REGISTRY = "registry.k8s.io"
 PAUSE_REF = f"{REGISTRY}/pause:3.10"  # the sandbox image named in kind's containerd config
 PODNET_REF = "kubelab.local/podnet:1"
-DEBOOTSTRAP_TIMEOUT = 900.0
 STEP_TIMEOUT = 600.0
 FILES = resources.files("kubelab.cluster.kind").joinpath("files")
 
