@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+from kubelab import commands
 from kubelab.build import ensure_binaries
 from kubelab.cluster.local import LocalCluster
+from kubelab.console import say
 from kubelab.paths import cache_dir
+from kubelab.waits import LONG
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "lab.sh"
@@ -56,7 +59,7 @@ def _busy() -> float:
 
 
 def _timed(what: str, action: Callable[[], object]) -> float:
-    print(f"[bench] {what} ...", flush=True)
+    say(f"[bench] {what} ...")
     started, busy = time.monotonic(), _busy()
     try:
         action()
@@ -64,7 +67,7 @@ def _timed(what: str, action: Callable[[], object]) -> float:
         FAILED.append(what)
     elapsed = time.monotonic() - started
     BUSY[what] = _busy() - busy
-    print(f"[bench] {what}: {elapsed:.1f} s{' (FAILED)' if what in FAILED else ''}", flush=True)
+    say(f"[bench] {what}: {elapsed:.1f} s{' (FAILED)' if what in FAILED else ''}")
     return elapsed
 
 
@@ -75,9 +78,7 @@ def _cold_build() -> None:
         try:
             ensure_binaries(Path(tmp) / "cache")
         finally:
-            subprocess.run(
-                ["chmod", "-R", "u+w", tmp], check=True, timeout=300
-            )  # modcache is read-only
+            commands.run(["chmod", "-R", "u+w", tmp], timeout=LONG)  # modcache is read-only
             os.environ.pop("GOCACHE")
             os.environ.pop("GOMODCACHE")
 
@@ -249,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     figures["boot"] = statistics.median(boots)
     try:
-        from kubelab.cluster.local_provider import LocalProvider
+        from kubelab.cluster.local.provider import LocalProvider
 
         # The lab's images on every node first, so that no figure below includes importing them.
         _timed("images onto the nodes", LocalProvider(ROOT / "app", 3, None).setup)

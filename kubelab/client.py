@@ -21,9 +21,10 @@ from kubernetes.dynamic.discovery import LazyDiscoverer
 
 from kubelab.errors import EnvironmentProblem, UsageError
 from kubelab.names import MANAGED_BY
+from kubelab.waits import SHORT
 from kubelab.watching import Follower
 
-REQUEST_TIMEOUT = 30.0  # no single API call may hang a run
+REQUEST_TIMEOUT = SHORT  # no single API call may hang a run
 
 # The group/version kubelab speaks for each kind it addresses by name; the kind alone can be
 # ambiguous (Event is in the core group and in events.k8s.io). The dynamic client finds the rest

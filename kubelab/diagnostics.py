@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from kubernetes.client.rest import ApiException
 
 from kubelab.client import Kube
-from kubelab.cluster.base import Provider
 from kubelab.errors import KubelabError
 from kubelab.namespace import LabNamespace
 from kubelab.states import is_ready
@@ -16,6 +16,18 @@ from kubelab.states import is_ready
 log = logging.getLogger(__name__)
 
 LOG_LINES = 20
+
+
+class NodeRuntimes(Protocol):
+    """What diagnostics ask of a cluster provider (kubelab.cluster.base.Provider has both)."""
+
+    def node_containers(self, node_name: str) -> list[str]:
+        """Names of the containers the node's runtime runs."""
+        ...
+
+    def logs_hint(self) -> str:
+        """Where to look for the cluster's own logs."""
+        ...
 
 
 def _guarded(title: str, produce: Callable[[], list[str]]) -> str:
@@ -83,7 +95,7 @@ def container_logs(ns: LabNamespace, tail: int = LOG_LINES) -> list[str]:
     return lines
 
 
-def node_containers(ns: LabNamespace, provider: Provider) -> list[str]:
+def node_containers(ns: LabNamespace, provider: NodeRuntimes) -> list[str]:
     """What the runtime of each node hosting the namespace's pods runs, where the provider can tell."""
     lines = []
     for node in sorted({p.spec.node_name for p in ns.pods() if p.spec.node_name}):
@@ -104,7 +116,7 @@ def nodes(kube: Kube) -> list[str]:
     ]
 
 
-def collect(kube: Kube, provider: Provider, ns: LabNamespace | None) -> str:
+def collect(kube: Kube, provider: NodeRuntimes, ns: LabNamespace | None) -> str:
     """Everything above as one text block, each part guarded so one failure hides nothing else."""
     parts = [_guarded("nodes", lambda: nodes(kube))]
     if ns is not None:

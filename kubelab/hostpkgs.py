@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from kubelab.console import say
 from kubelab.errors import EnvironmentProblem
 
 APT_TIMEOUT = 900.0
@@ -38,11 +39,7 @@ def install(packages: list[str], purpose: str) -> None:
         )
     # Progress, apt's included, goes to stderr: stdout carries a command's result (the options
     # `kubelab images push` prints, a kubeconfig path).
-    print(
-        f"[hostdeps] installing {' '.join(packages)} for {purpose} with apt-get",
-        file=sys.stderr,
-        flush=True,
-    )
+    say(f"[hostdeps] installing {' '.join(packages)} for {purpose} with apt-get", sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
         # Another apt-get (a parallel run, unattended upgrades) may hold dpkg's lock: wait for it.

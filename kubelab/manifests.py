@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from kubelab.cluster.base import Images
 from kubelab.errors import UsageError
+from kubelab.images import Images
 from kubelab.paths import source_dir
 
 # Placeholders the YAML files use where an image goes.

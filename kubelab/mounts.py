@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-UMOUNT_TIMEOUT = 30.0
+from kubelab import commands
 
 
 def _unescape(field: str) -> str:
@@ -31,13 +30,9 @@ def mounts() -> list[tuple[str, str]]:
 def umount(point: str | Path) -> None:
     """Unmount one mount point; fall back to a lazy unmount when it is busy."""
     try:
-        subprocess.run(
-            ["umount", str(point)], check=True, timeout=UMOUNT_TIMEOUT, capture_output=True
-        )
-    except subprocess.CalledProcessError:
-        subprocess.run(
-            ["umount", "-l", str(point)], check=True, timeout=UMOUNT_TIMEOUT, capture_output=True
-        )
+        commands.run(["umount", point])
+    except commands.CommandFailed:
+        commands.run(["umount", "-l", point])
 
 
 def unmount_under(roots: Path | Iterable[Path]) -> None:

@@ -10,6 +10,10 @@ MANAGED_BY = {MANAGED_BY_KEY: "kubelab"}
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 CONTROL_PLANE_KEYS = (CONTROL_PLANE_LABEL, "node-role.kubernetes.io/master")
 
+# The label carrying the hash of an image's inputs (buildah's images, kind's node image): same
+# inputs, same label, no rebuild.
+INPUTS_LABEL = "org.kubelab.inputs"
+
 # The images kubelab builds for the local cluster (and names by default elsewhere).
 PAUSE_IMAGE = "kubelab.local/pause:3.10"
 REDIS_IMAGE = "kubelab.local/redis:7"

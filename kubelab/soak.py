@@ -25,6 +25,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from kubelab import errors
+from kubelab.console import say
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT = 3600.0  # the first run may build the cluster's binaries and the lab's images
@@ -142,7 +143,7 @@ def _run(n: int, pytest_args: list[str], reports: Path, keep: bool = True) -> Fa
         *(["--keep-cluster"] if keep else []),
         *(f"--reports-dir={out}", f"--junitxml={junit}", *pytest_args),
     ]
-    print(f"[soak] run {n}: {' '.join(command[2:])}", flush=True)
+    say(f"[soak] run {n}: {' '.join(command[2:])}")
     with log.open("w") as output:
         try:
             subprocess.run(
@@ -186,12 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in range(1, args.runs + 1):
             results.append(_run(n, pytest_args, args.soak_dir, not args.new_cluster_each_run))
-            print(f"[soak] run {n}: {'passed' if results[-1] is None else 'FAILED'}", flush=True)
+            say(f"[soak] run {n}: {'passed' if results[-1] is None else 'FAILED'}")
     finally:
         if not was_up and local.has_processes():
-            print("[soak] taking down the local cluster the soak started", flush=True)
+            say("[soak] taking down the local cluster the soak started")
             local.down()
-        print(report(results), flush=True)
+        say(report(results))
     return 0 if all(r is None for r in results) and len(results) == args.runs else 1
 
 

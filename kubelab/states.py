@@ -154,3 +154,27 @@ def image_problem(pods: list[client.V1Pod]) -> str | None:
 def endpoint_ready(endpoint: Any) -> bool:
     """An EndpointSlice endpoint counts as ready unless ``ready`` is false (null means ready)."""
     return endpoint.conditions is None or endpoint.conditions.ready is not False
+
+
+def rollout_status(d: client.V1Deployment) -> str:
+    """What ``kubectl rollout status`` says of the Deployment ``d`` now (its own words)."""
+    s, name = d.status, d.metadata.name
+    if (s.observed_generation or 0) < d.metadata.generation:
+        return "Waiting for deployment spec update to be observed..."
+    updated, total = s.updated_replicas or 0, s.replicas or 0
+    if updated < d.spec.replicas:
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: {updated} out of '
+            f"{d.spec.replicas} new replicas have been updated..."
+        )
+    if total > updated:
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: {total - updated} old replicas '
+            "are pending termination..."
+        )
+    if (s.available_replicas or 0) < updated:
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: {s.available_replicas or 0} of '
+            f"{updated} updated replicas are available..."
+        )
+    return f'deployment "{name}" successfully rolled out'

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kubelab.rollout import PodCount, PodLife
+from kubelab.podwatch import PodCount, PodLife
 from kubelab.traffic import Record
 
 FAILED = "failed"

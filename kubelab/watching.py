@@ -21,12 +21,13 @@ from kubernetes.client.rest import ApiException
 
 from kubelab.errors import EnvironmentProblem, WaitTimeout
 from kubelab.transient import is_transient
+from kubelab.waits import SHORT
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PROGRESS_EVERY = 10.0  # a long wait says what it waits for, and what it sees, this often
-LIST_TIMEOUT = 30.0
+LIST_TIMEOUT = SHORT
 GONE = 410  # the watch's resourceVersion is too old: list again
 RETRY_PAUSE = 0.5  # after a transient error, before listing again
 

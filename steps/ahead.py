@@ -18,8 +18,9 @@ from kubernetes.client.rest import ApiException
 from pytest_bdd import parsers
 from pytest_bdd.parser import Feature, Scenario
 
-from kubelab.cluster.base import Images, Provider
+from kubelab.cluster.base import Provider
 from kubelab.errors import KubelabError
+from kubelab.images import Images
 from kubelab.lab import Lab
 from kubelab.namespace import LabNamespace
 from kubelab.pytest_plugin import prepare_namespace, scenario_of

@@ -9,7 +9,7 @@ from kubelab.lab import Lab
 
 @when("I delete the services, the ReplicationController and the pods")
 def _(lab: Lab) -> None:
-    lab.clear()
+    lab.delete_services_rc_and_pods()
 
 
 @then("nothing of the lab is left")

@@ -12,7 +12,7 @@ RUNNING = ahead(parsers.parse("the {pod} pod is running"), lambda lab, pod: lab.
 
 @given(RUNNING)
 def _(lab: Lab, pod: str) -> None:
-    lab.run_pod(pod)
+    lab.start_pod_and_wait_until_ready(pod)
 
 
 @when(parsers.parse("I create the {pod} pod"))

@@ -15,7 +15,7 @@ RC_RUNS = ahead(
 
 @given(RC_RUNS)
 def _(lab: Lab, replicas: int) -> None:
-    lab.run_replication_controller(replicas)
+    lab.start_replication_controller_and_wait_for_pods(replicas)
 
 
 @when(parsers.parse("I create the web ReplicationController with {replicas:d} replicas"))
@@ -30,7 +30,7 @@ def _(lab: Lab, count: int) -> None:
 
 @then("the web pod is owned by the ReplicationController")
 def _(lab: Lab) -> None:
-    assert lab.owners("web") == [("ReplicationController", "web")]
+    assert lab.owners_of("web") == [("ReplicationController", "web")]
 
 
 @then(parsers.parse("the ReplicationController created exactly {count:d} pods"))

@@ -20,12 +20,12 @@ NODE_PORT_SERVICE = ahead(
 @given(SERVICE)
 @given(NODE_PORT_SERVICE)
 def _(lab: Lab, name: str) -> None:
-    lab.create_service(name)
+    lab.start_service_and_wait_until_it_answers(name)
 
 
 @when(parsers.parse("I create the {name:w} Service"), target_fixture="created")
 def _(lab: Lab, name: str) -> float:
-    return lab.start_service(name)
+    return lab.create_service(name)
 
 
 @when("I ask the web pod for its page from its node", target_fixture="answers")
@@ -46,7 +46,7 @@ def _(lab: Lab, times: int) -> list[Answer]:
     target_fixture="page",
 )
 def _(lab: Lab, created: float) -> PageSince:
-    return lab.page_since(created)
+    return lab.ask_until_page_settles(created)
 
 
 @when("I ask for the page on every node's address", target_fixture="answers")

@@ -18,7 +18,7 @@ WEB_UNDER = ahead(
 
 @given(WEB_UNDER, target_fixture="controller")
 def _(lab: Lab, count: int, controller: str) -> str:
-    lab.run_web_under(controller, replicas=count)
+    lab.start_web_under_and_wait_until_ready(controller, replicas=count)
     return controller
 
 
@@ -58,7 +58,7 @@ def _(rollout: Rollout, fewest: int) -> None:
 
 @then(parsers.parse("all {count:d} web pods run version 2.0"))
 def _(lab: Lab, count: int) -> None:
-    images = lab.web_pod_images(count)
+    images = lab.wait_for_web_pod_images(count)
     assert set(images.values()) == {lab.images.web_v2}, images
 
 
@@ -81,4 +81,4 @@ def _(rollout: Rollout) -> None:
 
 @then(parsers.parse("answers after the update come from all {count:d} pods"))
 def _(lab: Lab, rollout: Rollout, count: int) -> None:
-    assert {a.hostname for a in rollout.after} == set(lab.web_pod_images(count))
+    assert {a.hostname for a in rollout.after} == set(lab.wait_for_web_pod_images(count))

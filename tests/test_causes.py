@@ -13,9 +13,9 @@ import pytest
 
 from kubelab import causes, probes, rollout
 from kubelab.client import Kube
-from kubelab.cluster.base import Images
 from kubelab.errors import EnvironmentProblem
 from kubelab.http import Answer
+from kubelab.images import Images
 from kubelab.lab import Lab, PageSince
 from kubelab.namespace import LabNamespace
 from tests.stand_in_api import StandIn, kubeconfig, serve

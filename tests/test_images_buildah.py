@@ -230,7 +230,7 @@ def test_a_refused_push_is_one_line(builder: Buildah, tmp_path: Path) -> None:
     with registry(tmp_path, readonly=True) as address, pytest.raises(EnvironmentProblem) as error:
         builder.push(PROBE, f"{address}/nsprobe:1", tls_verify=False)
     message = str(error.value)
-    assert message.startswith(f"pushing {PROBE} to {address}/nsprobe:1 failed:"), message
+    assert message.startswith(f"pushing {PROBE} to {address}/nsprobe:1 failed with exit"), message
     assert ("405" in message, "\n" in message) == (True, False), message
 
 

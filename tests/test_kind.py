@@ -14,7 +14,8 @@ import yaml
 
 import kubelab.cluster.kind
 from kubelab import releases
-from kubelab.cluster.kind import KindProvider, kind_config, nodeimage, offline_corefile
+from kubelab.cluster.kind import KindProvider, nodeimage, nodelogs, provider
+from kubelab.cluster.kind.config import kind_config, offline_corefile
 from kubelab.errors import EnvironmentProblem
 
 # kubeadm's Corefile as kind's clusters have it (kubeadm v1.34).
@@ -204,12 +205,12 @@ def test_entrypoint_lines_are_what_kinds_entrypoint_said_on_a_node(tmp_path: Pat
         "systemd 252 running in system mode\n"
         "Welcome to Debian GNU/Linux 12 (bookworm)!\n"
     )
-    assert kubelab.cluster.kind.entrypoint_lines(node_log) == [
+    assert nodelogs.entrypoint_lines(node_log) == [
         "INFO: detected cgroup v1",
         "WARN: cgroupns not enabled!",
         "INFO: setting iptables to detected mode: legacy (rules: 0 legacy, 0 nft)",
     ]
-    assert kubelab.cluster.kind.entrypoint_lines(tmp_path / "never-written.log") == []
+    assert nodelogs.entrypoint_lines(tmp_path / "never-written.log") == []
 
 
 class FlakyCluster:
@@ -234,7 +235,7 @@ def no_docker_logs(monkeypatch: pytest.MonkeyPatch):
         (out / "kubelab-worker.log").write_text("systemd 252 running in system mode\n")
         yield
 
-    monkeypatch.setattr(kubelab.cluster.kind, "followed_node_logs", followed)
+    monkeypatch.setattr(provider, "followed_node_logs", followed)
 
 
 def test_a_failed_kind_create_is_tried_once_more_with_each_attempts_node_logs(

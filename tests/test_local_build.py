@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -145,42 +144,44 @@ def test_go_versions_compare_as_releases(text: str, expected: tuple[int, ...]) -
     assert go.go_version(text) == expected
 
 
+def _fake_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> Path:
+    """A ``go`` that runs ``script`` (sh) and writes each call's GOTOOLCHAIN to ``toolchains``."""
+    fake = tmp_path / "go"
+    fake.write_text(f'#!/bin/sh\necho "$GOTOOLCHAIN" >> {tmp_path / "toolchains"}\n{script}\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(go, "go", lambda: str(fake))
+    return tmp_path / "toolchains"
+
+
 def test_a_module_needing_a_newer_go_is_built_with_the_newer_toolchain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    toolchains: list[str] = []
-
-    def fake_run_go(
-        args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
-    ) -> str:
-        toolchains.append((env or {})["GOTOOLCHAIN"])
-        if len(toolchains) == 1:
-            raise subprocess.CalledProcessError(
-                1,
-                "go",
-                stderr="go: go.mod requires go >= 1.27.1 (running go 1.26.8; GOTOOLCHAIN=local)",
-            )
-        (tmp_path / "out" / ".build" / "x").write_text("")
-        return ""
-
-    monkeypatch.setattr(go, "run_go", fake_run_go)
-    (tmp_path / "out").mkdir()
-    go.build(["x"], tmp_path, ["."], tmp_path / "out", "-s -w")
-    assert toolchains == ["local", go.NEWER_TOOLCHAIN]
-    assert (tmp_path / "out" / "x").exists()
+    out = tmp_path / "out"
+    toolchains = _fake_go(
+        tmp_path,
+        monkeypatch,
+        'if [ "$GOTOOLCHAIN" = local ]; then\n'
+        "  echo 'go: go.mod requires go >= 1.27.1 (running go 1.26.8; GOTOOLCHAIN=local)' >&2\n"
+        "  exit 1\n"
+        f"fi\n: > {out}/.build/x",
+    )
+    out.mkdir()
+    go.build(["x"], tmp_path, ["."], out, "-s -w")
+    assert toolchains.read_text().split() == ["local", go.NEWER_TOOLCHAIN]
+    assert (out / "x").exists()
 
 
 def test_a_go_newer_than_any_toolchain_here_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fake_run_go(
-        args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
-    ) -> str:
-        raise subprocess.CalledProcessError(
-            1, "go", stderr="go: go.mod requires go >= 99.0 (running go 1.26.8; GOTOOLCHAIN=local)"
-        )
-
-    monkeypatch.setattr(go, "run_go", fake_run_go)
+    _fake_go(
+        tmp_path,
+        monkeypatch,
+        "echo 'go: go.mod requires go >= 99.0 (running go 1.26.8; GOTOOLCHAIN=local)' >&2; exit 1",
+    )
     with pytest.raises(EnvironmentProblem) as err:
         go.build(["coredns"], tmp_path, ["."], tmp_path, "-s -w")
-    assert str(err.value).startswith("go build of coredns failed: go: go.mod requires go >= 99.0")
+    assert str(err.value) == (
+        "go build of coredns failed with exit 1: "
+        "go: go.mod requires go >= 99.0 (running go 1.26.8; GOTOOLCHAIN=local)"
+    )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kubelab import commands
 from kubelab.cluster.local import hostdeps, proc
 from kubelab.errors import EnvironmentProblem
 from kubelab.hostpkgs import install
@@ -59,7 +60,7 @@ def test_started_processes_are_recorded_and_stopped(tmp_path: Path) -> None:
 
 def test_run_reports_the_failing_command() -> None:
     with pytest.raises(EnvironmentProblem, match=r"sh -c exit 3 failed with exit 3"):
-        proc.run(["sh", "-c", "exit 3"])
+        commands.run(["sh", "-c", "exit 3"])
 
 
 def test_apt_output_goes_to_stderr_never_stdout(

@@ -100,7 +100,7 @@ def test_a_cluster_with_a_dead_component_is_not_replaced(running, monkeypatch):
 
 
 def test_the_provider_reuses_through_up(running, monkeypatch):
-    from kubelab.cluster.local_provider import LocalProvider
+    from kubelab.cluster.local.provider import LocalProvider
 
     provider = LocalProvider(Path("app"), workers=2, k8s_version=None)
     provider.cluster = running

@@ -8,8 +8,8 @@ import kubernetes_validate
 import pytest
 
 from kubelab import manifests
-from kubelab.cluster.base import Images
 from kubelab.errors import UsageError
+from kubelab.images import Images
 
 IMAGES = Images(redis="r:1", web_v1="w:1", web_v2="w:2", pull_policy="Never")
 NAMES = sorted(p.stem for p in manifests.manifests_dir().glob("*.yml"))

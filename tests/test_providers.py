@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from kubelab.cluster.base import Images, Provider, node_command
+from kubelab.cluster.base import Provider, node_command
 from kubelab.cluster.existing import ExistingCluster
 from kubelab.errors import NodeCommandFailed, NotSupported
 from kubelab.hostpkgs import ensure_programs
 from kubelab.http import parse_raw
+from kubelab.images import Images
 from tests.conftest import Served
 
 

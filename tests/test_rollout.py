@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubernetes import client
 
-from kubelab.rollout import running
+from kubelab.podwatch import running
 
 
 def _pods(kind: str, uid: str, count: int) -> list[client.V1Pod]:

@@ -93,6 +93,6 @@ def test_local_needs_linux_and_root(monkeypatch):
 
 def test_auto_with_nothing_available_lists_the_ways_out(monkeypatch):
     monkeypatch.setattr(select, "linux_root", lambda: False)
-    monkeypatch.setattr("kubelab.cluster.kind.docker_answers", lambda: False)
+    monkeypatch.setattr("kubelab.cluster.kind.engine.docker_answers", lambda: False)
     with pytest.raises(EnvironmentProblem, match="no cluster to run on"):
         choose(Options())

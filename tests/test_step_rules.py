@@ -8,8 +8,7 @@ import ast
 from pathlib import Path
 
 STEPS = Path(__file__).resolve().parents[1] / "steps"
-ACTING = ("create_", "start_", "run_", "ask_", "page_since", "roll_", "clear", "delete", "apply")
-ACTING += ("sample_answers",)
+ACTING = ("create_", "start_", "run_", "ask_", "roll_", "clear", "delete", "apply")
 
 
 def _is_then(decorator: ast.expr) -> bool:
@@ -60,14 +59,14 @@ def test_a_then_that_asks_and_hands_on_is_named() -> None:
     source = """
 @then(parsers.parse("within {seconds:d} seconds the web pod answers"), target_fixture="page")
 def _(lab: Lab, created: float, seconds: int) -> PageSince:
-    page = lab.page_since(created, bound=seconds)
+    page = lab.ask_until_page_settles(created)
     assert page.matches("x", within=seconds)
     return page
 """
     assert then_problems(source, "old.py") == [
         "old.py:3: a Then hands state on (target_fixture)",
         "old.py:3: a Then returns something (it must return None)",
-        "old.py:3: a Then acts: page_since()",
+        "old.py:3: a Then acts: ask_until_page_settles()",
     ]
 
 

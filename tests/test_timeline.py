@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from kubelab import timeline
-from kubelab.rollout import PodCount, PodLife
+from kubelab.podwatch import PodCount, PodLife
 from kubelab.traffic import Record, Request
 
 
@@ -103,6 +103,6 @@ def deployment(generation: int, observed: int, updated: int, total: int, availab
     ],
 )
 def test_deployment_progress_in_kubectl_rollout_status_words(state, said):
-    from kubelab.rollout import rollout_status
+    from kubelab.states import rollout_status
 
     assert rollout_status(deployment(*state)).endswith(said)

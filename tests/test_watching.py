@@ -176,7 +176,7 @@ def test_pod_watch_sees_when_the_last_old_pod_exits(
 ) -> None:
     from kubelab.client import Kube
     from kubelab.namespace import LabNamespace
-    from kubelab.rollout import PodWatch
+    from kubelab.podwatch import PodWatch
 
     monkeypatch.setattr(
         StandInWatchApi,
@@ -201,7 +201,7 @@ def test_pod_watch_names_the_old_pods_that_did_not_exit(
 ) -> None:
     from kubelab.client import Kube
     from kubelab.namespace import LabNamespace
-    from kubelab.rollout import PodWatch
+    from kubelab.podwatch import PodWatch
 
     monkeypatch.setattr(
         StandInWatchApi, "events", [{"type": "ADDED", "object": _pod("b", True, 2)}]
@@ -377,7 +377,7 @@ def test_a_transient_api_error_while_asking_the_controllers_does_not_end_the_pod
 ) -> None:
     from kubelab.client import Kube
     from kubelab.namespace import LabNamespace
-    from kubelab.rollout import PodWatch
+    from kubelab.podwatch import PodWatch
 
     owned = _pod("b", True, 2)
     owned["metadata"]["ownerReferences"] = [

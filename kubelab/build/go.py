@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import time
 from importlib import resources
 from pathlib import Path
 
+from kubelab import commands
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem
 
@@ -58,18 +58,24 @@ def go_env(*, cgo: bool = False, toolchain: str = "local") -> dict[str, str]:
     return env
 
 
-def run_go(args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> str:
-    """Run ``go args`` in ``cwd``; its stdout (CalledProcessError on failure)."""
-    proc = subprocess.run(
+def run_go(
+    args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None, what: str = ""
+) -> str:
+    """Run ``go args`` in ``cwd``; its stdout (CommandFailed, naming ``what`` and carrying its
+    stderr, on failure)."""
+    return commands.run(
         [go(), *args],
+        timeout=timeout,
+        what=what or f"go {args[0]}",
         cwd=cwd,
         env=env or go_env(),
-        check=True,
-        timeout=timeout,
-        capture_output=True,
-        text=True,
+        detail=_go_errors,
     )
-    return proc.stdout
+
+
+def _go_errors(stderr: str) -> str:
+    """Go's last 15 lines of errors, one line (a compile error names file, line and cause)."""
+    return commands.last_lines(stderr, 15)
 
 
 def write_module(src: Path, go_mod: str, main_file: str | None = None) -> None:
@@ -105,19 +111,16 @@ def build(
     args = ["build", "-ldflags", ldflags, *(["-tags", tags] if tags else []), "-o", f"{tmp}/"]
     try:
         try:
-            run_go([*args, *packages], src, BUILD_TIMEOUT, go_env(cgo=cgo))
-        except subprocess.CalledProcessError as exc:
-            newer = _NEEDS_NEWER_GO.search(exc.stderr or "")
+            run_go([*args, *packages], src, BUILD_TIMEOUT, go_env(cgo=cgo), f"go build of {what}")
+        except commands.CommandFailed as exc:
+            newer = _NEEDS_NEWER_GO.search(exc.stderr)
             if newer is None or go_version(newer.group(1)) > go_version(NEWER_TOOLCHAIN):
                 raise
             say(f"[build] {what} needs Go {newer.group(1)}: building with {NEWER_TOOLCHAIN}")
             env = go_env(cgo=cgo, toolchain=NEWER_TOOLCHAIN)
-            run_go([*args, *packages], src, BUILD_TIMEOUT, env)
+            run_go([*args, *packages], src, BUILD_TIMEOUT, env, f"go build of {what}")
         for name in names:
             (tmp / name).replace(bin_dir / name)
-    except subprocess.CalledProcessError as exc:
-        tail = "\n".join((exc.stderr or "").strip().splitlines()[-15:])
-        raise EnvironmentProblem(f"go build of {what} failed: {tail}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.monotonic() - started
@@ -134,11 +137,8 @@ def go_install(package: str, version: str, bin_dir: Path, name: str) -> Path:
     say(f"[build] {name} {version}: go install {package}")
     started = time.monotonic()
     env = go_env() | {"GOBIN": str(bin_dir.absolute())}
-    try:
-        run_go(["install", "-ldflags=-s -w", f"{package}@{version}"], bin_dir, BUILD_TIMEOUT, env)
-    except subprocess.CalledProcessError as exc:
-        tail = " ".join((exc.stderr or "").strip().splitlines()[-3:])
-        raise EnvironmentProblem(f"go install {package}@{version} failed: {tail}") from None
+    argv = ["install", "-ldflags=-s -w", f"{package}@{version}"]
+    run_go(argv, bin_dir, BUILD_TIMEOUT, env, f"go install {package}@{version}")
     say(f"[build] {name}: built in {time.monotonic() - started:.0f} s")
     return binary
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from kubelab import releases
+from kubelab import commands, releases
 from kubelab.build import go
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem
@@ -91,9 +90,7 @@ def binary_version(path: Path) -> str:
         "kubeadm": ["version", "-o", "short"],
         "kubectl": ["version", "--client"],
     }.get(path.name, ["--version"])
-    out = subprocess.run(
-        [str(path), *args], check=True, timeout=SHORT, capture_output=True, text=True
-    ).stdout
+    out = commands.run([path, *args], timeout=SHORT)
     if path.name == "coredns":  # CoreDNS-1.14.6 / linux/amd64, go1.26, <git commit>
         return " ".join(out.split())
     return out.strip().splitlines()[0] if out.strip() else ""
@@ -130,7 +127,7 @@ def _is_built(bins: Binaries, name: str, chosen: Chosen, stamps: dict[str, objec
         return True  # checked before and unchanged since: skip running a 100 MB binary
     try:
         ok = expected in binary_version(path)
-    except (subprocess.SubprocessError, OSError):
+    except (commands.CommandFailed, OSError):
         return False
     if ok:
         stamps[name] = [*_stamp(path), expected]

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import abc
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
+from kubelab.commands import CommandFailed, run
 from kubelab.errors import NodeCommandFailed, NotSupported
+from kubelab.images import Images
 
-
-@dataclass(frozen=True)
-class Images:
-    """The image references the lab's manifests are given, and how nodes get them."""
-
-    redis: str
-    web_v1: str
-    web_v2: str
-    pull_policy: str = "IfNotPresent"
+__all__ = ["Images", "Provider", "node_command"]
 
 
 class Provider(abc.ABC):
@@ -66,15 +58,6 @@ class Provider(abc.ABC):
 def node_command(node_name: str, argv: list[str], timeout: float) -> str:
     """Run ``argv`` (a local program that reaches the node) as ``run_on_node`` promises."""
     try:
-        return subprocess.run(
-            argv, check=True, capture_output=True, text=True, timeout=timeout
-        ).stdout
-    except subprocess.CalledProcessError as exc:
-        detail = (exc.stderr or exc.stdout or "").strip() or "no output"
-        raise NodeCommandFailed(
-            f"{' '.join(argv)} on node {node_name} failed with exit {exc.returncode}: {detail}"
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise NodeCommandFailed(
-            f"{' '.join(argv)} on node {node_name} did not finish within {timeout:g} s"
-        ) from None
+        return run(argv, timeout=timeout, what=f"{' '.join(argv)} on node {node_name}")
+    except CommandFailed as exc:
+        raise NodeCommandFailed(str(exc)) from None

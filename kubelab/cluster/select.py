@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubelab import releases
-from kubelab.cluster.base import Images, Provider
+from kubelab.cluster.base import Provider
 from kubelab.errors import EnvironmentProblem, UsageError
+from kubelab.images import Images
 from kubelab.names import REDIS_IMAGE, WEB_V1_IMAGE, WEB_V2_IMAGE
 
 CHOICES = ("auto", "kind", "local", "existing")
@@ -51,7 +52,7 @@ def kubeconfig_given(options: Options) -> Path | None:
 
 def choose(options: Options) -> Provider:
     """The provider for ``options``; a one-line UsageError/EnvironmentProblem when none fits."""
-    from kubelab.cluster.kind import docker_answers
+    from kubelab.cluster.kind.engine import docker_answers
 
     kind = options.cluster
     if kind not in CHOICES:
@@ -76,11 +77,11 @@ def choose(options: Options) -> Provider:
             raise UsageError(
                 "--cluster=existing needs --kubeconfig (or KUBECONFIG) naming the cluster"
             )
-        from kubelab.cluster.existing import ExistingCluster
+        from kubelab.cluster.existing.provider import ExistingCluster
 
         return ExistingCluster(given, options.images)
     if kind == "kind":
-        from kubelab.cluster.kind import KindProvider
+        from kubelab.cluster.kind.provider import KindProvider
 
         return KindProvider(
             options.app_dir,
@@ -96,7 +97,7 @@ def choose(options: Options) -> Provider:
             "--cluster=local runs Kubernetes as processes on this host and needs Linux and root; "
             "run with sudo, or use --cluster=kind or --cluster=existing"
         )
-    from kubelab.cluster.local_provider import LocalProvider
+    from kubelab.cluster.local.provider import LocalProvider
 
     return LocalProvider(
         options.app_dir,

@@ -20,19 +20,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kubelab import hostpkgs
+from kubelab import commands, hostpkgs
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.images.rootfs import run_streaming, say
+from kubelab.names import INPUTS_LABEL
 from kubelab.paths import cache_dir
+from kubelab.waits import SHORT
 
-# The label carrying the hash of an image's inputs: same inputs, same label, no rebuild.
-INPUTS_LABEL = "org.kubelab.inputs"
 # The label naming the architecture the image's binaries are for (also the config's field).
 ARCH_LABEL = "org.kubelab.architecture"
 ARCHIVE_FORMATS = ("oci-archive", "docker-archive")
 BUILD_TIMEOUT = 900.0
 PUSH_TIMEOUT = 300.0
-QUICK_TIMEOUT = 60.0
 
 
 def architecture() -> str:
@@ -69,20 +68,14 @@ class Buildah:
             *args,
         ]
 
-    def _run(self, *args: str, timeout: float = QUICK_TIMEOUT, what: str = "") -> str:
-        try:
-            done = subprocess.run(
-                self.command(*args), check=True, timeout=timeout, capture_output=True, text=True
-            )
-        except subprocess.CalledProcessError as exc:
-            raise EnvironmentProblem(
-                f"{what or 'buildah ' + args[0]} failed: {last_error(exc.stderr)}"
-            ) from None
-        except subprocess.TimeoutExpired:
-            raise EnvironmentProblem(
-                f"{what or 'buildah ' + args[0]} did not finish within {timeout:.0f} s"
-            ) from None
-        return done.stdout
+    def _run(self, *args: str, timeout: float = SHORT, what: str = "") -> str:
+        """``buildah ARGS...`` on this store to its end; its stdout (CommandFailed: its error)."""
+        return commands.run(
+            self.command(*args),
+            timeout=timeout,
+            what=what or f"buildah {args[0]}",
+            detail=last_error,
+        )
 
     @staticmethod
     def ensure() -> None:
@@ -95,27 +88,18 @@ class Buildah:
 
     def image_id(self, ref: str) -> str | None:
         """The id of image ``ref`` in the store, or None when it is not there."""
-        done = subprocess.run(
-            self.command("inspect", "--type", "image", "--format", "{{.FromImageID}}", ref),
-            check=False,
-            timeout=QUICK_TIMEOUT,
-            capture_output=True,
-            text=True,
+        found = commands.query(
+            self.command("inspect", "--type", "image", "--format", "{{.FromImageID}}", ref)
         )
-        return done.stdout.strip() or None if done.returncode == 0 else None
+        return (found or "").strip() or None
 
     def label(self, ref: str, name: str) -> str | None:
         """The value of label ``name`` on image ``ref``; None when the image or label is missing."""
         fmt = "{{index .OCIv1.Config.Labels " + f'"{name}"' + "}}"
-        done = subprocess.run(
-            self.command("inspect", "--type", "image", "--format", fmt, ref),
-            check=False,
-            timeout=QUICK_TIMEOUT,
-            capture_output=True,
-            text=True,
-        )
-        value = done.stdout.strip()
-        return value if done.returncode == 0 and value and value != "<no value>" else None
+        value = (
+            commands.query(self.command("inspect", "--type", "image", "--format", fmt, ref)) or ""
+        ).strip()
+        return value if value and value != "<no value>" else None
 
     @staticmethod
     def inputs(context: Path, build_args: Mapping[str, str], dockerfile: Path | None = None) -> str:
@@ -236,12 +220,7 @@ class Buildah:
                 "commit", "--quiet", "--format=oci", "--rm", container, tag, timeout=BUILD_TIMEOUT
             )
         except BaseException:
-            subprocess.run(
-                self.command("rm", container),
-                check=False,
-                timeout=QUICK_TIMEOUT,
-                capture_output=True,
-            )
+            commands.query(self.command("rm", container))  # gone already is fine
             raise
         image = self.image_id(tag)
         if image is None:

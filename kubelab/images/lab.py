@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from kubelab.cluster.base import Images
-from kubelab.errors import EnvironmentProblem, UsageError
+from kubelab import commands
+from kubelab.errors import UsageError
+from kubelab.images import Images
 from kubelab.images.buildah import Buildah
 from kubelab.images.pause import PAUSE
 from kubelab.images.rootfs import (
@@ -35,7 +35,7 @@ from kubelab.names import WEB_V1_IMAGE as WEB_V1
 from kubelab.names import WEB_V2_IMAGE as WEB_V2
 
 BASE = "kubelab.local/base"
-__all__ = ["PAUSE", "REDIS", "WEB_V1", "WEB_V2", "build_lab_images"]
+__all__ = ["PAUSE", "REDIS", "WEB_V1", "WEB_V2", "build_lab_images", "lab_images_for_nodes"]
 
 REDIS_CONTEXT = Path(__file__).with_name("redis")
 WEB_BUILDS = {WEB_V1: {"VERSION": "1.0"}, WEB_V2: {"VERSION": "2.0"}}
@@ -92,13 +92,7 @@ def download_wheels(lock: Path, cache_dir: Path) -> Path:
         *("--dest", str(dest), "--requirement", str(unmarked)),
     ]
     say(f"downloading the wheels {lock.name} pins (hash-checked)")
-    try:
-        subprocess.run(argv, check=True, timeout=DOWNLOAD_TIMEOUT, capture_output=True, text=True)
-    except subprocess.CalledProcessError as exc:
-        detail = [line for line in exc.stderr.strip().splitlines() if line.strip()]
-        raise EnvironmentProblem(
-            f"pip download of {lock} failed: {detail[-1] if detail else f'exit {exc.returncode}'}"
-        ) from None
+    commands.run(argv, timeout=DOWNLOAD_TIMEOUT, what=f"pip download of {lock}")
     done.write_text(f"[global]\nno-index = true\nfind-links = {PIP_MOUNT}\n")
     return dest
 
@@ -147,6 +141,13 @@ def export_lab_images(app_dir: Path, cache_dir: Path, fmt: str = "oci-archive") 
                     stale.unlink()
         archives[ref] = archive
     return archives
+
+
+def lab_images_for_nodes(app_dir: Path, cache_dir: Path) -> tuple[Images, dict[str, Path]]:
+    """Build the lab's images if needed and export them for a provider to put on its nodes; their
+    names (never pulled) and ref -> OCI archive."""
+    archives = export_lab_images(app_dir, cache_dir)
+    return Images(redis=REDIS, web_v1=WEB_V1, web_v2=WEB_V2, pull_policy="Never"), archives
 
 
 def push_lab_images(app_dir: Path, cache_dir: Path, registry: str, *, tls_verify: bool) -> Images:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import subprocess
 from pathlib import Path
 
+from kubelab import commands
 from kubelab.errors import EnvironmentProblem
 from kubelab.images.buildah import Buildah
 from kubelab.names import PAUSE_IMAGE
@@ -36,18 +36,11 @@ def build_pause_image(cache_dir: Path) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     binary = work / "pause"
     log.info("compiling %s (gcc %s)", PAUSE_SOURCE.name, " ".join(CFLAGS))
-    try:
-        subprocess.run(
-            [gcc, *CFLAGS, "-o", str(binary), str(PAUSE_SOURCE)],
-            check=True,
-            timeout=COMPILE_TIMEOUT,
-            capture_output=True,
-            text=True,
-        )
-    except subprocess.CalledProcessError as exc:
-        raise EnvironmentProblem(
-            f"gcc could not build pause.c (static glibc needs libc6-dev): {exc.stderr.strip()}"
-        ) from exc
+    commands.run(
+        [gcc, *CFLAGS, "-o", binary, PAUSE_SOURCE],
+        timeout=COMPILE_TIMEOUT,
+        what="gcc of pause.c (static glibc needs libc6-dev)",
+    )
     builder = Buildah(cache_dir)
     builder.ensure()
     builder.from_scratch(PAUSE, [(binary, "/pause")], entrypoint=["/pause"], user="65535:65535")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubelab import hostpkgs
+from kubelab import commands, console, hostpkgs
 from kubelab.errors import EnvironmentProblem
 from kubelab.mounts import unmount_under
 
@@ -54,7 +54,7 @@ DEBOOTSTRAP_TIMEOUT = 900.0
 
 def say(message: str) -> None:
     """Print one progress line (image builds take tens of seconds; the user should see why)."""
-    print(f"kubelab images: {message}", file=sys.stderr, flush=True)
+    console.say(f"kubelab images: {message}", sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -200,11 +200,9 @@ def write_layer_tar(root: Path, dest: Path) -> Path:
     """Tar the root filesystem as an image layer (numeric owners, xattrs; runtime dirs empty)."""
     excludes = [f"--exclude=./{d}/*" for d in RUNTIME_DIRS]
     excludes += [f"--exclude=./{pattern}" for pattern in LAYER_EXCLUDES]
-    subprocess.run(
-        ["tar", "-C", str(root), "--numeric-owner", "--xattrs", *excludes, "-cf", str(dest), "."],
-        check=True,
+    commands.run(
+        ["tar", "-C", root, "--numeric-owner", "--xattrs", *excludes, "-cf", dest, "."],
         timeout=TAR_TIMEOUT,
-        capture_output=True,
     )
     return dest
 

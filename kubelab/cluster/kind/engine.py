@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from kubelab import hostpkgs
+from kubelab import commands, hostpkgs
+from kubelab.console import say
 from kubelab.errors import EnvironmentProblem
 from kubelab.paths import state_dir
 
@@ -37,10 +38,9 @@ def docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
     try:
-        subprocess.run(["docker", "info"], check=True, capture_output=True, timeout=INFO_TIMEOUT)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+        return commands.query(["docker", "info"], timeout=INFO_TIMEOUT) is not None
+    except (commands.CommandFailed, OSError):
         return False
-    return True
 
 
 def full_bounding_set() -> bool:
@@ -86,13 +86,9 @@ class DockerEngine:
 
     def cgroup_version(self) -> str:
         """The engine's cgroup version ("1" or "2"), as ``docker info`` reports it."""
-        return subprocess.run(
-            ["docker", "info", "--format", "{{.CgroupVersion}}"],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=INFO_TIMEOUT,
-        ).stdout.strip()
+        return commands.run(
+            ["docker", "info", "--format", "{{.CgroupVersion}}"], timeout=INFO_TIMEOUT
+        ).strip()
 
     def ensure(self) -> None:
         """A Docker engine answers afterwards; as root on Linux, install and start one if needed."""
@@ -125,7 +121,7 @@ class DockerEngine:
             )
             wrapper.chmod(0o755)
             flags += [f"--add-runtime=kubelab-runc={wrapper}", "--default-runtime=kubelab-runc"]
-        print("[kind] starting dockerd (Debian's docker.io) for this run", flush=True)
+        say("[kind] starting dockerd (Debian's docker.io) for this run")
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
                 ["dockerd", *flags],
@@ -156,7 +152,7 @@ class DockerEngine:
         """Stop the dockerd kubelab started (its containerd with it); restore the sysctls."""
         pid = self.kubelabs()
         if pid is not None:
-            print("[kind] stopping dockerd", flush=True)
+            say("[kind] stopping dockerd")
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_TIMEOUT
             while _pid_alive(pid) and time.monotonic() < deadline:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from kubelab import commands, console
 from kubelab.build import (
     KIND_EXTRA_BINARIES,
     Binaries,
@@ -47,6 +48,7 @@ from kubelab.errors import EnvironmentProblem
 from kubelab.images.buildah import Buildah
 from kubelab.images.pause import build_pause_image
 from kubelab.images.rootfs import (
+    DEBOOTSTRAP_TIMEOUT,
     SUITE,
     apt_mirror,
     ensure_debootstrap,
@@ -55,10 +57,11 @@ from kubelab.images.rootfs import (
     write_layer_tar,
 )
 from kubelab.mounts import unmount_under
+from kubelab.names import INPUTS_LABEL
 from kubelab.releases import Chosen
+from kubelab.waits import MEDIUM
 
 NODE_REPO = "kubelab.local/kind-node"
-KEY_LABEL = "dev.kubelab.inputs"
 # What kind's base Dockerfile installs, plus what it builds from git (containerd, runc, CNI).
 NODE_PACKAGES = (
     "systemd",
@@ -86,14 +89,13 @@ RECIPE_VERSION = "5"
 REGISTRY = "registry.k8s.io"
 PAUSE_REF = f"{REGISTRY}/pause:3.10"  # the sandbox image named in kind's containerd config
 PODNET_REF = "kubelab.local/podnet:1"
-DEBOOTSTRAP_TIMEOUT = 900.0
 STEP_TIMEOUT = 600.0
 FILES = resources.files("kubelab.cluster.kind").joinpath("files")
 
 
 def say(message: str) -> None:
     """One progress line (a cold node image takes a few minutes)."""
-    print(f"[kind] node image: {message}", flush=True)
+    console.say(f"[kind] node image: {message}")
 
 
 @dataclass(frozen=True)
@@ -109,16 +111,6 @@ class NodeImage:
         """The image ``ref`` of the release ``chosen``: its tags state the versions really
         inside (kubeadm derives etcd's flags from its tag)."""
         return cls(ref, f"{chosen.release.etcd}-0", f"v{chosen.release.coredns}")
-
-
-def _run(argv: list[str], timeout: float = STEP_TIMEOUT, **kw: object) -> str:
-    try:
-        return subprocess.run(
-            argv, check=True, capture_output=True, text=True, timeout=timeout, **kw
-        ).stdout.strip()  # type: ignore[call-overload]
-    except subprocess.CalledProcessError as exc:
-        tail = " ".join((exc.stderr or exc.stdout or "").strip().splitlines()[-3:])
-        raise EnvironmentProblem(f"{' '.join(argv[:3])} failed: {tail}") from None
 
 
 def inputs_key(node: NodeImage, bins: Binaries, runtime: Runtime, kind_files: Path) -> str:
@@ -138,20 +130,17 @@ def inputs_key(node: NodeImage, bins: Binaries, runtime: Runtime, kind_files: Pa
 
 
 def _docker_image_key(ref: str) -> str | None:
-    proc = subprocess.run(
+    found = commands.query(
         [
             "docker",
             "image",
             "inspect",
             "--format",
-            f'{{{{index .Config.Labels "{KEY_LABEL}"}}}}',
+            f'{{{{index .Config.Labels "{INPUTS_LABEL}"}}}}',
             ref,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
+        ]
     )
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    return None if found is None else found.strip()
 
 
 def ensure_node_image(cache: Path, chosen: Chosen) -> NodeImage:
@@ -224,10 +213,12 @@ def _debootstrap(root: Path, packages: tuple[str, ...], cache: Path, log: Path) 
 
 
 def _chroot(root: Path, script: str) -> str:
-    return _run(
-        ["chroot", str(root), "/bin/sh", "-euc", script],
+    return commands.run(
+        ["chroot", root, "/bin/sh", "-euc", script],
+        timeout=STEP_TIMEOUT,
+        what=f"chroot {root.name} /bin/sh",
         env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-    )
+    ).strip()
 
 
 def containerd_config(text: str) -> str:
@@ -434,17 +425,11 @@ def _preload(root: Path, runtime: Runtime, archives: list[Path]) -> None:
                 time.sleep(0.2)
             ctr = [str(runtime.path("ctr")), "--address", sock, "--namespace", "k8s.io"]
             for archive in archives:
-                _run(
-                    [
-                        *ctr,
-                        "images",
-                        "import",
-                        "--no-unpack",
-                        "--snapshotter=overlayfs",
-                        str(archive),
-                    ]
+                commands.run(
+                    [*ctr, "images", "import", "--no-unpack", "--snapshotter=overlayfs", archive],
+                    timeout=STEP_TIMEOUT,
                 )
-            names = _run([*ctr, "images", "ls", "-q"]).split()
+            names = commands.run([*ctr, "images", "ls", "-q"]).split()
             say("preloaded: " + ", ".join(n for n in names if not n.startswith("sha256:")))
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -453,17 +438,12 @@ def _preload(root: Path, runtime: Runtime, archives: list[Path]) -> None:
 
 def _docker_import(root: Path, ref: str, key: str) -> None:
     """The root filesystem into Docker as ``ref``, with kind's entrypoint; the old one removed."""
-    old = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{.Id}}", ref],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout.strip()
+    old = (commands.query(["docker", "image", "inspect", "--format", "{{.Id}}", ref]) or "").strip()
     say(f"docker import -> {ref}")
     changes = [
         "ENV container=docker",
         'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
-        f"LABEL {KEY_LABEL}={key}",
+        f"LABEL {INPUTS_LABEL}={key}",
     ]
     tar = subprocess.Popen(
         ["tar", "-C", str(root), "--numeric-owner", "--xattrs", "-cf", "-", "."],
@@ -473,10 +453,12 @@ def _docker_import(root: Path, ref: str, key: str) -> None:
         argv = ["docker", "import"]
         for change in changes:
             argv += ["--change", change]
-        _run([*argv, "-", ref], stdin=tar.stdout)
+        commands.run(
+            [*argv, "-", ref], timeout=STEP_TIMEOUT, what=f"docker import {ref}", stdin=tar.stdout
+        )
     finally:
         if tar.stdout is not None:
             tar.stdout.close()
         tar.wait(timeout=60)
     if old:
-        subprocess.run(["docker", "rmi", old], capture_output=True, timeout=120)
+        commands.query(["docker", "rmi", old], timeout=MEDIUM)  # still in use is fine

@@ -28,5 +28,6 @@ from __future__ import annotations
 
 from kubelab.cluster.local.cluster import LocalCluster
 from kubelab.cluster.local.plan import LocalNode
+from kubelab.cluster.local.provider import LocalProvider
 
-__all__ = ["LocalCluster", "LocalNode"]
+__all__ = ["LocalCluster", "LocalNode", "LocalProvider"]

@@ -9,9 +9,9 @@ import signal
 from collections.abc import Iterable
 from pathlib import Path
 
-from kubelab.cluster.local.proc import CMD_TIMEOUT, reap
+from kubelab.cluster.local.proc import reap
 from kubelab.mounts import mounts, umount
-from kubelab.waits import wait_until
+from kubelab.waits import SHORT, wait_until
 
 CGROUP_FS = ("cgroup", "cgroup2")
 CNI_CACHE = Path("/var/lib/cni/results")
@@ -82,7 +82,7 @@ def remove_cgroup(relative: str) -> None:
     wait_until(
         kill_remaining,
         lambda pids: not pids,
-        timeout=CMD_TIMEOUT,
+        timeout=SHORT,
         what=f"processes in cgroup {relative} to exit",
         interval=0.2,
     )

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from kubelab import paths, releases
+from kubelab import commands, paths, releases
 from kubelab.build import Binaries, Runtime, ensure_binaries, ensure_runtime
 from kubelab.build.runtime import runtime_dir
 from kubelab.client import API_ERRORS
@@ -285,7 +285,7 @@ class LocalCluster:
 
     def _node_images(self, node: LocalNode) -> dict[str, str]:
         """Name -> manifest digest of every named image in the node's CRI containerd."""
-        return parse_ctr_images(proc.run([*self._ctr(node), "images", "ls"]))
+        return parse_ctr_images(commands.run([*self._ctr(node), "images", "ls"]))
 
     def _ctr_path(self) -> Path:
         """``ctr`` of kubelab's runtime (built by ``up``)."""
@@ -335,8 +335,8 @@ class LocalCluster:
         """
         ctr = self._ctr(self._node(node_name))
         app = 'labels."io.cri-containerd.kind"==container'  # not the pause sandboxes
-        ids = set(proc.run([*ctr, "containers", "ls", "--quiet", app]).split())
-        tasks = proc.run([*ctr, "tasks", "ls"]).splitlines()[1:]
+        ids = set(commands.run([*ctr, "containers", "ls", "--quiet", app]).split())
+        tasks = commands.run([*ctr, "tasks", "ls"]).splitlines()[1:]
         running = {t.split()[0] for t in tasks if t.split()[-1:] == ["RUNNING"]}
         return sorted(ids & running)
 

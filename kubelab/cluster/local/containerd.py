@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from pathlib import Path
 
-from kubelab.errors import EnvironmentProblem
+from kubelab import commands
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +37,7 @@ def import_archive(
         str(archive),
     ]
     started = time.monotonic()
-    try:
-        subprocess.run(cmd, check=True, timeout=timeout, capture_output=True, text=True)
-    except subprocess.CalledProcessError as exc:
-        detail = (exc.stderr or exc.stdout or "").strip().splitlines()
-        raise EnvironmentProblem(
-            f"importing {archive.name} into {containerd_socket} failed: "
-            f"{detail[-1] if detail else f'exit {exc.returncode}'}"
-        ) from exc
+    commands.run(cmd, timeout=timeout, what=f"importing {archive.name} into {containerd_socket}")
     log.info(
         "imported %s into %s in %.1f s", archive.name, containerd_socket, time.monotonic() - started
     )

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from kubelab.cluster.local import plan
 from kubelab.cluster.local.plan import LocalNode
-from kubelab.cluster.local.proc import in_netns, run
+from kubelab.cluster.local.proc import in_netns
+from kubelab.commands import run
 from kubelab.errors import EnvironmentProblem
 
 _NODE_NETNS = re.compile(r"^([a-z][a-z0-9]{0,11})-(?:cp|w\d+)$")

@@ -1,4 +1,4 @@
-"""Running commands and the cluster's long-lived processes (one process group each, pid files)."""
+"""The cluster's long-lived processes: one process group each, pid files."""
 
 from __future__ import annotations
 
@@ -10,25 +10,9 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from kubelab.errors import EnvironmentProblem
-from kubelab.waits import wait_until
+from kubelab.waits import SHORT, wait_until
 
-CMD_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-
-
-def run(argv: Sequence[str], timeout: float = CMD_TIMEOUT, input: str | None = None) -> str:
-    """Run a command (check=True); return stdout; the error names the command and its stderr."""
-    try:
-        proc = subprocess.run(
-            list(argv), check=True, timeout=timeout, capture_output=True, text=True, input=input
-        )
-    except subprocess.CalledProcessError as exc:
-        err = (exc.stderr or exc.stdout or "").strip().splitlines()
-        raise EnvironmentProblem(
-            f"{' '.join(argv)} failed with exit {exc.returncode}: {err[-1] if err else 'no output'}"
-        ) from None
-    return proc.stdout
 
 
 def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
@@ -126,7 +110,7 @@ def stop(pid_dir: Path, names: Sequence[str]) -> None:
             wait_until(
                 lambda: _reap_and_filter(targets),
                 lambda alive: not alive,
-                timeout=STOP_TIMEOUT if sig == signal.SIGTERM else CMD_TIMEOUT,
+                timeout=STOP_TIMEOUT if sig == signal.SIGTERM else SHORT,
                 what=f"processes {', '.join(targets)} to exit",
                 interval=0.1,
             )
@@ -161,7 +145,7 @@ def kill_pids(pids: Sequence[int]) -> None:
     wait_until(
         lambda: _reap_and_filter_pids(pids),
         lambda alive: not alive,
-        timeout=CMD_TIMEOUT,
+        timeout=SHORT,
         what=f"pids {pids} to exit",
         interval=0.1,
     )

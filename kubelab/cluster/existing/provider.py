@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubelab.cluster.base import Images, Provider
+from kubelab.cluster.base import Provider
+from kubelab.images import Images
 
 
 class ExistingCluster(Provider):

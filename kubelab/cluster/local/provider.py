@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubelab.cluster.base import Images, Provider, node_command
+from kubelab.cluster.base import Provider, node_command
+from kubelab.cluster.local.cluster import LocalCluster
+from kubelab.images import Images
+from kubelab.images.lab import lab_images_for_nodes
+from kubelab.paths import cache_dir
 
 
 class LocalProvider(Provider):
@@ -20,8 +24,6 @@ class LocalProvider(Provider):
         proxy_mode: str | None = None,
         keep: bool = False,
     ) -> None:
-        from kubelab.cluster.local import LocalCluster
-
         self.cluster = LocalCluster(workers=workers, k8s_version=k8s_version, proxy_mode=proxy_mode)
         self.app_dir = app_dir
         self.keep = keep
@@ -32,20 +34,12 @@ class LocalProvider(Provider):
         return Path(self.cluster.kubeconfig)
 
     def setup(self) -> Images:
-        from kubelab.images import lab as lab_images
-        from kubelab.paths import cache_dir
-
         # A running cluster is reused only when it has the workers and version asked for.
         self._started_here = self.cluster.up()
-        archives = lab_images.export_lab_images(self.app_dir, cache_dir())
+        images, archives = lab_images_for_nodes(self.app_dir, cache_dir())
         for archive in archives.values():
             self.cluster.import_image(archive)
-        return Images(
-            redis=lab_images.REDIS,
-            web_v1=lab_images.WEB_V1,
-            web_v2=lab_images.WEB_V2,
-            pull_policy="Never",
-        )
+        return images
 
     def teardown(self) -> None:
         if self._started_here and not self.keep:
