@@ -19,7 +19,7 @@ import markupsafe
 from markdown_it import MarkdownIt
 
 # The lab's chapters in the lab's order; each feature is tagged with one (they are the markers).
-CHAPTERS = ("cluster", "pods", "services", "replication", "rolling_update", "clear")
+CHAPTERS = ("cluster", "pods", "services", "replication", "rolling_update", "clear", "change")
 
 
 def chapter(tags: Iterable[str]) -> int:
