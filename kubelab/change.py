@@ -163,6 +163,7 @@ class ChangeRun:
     before: dict[str, Container]  # every pod's container before the change
     after: list[Answer]  # answers through the NodePort once the change is done
     picture: Path
+    change: Change  # the change itself, with what it noted while it ran
     error: str = ""  # the change could not be made: why
 
     def summary(self) -> str:
@@ -302,6 +303,7 @@ def run_under_traffic(
         before,
         lab.sample_answers(),
         picture,
+        change,
         error,
     )
     evidence.picture(

@@ -4,6 +4,7 @@ kubelab's local cluster (a runtime restart here; the upgrade in ``kubelab.upgrad
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shlex
 import shutil
@@ -116,8 +117,8 @@ def local_cluster(provider: Provider, change: str) -> LocalCluster:
 
 
 def wait_for_node_ready(kube: Kube, node: str, since: float, timeout: float = MEDIUM) -> None:
-    """Wait until ``node`` is Ready with a heartbeat later than ``since`` (wall clock): its
-    kubelet has posted its status again since then."""
+    """Wait until ``node`` is Ready with a heartbeat stamped after ``since`` (wall clock): its
+    kubelet has posted its status since then (default 120 s)."""
     from kubelab.states import is_ready
 
     def seen() -> tuple[bool, float]:
@@ -132,7 +133,7 @@ def wait_for_node_ready(kube: Kube, node: str, since: float, timeout: float = ME
 
     wait_until(
         seen,
-        lambda s: s[0] and s[1] >= int(since),  # heartbeats are stamped to the second
+        lambda s: s[0] and s[1] >= math.ceil(since),  # stamped to the second: a later one
         timeout=timeout,
         what=f"node {node} Ready, its kubelet posting status again",
         describe=lambda s: f"Ready={s[0]}, last heartbeat {time.time() - s[1]:.0f} s ago",
@@ -152,8 +153,8 @@ class RuntimeRestart:
     def run(self, progress: Progress) -> None:
         """Restart each node's containerd, then wait until the node's kubelet reports it Ready."""
         for node in self.cluster.nodes():
-            started = time.time()
             with progress.step(node.name, "containerd restart"):
                 self.cluster.restart_runtime(node.name)
+            restarted = time.time()
             with progress.step(node.name, "kubelet reports Ready"):
-                wait_for_node_ready(self.kube, node.name, started)
+                wait_for_node_ready(self.kube, node.name, restarted)

@@ -38,6 +38,12 @@ class GatePlan:
     kubeconfig: Path | None = None  # existing
     change: str | None = None  # existing: the user's command
 
+    def versions(self) -> tuple[releases.Chosen, releases.Chosen]:
+        """A local gate's (source, target)."""
+        if self.source is None or self.target is None:
+            raise UsageError("the local gate upgrades a release to the next: give --from and --to")
+        return self.source, self.target
+
 
 def plan(
     cluster: str,
@@ -48,17 +54,7 @@ def plan(
 ) -> GatePlan:
     """Check the gate's options (one-line UsageError) and say what it will do; nothing starts."""
     if cluster == "existing":
-        if source or target:
-            raise UsageError(
-                "--from/--to upgrade kubelab's local cluster; on an existing cluster give the "
-                'change that upgrades it: --change "COMMAND"'
-            )
-        if kubeconfig is None or not kubeconfig.is_file():
-            raise UsageError(f"--cluster=existing needs --kubeconfig FILE (given: {kubeconfig})")
-        if not change:
-            raise UsageError('--cluster=existing needs the change to gate: --change "COMMAND"')
-        check_command(change)
-        return GatePlan("existing", kubeconfig=kubeconfig, change=change)
+        return _plan_existing(source or target, kubeconfig, change)
     if cluster != "local":
         raise UsageError(f"--cluster={cluster}: the gate runs on local or existing")
     if change:
@@ -66,6 +62,26 @@ def plan(
             "--change is for --cluster=existing; on the local cluster the gate upgrades "
             "--from one release --to the next"
         )
+    return _plan_local(source, target)
+
+
+def _plan_existing(
+    releases_given: str | None, kubeconfig: Path | None, change: str | None
+) -> GatePlan:
+    if releases_given:
+        raise UsageError(
+            "--from/--to upgrade kubelab's local cluster; on an existing cluster give the "
+            'change that upgrades it: --change "COMMAND"'
+        )
+    if kubeconfig is None or not kubeconfig.is_file():
+        raise UsageError(f"--cluster=existing needs --kubeconfig FILE (given: {kubeconfig})")
+    if not change:
+        raise UsageError('--cluster=existing needs the change to gate: --change "COMMAND"')
+    check_command(change)
+    return GatePlan("existing", kubeconfig=kubeconfig, change=change)
+
+
+def _plan_local(source: str | None, target: str | None) -> GatePlan:
     if not source or not target:
         raise UsageError("the local gate upgrades a release to the next: give --from and --to")
     old = _choose(source, "--from")
@@ -112,8 +128,8 @@ def pytest_argv(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> 
         "-q",
     ]
     if gate.cluster == "local":
-        assert gate.source is not None and gate.target is not None
-        version = gate.target.version if phase == "after" else gate.source.version
+        source, target = gate.versions()
+        version = target.version if phase == "after" else source.version
         argv += ["--cluster=local", f"--k8s-version={version}"]
         if phase == "change":
             argv += ["-m", "change", "--cluster-change=upgrade"]
@@ -203,14 +219,14 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
         from kubelab.cluster.local import LocalCluster
         from kubelab.paths import cache_dir
 
-        assert gate.source is not None and gate.target is not None
-        cluster = LocalCluster(k8s_version=gate.source.version)
+        source, target = gate.versions()
+        cluster = LocalCluster(k8s_version=source.version)
         if cluster.has_processes():
             raise UsageError(
                 "a local cluster is up: the gate boots and upgrades its own; run "
                 "`kubelab local down` first"
             )
-        ensure_binaries(cache_dir(), gate.target)  # built before anything runs, not mid-upgrade
+        ensure_binaries(cache_dir(), target)  # built before anything runs, not mid-upgrade
     results: list[PhaseResult] = []
     started = time.monotonic()
     try:
@@ -236,8 +252,8 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
 
 def _summary(gate: GatePlan, results: list[PhaseResult], seconds: float) -> str:
     if gate.cluster == "local":
-        assert gate.source is not None and gate.target is not None
-        what = f"Kubernetes {gate.source.version} upgraded in place to {gate.target.version}"
+        source, target = gate.versions()
+        what = f"Kubernetes {source.version} upgraded in place to {target.version}"
     else:
         what = f"{gate.kubeconfig}: the change {gate.change!r}"
     ok = len(results) == len(PHASES) and all(r.status == 0 for r in results)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from kubelab import change, changes
+from kubelab import change, changes, upgrade
 from kubelab.change import ChangeRun
 from kubelab.checks import counter_regressions
 from kubelab.cluster.base import Provider
@@ -45,6 +45,11 @@ def _(lab: Lab, provider: Provider) -> ChangeRun:
     return change.run_under_traffic(lab, restart)
 
 
+@when(change.WHEN["upgrade"], target_fixture="change_run")
+def _(lab: Lab, provider: Provider) -> ChangeRun:
+    return change.run_under_traffic(lab, upgrade.in_place(provider, lab.ns.kube))
+
+
 @then(parsers.parse("the traffic asked at least {rate:d} times a second"))
 def _(change_run: ChangeRun, rate: int) -> None:
     assert change_run.record.rate >= rate, change_run.summary()
@@ -78,4 +83,22 @@ def _(change_run: ChangeRun) -> None:
 @then("every pod kept its container, with no restart")
 def _(lab: Lab, change_run: ChangeRun) -> None:
     changed = change.kept_containers(lab, change_run)
+    assert changed == [], "; ".join(changed)
+
+
+@then("no kubelet was ever newer than the API server")
+def _(change_run: ChangeRun) -> None:
+    skewed = upgrade.of(change_run).skew_seen
+    assert skewed == [], "; ".join(skewed)
+
+
+@then("the API server and every kubelet report the new release")
+def _(lab: Lab, change_run: ChangeRun) -> None:
+    wrong = upgrade.releases_reported(lab.ns.kube, upgrade.of(change_run).target.version)
+    assert wrong == [], "; ".join(wrong)
+
+
+@then("the redis pod kept its container, with no restart, while its node's kubelet was upgraded")
+def _(lab: Lab, change_run: ChangeRun) -> None:
+    changed = change.kept_containers(lab, change_run, ["redis"])
     assert changed == [], "; ".join(changed)

@@ -77,6 +77,12 @@ POLL = 0.1
 # exits. Not a fault of the cluster: that kubelet is started again, at most this many times.
 SOCKET_RACE = "device-plugins/kubelet.sock: bind: address already in use"
 SOCKET_RACE_RESTARTS = 3
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+HEALTH = {  # on the control-plane node's loopback (components.py)
+    "etcd": "http://127.0.0.1:2381/health",
+    "kube-controller-manager": "https://127.0.0.1:10257/healthz",
+    "kube-scheduler": "https://127.0.0.1:10259/healthz",
+}
 DNS_ANSWER_WITHIN = 0.5  # CoreDNS answers in milliseconds; a lost first packet is asked again
 
 
@@ -363,6 +369,78 @@ class LocalCluster:
             SHORT,
             f"the containerd of {node.name} to answer again",
         )
+
+    def restart_component(self, node_name: str, component: str, bins: Binaries) -> None:
+        """Stop one component of a node (``kube-apiserver``, ``kubelet``, ...) and start it
+        again from ``bins`` (another release's binaries: an upgrade in place), with the command
+        line kubelab gives it; its data (etcd's) and its node's pods are kept. Returns once it
+        runs; what it serves is for the caller to wait for."""
+        node = self._node(node_name)
+        cp = plan.control_plane(self.nodes())
+        layout = self.layout
+        argvs = {
+            "etcd": lambda: components.etcd(bins, layout, cp),
+            "kube-apiserver": lambda: components.kube_apiserver(bins, layout, cp),
+            "kube-controller-manager": lambda: components.kube_controller_manager(bins, layout),
+            "kube-scheduler": lambda: components.kube_scheduler(bins, layout),
+            "kubelet": lambda: components.kubelet(bins, layout, node),
+            "kube-proxy": lambda: components.kube_proxy(bins, layout, node),
+        }
+        if component not in argvs or (not node.control_plane and component in CONTROL_PLANE):
+            raise UsageError(f"no component {component} on node {node.name}")
+        argv = argvs[component]()
+        name = f"{node.short}-{component}"
+        proc.stop(self.layout.pids, [name])
+        self._spawn(node, component, argv)
+
+    def component_binary(self, node_name: str, component: str) -> str:
+        """The program a running component was started from (its pid record's command line)."""
+        node = self._node(node_name)
+        record = proc.records(self.layout.pids).get(f"{node.short}-{component}")
+        argv = record.get("argv") if record else None
+        if not isinstance(argv, list):
+            raise EnvironmentProblem(f"cluster {self.name} runs no {component} on {node.name}")
+        return str(argv[argv.index("--") + 1])
+
+    def wait_for_kube_proxy(self, node_name: str) -> None:
+        """Until the node's kube-proxy has written its rules (120 s)."""
+        node = self._node(node_name)
+        self._wait(
+            lambda: netns.kube_proxy_synced(cleanup.NETNS_DIR / node.netns),
+            bool,
+            MEDIUM,
+            f"the kube-proxy of {node.name} to write its rules",
+        )
+
+    def wait_for_health(self, node_name: str, component: str) -> None:
+        """Until a control-plane component (etcd, kube-controller-manager, kube-scheduler)
+        answers its health check on the node's loopback (120 s)."""
+        node = self._node(node_name)
+        url = HEALTH[component]
+
+        def answer() -> str:
+            try:
+                return self.run_on_node(
+                    node.name, ["curl", "-sk", "--max-time", "2", url], timeout=5
+                ).strip()
+            except EnvironmentProblem as exc:
+                return str(exc)
+
+        self._wait(
+            answer,
+            lambda text: text in ("ok", '{"health":"true","reason":""}', '{"health":"true"}'),
+            MEDIUM,
+            f"{component} on {node.name} to answer {url}",
+        )
+
+    def record_release(self, version: str) -> None:
+        """Note that the cluster now runs Kubernetes ``version`` (after an upgrade in place), so
+        that ``status`` says so and a run asking for that release reuses it."""
+        meta = self._meta() or {}
+        meta["k8s_version"] = version
+        self.layout.meta.write_text(json.dumps(meta))
+        self.release = releases.choose(version)
+        self.k8s_version = self.release.version
 
     def _runtime_answers(self, node: LocalNode) -> bool:
         try:
