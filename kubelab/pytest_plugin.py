@@ -249,9 +249,12 @@ def asked_change(config: pytest.Config) -> str | None:
 
 
 def _deselect_other_changes(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The change chapter's scenarios run only when asked, and then only the one asked for."""
+    """The change chapter's scenarios run only when asked, and then only the one asked for
+    (pytest-bdd's --generate-missing sees them all: they are bound all the same)."""
     from kubelab.change import kind_of
 
+    if getattr(config.option, "generate_missing", False):
+        return
     asked = asked_change(config)
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []

@@ -189,8 +189,8 @@ class Upgrade:
         """Until the restarted component does its job again."""
         if step.action == "kube-apiserver":
             wait_until(
-                self.kube.server_version,
-                lambda version: version.lstrip("v").startswith(self.target.version),
+                self._server_version,
+                lambda version: version.lstrip("v") == self.target.version,
                 timeout=MEDIUM,
                 what=f"the API server to answer as {self.target.version}",
                 interval=0.2,
@@ -209,9 +209,23 @@ class Upgrade:
         else:
             self.cluster.wait_for_health(step.node, step.action)
 
+    def _server_version(self) -> str:
+        """The API server's version, or why there is none while it restarts."""
+        try:
+            return self.kube.server_version()
+        except EnvironmentProblem as exc:
+            return f"no answer: {exc}"
+
     def _check_skew(self, step: Step) -> None:
         """After a step: no kubelet newer than the API server, as the cluster reports them."""
-        api = parse_version(self.kube.server_version())
+        version = wait_until(
+            self._server_version,
+            lambda v: v.startswith("v"),
+            timeout=MEDIUM,
+            what="the API server to answer",
+            interval=0.2,
+        )
+        api = parse_version(version)
         for node in self.kube.nodes():
             kubelet = parse_version(str(node.status.node_info.kubelet_version))
             if kubelet > api:
