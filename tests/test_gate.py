@@ -72,7 +72,7 @@ def test_an_interrupted_upgrade_says_which_node_is_between_releases() -> None:
         ("w2", "kubelet"): "1.36.3",
     }
     assert up.between_releases() == "node w1 between releases: kubelet 1.37.2, kube-proxy 1.36.3"
-    up.versions = {k: "1.37.2" for k in up.versions}
+    up.versions = dict.fromkeys(up.versions, "1.37.2")
     assert up.between_releases() == ""
 
 
@@ -160,8 +160,10 @@ def test_the_gate_refuses_bad_input_before_anything_starts(tmp_path: Path) -> No
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "kubelab: --from 1.37 is not older than --to 1.36: the gate upgrades, from an older "
-        "release to a newer one"
+        (
+            "kubelab: --from 1.37 is not older than --to 1.36: the gate upgrades, from an older "
+            "release to a newer one"
+        )
     ]
     assert not (tmp_path / "r").exists()
 
