@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,12 +245,17 @@ def nodes_of_web_pods(lab: Lab) -> list[str]:
 
 
 def run_under_traffic(
-    lab: Lab, change: Change, rate: float = traffic.RATE, settle_timeout: float | None = None
+    lab: Lab,
+    change: Change,
+    rate: float = traffic.RATE,
+    settle_timeout: float | None = None,
+    record: Callable[[str, object], None] | None = None,
 ) -> ChangeRun:
     """Run ``change`` while traffic flows on every node's address and a watch follows the web
     pods; afterwards wait (the namespace's timeout) until the web pods are all ready again, with
     traffic still flowing. The change's progress, its steps' bands and a timeline picture go to
-    the evidence; an error of the change ends up in ``ChangeRun.error``, not raised."""
+    the evidence, and to ``record`` (pytest's ``record_property``) the summary line; an error
+    of the change ends up in ``ChangeRun.error``, not raised."""
     replicas = len(lab.web_pods())
     lab.ask_every_node()  # every node's kube-proxy serves the NodePort before traffic starts
     port = lab.ns.node_port("web")
@@ -312,6 +317,9 @@ def run_under_traffic(
         caption=f"{picture.name}: {result.summary()}",
     )
     log.info("change: %s; timeline: %s", result.summary(), picture)
+    if record is not None:
+        record("change", result.summary())
+        record("timeline", str(picture))
     return result
 
 

@@ -382,6 +382,7 @@ class LivingDocumentation:
         for key, title in (
             ("outcome", "what the lab found"),
             ("traffic", "traffic during rolling updates"),
+            ("change", "traffic during cluster changes"),
         ):
             lines = [str(value) for k, value in properties if k == key]
             if lines:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from pytest_bdd import given, parsers, then, when
 
@@ -11,6 +13,8 @@ from kubelab.checks import counter_regressions
 from kubelab.cluster.base import Provider
 from kubelab.lab import Lab
 from steps.ahead import ahead
+
+Record = Callable[[str, object], None]  # pytest's record_property
 
 SPREAD = ahead(
     parsers.parse(
@@ -27,27 +31,31 @@ def _(lab: Lab, count: int, least: int) -> None:
 
 
 @when(change.WHEN["command"], target_fixture="change_run")
-def _(lab: Lab, request: pytest.FixtureRequest, provider: Provider) -> ChangeRun:
+def _(
+    lab: Lab, request: pytest.FixtureRequest, provider: Provider, record_property: Record
+) -> ChangeRun:
     command = changes.CommandChange(
         request.config.getoption("--change"),
         provider.kubeconfig,
         lab.ns.name,
         timeout=request.config.getoption("--change-timeout"),
     )
-    return change.run_under_traffic(lab, command)
+    return change.run_under_traffic(lab, command, record=record_property)
 
 
 @when(change.WHEN["runtime-restart"], target_fixture="change_run")
-def _(lab: Lab, provider: Provider) -> ChangeRun:
+def _(lab: Lab, provider: Provider, record_property: Record) -> ChangeRun:
     restart = changes.RuntimeRestart(
         changes.local_cluster(provider, "runtime-restart"), lab.ns.kube
     )
-    return change.run_under_traffic(lab, restart)
+    return change.run_under_traffic(lab, restart, record=record_property)
 
 
 @when(change.WHEN["upgrade"], target_fixture="change_run")
-def _(lab: Lab, provider: Provider) -> ChangeRun:
-    return change.run_under_traffic(lab, upgrade.in_place(provider, lab.ns.kube))
+def _(lab: Lab, provider: Provider, record_property: Record) -> ChangeRun:
+    return change.run_under_traffic(
+        lab, upgrade.in_place(provider, lab.ns.kube), record=record_property
+    )
 
 
 @then(parsers.parse("the traffic asked at least {rate:d} times a second"))
