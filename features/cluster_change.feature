@@ -50,3 +50,13 @@ Feature: Change the cluster without an outage
     And no kubelet was ever newer than the API server
     And the API server and every kubelet report the new release
     And the redis pod kept its container, with no restart, while its node's kubelet was upgraded
+
+  Scenario: Switching kube-proxy from iptables to nftables node by node drops no request
+    When I switch every node's kube-proxy from iptables to nftables, node by node, while traffic flows on every node
+    Then the traffic asked at least 200 times a second
+    And no request failed during the change
+    And there were never fewer than 2 ready web pods during the change
+    And the counter never went backwards during the change
+    And every node is Ready
+    And the change itself succeeded
+    And every node's kube-proxy serves from nftables, no rule of it left in iptables

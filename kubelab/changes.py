@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kubelab import evidence
-from kubelab.change import Progress
+from kubelab.change import ChangeRun, Progress
 from kubelab.cluster.base import Provider
 from kubelab.errors import EnvironmentProblem, NotSupported, UsageError
 from kubelab.waits import MEDIUM, SHORT, wait_until
@@ -158,3 +158,50 @@ class RuntimeRestart:
             restarted = time.time()
             with progress.step(node.name, "kubelet reports Ready"):
                 wait_for_node_ready(self.kube, node.name, restarted)
+
+
+@dataclass
+class ProxyModeSwitch:
+    """Every node's kube-proxy moved from iptables to nftables, node by node."""
+
+    cluster: LocalCluster
+    description: str = "every node's kube-proxy switched from iptables to nftables, node by node"
+    target: str = "nftables"
+
+    def run(self, progress: Progress) -> None:
+        """Switch each node's kube-proxy; note the cluster's new mode once all are switched."""
+        if self.cluster.proxy_mode == self.target:
+            raise EnvironmentProblem(
+                f"kube-proxy runs in {self.target} mode already: run the cluster with "
+                "--proxy-mode iptables to switch it"
+            )
+        for node in self.cluster.nodes():
+            with progress.step(node.name, f"kube-proxy to {self.target}"):
+                self.cluster.switch_proxy_mode(node.name, self.target)
+        self.cluster.record_proxy_mode(self.target)
+
+    def leftovers(self) -> list[str]:
+        """Each node whose iptables still holds kube-proxy rules, or that has no nftables ones."""
+        problems = []
+        rows = []
+        for node in self.cluster.nodes():
+            rules = self.cluster.proxy_rules(node.name)
+            rows.append([node.name, rules["iptables"], rules["nftables"]])
+            if rules["iptables"]:
+                problems.append(
+                    f"{node.name}: {rules['iptables']} kube-proxy rules left in iptables"
+                )
+            if not rules["nftables"]:
+                problems.append(f"{node.name}: no kube-proxy table in nftables")
+        evidence.record(
+            "kube-proxy's rules on every node",
+            evidence.table(["NODE", "IPTABLES SERVICE RULES", "NFTABLES KUBE-PROXY CHAINS"], rows),
+        )
+        return problems
+
+
+def switched(run: ChangeRun) -> ProxyModeSwitch:
+    """The kube-proxy switch a change run made (TypeError for any other change)."""
+    if not isinstance(run.change, ProxyModeSwitch):
+        raise TypeError(f"{run.description} is not a kube-proxy mode switch")
+    return run.change

@@ -58,6 +58,12 @@ def _(lab: Lab, provider: Provider, record_property: Record) -> ChangeRun:
     )
 
 
+@when(change.WHEN["proxy-mode"], target_fixture="change_run")
+def _(lab: Lab, provider: Provider, record_property: Record) -> ChangeRun:
+    switch = changes.ProxyModeSwitch(changes.local_cluster(provider, "proxy-mode"))
+    return change.run_under_traffic(lab, switch, record=record_property)
+
+
 @then(parsers.parse("the traffic asked at least {rate:d} times a second"))
 def _(change_run: ChangeRun, rate: int) -> None:
     assert change_run.record.rate >= rate, change_run.summary()
@@ -110,3 +116,9 @@ def _(lab: Lab, change_run: ChangeRun) -> None:
 def _(lab: Lab, change_run: ChangeRun) -> None:
     changed = change.kept_containers(lab, change_run, ["redis"])
     assert changed == [], "; ".join(changed)
+
+
+@then("every node's kube-proxy serves from nftables, no rule of it left in iptables")
+def _(change_run: ChangeRun) -> None:
+    left = changes.switched(change_run).leftovers()
+    assert left == [], "; ".join(left)

@@ -78,6 +78,8 @@ POLL = 0.1
 SOCKET_RACE = "device-plugins/kubelet.sock: bind: address already in use"
 SOCKET_RACE_RESTARTS = 3
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# A rule of kube-proxy's iptables mode for a Service (not the kubelet's own KUBE- chains).
+KUBE_PROXY_RULE = re.compile(r"^-A KUBE-(SERVICES|NODEPORTS|SVC-|SEP-|EXT-)")
 HEALTH = {  # on the control-plane node's loopback (components.py)
     "etcd": "http://127.0.0.1:2381/health",
     "kube-controller-manager": "https://127.0.0.1:10257/healthz",
@@ -436,11 +438,46 @@ class LocalCluster:
     def record_release(self, version: str) -> None:
         """Note that the cluster now runs Kubernetes ``version`` (after an upgrade in place), so
         that ``status`` says so and a run asking for that release reuses it."""
-        meta = self._meta() or {}
-        meta["k8s_version"] = version
-        self.layout.meta.write_text(json.dumps(meta))
+        self._update_meta(k8s_version=version)
         self.release = releases.choose(version)
         self.k8s_version = self.release.version
+
+    def switch_proxy_mode(self, node_name: str, mode: str) -> None:
+        """Start the node's kube-proxy again in ``mode`` (iptables or nftables), on the binary
+        it runs; starting, kube-proxy removes the other mode's rules, then writes its own.
+        Returns once it has written them (120 s)."""
+        node = self._node(node_name)
+        mode = releases.choose_proxy_mode(mode)
+        (self.layout.node_dirs(node).state / "kube-proxy.yaml").write_text(
+            configs.kube_proxy_config(node, self.layout.kubeconfig_of("kube-proxy"), mode)
+        )
+        bins = Binaries(Path(self.component_binary(node.name, "kube-proxy")).parent)
+        self.restart_component(node.name, "kube-proxy", bins)
+        self.wait_for_kube_proxy(node.name)
+
+    def record_proxy_mode(self, mode: str) -> None:
+        """Note that every kube-proxy now runs in ``mode`` (after a switch)."""
+        self._update_meta(proxy_mode=mode)
+        self.proxy_mode = mode
+
+    def proxy_rules(self, node_name: str) -> dict[str, int]:
+        """How many of kube-proxy's Service rules the node's iptables holds, and how many chains
+        its nftables table (``ip kube-proxy``) has (0: no such table)."""
+        saved = self.run_on_node(node_name, ["iptables-save"], timeout=SHORT)
+        iptables = sum(1 for line in saved.splitlines() if KUBE_PROXY_RULE.match(line))
+        tables = self.run_on_node(node_name, ["nft", "list", "tables"], timeout=SHORT)
+        chains = 0
+        if "table ip kube-proxy" in tables:
+            listed = self.run_on_node(
+                node_name, ["nft", "list", "table", "ip", "kube-proxy"], SHORT
+            )
+            chains = sum(1 for line in listed.splitlines() if line.strip().startswith("chain "))
+        return {"iptables": iptables, "nftables": chains}
+
+    def _update_meta(self, **changes: object) -> None:
+        meta = self._meta() or {}
+        meta.update(changes)
+        self.layout.meta.write_text(json.dumps(meta))
 
     def _runtime_answers(self, node: LocalNode) -> bool:
         try:
