@@ -173,6 +173,15 @@ class ChangeRun:
         )
         return f"{self.description}: {self.record.summary()}; the change took {took:.1f} s"
 
+    def fewest_ready(self) -> str:
+        """When the fewest web pods were ready, and the steps of the change then in progress."""
+        low = min(self.counts, key=lambda c: c.available)
+        steps = [f"{b.node}: {b.step}" for b in self.bands if b.start <= low.at <= b.end]
+        return (
+            f"the watch saw only {low.available} ready web pods at once, at "
+            f"{low.at - self.record.started:+.1f} s, during {', '.join(steps) or 'no step of the change'}"
+        )
+
     def failures(self) -> list[str]:
         """Each failed request: when, the node it went to, the steps in progress, the error."""
         lines = []

@@ -77,9 +77,7 @@ def _(change_run: ChangeRun) -> None:
 
 @then(parsers.parse("there were never fewer than {fewest:d} ready web pods during the change"))
 def _(change_run: ChangeRun, fewest: int) -> None:
-    assert change_run.fewest_available >= fewest, (
-        f"the watch saw only {change_run.fewest_available} ready web pods at once"
-    )
+    assert change_run.fewest_available >= fewest, change_run.fewest_ready()
 
 
 @then("the counter never went backwards during the change")
