@@ -201,3 +201,45 @@ def test_the_gate_puts_the_lab_before_and_after_side_by_side() -> None:
         "| u | - | passed | - |",
         "| **exit status, time** | 0, 60 s | 0, 90 s | 1, 61 s |",
     ]
+
+
+def _command(command: str, timeout: float = 30.0) -> Any:
+    from kubelab.changes import CommandChange
+
+    return CommandChange(command, Path("/nonexistent/kubeconfig"), "ns-1", timeout=timeout)
+
+
+def test_a_change_command_that_fails_names_its_status_and_last_output() -> None:
+    from kubelab.change import Progress
+    from kubelab.errors import EnvironmentProblem
+
+    failing = _command('echo "$KUBELAB_NAMESPACE $KUBECONFIG"; echo broken >&2; exit 3')
+    progress = Progress()
+    with pytest.raises(EnvironmentProblem) as failed:
+        failing.run(progress)
+    assert str(failed.value) == (
+        f"the change {failing.command!r} exited with status 3; its output ended: "
+        "ns-1 /nonexistent/kubeconfig | broken"
+    )
+    assert [b.step for b in progress.bands] == [f"$ {failing.command}"]
+
+
+def test_a_change_command_past_its_timeout_is_killed_with_what_it_started() -> None:
+    from kubelab.change import Progress
+    from kubelab.errors import EnvironmentProblem
+
+    slow = _command("echo started; sleep 30 & wait", timeout=0.5)
+    with pytest.raises(
+        EnvironmentProblem,
+        match=r"did not finish within 0.5 s \(--change-timeout\); killed; its output ended: started",
+    ):
+        slow.run(Progress())
+    assert slow.status is None
+
+
+def test_a_change_command_that_succeeds_keeps_its_output() -> None:
+    from kubelab.change import Progress
+
+    fine = _command("echo upgraded")
+    fine.run(Progress())
+    assert (fine.status, fine.output) == (0, "upgraded\n")
