@@ -8,8 +8,9 @@ Feature: Change the cluster without an outage
   Here the app runs in its final form, its three web pods spread over the workers and guarded
   by a PodDisruptionBudget that keeps two available, and traffic asks every node all along. The
   chapter proves that no request failed, that never fewer than two web pods were ready, that
-  the counter never went backwards, that every node is Ready afterwards, and that the change
-  did what it promised. The upgrade keeps redis, a bare pod no controller would recreate, in
+  the counter never went backwards, that every web pod that went away was first asked to shut
+  down (a pod killed outright cuts off the requests it is answering, even when none happened to
+  be in flight), that every node is Ready afterwards, and that the change did what it promised. The upgrade keeps redis, a bare pod no controller would recreate, in
   place while its node's kubelet is replaced, and proves its container survived (same
   container, no restart): the very thing an in-place kubelet upgrade is known to break
   (kubernetes/kubernetes#129385). These scenarios run only when asked for a change.
@@ -26,6 +27,7 @@ Feature: Change the cluster without an outage
     And no request failed during the change
     And there were never fewer than 2 ready web pods during the change
     And the counter never went backwards during the change
+    And every web pod that went away was shut down gracefully
     And every node is Ready
     And the change itself succeeded
 
@@ -35,6 +37,7 @@ Feature: Change the cluster without an outage
     And no request failed during the change
     And there were never fewer than 2 ready web pods during the change
     And the counter never went backwards during the change
+    And every web pod that went away was shut down gracefully
     And every node is Ready
     And the change itself succeeded
     And every pod kept its container, with no restart
@@ -45,6 +48,7 @@ Feature: Change the cluster without an outage
     And no request failed during the change
     And there were never fewer than 2 ready web pods during the change
     And the counter never went backwards during the change
+    And every web pod that went away was shut down gracefully
     And every node is Ready
     And the change itself succeeded
     And no kubelet was ever newer than the API server
@@ -57,6 +61,7 @@ Feature: Change the cluster without an outage
     And no request failed during the change
     And there were never fewer than 2 ready web pods during the change
     And the counter never went backwards during the change
+    And every web pod that went away was shut down gracefully
     And every node is Ready
     And the change itself succeeded
     And every node's kube-proxy serves from nftables, no rule of it left in iptables

@@ -164,7 +164,19 @@ class ChangeRun:
     after: list[Answer]  # answers through the NodePort once the change is done
     picture: Path
     change: Change  # the change itself, with what it noted while it ran
+    lives: list[rollout.PodLife] = field(default_factory=list)  # each web pod the watch saw
     error: str = ""  # the change could not be made: why
+
+    def killed(self) -> list[str]:
+        """Web pods that ended without being asked to shut down first: deleted with no grace
+        period (or their container died), so requests in flight to them were cut off."""
+        return [
+            f"web pod {life.name} ended at {life.exited - self.record.started:+.2f} s with no "
+            "graceful shutdown (the watch never saw it asked to stop: deleted with no grace "
+            "period, or its container died)"
+            for life in self.lives
+            if life.exited is not None and life.stopping is None
+        ]
 
     def summary(self) -> str:
         """The traffic's summary line and how long the change took."""
@@ -318,6 +330,7 @@ def run_under_traffic(
         lab.sample_answers(),
         picture,
         change,
+        sorted(watch.lives.values(), key=lambda life: life.name),
         error,
     )
     evidence.picture(

@@ -87,6 +87,12 @@ def _(change_run: ChangeRun) -> None:
     assert regressions == [], "; ".join(regressions)
 
 
+@then("every web pod that went away was shut down gracefully")
+def _(change_run: ChangeRun) -> None:
+    killed = change_run.killed()
+    assert killed == [], "; ".join(killed)
+
+
 @then("the change itself succeeded")
 def _(change_run: ChangeRun) -> None:
     assert change_run.error == "", change_run.error
