@@ -8,4 +8,5 @@ pytest_plugins = [
     "steps.replication",
     "steps.traffic",
     "steps.clearing",
+    "steps.change",
 ]

@@ -1,4 +1,5 @@
-"""The ``kubelab`` command: ``kubelab local up|down|status|kubeconfig``, ``kubelab images build|push``."""
+"""The ``kubelab`` command: ``kubelab local up|down|status|kubeconfig``, ``kubelab images build|push``,
+``kubelab gate``."""
 
 from __future__ import annotations
 
@@ -59,6 +60,30 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             help="the web app's directory (default: app/ of kubelab's source tree, $KUBELAB_APP)",
         )
+    gate = sub.add_parser(
+        "gate",
+        help="the lab, a change of the cluster under traffic, the lab again: non-zero on any failure",
+    )
+    gate.add_argument(
+        "--cluster",
+        default="local",
+        help="local (boot --from, upgrade in place to --to, tear down) or existing (default local)",
+    )
+    gate.add_argument("--from", dest="source", help=f"local: the release booted ({supported()})")
+    gate.add_argument("--to", dest="target", help="local: the release upgraded to (the next minor)")
+    gate.add_argument("--kubeconfig", type=Path, help="existing: the cluster's kubeconfig")
+    gate.add_argument("--change", help="existing: the shell command that changes the cluster")
+    gate.add_argument(
+        "--reports-dir",
+        type=Path,
+        default=Path("reports/gate"),
+        help="where gate.md and each phase's reports go (default reports/gate)",
+    )
+    gate.add_argument(
+        "pytest_args",
+        nargs=argparse.REMAINDER,
+        help="after --: more options for every pytest run (e.g. --web-image on an existing cluster)",
+    )
     return parser
 
 
@@ -72,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "images":
             return _images(args)
+        if args.command == "gate":
+            return _gate(args)
         return _local(args)
     except KubelabError as exc:
         print(f"kubelab: {exc}", file=sys.stderr)
@@ -102,6 +129,16 @@ def _images(args: argparse.Namespace) -> int:
             f"--redis-image {images.redis}"
         )
     return 0
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from kubelab import gate
+
+    chosen = gate.plan(args.cluster, args.source, args.target, args.kubeconfig, args.change)
+    signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    extra = [a for a in args.pytest_args if a != "--"]
+    return gate.run(chosen, args.reports_dir.absolute(), extra)
 
 
 def _local(args: argparse.Namespace) -> int:

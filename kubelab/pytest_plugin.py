@@ -146,6 +146,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="never",
         help=f"keep each scenario's namespace for debugging: {', '.join(KEEP_CHOICES)} (default: never)",
     )
+    group.addoption(
+        "--cluster-change",
+        help="run the change chapter (features/cluster_change.feature) with this change while "
+        "traffic flows: command (the --change COMMAND), runtime-restart, proxy-mode or upgrade "
+        "(built in, kubelab's local cluster); without it or --change the chapter is not run",
+    )
+    group.addoption(
+        "--change",
+        metavar="COMMAND",
+        help="a shell command that changes the cluster (KUBECONFIG and KUBELAB_NAMESPACE set): "
+        "the change chapter runs it while traffic flows; its exit status must be 0",
+    )
+    group.addoption(
+        "--change-timeout",
+        type=float,
+        default=600.0,
+        help="seconds the --change command may take before it is killed (default 600)",
+    )
     parser.addini(
         "kubelab_paths",
         "paths whose tests run on the cluster; with pytest-xdist the controller sets the cluster "
@@ -262,6 +280,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.stash.get(IN_PLAY, False):
         from kubelab import report
 
+        _deselect_other_changes(config, items)
         items.sort(key=lambda item: report.chapter(m.name for m in item.iter_markers()))
     worker = getattr(config, "workerinput", {})
     path = worker.get("kubelab_shares")
@@ -272,6 +291,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item, share in zip(items, split, strict=True):
             item.stash[shares.SHARE] = share
         shares.write(Path(path), dict(zip((item.nodeid for item in items), split, strict=True)))
+
+
+def asked_change(config: pytest.Config) -> str | None:
+    """The change the run asks the change chapter for (``--cluster-change``, or ``command``
+    when only ``--change`` is given); None: the chapter does not run."""
+    kind = config.getoption("--cluster-change")
+    return kind or ("command" if config.getoption("--change") else None)
+
+
+def _deselect_other_changes(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The change chapter's scenarios run only when asked, and then only the one asked for
+    (pytest-bdd's --generate-missing sees them all: they are bound all the same)."""
+    from kubelab.change import kind_of
+
+    if getattr(config.option, "generate_missing", False):
+        return
+    asked = asked_change(config)
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        scenario = scenario_of(item) if item.get_closest_marker("change") else None
+        kind = kind_of([s.name for s in scenario.steps]) if scenario else None
+        (dropped if scenario is not None and kind != asked else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def scenario_of(item: pytest.Item) -> Scenario | None:
@@ -397,6 +442,7 @@ class LivingDocumentation:
         for key, title in (
             ("outcome", "what the lab found"),
             ("traffic", "traffic during rolling updates"),
+            ("change", "traffic during cluster changes"),
         ):
             lines = [str(value) for k, value in properties if k == key]
             if lines:
@@ -488,6 +534,7 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--wait-timeout={wait:g} is shorter than a pod can ever take to start and become ready; "
             f"use at least {MIN_WAIT:.0f} seconds"
         )
+    _check_change_options(config)
     try:  # a release or mode kubelab does not offer: refused before anything starts
         releases.choose(config.getoption("--k8s-version"))
         releases.choose_proxy_mode(config.getoption("--proxy-mode"))
@@ -505,6 +552,30 @@ def pytest_configure(config: pytest.Config) -> None:
     chosen = any(a.startswith(("--dist", "--tx", "-d")) for a in config.invocation_params.args)
     if config.getoption("dist", "no") == "load" and not chosen:
         config.stash[SHARES] = Path(tempfile.mkdtemp(prefix="kubelab-shares-")) / "shares.json"
+
+
+def _check_change_options(config: pytest.Config) -> None:
+    """--cluster-change names a change kubelab knows; a command change has its command."""
+    from kubelab.change import KINDS
+    from kubelab.changes import check_command
+
+    kind, command = config.getoption("--cluster-change"), config.getoption("--change")
+    if kind is not None and kind not in KINDS:
+        raise pytest.UsageError(f"--cluster-change={kind} is not one of {', '.join(KINDS)}")
+    if kind == "command" and not command:
+        raise pytest.UsageError('--cluster-change=command needs the command: --change "COMMAND"')
+    if command is not None and kind not in (None, "command"):
+        raise pytest.UsageError(
+            f"--change runs the user's command; --cluster-change={kind} is a built-in change: "
+            "give one of them"
+        )
+    if config.getoption("--change-timeout") <= 0:
+        raise pytest.UsageError("--change-timeout must be a positive number of seconds")
+    if command is not None:
+        try:
+            check_command(command)
+        except KubelabError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

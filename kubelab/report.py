@@ -40,7 +40,7 @@ def set_aside_earlier_run(directory: Path) -> list[Path]:
 
 
 # The lab's chapters in the lab's order; each feature is tagged with one (they are the markers).
-CHAPTERS = ("cluster", "pods", "services", "replication", "rolling_update", "clear")
+CHAPTERS = ("cluster", "pods", "services", "replication", "rolling_update", "clear", "change")
 
 
 def chapter(tags: Iterable[str]) -> int:

@@ -16,7 +16,15 @@ NAMES = sorted(p.stem for p in manifests.manifests_dir().glob("*.yml"))
 
 
 def test_the_seeds_files_and_the_deployment_are_all_here():
-    assert NAMES == ["db-pod", "db-svc", "web-deployment", "web-pod", "web-rc", "web-svc"]
+    assert NAMES == [
+        "db-pod",
+        "db-svc",
+        "web-deployment",
+        "web-pdb",
+        "web-pod",
+        "web-rc",
+        "web-svc",
+    ]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -77,6 +77,14 @@ POLL = 0.1
 # exits. Not a fault of the cluster: that kubelet is started again, at most this many times.
 SOCKET_RACE = "device-plugins/kubelet.sock: bind: address already in use"
 SOCKET_RACE_RESTARTS = 3
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# A rule of kube-proxy's iptables mode for a Service (not the kubelet's own KUBE- chains).
+KUBE_PROXY_RULE = re.compile(r"^-A KUBE-(SERVICES|NODEPORTS|SVC-|SEP-|EXT-)")
+HEALTH = {  # on the control-plane node's loopback (components.py)
+    "etcd": "http://127.0.0.1:2381/health",
+    "kube-controller-manager": "https://127.0.0.1:10257/healthz",
+    "kube-scheduler": "https://127.0.0.1:10259/healthz",
+}
 DNS_ANSWER_WITHIN = 0.5  # CoreDNS answers in milliseconds; a lost first packet is asked again
 
 
@@ -258,6 +266,11 @@ class LocalCluster:
             )
         return "\n".join(lines)
 
+    def run_on_node(self, node_name: str, argv: list[str], timeout: float) -> str:
+        """Run argv in the node's network namespace (host filesystem); its stdout; CommandFailed
+        on failure."""
+        return commands.run(self.node_argv(node_name, argv), timeout=timeout)
+
     def node_argv(self, node_name: str, argv: list[str]) -> list[str]:
         """``argv`` as run in the node's network namespace (on the host's filesystem)."""
         return proc.in_netns(self._node(node_name).netns, argv)
@@ -339,6 +352,140 @@ class LocalCluster:
         tasks = commands.run([*ctr, "tasks", "ls"]).splitlines()[1:]
         running = {t.split()[0] for t in tasks if t.split()[-1:] == ["RUNNING"]}
         return sorted(ids & running)
+
+    def restart_runtime(self, node_name: str) -> None:
+        """Stop the node's containerd and start it again with the same command line; wait until
+        it answers (30 s). Its shims, in process groups of their own, keep the pods' containers
+        running meanwhile, as a ``systemctl restart containerd`` does (KillMode=process)."""
+        node = self._node(node_name)
+        name = f"{node.short}-containerd"
+        record = proc.records(self.layout.pids).get(name)
+        if record is None:
+            raise EnvironmentProblem(f"cluster {self.name} did not start {name}: is it up?")
+        argv = record["argv"]
+        assert isinstance(argv, list)
+        proc.stop(self.layout.pids, [name])
+        proc.start(name, argv, Path(str(record["log"])), self.layout.pids)
+        self._wait(
+            lambda: self._runtime_answers(node),
+            bool,
+            SHORT,
+            f"the containerd of {node.name} to answer again",
+        )
+
+    def restart_component(self, node_name: str, component: str, bins: Binaries) -> None:
+        """Stop one component of a node (``kube-apiserver``, ``kubelet``, ...) and start it
+        again from ``bins`` (another release's binaries: an upgrade in place), with the command
+        line kubelab gives it; its data (etcd's) and its node's pods are kept. Returns once it
+        runs; what it serves is for the caller to wait for."""
+        node = self._node(node_name)
+        cp = plan.control_plane(self.nodes())
+        layout = self.layout
+        argvs = {
+            "etcd": lambda: components.etcd(bins, layout, cp),
+            "kube-apiserver": lambda: components.kube_apiserver(bins, layout, cp),
+            "kube-controller-manager": lambda: components.kube_controller_manager(bins, layout),
+            "kube-scheduler": lambda: components.kube_scheduler(bins, layout),
+            "kubelet": lambda: components.kubelet(bins, layout, node),
+            "kube-proxy": lambda: components.kube_proxy(bins, layout, node),
+        }
+        if component not in argvs or (not node.control_plane and component in CONTROL_PLANE):
+            raise UsageError(f"no component {component} on node {node.name}")
+        argv = argvs[component]()
+        name = f"{node.short}-{component}"
+        proc.stop(self.layout.pids, [name])
+        self._spawn(node, component, argv)
+
+    def component_binary(self, node_name: str, component: str) -> str:
+        """The program a running component was started from (its pid record's command line)."""
+        node = self._node(node_name)
+        record = proc.records(self.layout.pids).get(f"{node.short}-{component}")
+        argv = record.get("argv") if record else None
+        if not isinstance(argv, list):
+            raise EnvironmentProblem(f"cluster {self.name} runs no {component} on {node.name}")
+        return str(argv[argv.index("--") + 1])
+
+    def wait_for_kube_proxy(self, node_name: str) -> None:
+        """Until the node's kube-proxy has written its rules (120 s)."""
+        node = self._node(node_name)
+        self._wait(
+            lambda: netns.kube_proxy_synced(cleanup.NETNS_DIR / node.netns),
+            bool,
+            MEDIUM,
+            f"the kube-proxy of {node.name} to write its rules",
+        )
+
+    def wait_for_health(self, node_name: str, component: str) -> None:
+        """Until a control-plane component (etcd, kube-controller-manager, kube-scheduler)
+        answers its health check on the node's loopback (120 s)."""
+        node = self._node(node_name)
+        url = HEALTH[component]
+
+        def answer() -> str:
+            try:
+                return self.run_on_node(
+                    node.name, ["curl", "-sk", "--max-time", "2", url], timeout=5
+                ).strip()
+            except EnvironmentProblem as exc:
+                return str(exc)
+
+        self._wait(
+            answer,
+            lambda text: text in ("ok", '{"health":"true","reason":""}', '{"health":"true"}'),
+            MEDIUM,
+            f"{component} on {node.name} to answer {url}",
+        )
+
+    def record_release(self, version: str) -> None:
+        """Note that the cluster now runs Kubernetes ``version`` (after an upgrade in place), so
+        that ``status`` says so and a run asking for that release reuses it."""
+        self._update_meta(k8s_version=version)
+        self.release = releases.choose(version)
+        self.k8s_version = self.release.version
+
+    def switch_proxy_mode(self, node_name: str, mode: str) -> None:
+        """Start the node's kube-proxy again in ``mode`` (iptables or nftables), on the binary
+        it runs; starting, kube-proxy removes the other mode's rules, then writes its own.
+        Returns once it has written them (120 s)."""
+        node = self._node(node_name)
+        mode = releases.choose_proxy_mode(mode)
+        (self.layout.node_dirs(node).state / "kube-proxy.yaml").write_text(
+            configs.kube_proxy_config(node, self.layout.kubeconfig_of("kube-proxy"), mode)
+        )
+        bins = Binaries(Path(self.component_binary(node.name, "kube-proxy")).parent)
+        self.restart_component(node.name, "kube-proxy", bins)
+        self.wait_for_kube_proxy(node.name)
+
+    def record_proxy_mode(self, mode: str) -> None:
+        """Note that every kube-proxy now runs in ``mode`` (after a switch)."""
+        self._update_meta(proxy_mode=mode)
+        self.proxy_mode = mode
+
+    def proxy_rules(self, node_name: str) -> dict[str, int]:
+        """How many of kube-proxy's Service rules the node's iptables holds, and how many chains
+        its nftables table (``ip kube-proxy``) has (0: no such table)."""
+        saved = self.run_on_node(node_name, ["iptables-save"], timeout=SHORT)
+        iptables = sum(1 for line in saved.splitlines() if KUBE_PROXY_RULE.match(line))
+        tables = self.run_on_node(node_name, ["nft", "list", "tables"], timeout=SHORT)
+        chains = 0
+        if "table ip kube-proxy" in tables:
+            listed = self.run_on_node(
+                node_name, ["nft", "list", "table", "ip", "kube-proxy"], SHORT
+            )
+            chains = sum(1 for line in listed.splitlines() if line.strip().startswith("chain "))
+        return {"iptables": iptables, "nftables": chains}
+
+    def _update_meta(self, **changes: object) -> None:
+        meta = self._meta() or {}
+        meta.update(changes)
+        self.layout.meta.write_text(json.dumps(meta))
+
+    def _runtime_answers(self, node: LocalNode) -> bool:
+        try:
+            commands.run([*self._ctr(node), "version"], timeout=5)
+        except EnvironmentProblem:
+            return False
+        return True
 
     # ---- start ------------------------------------------------------------------------------
 

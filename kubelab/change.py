@@ -1,0 +1,371 @@
+"""The change chapter: the lab's app in its final form, traffic on every node's address, and a
+change of the cluster meanwhile; what the traffic and a watch of the web pods saw.
+
+A change is the user's own command (``--change``) or one kubelab makes on its local cluster
+(``kubelab.changes``). Each reports what it does, node by node, as steps with a start and an
+end (``Progress``): a failed request is named with the node it went to and the steps then in
+progress.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from kubernetes import client
+
+from kubelab import evidence, manifests, rollout, timeline, traffic
+from kubelab.http import Answer
+from kubelab.lab import Lab
+from kubelab.lab.asking import ask_through_node_port, node_addresses
+from kubelab.lab.objects import WEB_SELECTOR
+
+log = logging.getLogger(__name__)
+
+# The changes the chapter knows, by the name ``--cluster-change`` gives them, and the When step
+# of the scenario that runs each (the plugin keeps only the scenario of the change asked for).
+WHEN = {
+    "command": "I run the change given on the command line while traffic flows on every node",
+    "runtime-restart": (
+        "I restart every node's container runtime, node by node, while traffic flows on every node"
+    ),
+    "upgrade": "I upgrade the cluster one minor release in place while traffic flows on every node",
+    "proxy-mode": (
+        "I switch every node's kube-proxy from iptables to nftables, node by node, while traffic "
+        "flows on every node"
+    ),
+}
+KINDS = tuple(WHEN)
+MIN_AVAILABLE = 2  # the web PodDisruptionBudget's minAvailable, as in manifests/web-pdb.yml
+HOSTNAME_KEY = "kubernetes.io/hostname"
+
+
+def kind_of(step_names: list[str]) -> str | None:
+    """The change a scenario runs, from its steps' texts (None: not a change scenario)."""
+    return next((kind for kind, text in WHEN.items() if text in step_names), None)
+
+
+@dataclass(frozen=True)
+class Band:
+    """One step of a change on one node (``node`` may be ``cluster``): wall-clock times."""
+
+    node: str
+    step: str
+    start: float
+    end: float
+
+
+@dataclass
+class Progress:
+    """What a change does, step by step: each step's band, and what was printed."""
+
+    bands: list[Band] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    _open: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def say(self, line: str) -> None:
+        """Note a line of the change's progress (time-stamped, also logged)."""
+        log.info("%s", line)
+        self.lines.append(f"{evidence.clock(time.time())}  {line}")
+
+    @contextmanager
+    def step(self, node: str, what: str) -> Iterator[None]:
+        """A step of the change on ``node``; its band ends when the block does (also on error)."""
+        start = time.time()
+        self._open[(node, what)] = start
+        self.say(f"{node}: {what}")
+        try:
+            yield
+        finally:
+            del self._open[(node, what)]
+            self.bands.append(Band(node, what, start, time.time()))
+            self.say(f"{node}: {what} done in {time.time() - start:.1f} s")
+
+    def during(self, moment: float) -> list[str]:
+        """The steps in progress at ``moment`` (wall clock), as ``node: step``."""
+        done = [b for b in self.bands if b.start <= moment <= b.end]
+        running = [Band(n, s, t, moment) for (n, s), t in self._open.items() if t <= moment]
+        return [f"{b.node}: {b.step}" for b in sorted(done + running, key=lambda b: b.start)]
+
+
+class Change(Protocol):
+    """A change of the cluster, run once while the traffic flows."""
+
+    description: str
+
+    def run(self, progress: Progress) -> None:
+        """Make the change; raise when it could not be made."""
+
+
+@dataclass(frozen=True)
+class Container:
+    """One container as the API reports it: its pod, node, id and restart count."""
+
+    pod: str
+    node: str
+    container_id: str
+    restarts: int
+
+
+def containers(pods: list[client.V1Pod]) -> dict[str, Container]:
+    """Each pod's first container, by pod name."""
+    found = {}
+    for pod in pods:
+        statuses = pod.status.container_statuses or []
+        if statuses:
+            found[pod.metadata.name] = Container(
+                pod.metadata.name,
+                pod.spec.node_name or "<none>",
+                (statuses[0].container_id or "").split("://")[-1],
+                statuses[0].restart_count or 0,
+            )
+    return found
+
+
+def changed_containers(
+    before: dict[str, Container], after: dict[str, Container], pods: list[str]
+) -> list[str]:
+    """For each of ``pods``: how its container changed (gone, another id, restarted)."""
+    problems = []
+    for name in pods:
+        was, now = before.get(name), after.get(name)
+        if was is None:
+            problems.append(f"pod {name}: not there before the change")
+        elif now is None:
+            problems.append(f"pod {name}: gone after the change (it ran on {was.node})")
+        elif now.container_id != was.container_id:
+            problems.append(
+                f"pod {name} on {now.node}: container {was.container_id[:13]} replaced by "
+                f"{now.container_id[:13]}"
+            )
+        elif now.restarts != was.restarts:
+            problems.append(
+                f"pod {name} on {now.node}: container {now.container_id[:13]} restarted "
+                f"({was.restarts} -> {now.restarts} restarts)"
+            )
+    return problems
+
+
+@dataclass(frozen=True)
+class ChangeRun:
+    """What a change under traffic looked like."""
+
+    description: str
+    record: traffic.Record
+    counts: list[rollout.PodCount]
+    fewest_available: int
+    bands: list[Band]
+    nodes_by_target: dict[str, str]  # host:port -> node name
+    before: dict[str, Container]  # every pod's container before the change
+    after: list[Answer]  # answers through the NodePort once the change is done
+    picture: Path
+    change: Change  # the change itself, with what it noted while it ran
+    lives: list[rollout.PodLife] = field(default_factory=list)  # each web pod the watch saw
+    error: str = ""  # the change could not be made: why
+
+    def killed(self) -> list[str]:
+        """Web pods that ended without being asked to shut down first: deleted with no grace
+        period (or their container died), so requests in flight to them were cut off."""
+        return [
+            f"web pod {life.name} ended at {life.exited - self.record.started:+.2f} s with no "
+            "graceful shutdown (the watch never saw it asked to stop: deleted with no grace "
+            "period, or its container died)"
+            for life in self.lives
+            if life.exited is not None and life.stopping is None
+        ]
+
+    def summary(self) -> str:
+        """The traffic's summary line and how long the change took."""
+        took = max((b.end for b in self.bands), default=self.record.started) - min(
+            (b.start for b in self.bands), default=self.record.started
+        )
+        return f"{self.description}: {self.record.summary()}; the change took {took:.1f} s"
+
+    def fewest_ready(self) -> str:
+        """When the fewest web pods were ready, and the steps of the change then in progress."""
+        low = min(self.counts, key=lambda c: c.available)
+        steps = [f"{b.node}: {b.step}" for b in self.bands if b.start <= low.at <= b.end]
+        return (
+            f"the watch saw only {low.available} ready web pods at once, at "
+            f"{low.at - self.record.started:+.1f} s, during {', '.join(steps) or 'no step of the change'}"
+        )
+
+    def failures(self) -> list[str]:
+        """Each failed request: when, the node it went to, the steps in progress, the error."""
+        lines = []
+        for r in self.record.failed:
+            moment = self.record.started + r.sent
+            steps = [f"{b.node}: {b.step}" for b in self.bands if b.start <= moment <= b.end] or [
+                "no step of the change"
+            ]
+            node = self.nodes_by_target.get(r.target, r.target)
+            lines.append(
+                f"{r.sent:8.3f} s  node {node} ({r.target}) during {', '.join(steps)}: {r.error}"
+            )
+        return lines
+
+
+def start_web_spread(lab: Lab, replicas: int = 3, min_available: int = MIN_AVAILABLE) -> None:
+    """Create the web Deployment spread over the workers, one pod a node where it can (a node
+    cordoned for a drain does not count), and its PodDisruptionBudget keeping ``min_available``
+    ready, unless they exist (returns at once)."""
+    if lab.ns.get("Deployment", "web") is None:
+        manifest = manifests.render("web-deployment", lab.images)
+        manifest["spec"]["replicas"] = replicas
+        manifest["spec"]["template"]["spec"]["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": HOSTNAME_KEY,
+                "whenUnsatisfiable": "DoNotSchedule",
+                # A cordoned or control-plane node (tainted) is no place to spread to.
+                "nodeTaintsPolicy": "Honor",
+                "labelSelector": {"matchLabels": {"app": "web"}},
+            }
+        ]
+        lab.ns.apply(manifest)
+    if _pdb(lab) is None:
+        budget = manifests.read("web-pdb")
+        budget["spec"]["minAvailable"] = min_available
+        lab.ns.apply(budget)
+
+
+def _pdb(lab: Lab) -> client.V1PodDisruptionBudget | None:
+    try:
+        return client.PolicyV1Api(lab.ns.kube.api).read_namespaced_pod_disruption_budget(
+            "web", lab.ns.name, _request_timeout=30
+        )
+    except client.exceptions.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def run_web_spread(
+    lab: Lab, replicas: int = 3, min_available: int = MIN_AVAILABLE
+) -> list[client.V1Pod]:
+    """The web Deployment spread over the workers with its PodDisruptionBudget, ``replicas``
+    pods ready (the namespace's timeout)."""
+    start_web_spread(lab, replicas, min_available)
+    pods = lab.wait_for_web_pods(replicas)
+    nodes = sorted({p.spec.node_name for p in pods})
+    evidence.record(
+        "the web pods' nodes and their disruption budget",
+        f"{len(pods)} web pods on {len(nodes)} nodes ({', '.join(nodes)}); "
+        f"PodDisruptionBudget web: minAvailable {min_available}",
+    )
+    return pods
+
+
+def nodes_of_web_pods(lab: Lab) -> list[str]:
+    """The nodes the web pods run on, one entry a pod."""
+    return sorted(p.spec.node_name for p in lab.web_pods())
+
+
+def run_under_traffic(
+    lab: Lab,
+    change: Change,
+    rate: float = traffic.RATE,
+    settle_timeout: float | None = None,
+    record: Callable[[str, object], None] | None = None,
+) -> ChangeRun:
+    """Run ``change`` while traffic flows on every node's address and a watch follows the web
+    pods; afterwards wait (the namespace's timeout) until the web pods are all ready again, with
+    traffic still flowing. The change's progress, its steps' bands and a timeline picture go to
+    the evidence, and to ``record`` (pytest's ``record_property``) the summary line; an error
+    of the change ends up in ``ChangeRun.error``, not raised."""
+    replicas = len(lab.web_pods())
+    lab.ask_every_node()  # every node's kube-proxy serves the NodePort before traffic starts
+    port = lab.ns.node_port("web")
+    nodes_by_target = {f"{a}:{port}": n for n, a in node_addresses(lab.ns.kube).items()}
+    before = containers(lab.ns.pods())
+    watch = rollout.PodWatch(lab.ns, WEB_SELECTOR)
+    watch.start()
+    progress = Progress()
+    error = ""
+    try:
+        with traffic.traffic(lab.node_port_urls(), rate=rate) as probe:
+            try:
+                change.run(progress)
+            except Exception as exc:  # noqa: BLE001  (a Then names it, with what the traffic saw)
+                error = f"{type(exc).__name__}: {exc}"
+                progress.say(f"the change failed: {error}")
+            # Traffic flows until the web pods are back to full strength: a pod the change
+            # replaced becomes ready with requests still coming.
+            with progress.step("cluster", "web pods ready again"):
+                lab.wait_for_web_pods(replicas, timeout=settle_timeout)
+    finally:
+        evidence.record(f"the change's progress: {change.description}", "\n".join(progress.lines))
+        counts = watch.stop()
+    evidence.record(
+        "each step of the change (seconds since the traffic started)",
+        evidence.table(
+            ["NODE", "STEP", "FROM", "TO"],
+            [
+                [
+                    b.node,
+                    b.step,
+                    f"{b.start - probe.record.started:+.2f}",
+                    f"{b.end - probe.record.started:+.2f}",
+                ]
+                for b in progress.bands
+            ],
+        ),
+    )
+    picture = lab.reports / f"change-{lab.ns.name}.png"
+    timeline.draw_later(
+        functools.partial(timeline.draw, probe.record, counts, change.description, picture)
+    )
+    result = ChangeRun(
+        change.description,
+        probe.record,
+        counts,
+        watch.fewest_available,
+        list(progress.bands),
+        nodes_by_target,
+        before,
+        ask_through_node_port(lab.ns),
+        picture,
+        change,
+        sorted(watch.lives.values(), key=lambda life: life.name),
+        error,
+    )
+    evidence.picture(
+        "the change's timeline: answers per second and web pods",
+        picture,
+        caption=f"{picture.name}: {result.summary()}",
+    )
+    log.info("change: %s; timeline: %s", result.summary(), picture)
+    if record is not None:
+        record("change", result.summary())
+        record("timeline", str(picture))
+    return result
+
+
+def kept_containers(lab: Lab, run: ChangeRun, pods: list[str] | None = None) -> list[str]:
+    """How the containers of ``pods`` (default: every pod there before the change) changed."""
+    now = containers(lab.ns.pods())
+    names = sorted(run.before) if pods is None else pods
+    evidence.record(
+        "each pod's container before and after the change",
+        evidence.table(
+            ["POD", "NODE", "BEFORE", "RESTARTS", "AFTER", "RESTARTS"],
+            [
+                [
+                    n,
+                    run.before[n].node if n in run.before else "<none>",
+                    run.before[n].container_id[:13] if n in run.before else "<none>",
+                    run.before[n].restarts if n in run.before else "-",
+                    now[n].container_id[:13] if n in now else "<gone>",
+                    now[n].restarts if n in now else "-",
+                ]
+                for n in names
+            ],
+        ),
+    )
+    return changed_containers(run.before, now, names)

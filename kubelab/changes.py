@@ -1,0 +1,207 @@
+"""The changes the change chapter runs: the user's own command, and the built-in ones on
+kubelab's local cluster (a runtime restart here; the upgrade in ``kubelab.upgrade``)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kubelab import evidence
+from kubelab.change import ChangeRun, Progress
+from kubelab.cluster.base import Provider
+from kubelab.errors import EnvironmentProblem, NotSupported, UsageError
+from kubelab.waits import MEDIUM, SHORT, wait_until
+
+if TYPE_CHECKING:
+    from kubelab.client import Kube
+    from kubelab.cluster.local import LocalCluster
+
+DEFAULT_TIMEOUT = 600.0  # --change-timeout's default: an upgrade script may take minutes
+OUTPUT_TAIL = 5  # lines of a failed command's output its error shows
+
+
+def check_command(command: str) -> None:
+    """Refuse a ``--change`` that is empty or whose program does not exist (one line)."""
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise UsageError(f"--change {command!r} does not parse as a shell command: {exc}") from None
+    if not words:
+        raise UsageError("--change is empty: give the command that makes the change")
+    program = words[0]
+    if "=" in program or program in ("(", "{", "!", "exec", "env", "cd", "set", "export"):
+        return  # a shell construct: the shell says what is wrong with it
+    if shutil.which(program) is None:
+        raise UsageError(
+            f"--change {command!r}: {program} is not a program on PATH or an executable file"
+        )
+
+
+@dataclass
+class CommandChange:
+    """The user's command, run by ``sh -c`` with KUBECONFIG (and KUBELAB_NAMESPACE, the
+    scenario's namespace) set; killed with its process group after ``timeout`` seconds."""
+
+    command: str
+    kubeconfig: Path
+    namespace: str
+    timeout: float = DEFAULT_TIMEOUT
+    output: str = ""
+    status: int | None = None  # None: it did not finish
+    description: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.description = f"the command {self.command!r}"
+
+    def run(self, progress: Progress) -> None:
+        """Run the command; raise EnvironmentProblem unless it exits 0 within the timeout."""
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "KUBELAB_NAMESPACE": self.namespace,
+        }
+        with progress.step("cluster", f"$ {self.command}"):
+            child = subprocess.Popen(
+                ["sh", "-c", self.command],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+                start_new_session=True,  # so a timeout ends everything it started
+            )
+            try:
+                self.output, _ = child.communicate(timeout=self.timeout)
+                self.status = child.returncode
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                self.output, _ = child.communicate(timeout=SHORT)
+            finally:
+                evidence.record(
+                    f"$ {self.command}   (exit status "
+                    f"{self.status if self.status is not None else 'none: killed'})",
+                    self.output or "(no output)",
+                )
+        tail = " | ".join(self.output.strip().splitlines()[-OUTPUT_TAIL:]) or "no output"
+        if self.status is None:
+            raise EnvironmentProblem(
+                f"the change {self.command!r} did not finish within {self.timeout:g} s "
+                f"(--change-timeout); killed; its output ended: {tail}"
+            )
+        if self.status != 0:
+            raise EnvironmentProblem(
+                f"the change {self.command!r} exited with status {self.status}; its output "
+                f"ended: {tail}"
+            )
+
+
+def local_cluster(provider: Provider, change: str) -> LocalCluster:
+    """The local cluster a built-in change works on; NotSupported on any other provider."""
+    cluster = getattr(provider, "cluster", None)
+    if provider.name != "local" or cluster is None:
+        raise NotSupported(
+            f"the {change} change is built for kubelab's local cluster, and this run's cluster "
+            f'is {provider.name}: give your own with --change "COMMAND"'
+        )
+    return cluster
+
+
+def wait_for_node_ready(kube: Kube, node: str, since: float, timeout: float = MEDIUM) -> None:
+    """Wait until ``node`` is Ready with a heartbeat stamped after ``since`` (wall clock): its
+    kubelet has posted its status since then (default 120 s)."""
+    from kubelab.states import is_ready
+
+    def seen() -> tuple[bool, float]:
+        found = kube.get("Node", node)
+        ready = (
+            next((c for c in found.status.conditions or [] if c.type == "Ready"), None)
+            if found
+            else None
+        )
+        beat = ready.last_heartbeat_time.timestamp() if ready and ready.last_heartbeat_time else 0
+        return bool(found is not None and is_ready(found)), beat
+
+    wait_until(
+        seen,
+        lambda s: s[0] and s[1] >= math.ceil(since),  # stamped to the second: a later one
+        timeout=timeout,
+        what=f"node {node} Ready, its kubelet posting status again",
+        describe=lambda s: f"Ready={s[0]}, last heartbeat {time.time() - s[1]:.0f} s ago",
+        interval=0.5,
+    )
+
+
+@dataclass
+class RuntimeRestart:
+    """Every node's containerd stopped and started again with the same command line, node by
+    node; its shims keep the pods' containers running meanwhile."""
+
+    cluster: LocalCluster
+    kube: Kube
+    description: str = "every node's container runtime restarted, node by node"
+
+    def run(self, progress: Progress) -> None:
+        """Restart each node's containerd, then wait until the node's kubelet reports it Ready."""
+        for node in self.cluster.nodes():
+            with progress.step(node.name, "containerd restart"):
+                self.cluster.restart_runtime(node.name)
+            restarted = time.time()
+            with progress.step(node.name, "kubelet reports Ready"):
+                wait_for_node_ready(self.kube, node.name, restarted)
+
+
+@dataclass
+class ProxyModeSwitch:
+    """Every node's kube-proxy moved from iptables to nftables, node by node."""
+
+    cluster: LocalCluster
+    description: str = "every node's kube-proxy switched from iptables to nftables, node by node"
+    target: str = "nftables"
+
+    def run(self, progress: Progress) -> None:
+        """Switch each node's kube-proxy; note the cluster's new mode once all are switched."""
+        if self.cluster.proxy_mode == self.target:
+            raise EnvironmentProblem(
+                f"kube-proxy runs in {self.target} mode already: run the cluster with "
+                "--proxy-mode iptables to switch it"
+            )
+        for node in self.cluster.nodes():
+            with progress.step(node.name, f"kube-proxy to {self.target}"):
+                self.cluster.switch_proxy_mode(node.name, self.target)
+        self.cluster.record_proxy_mode(self.target)
+
+    def leftovers(self) -> list[str]:
+        """Each node whose iptables still holds kube-proxy rules, or that has no nftables ones."""
+        problems = []
+        rows = []
+        for node in self.cluster.nodes():
+            rules = self.cluster.proxy_rules(node.name)
+            rows.append([node.name, rules["iptables"], rules["nftables"]])
+            if rules["iptables"]:
+                problems.append(
+                    f"{node.name}: {rules['iptables']} kube-proxy rules left in iptables"
+                )
+            if not rules["nftables"]:
+                problems.append(f"{node.name}: no kube-proxy table in nftables")
+        evidence.record(
+            "kube-proxy's rules on every node",
+            evidence.table(["NODE", "IPTABLES SERVICE RULES", "NFTABLES KUBE-PROXY CHAINS"], rows),
+        )
+        return problems
+
+
+def switched(run: ChangeRun) -> ProxyModeSwitch:
+    """The kube-proxy switch a change run made (TypeError for any other change)."""
+    if not isinstance(run.change, ProxyModeSwitch):
+        raise TypeError(f"{run.description} is not a kube-proxy mode switch")
+    return run.change

@@ -1,0 +1,250 @@
+"""An in-place upgrade of kubelab's local cluster by one minor release, in kubeadm's order.
+
+The control plane first: etcd (at the release's pinned version, its data kept), the API server,
+the controller-manager, the scheduler. Then each node in turn, the control-plane node first:
+cordon, drain through the eviction API (honouring PodDisruptionBudgets; a bare pod stays in
+place), the kubelet and kube-proxy started on the new binaries, uncordon. The version-skew
+policy holds at every step: no kubelet, kube-proxy, controller-manager or scheduler is newer
+than the API server. Interrupted, it uncordons the node it was at and says which components
+run which release.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kubelab import drain, releases
+from kubelab.build import Binaries
+from kubelab.change import ChangeRun, Progress
+from kubelab.changes import wait_for_node_ready
+from kubelab.checks import parse_version
+from kubelab.client import Kube
+from kubelab.cluster.base import Provider
+from kubelab.errors import EnvironmentProblem
+from kubelab.waits import MEDIUM, SHORT, wait_until
+
+if TYPE_CHECKING:
+    from kubelab.cluster.local import LocalCluster
+
+log = logging.getLogger(__name__)
+
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+NODE_STEPS = ("cordon", "drain", "kubelet", "kube-proxy", "uncordon")
+# How far each component may lag the API server (minor releases); none may be newer.
+BEHIND = {"kube-controller-manager": 1, "kube-scheduler": 1, "kubelet": 3, "kube-proxy": 3}
+
+
+def next_release(version: str) -> releases.Chosen:
+    """The release one minor after ``version`` that kubelab knows (EnvironmentProblem if none)."""
+    minor = releases.choose(version).release.minor
+    if minor == releases.DEFAULT.minor:
+        raise EnvironmentProblem(
+            f"the cluster runs {version}, the newest release kubelab knows: nothing to upgrade to"
+        )
+    return releases.choose(f"1.{minor + 1}")
+
+
+def releases_reported(kube: Kube, version: str) -> list[str]:
+    """The API server and each kubelet not reporting ``version`` (``1.37.2``), with what they do."""
+    wrong = []
+    server = kube.server_version().lstrip("v")
+    if server != version:
+        wrong.append(f"the API server reports {server}")
+    for node in sorted(kube.nodes(), key=lambda n: n.metadata.name):
+        kubelet = str(node.status.node_info.kubelet_version).lstrip("v")
+        if kubelet != version:
+            wrong.append(f"the kubelet of {node.metadata.name} reports {kubelet}")
+    return wrong
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the upgrade: a component of a node restarted on the new release, or a
+    cordon, drain or uncordon of a node."""
+
+    node: str
+    action: str
+
+
+def upgrade_plan(control_plane: str, workers: list[str]) -> list[Step]:
+    """kubeadm's order: the control plane's components, then every node (control plane first)."""
+    steps = [Step(control_plane, c) for c in CONTROL_PLANE]
+    for node in [control_plane, *workers]:
+        steps += [Step(node, action) for action in NODE_STEPS]
+    return steps
+
+
+def skew_violations(steps: list[Step], old: int, new: int) -> list[str]:
+    """Every moment of ``steps`` (from minor ``old`` to ``new``) at which a component is newer
+    than the API server or too far behind it (pure: the plan's check before anything runs)."""
+    minor = {
+        (s.node, s.action): old for s in steps if s.action not in ("cordon", "drain", "uncordon")
+    }
+    problems = []
+    for at, step in enumerate(steps, 1):
+        if (step.node, step.action) not in minor:
+            continue
+        minor[(step.node, step.action)] = new
+        api = max((v for (_, c), v in minor.items() if c == "kube-apiserver"), default=old)
+        for (node, component), version in sorted(minor.items()):
+            if component in BEHIND and (version > api or api - version > BEHIND[component]):
+                problems.append(
+                    f"after step {at} ({step.node} {step.action}): {component} on {node} at "
+                    f"1.{version}, the API server at 1.{api}"
+                )
+    return problems
+
+
+@dataclass
+class Upgrade:
+    """The built-in upgrade change: ``cluster`` from its release to ``target`` (one minor)."""
+
+    cluster: LocalCluster
+    kube: Kube
+    target: releases.Chosen
+    description: str = ""
+    # what each component of each node runs now, as the upgrade goes: for an interruption
+    versions: dict[tuple[str, str], str] = field(default_factory=dict)
+    skew_seen: list[str] = field(default_factory=list)  # live checks that failed
+
+    def __post_init__(self) -> None:
+        self.description = (
+            f"Kubernetes {self.cluster.k8s_version} upgraded in place to {self.target.version}"
+        )
+
+    def plan(self) -> list[Step]:
+        """This cluster's upgrade, checked against the skew policy (EnvironmentProblem)."""
+        nodes = self.cluster.nodes()
+        cp = next(n.name for n in nodes if n.control_plane)
+        steps = upgrade_plan(cp, [n.name for n in nodes if not n.control_plane])
+        old = releases.choose(self.cluster.k8s_version).release.minor
+        if self.target.release.minor != old + 1:
+            raise EnvironmentProblem(
+                f"the cluster runs {self.cluster.k8s_version}: an in-place upgrade goes to the "
+                f"next minor, 1.{old + 1}, not {self.target.version}"
+            )
+        violations = skew_violations(steps, old, self.target.release.minor)
+        if violations:
+            raise EnvironmentProblem(f"the upgrade plan breaks the skew policy: {violations[0]}")
+        return steps
+
+    def run(self, progress: Progress) -> None:
+        """Upgrade, step by step; a node being upgraded is uncordoned also when a step fails
+        or the run is interrupted, and the error says which node is between releases."""
+        from kubelab.build import ensure_binaries
+        from kubelab.paths import cache_dir
+
+        steps = self.plan()
+        bins = ensure_binaries(cache_dir(), self.target)
+        old = self.cluster.k8s_version
+        for step in steps:
+            if step.action not in ("cordon", "drain", "uncordon"):
+                self.versions[(step.node, step.action)] = old
+        cordoned: str | None = None
+        try:
+            for step in steps:
+                with progress.step(step.node, step.action):
+                    self._do(step, bins, progress)
+                cordoned = {"cordon": step.node, "uncordon": None}.get(step.action, cordoned)
+                if step.action in self.versions:
+                    self.versions[(step.node, step.action)] = self.target.version
+                    self._check_skew(step)
+        except BaseException:
+            if cordoned is not None:
+                drain.set_unschedulable(self.kube, cordoned, False)
+                progress.say(f"{cordoned}: uncordoned (the upgrade stopped)")
+            between = self.between_releases()
+            if between:
+                progress.say(f"the upgrade stopped with {between}")
+                log.error("the upgrade stopped with %s", between)
+            raise
+        self.cluster.record_release(self.target.version)
+
+    def between_releases(self) -> str:
+        """Which components run which release, when they do not all run the same one."""
+        if len(set(self.versions.values())) < 2:
+            return ""
+        nodes: dict[str, list[str]] = {}
+        for (node, component), version in self.versions.items():
+            nodes.setdefault(node, []).append(f"{component} {version}")
+        mixed = {n: c for n, c in nodes.items() if len({x.split()[-1] for x in c}) > 1}
+        shown = mixed or nodes
+        return "; ".join(f"node {n} between releases: {', '.join(c)}" for n, c in shown.items())
+
+    def _do(self, step: Step, bins: Binaries, progress: Progress) -> None:
+        if step.action == "cordon":
+            drain.set_unschedulable(self.kube, step.node, True)
+        elif step.action == "uncordon":
+            drain.set_unschedulable(self.kube, step.node, False)
+        elif step.action == "drain":
+            drain.drain(self.kube, step.node, say=progress.say)
+        else:
+            self.cluster.restart_component(step.node, step.action, bins)
+            self._wait_serving(step, time.time())
+
+    def _wait_serving(self, step: Step, started: float) -> None:
+        """Until the restarted component does its job again."""
+        if step.action == "kube-apiserver":
+            wait_until(
+                self._server_version,
+                lambda version: version.lstrip("v") == self.target.version,
+                timeout=MEDIUM,
+                what=f"the API server to answer as {self.target.version}",
+                interval=0.2,
+            )
+        elif step.action == "kubelet":
+            wait_for_node_ready(self.kube, step.node, started)
+            wait_until(
+                lambda: self.kube.get("Node", step.node).status.node_info.kubelet_version,
+                lambda version: str(version).lstrip("v") == self.target.version,
+                timeout=SHORT,
+                what=f"the kubelet of {step.node} to report {self.target.version}",
+                interval=0.5,
+            )
+        elif step.action == "kube-proxy":
+            self.cluster.wait_for_kube_proxy(step.node)
+        else:
+            self.cluster.wait_for_health(step.node, step.action)
+
+    def _server_version(self) -> str:
+        """The API server's version, or why there is none while it restarts."""
+        try:
+            return self.kube.server_version()
+        except EnvironmentProblem as exc:
+            return f"no answer: {exc}"
+
+    def _check_skew(self, step: Step) -> None:
+        """After a step: no kubelet newer than the API server, as the cluster reports them."""
+        version = wait_until(
+            self._server_version,
+            lambda v: v.startswith("v"),
+            timeout=MEDIUM,
+            what="the API server to answer",
+            interval=0.2,
+        )
+        api = parse_version(version)
+        for node in self.kube.nodes():
+            kubelet = parse_version(str(node.status.node_info.kubelet_version))
+            if kubelet > api:
+                self.skew_seen.append(
+                    f"after {step.node} {step.action}: kubelet of {node.metadata.name} "
+                    f"{kubelet[0]}.{kubelet[1]}, API server {api[0]}.{api[1]}"
+                )
+
+
+def in_place(provider: Provider, kube: Kube) -> Upgrade:
+    """The upgrade of ``provider``'s local cluster to the next minor release."""
+    from kubelab.changes import local_cluster
+
+    cluster = local_cluster(provider, "upgrade")
+    return Upgrade(cluster, kube, next_release(cluster.k8s_version))
+
+
+def of(run: ChangeRun) -> Upgrade:
+    """The upgrade a change run made (TypeError for any other change)."""
+    if not isinstance(run.change, Upgrade):
+        raise TypeError(f"{run.description} is not an upgrade")
+    return run.change

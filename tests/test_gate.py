@@ -1,0 +1,262 @@
+"""The change chapter's and the gate's pure parts: the upgrade's order and skew, the drain's
+choices, the gate's options, which scenario a change runs, how containers changed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from kubelab import change, drain, gate, upgrade
+from kubelab.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_upgrade_goes_control_plane_first_then_each_node_in_turn() -> None:
+    steps = upgrade.upgrade_plan("cp", ["w1", "w2"])
+    assert [(s.node, s.action) for s in steps[:4]] == [
+        ("cp", "etcd"),
+        ("cp", "kube-apiserver"),
+        ("cp", "kube-controller-manager"),
+        ("cp", "kube-scheduler"),
+    ]
+    nodes = [s.node for s in steps[4:]]
+    assert nodes == ["cp"] * 5 + ["w1"] * 5 + ["w2"] * 5
+    assert [s.action for s in steps[4:9]] == [
+        "cordon",
+        "drain",
+        "kubelet",
+        "kube-proxy",
+        "uncordon",
+    ]
+
+
+def test_the_plan_keeps_the_skew_policy() -> None:
+    assert upgrade.skew_violations(upgrade.upgrade_plan("cp", ["w1", "w2"]), 36, 37) == []
+
+
+def test_a_kubelet_upgraded_before_the_api_server_breaks_the_skew_policy() -> None:
+    steps = upgrade.upgrade_plan("cp", ["w1"])
+    kubelet = next(s for s in steps if s.node == "w1" and s.action == "kubelet")
+    reordered = [kubelet, *(s for s in steps if s != kubelet)]
+    problems = upgrade.skew_violations(reordered, 36, 37)
+    assert problems[0] == (
+        "after step 1 (w1 kubelet): kubelet on w1 at 1.37, the API server at 1.36"
+    )
+
+
+def test_a_scheduler_left_behind_breaks_the_skew_policy_once_two_minors_behind() -> None:
+    plan = upgrade.upgrade_plan("cp", ["w1"])
+    scheduler = next(s for s in plan if s.action == "kube-scheduler")
+    late = [*(s for s in plan if s != scheduler), scheduler]
+    assert upgrade.skew_violations(late, 36, 37) == []  # one minor behind is allowed
+    problems = upgrade.skew_violations(late, 36, 38)
+    assert (
+        "after step 2 (cp kube-apiserver): kube-scheduler on cp at 1.36, the API server at 1.38"
+        in problems
+    )
+
+
+def test_an_interrupted_upgrade_says_which_node_is_between_releases() -> None:
+    up = upgrade.Upgrade.__new__(upgrade.Upgrade)
+    up.versions = {
+        ("cp", "kube-apiserver"): "1.37.2",
+        ("cp", "kubelet"): "1.37.2",
+        ("w1", "kubelet"): "1.37.2",
+        ("w1", "kube-proxy"): "1.36.3",
+        ("w2", "kubelet"): "1.36.3",
+    }
+    assert up.between_releases() == "node w1 between releases: kubelet 1.37.2, kube-proxy 1.36.3"
+    up.versions = dict.fromkeys(up.versions, "1.37.2")
+    assert up.between_releases() == ""
+
+
+def _pod(name: str, owner: str | None, phase: str = "Running") -> Any:
+    refs = [SimpleNamespace(controller=True, kind=owner)] if owner else []
+    return SimpleNamespace(
+        metadata=SimpleNamespace(namespace="ns", name=name, owner_references=refs),
+        status=SimpleNamespace(phase=phase),
+    )
+
+
+def test_a_drain_evicts_controlled_pods_and_keeps_bare_daemonset_and_finished_ones() -> None:
+    found = drain.plan_drain(
+        [
+            _pod("web-1", "ReplicaSet"),
+            _pod("redis", None),
+            _pod("proxy", "DaemonSet"),
+            _pod("job-1", "Job", phase="Succeeded"),
+            _pod("rc-1", "ReplicationController"),
+        ]
+    )
+    assert found.evict == [("ns", "rc-1"), ("ns", "web-1")]
+    assert [(n, why.split(":")[0]) for _, n, why in found.kept] == [
+        ("job-1", "Succeeded"),
+        ("proxy", "DaemonSet pod"),
+        ("redis", "bare pod"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("local", "1.37", "1.36"), "--from 1.37 is not older than --to 1.36"),
+        (("local", "1.35", "1.37"), "skips a minor release"),
+        (("local", "1.34", "1.35"), "--from 1.34: Kubernetes 1.34 reached end of life"),
+        (("local", "1.36", "1.40"), "--to 1.40: Kubernetes 1.40 is not a release kubelab knows"),
+        (("local", "1.36", None), "give --from and --to"),
+        (("local", "1.36.1", "1.36.3"), "a patch upgrade within 1.36"),
+        (("kind", "1.36", "1.37"), "--cluster=kind: the gate runs on local or existing"),
+    ],
+)
+def test_bad_releases_are_refused_in_one_line(args: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        gate.plan(args[0], args[1], args[2], None, None)
+    assert message in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_one_minor_up_is_a_plan() -> None:
+    chosen = gate.plan("local", "1.36", "1.37", None, None)
+    assert (chosen.source.version, chosen.target.version) == ("1.36.3", "1.37.2")  # type: ignore[union-attr]
+
+
+def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("{}")
+    with pytest.raises(UsageError, match="needs the change to gate"):
+        gate.plan("existing", None, None, kubeconfig, None)
+    with pytest.raises(UsageError, match="no-such-upgrade-script is not a program"):
+        gate.plan("existing", None, None, kubeconfig, "no-such-upgrade-script --now")
+    with pytest.raises(UsageError, match="needs --kubeconfig FILE"):
+        gate.plan("existing", None, None, tmp_path / "missing", "true")
+    assert gate.plan("existing", None, None, kubeconfig, "true").change == "true"
+
+
+def test_the_gate_refuses_bad_input_before_anything_starts(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kubelab.cli",
+            "gate",
+            "--from",
+            "1.37",
+            "--to",
+            "1.36",
+            "--reports-dir",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        (
+            "kubelab: --from 1.37 is not older than --to 1.36: the gate upgrades, from an older "
+            "release to a newer one"
+        )
+    ]
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_change_of_a_scenario_is_known_by_its_when_step() -> None:
+    assert change.kind_of(["the redis pod is running", change.WHEN["upgrade"]]) == "upgrade"
+    assert change.kind_of(["I roll the web pods to version 2.0"]) is None
+
+
+def _c(pod: str, cid: str, restarts: int = 0) -> change.Container:
+    return change.Container(pod, "w1", cid, restarts)
+
+
+def test_a_replaced_or_restarted_container_is_named() -> None:
+    before = {"redis": _c("redis", "aaa"), "web-1": _c("web-1", "bbb"), "web-2": _c("web-2", "c")}
+    after = {"redis": _c("redis", "aaa", 1), "web-1": _c("web-1", "zzz")}
+    assert change.changed_containers(before, after, ["redis", "web-1", "web-2"]) == [
+        "pod redis on w1: container aaa restarted (0 -> 1 restarts)",
+        "pod web-1 on w1: container bbb replaced by zzz",
+        "pod web-2: gone after the change (it ran on w1)",
+    ]
+    assert change.changed_containers(before, before, ["redis"]) == []
+
+
+def test_the_gate_puts_the_lab_before_and_after_side_by_side() -> None:
+    results = [
+        gate.PhaseResult("before", 0, 60.0, {"a": "passed", "b": "passed"}),
+        gate.PhaseResult("change", 0, 90.0, {"u": "passed"}),
+        gate.PhaseResult("after", 1, 61.0, {"a": "passed", "b": "failed"}),
+    ]
+    table = gate.side_by_side(results).splitlines()
+    assert table[2:] == [
+        "| a | passed | - | passed |",
+        "| b | passed | - | failed |",
+        "| u | - | passed | - |",
+        "| **exit status, time** | 0, 60 s | 0, 90 s | 1, 61 s |",
+    ]
+
+
+def _command(command: str, timeout: float = 30.0) -> Any:
+    from kubelab.changes import CommandChange
+
+    return CommandChange(command, Path("/nonexistent/kubeconfig"), "ns-1", timeout=timeout)
+
+
+def test_a_change_command_that_fails_names_its_status_and_last_output() -> None:
+    from kubelab.change import Progress
+    from kubelab.errors import EnvironmentProblem
+
+    failing = _command('echo "$KUBELAB_NAMESPACE $KUBECONFIG"; echo broken >&2; exit 3')
+    progress = Progress()
+    with pytest.raises(EnvironmentProblem) as failed:
+        failing.run(progress)
+    assert str(failed.value) == (
+        f"the change {failing.command!r} exited with status 3; its output ended: "
+        "ns-1 /nonexistent/kubeconfig | broken"
+    )
+    assert [b.step for b in progress.bands] == [f"$ {failing.command}"]
+
+
+def test_a_change_command_past_its_timeout_is_killed_with_what_it_started() -> None:
+    from kubelab.change import Progress
+    from kubelab.errors import EnvironmentProblem
+
+    slow = _command("echo started; sleep 30 & wait", timeout=0.5)
+    with pytest.raises(
+        EnvironmentProblem,
+        match=r"did not finish within 0.5 s \(--change-timeout\); killed; its output ended: started",
+    ):
+        slow.run(Progress())
+    assert slow.status is None
+
+
+def test_a_change_command_that_succeeds_keeps_its_output() -> None:
+    from kubelab.change import Progress
+
+    fine = _command("echo upgraded")
+    fine.run(Progress())
+    assert (fine.status, fine.output) == (0, "upgraded\n")
+
+
+def test_a_web_pod_gone_without_being_asked_to_stop_is_named_as_killed() -> None:
+    from kubelab.rollout import PodLife
+
+    graceful = PodLife("web-a", "web:1.0", before=True, stopping=105.0, exited=108.0)
+    killed = PodLife("web-b", "web:1.0", before=True, exited=104.5)
+    running = PodLife("web-c", "web:1.0", started=106.0, ready=107.0)
+    run = change.ChangeRun.__new__(change.ChangeRun)
+    object.__setattr__(run, "lives", [graceful, killed, running])
+    object.__setattr__(run, "record", SimpleNamespace(started=100.0))
+    assert run.killed() == [
+        (
+            "web pod web-b ended at +4.50 s with no graceful shutdown (the watch never saw it "
+            "asked to stop: deleted with no grace period, or its container died)"
+        )
+    ]
