@@ -120,10 +120,10 @@ def first_failure(junit: Path, output: str) -> Failure:
     return found[0] if found else run_failure(output)
 
 
-def report(results: list[Failure | None]) -> str:
+def report(results: list[Failure | None], where: str = "on one cluster") -> str:
     """The pass count, then each failed run's first failure, one a line."""
     passed = sum(1 for r in results if r is None)
-    lines = [f"kubelab soak: {passed} of {len(results)} runs passed on one cluster"]
+    lines = [f"kubelab soak: {passed} of {len(results)} runs passed {where}"]
     lines += [f"  run {n}: {r.shown()}" for n, r in enumerate(results, 1) if r is not None]
     by_source = {s: sum(1 for r in results if r and r.source == s) for s in (CLUSTER, KUBELAB)}
     if passed < len(results):
@@ -192,7 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         if not was_up and local.has_processes():
             say("[soak] taking down the local cluster the soak started")
             local.down()
-        say(report(results))
+        say(
+            report(
+                results, "each on a new cluster" if args.new_cluster_each_run else "on one cluster"
+            )
+        )
     return 0 if all(r is None for r in results) and len(results) == args.runs else 1
 
 
