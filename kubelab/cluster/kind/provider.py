@@ -29,7 +29,6 @@ from kubelab.waits import LONG, SHORT, wait_until
 log = logging.getLogger(__name__)
 
 REDIS_UPSTREAM = "redis:7"
-CREATE_ATTEMPTS = 2
 READY_TIMEOUT = 180.0
 # kind load, docker build and docker pull: an image's worth of work.
 BUILD_TIMEOUT = 600.0
@@ -130,34 +129,24 @@ class KindProvider(Provider):
 
     # -- setup helpers ---------------------------------------------------------------------
     def _create(self, cluster: object, config_file: Path) -> None:
-        """``kind create cluster`` through pytest-kind; once more when it fails.
-
-        A worker's ``kubeadm join`` failed here once in about fifteen creations (``lookup
-        kubelab-control-plane on 172.17.0.1:53: connection refused``: the node's DNS rules were
-        missing) and never twice in a row. kind deletes the nodes of a failed creation; each
-        node's own output is kept, per attempt, under diagnostics/nodes.
+        """``kind create cluster`` through pytest-kind, each node's own output followed into
+        diagnostics/nodes (kind deletes the nodes of a failed creation, their logs with them);
+        a failure is one line naming where that output is and the iptables mode each node chose.
         """
         logs = self.work_dir / "diagnostics" / "nodes"
         shutil.rmtree(logs, ignore_errors=True)
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            node_logs = logs / f"attempt-{attempt}"
-            try:
-                with followed_node_logs(self.cluster_name, node_logs):
-                    cluster.create(config_file=config_file)  # type: ignore[attr-defined]
-                return
-            except subprocess.CalledProcessError:
-                for f in sorted(node_logs.glob("*.log")):
-                    modes = [line for line in entrypoint_lines(f) if "iptables" in line]
-                    say(f"[kind] {f.stem}: {'; '.join(modes) or 'no iptables mode logged'}")
-            if attempt < CREATE_ATTEMPTS:
-                say(
-                    f"[kind] kind create cluster {self.cluster_name} failed (its output is above; "
-                    f"each node's own output: {node_logs}); creating it once more",
-                )
-        raise EnvironmentProblem(
-            f"kind create cluster {self.cluster_name} failed {CREATE_ATTEMPTS} times (its output "
-            f"is above; each node's own output: {logs})"
-        )
+        try:
+            with followed_node_logs(self.cluster_name, logs):
+                cluster.create(config_file=config_file)  # type: ignore[attr-defined]
+        except subprocess.CalledProcessError:
+            modes = [
+                f"{f.stem}: {'; '.join(m for m in entrypoint_lines(f) if 'iptables' in m) or 'no iptables mode logged'}"
+                for f in sorted(logs.glob("*.log"))
+            ]
+            raise EnvironmentProblem(
+                f"kind create cluster {self.cluster_name} failed (its output is above; each "
+                f"node's own output: {logs}; {' | '.join(modes) or 'no node output'})"
+            ) from None
 
     @property
     def control_plane(self) -> str:
