@@ -23,7 +23,8 @@ from kubelab.errors import KubelabError
 from kubelab.images import Images
 from kubelab.lab import Lab
 from kubelab.namespace import LabNamespace
-from kubelab.pytest_plugin import prepare_namespace, scenario_of
+from kubelab.plugin.bdd import scenario_of
+from kubelab.plugin.namespaces import prepare_namespace
 from kubelab.shares import SHARE
 
 log = logging.getLogger(__name__)
