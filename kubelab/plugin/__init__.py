@@ -4,8 +4,8 @@ step, and the reports. Installing kubelab is enough; a project writes its own fe
 the ``kube``, ``namespace`` and ``lab`` fixtures.
 
 This module holds the hooks and fixtures pytest registers; each concern has a module of its
-own: options, cluster (its life and signals), namespaces, xdist, documentation, collection, and
-bdd (the one adapter for pytest-bdd's internals).
+own: options, cluster (its life and signals), namespaces, ahead (make-ahead), xdist,
+documentation, collection, and bdd (the one adapter for pytest-bdd's internals).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kubelab.cluster.base import Images, Provider
-from kubelab.plugin import bdd, collection, documentation, namespaces, options, xdist
+from kubelab.plugin import ahead, bdd, collection, documentation, namespaces, options, xdist
 from kubelab.plugin.cluster import (
     CLUSTER,
     SESSION,
@@ -37,6 +37,8 @@ from kubelab.plugin.options import reports_dir
 # the plugin loads in every pytest session of an environment that has kubelab, also without
 # its ``test`` extra (pytest-bdd, pytest-xdist, pytest-kind).
 if TYPE_CHECKING:
+    from pytest_bdd.parser import Scenario
+
     from kubelab.client import Kube
     from kubelab.lab import Lab
     from kubelab.namespace import LabNamespace
@@ -127,6 +129,18 @@ def pytest_report_from_serializable(
         # As if pytest-bdd had run the scenario here: every report reads it the same way.
         bdd.set_report_context(rep, data["kubelab_scenario"])
     return rep
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    ahead.remember_next(item, nextitem)
+    return (yield)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-bdd's hook
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, scenario: Scenario) -> None:
+    """Start what the scenario's Givens need, and make the next scenarios' ahead."""
+    ahead.before_scenario(request, scenario)
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-bdd's hook

@@ -10,6 +10,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_bdd.parser import Scenario
+    from pytest_bdd.parsers import StepParser
 
 # The parameter pytest-bdd gives every scenario's test function (its Examples row).
 EXAMPLE = "_pytest_bdd_example"
@@ -60,3 +61,10 @@ def weight(item: pytest.Item) -> int:
     """A scenario's rough length: its When and Then steps (its Givens are made ahead)."""
     scenario = scenario_of(item)
     return sum(step.type != "given" for step in scenario.steps) if scenario else 1
+
+
+def arguments(parser: StepParser, text: str) -> dict[str, Any] | None:
+    """The arguments ``parser`` reads from the step text ``text``; None if it does not match."""
+    if not parser.is_matching(text):
+        return None
+    return parser.parse_arguments(text) or {}

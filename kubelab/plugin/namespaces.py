@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 CREATED = pytest.StashKey[list[str]]()  # namespaces to delete at the end of the run
 PREPARED = pytest.StashKey[dict[str, "Future[LabNamespace]"]]()  # by the scenario's node id
 PREPARER = pytest.StashKey[ThreadPoolExecutor]()
-# Threads making scenarios' namespaces ahead (steps/ahead.py): one namespace waits for its
+# Threads making scenarios' namespaces ahead (kubelab.plugin.ahead): one namespace waits for its
 # default ServiceAccount while the next is made.
 PREPARERS = 2
 FAILED = pytest.StashKey[bool]()  # on a test item: it failed (for --keep-namespace=on-failure)
