@@ -37,11 +37,10 @@ from kubelab.plugin.options import reports_dir
 # the plugin loads in every pytest session of an environment that has kubelab, also without
 # its ``test`` extra (pytest-bdd, pytest-xdist, pytest-kind).
 if TYPE_CHECKING:
-    from pytest_bdd.parser import Scenario
-
     from kubelab.client import Kube
     from kubelab.lab import Lab
     from kubelab.namespace import LabNamespace
+    from kubelab.plugin.bdd import Scenario
 
 DIAGNOSTICS = pytest.StashKey[str]()
 
