@@ -1,7 +1,6 @@
 """This repository's own run: the lab's step definitions (kubelab's plugin does the rest)."""
 
 pytest_plugins = [
-    "steps.ahead",
     "steps.cluster",
     "steps.pods",
     "steps.services",

@@ -1,7 +1,7 @@
 """Under pytest-xdist, each worker is sent its whole share of the lab at once.
 
 xdist's default (``load``) sends a worker a scenario or two at a time, so a worker knows only its
-next scenario and makes only that one ahead (steps/ahead.py). kubelab splits the scenarios into
+next scenario and makes only that one ahead (kubelab.plugin.ahead). kubelab splits the scenarios into
 one share per worker instead, balanced by their When and Then steps (their Givens are made
 ahead), and sends each worker its whole share, which it runs in the lab's order and makes four
 ahead of, as a serial run does. On a warm local cluster, alternating: `-n 2` 43.2, 40.9 and

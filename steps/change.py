@@ -5,27 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from pytest_bdd import given, parsers, then, when
+from pytest_bdd import parsers, then, when
 
 from kubelab import change, changes, upgrade
 from kubelab.change import ChangeRun
 from kubelab.checks import counter_regressions
 from kubelab.cluster.base import Provider
 from kubelab.lab import Lab
-from steps.ahead import ahead
+from steps.ahead import given_ahead
 
 Record = Callable[[str, object], None]  # pytest's record_property
 
-SPREAD = ahead(
+
+@given_ahead(
     parsers.parse(
         "{count:d} web pods run under a Deployment spread over the workers, "
         "at least {least:d} always available"
     ),
     lambda lab, count, least: change.start_web_spread(lab, replicas=count, min_available=least),
 )
-
-
-@given(SPREAD)
 def _(lab: Lab, count: int, least: int) -> None:
     change.run_web_spread(lab, replicas=count, min_available=least)
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pytest_bdd import given, parsers, then, when
+from pytest_bdd import parsers, then, when
 
 from kubelab.lab import Lab
-from steps.ahead import ahead
-
-RUNNING = ahead(parsers.parse("the {pod} pod is running"), lambda lab, pod: lab.start_pod(pod))
+from steps.ahead import given_ahead
 
 
-@given(RUNNING)
+@given_ahead(parsers.parse("the {pod} pod is running"), lambda lab, pod: lab.start_pod(pod))
 def _(lab: Lab, pod: str) -> None:
     lab.start_pod_and_wait_until_ready(pod)
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pytest_bdd import given, parsers, then, when
+from pytest_bdd import parsers, then, when
 
 from kubelab.lab import Lab
-from steps.ahead import ahead
+from steps.ahead import given_ahead
 
-RC_RUNS = ahead(
+
+@given_ahead(
     parsers.parse("the web ReplicationController runs {replicas:d} replicas"),
     lambda lab, replicas: lab.start_replication_controller(replicas),
 )
-
-
-@given(RC_RUNS)
 def _(lab: Lab, replicas: int) -> None:
     lab.start_replication_controller_and_wait_for_pods(replicas)
 

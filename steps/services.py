@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from pytest_bdd import given, parsers, then, when
+from pytest_bdd import parsers, then, when
 
 from kubelab.checks import counts_step_by_one
 from kubelab.http import Answer
 from kubelab.lab import Lab, PageSince
-from steps.ahead import ahead
+from steps.ahead import given_ahead
 
-SERVICE = ahead(
+
+@given_ahead(
     parsers.parse("the {name:w} Service exists"), lambda lab, name: lab.start_service(name)
 )
-NODE_PORT_SERVICE = ahead(
+@given_ahead(
     parsers.parse("the {name:w} NodePort Service exists"), lambda lab, name: lab.start_service(name)
 )
-
-
-@given(SERVICE)
-@given(NODE_PORT_SERVICE)
 def _(lab: Lab, name: str) -> None:
     lab.start_service_and_wait_until_it_answers(name)
 

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pytest_bdd import given, parsers, then, when
+from pytest_bdd import parsers, then, when
 
 from kubelab.checks import counter_regressions
 from kubelab.lab import Lab, Rollout
-from steps.ahead import ahead
+from steps.ahead import given_ahead
 
-WEB_UNDER = ahead(
+
+@given_ahead(
     parsers.parse("{count:d} web pods of version 1.0 run under a {controller}"),
     lambda lab, count, controller: lab.start_web_under(controller, replicas=count),
+    target_fixture="controller",
 )
-
-
-@given(WEB_UNDER, target_fixture="controller")
 def _(lab: Lab, count: int, controller: str) -> str:
     lab.start_web_under_and_wait_until_ready(controller, replicas=count)
     return controller

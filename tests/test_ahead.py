@@ -23,7 +23,7 @@ STEPS = """\
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from steps.ahead import ahead
+from steps.ahead import given_ahead
 
 calls = []
 
@@ -41,10 +41,7 @@ def lab():
     return Lab()
 
 
-RUNNING = ahead(parsers.parse("the {pod} pod is running"), lambda lab, pod: lab.start_pod(pod))
-
-
-@given(RUNNING)
+@given_ahead(parsers.parse("the {pod} pod is running"), lambda lab, pod: lab.start_pod(pod))
 def _(lab, pod):
     lab.run_pod(pod)
 
@@ -73,12 +70,12 @@ scenarios("pods.feature")
 def _run(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, feature: str, steps: str
 ) -> pytest.RunResult:
-    """Run ``feature`` with ``steps`` and this repository's steps.ahead (no kubelab plugin)."""
+    """Run ``feature`` with ``steps`` and this repository's steps.ahead, on kubelab's plugin
+    (no cluster: the steps' own fixtures stand in for kubelab's)."""
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # for steps/
     pytester.makefile(".feature", **{name: feature})
     pytester.makepyfile(**{f"test_{name}": steps})
-    pytester.makeconftest('pytest_plugins = ["steps.ahead"]')
-    return pytester.runpytest_subprocess("-p", "no:kubelab", "-q")
+    return pytester.runpytest_subprocess("-q")
 
 
 def test_given_steps_start_what_they_need_before_the_first_step(
@@ -114,9 +111,9 @@ from pathlib import Path
 import pytest
 from pytest_bdd import given, parsers, scenarios, then
 
-import steps.ahead
+import kubelab.plugin.namespaces
 from kubelab.cluster.select import DEFAULT_IMAGES
-from steps.ahead import ahead
+from steps.ahead import given_ahead
 
 prepared = []
 
@@ -140,7 +137,7 @@ def prepare(config, nodeid, kube, then):  # stands in for kubelab's (no cluster 
     prepared.append((nodeid.split("::")[-1], ns.name, ns.made))
 
 
-steps.ahead.prepare_namespace = prepare
+kubelab.plugin.namespaces.prepare_namespace = prepare
 
 
 class Lab:
@@ -173,10 +170,7 @@ def kube():
     return None
 
 
-RUNNING = ahead(parsers.parse("the {pod} pod is running"), lambda lab, pod: lab.start_pod(pod))
-
-
-@given(RUNNING)
+@given_ahead(parsers.parse("the {pod} pod is running"), lambda lab, pod: lab.start_pod(pod))
 def _(pod):
     pass
 
@@ -227,8 +221,8 @@ def test_an_xdist_worker_makes_ahead_in_its_own_share_only() -> None:
     without one only the scenario it was sent next."""
     from types import SimpleNamespace
 
+    from kubelab.plugin.ahead import AHEAD, NEXT, following
     from kubelab.shares import SHARE
-    from steps.ahead import AHEAD, NEXT, _following
 
     session = SimpleNamespace(items=[])
     config = SimpleNamespace(workerinput={"workerid": "gw0"})
@@ -238,9 +232,9 @@ def test_an_xdist_worker_makes_ahead_in_its_own_share_only() -> None:
         item.stash[SHARE] = share
     items[0].stash[NEXT] = items[2]
     assert AHEAD == 4
-    assert _following(items[0]) == [items[2], items[4], items[5], items[6]]
+    assert following(items[0]) == [items[2], items[4], items[5], items[6]]
     items[1].stash[NEXT] = items[3]
-    assert _following(items[1]) == [items[3], items[8]]
+    assert following(items[1]) == [items[3], items[8]]
     alone = SimpleNamespace(stash=pytest.Stash(), session=session, config=config)
     alone.stash[NEXT] = items[5]
-    assert _following(alone) == [items[5]]
+    assert following(alone) == [items[5]]

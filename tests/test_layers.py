@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Top to bottom; a module may import from its own layer and the layers below it.
 LAYERS = {
-    "entry points": ("steps", "kubelab.pytest_plugin", "kubelab.cli", "kubelab.bench"),
+    "entry points": ("steps", "kubelab.plugin", "kubelab.cli", "kubelab.bench"),
     "the lab": ("kubelab.lab", "kubelab.rollout", "kubelab.podwatch", "kubelab.traffic"),
     "providers": ("kubelab.cluster",),
     "what providers put on nodes": ("kubelab.images", "kubelab.build"),

@@ -155,7 +155,7 @@ for name in ("pytest_bdd", "xdist", "pytest_kind", "kubernetes_validate"):
     sys.modules[name] = None
 import pytest
 
-sys.exit(pytest.main(["-p", "kubelab.pytest_plugin", "-p", "no:cacheprovider", "-q"]))
+sys.exit(pytest.main(["-p", "kubelab.plugin", "-p", "no:cacheprovider", "-q"]))
 """
 
 

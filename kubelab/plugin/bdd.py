@@ -1,0 +1,70 @@
+"""The one adapter for pytest-bdd's internals: the scenario an item runs, and the record of a
+scenario a report carries. Nothing else in kubelab's plugin imports pytest-bdd, and this module
+imports it only when asked (the plugin loads also without kubelab's test extra)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_bdd.parser import Scenario
+    from pytest_bdd.parsers import StepParser
+
+# The parameter pytest-bdd gives every scenario's test function (its Examples row).
+EXAMPLE = "_pytest_bdd_example"
+
+
+def is_scenario(item: pytest.Item) -> bool:
+    """``item`` is a pytest-bdd scenario."""
+    return EXAMPLE in getattr(item, "fixturenames", ())
+
+
+def report_context(rep: pytest.TestReport) -> Any:
+    """pytest-bdd's record of the scenario behind ``rep`` (None for plain tests, and without
+    pytest-bdd): its ``scenario`` (serialized, steps included) and the test's ``name``."""
+    try:
+        from pytest_bdd.reporting import test_report_context_registry
+    except ImportError:  # kubelab without its test extra: no scenario anywhere
+        return None
+    return test_report_context_registry.get(rep)
+
+
+def set_report_context(rep: pytest.TestReport, context: dict[str, Any]) -> None:
+    """Give ``rep`` the scenario record ``context`` (from ``report_context``), as if pytest-bdd
+    had run the scenario in this process."""
+    from pytest_bdd.reporting import ReportContext, test_report_context_registry
+
+    test_report_context_registry[rep] = ReportContext(**context)
+
+
+def scenario_of(item: pytest.Item) -> Scenario | None:
+    """The pytest-bdd scenario (examples filled in) that ``item`` runs; None for other tests."""
+    from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+    function = getattr(item, "obj", None)
+    template = scenario_wrapper_template_registry.get(function) if function else None
+    if template is None:
+        return None
+    callspec = getattr(item, "callspec", None)
+    return template.render(callspec.params.get(EXAMPLE, {}) if callspec else {})
+
+
+def step_names(item: pytest.Item) -> list[str] | None:
+    """The step texts of the scenario ``item`` runs; None for other tests."""
+    scenario = scenario_of(item)
+    return [step.name for step in scenario.steps] if scenario is not None else None
+
+
+def weight(item: pytest.Item) -> int:
+    """A scenario's rough length: its When and Then steps (its Givens are made ahead)."""
+    scenario = scenario_of(item)
+    return sum(step.type != "given" for step in scenario.steps) if scenario else 1
+
+
+def arguments(parser: StepParser, text: str) -> dict[str, Any] | None:
+    """The arguments ``parser`` reads from the step text ``text``; None if it does not match."""
+    if not parser.is_matching(text):
+        return None
+    return parser.parse_arguments(text) or {}

@@ -1,0 +1,208 @@
+"""kubelab's command-line options and ini settings: declared, refused in one line when wrong,
+and read into what the cluster providers are given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubelab import releases
+from kubelab.cluster.base import Images
+from kubelab.cluster.select import CHOICES, DEFAULT_IMAGES, Options
+from kubelab.errors import KubelabError
+from kubelab.paths import source_dir
+from kubelab.waits import MEDIUM
+
+KEEP_CHOICES = ("never", "on-failure", "always")
+SENTINEL_CHOICES = ("auto", "yes", "no")
+MIN_WAIT = 10.0  # no pod starts and passes a readiness probe faster than this on any cluster
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare kubelab's options (the ``kubelab`` group) and its ``kubelab_paths`` ini setting."""
+    group = parser.getgroup("kubelab", "kubelab: the cluster the lab runs on")
+    group.addoption(
+        "--cluster",
+        default="auto",
+        help=f"where the lab runs: {', '.join(CHOICES)} (default: auto)",
+    )
+    # --kubeconfig, --keep-cluster and --cluster-name come from pytest-kind and are shared.
+    group.addoption("--kube-context", help="context in the kubeconfig")
+    group.addoption(
+        "--web-image", default=DEFAULT_IMAGES.web_v1, help="web 1.0 image (existing clusters)"
+    )
+    group.addoption(
+        "--web-image-v2", default=DEFAULT_IMAGES.web_v2, help="web 2.0 image (existing clusters)"
+    )
+    group.addoption(
+        "--redis-image", default=DEFAULT_IMAGES.redis, help="redis image (existing clusters)"
+    )
+    group.addoption(
+        "--workers", type=int, default=3, help="worker nodes of a new kind/local cluster"
+    )
+    group.addoption(
+        "--k8s-version",
+        help=f"Kubernetes release of a new local or kind cluster: {releases.supported()}, or a "
+        f"full version of one (default {releases.DEFAULT.version})",
+    )
+    group.addoption(
+        "--proxy-mode",
+        help="kube-proxy's mode on a new local or kind cluster: "
+        f"{' or '.join(releases.PROXY_MODES)} (default {releases.DEFAULT_PROXY_MODE})",
+    )
+    group.addoption(
+        "--sentinels",
+        default="auto",
+        help="plant sentinel objects outside the lab's namespaces and fail the run if the lab "
+        f"changes them: {', '.join(SENTINEL_CHOICES)} (default auto: on kubelab's own local cluster)",
+    )
+    group.addoption(
+        "--wait-timeout",
+        type=float,
+        default=MEDIUM,
+        help=f"seconds a step may wait for pods and controllers (default {MEDIUM:.0f}, at least {MIN_WAIT:.0f})",
+    )
+    group.addoption(
+        "--reports-dir", type=Path, help="where reports go (default: reports/ in the rootdir)"
+    )
+    group.addoption(
+        "--check-report",
+        default="yes",
+        help="open lab.html in headless Chromium at the end and fail on console errors or "
+        "missing sections: yes, no (default: yes)",
+    )
+    group.addoption(
+        "--keep-namespace",
+        default="never",
+        help=f"keep each scenario's namespace for debugging: {', '.join(KEEP_CHOICES)} (default: never)",
+    )
+    group.addoption(
+        "--cluster-change",
+        help="run the change chapter (features/cluster_change.feature) with this change while "
+        "traffic flows: command (the --change COMMAND), runtime-restart, proxy-mode or upgrade "
+        "(built in, kubelab's local cluster); without it or --change the chapter is not run",
+    )
+    group.addoption(
+        "--change",
+        metavar="COMMAND",
+        help="a shell command that changes the cluster (KUBECONFIG and KUBELAB_NAMESPACE set): "
+        "the change chapter runs it while traffic flows; its exit status must be 0",
+    )
+    group.addoption(
+        "--change-timeout",
+        type=float,
+        default=600.0,
+        help="seconds the --change command may take before it is killed (default 600)",
+    )
+    parser.addini(
+        "kubelab_paths",
+        "paths whose tests run on the cluster; with pytest-xdist the controller sets the cluster "
+        "up when the run's arguments reach one of them",
+        type="paths",
+        # None by default: kubelab acts in no other project's run unless its fixtures are asked for.
+        default=[],
+    )
+
+
+def check_options(config: pytest.Config) -> None:
+    """Refuse, in one line naming the fix, an option kubelab cannot run with."""
+    # Checked here rather than by argparse ``choices`` so the error is one line naming the fix.
+    choices = (
+        ("--cluster", CHOICES),
+        ("--keep-namespace", KEEP_CHOICES),
+        ("--sentinels", SENTINEL_CHOICES),
+        ("--check-report", ("yes", "no")),
+    )
+    for option, allowed in choices:
+        if config.getoption(option) not in allowed:
+            raise pytest.UsageError(
+                f"{option}={config.getoption(option)} is not one of {', '.join(allowed)}"
+            )
+    reports = config.getoption("--reports-dir")
+    if reports is not None and any(
+        p.is_relative_to(reports.resolve())
+        for p in (config.rootpath, config.invocation_params.dir.resolve())
+    ):
+        raise pytest.UsageError(
+            f"--reports-dir={reports} holds the project itself, and kubelab moves an earlier run's "
+            "files out of the reports directory: name a directory of its own (e.g. reports)"
+        )
+    wait = config.getoption("--wait-timeout")
+    if wait < MIN_WAIT:
+        raise pytest.UsageError(
+            f"--wait-timeout={wait:g} is shorter than a pod can ever take to start and become ready; "
+            f"use at least {MIN_WAIT:.0f} seconds"
+        )
+    _check_change_options(config)
+    try:  # a release or mode kubelab does not offer: refused before anything starts
+        releases.choose(config.getoption("--k8s-version"))
+        releases.choose_proxy_mode(config.getoption("--proxy-mode"))
+    except KubelabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _check_change_options(config: pytest.Config) -> None:
+    """--cluster-change names a change kubelab knows; a command change has its command."""
+    from kubelab.change import KINDS
+    from kubelab.changes import check_command
+
+    kind, command = config.getoption("--cluster-change"), config.getoption("--change")
+    if kind is not None and kind not in KINDS:
+        raise pytest.UsageError(f"--cluster-change={kind} is not one of {', '.join(KINDS)}")
+    if kind == "command" and not command:
+        raise pytest.UsageError('--cluster-change=command needs the command: --change "COMMAND"')
+    if command is not None and kind not in (None, "command"):
+        raise pytest.UsageError(
+            f"--change runs the user's command; --cluster-change={kind} is a built-in change: "
+            "give one of them"
+        )
+    if config.getoption("--change-timeout") <= 0:
+        raise pytest.UsageError("--change-timeout must be a positive number of seconds")
+    if command is not None:
+        try:
+            check_command(command)
+        except KubelabError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+def reports_dir(config: pytest.Config) -> Path:
+    """Where the run's reports go: --reports-dir, else reports/ in the rootdir."""
+    return config.getoption("--reports-dir") or config.rootpath / "reports"
+
+
+def cluster_options(config: pytest.Config) -> Options:
+    """What the run's options ask of the cluster, for choosing its provider."""
+    # --kubeconfig and --keep-cluster are pytest-kind's, absent without kubelab's test extra.
+    kubeconfig = config.getoption("--kubeconfig", None)
+    return Options(
+        cluster=config.getoption("--cluster"),
+        kubeconfig=Path(kubeconfig) if kubeconfig else None,
+        context=config.getoption("--kube-context"),
+        images=Images(
+            redis=config.getoption("--redis-image"),
+            web_v1=config.getoption("--web-image"),
+            web_v2=config.getoption("--web-image-v2"),
+        ),
+        workers=config.getoption("--workers"),
+        k8s_version=config.getoption("--k8s-version"),
+        proxy_mode=config.getoption("--proxy-mode"),
+        keep_cluster=config.getoption("--keep-cluster", False),
+        app_dir=source_dir("app"),
+        work_dir=config.rootpath / ".kubelab",
+    )
+
+
+def asked_change(config: pytest.Config) -> str | None:
+    """The change the run asks the change chapter for (``--cluster-change``, or ``command``
+    when only ``--change`` is given); None: the chapter does not run."""
+    kind = config.getoption("--cluster-change")
+    return kind or ("command" if config.getoption("--change") else None)
+
+
+def runs_lab(config: pytest.Config) -> bool:
+    """The run's paths reach the lab's (the ``kubelab_paths`` ini option)."""
+    lab = [(config.rootpath / p).resolve() for p in config.getini("kubelab_paths")]
+    lab = [p for p in lab if p.exists()]
+    args = [Path(config.invocation_params.dir, a.split("::")[0]).resolve() for a in config.args]
+    return any(a.is_relative_to(p) or p.is_relative_to(a) for a in args for p in lab)
