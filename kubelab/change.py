@@ -170,15 +170,23 @@ class ChangeRun:
     error: str = ""  # the change could not be made: why
 
     def killed(self) -> list[str]:
-        """Web pods that ended without being asked to shut down first: deleted with no grace
-        period (or their container died), so requests in flight to them were cut off."""
-        return [
-            f"web pod {life.name} ended at {life.exited - self.record.started:+.2f} s with no "
-            "graceful shutdown (the watch never saw it asked to stop: deleted with no grace "
-            "period, or its container died)"
-            for life in self.lives
-            if life.exited is not None and life.stopping is None
-        ]
+        """Web pods that ended without a graceful shutdown: deleted with a grace period of 0,
+        or gone without being asked to stop; requests in flight to them were cut off."""
+        killed = []
+        for life in self.lives:
+            if life.exited is None:
+                continue
+            if life.stopping is None:
+                why = "the watch never saw it asked to stop: its container died"
+            elif not life.grace:
+                why = "it was deleted with a grace period of 0 s"
+            else:
+                continue
+            ended = life.exited - self.record.started
+            killed.append(
+                f"web pod {life.name} ended at {ended:+.2f} s with no graceful shutdown ({why})"
+            )
+        return killed
 
     def summary(self) -> str:
         """The traffic's summary line and how long the change took."""

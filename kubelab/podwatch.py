@@ -46,6 +46,7 @@ class PodLife:
     ready: float | None = None
     stopping: float | None = None
     exited: float | None = None
+    grace: int | None = None  # the grace period it was given when asked to stop (s)
 
     def see(self, pod: client.V1Pod | None, now: float) -> None:
         """Note what ``pod`` shows at ``now`` (None: it is gone from the API)."""
@@ -58,6 +59,7 @@ class PodLife:
             self.ready = now
         if self.stopping is None and pod.metadata.deletion_timestamp is not None:
             self.stopping = now
+            self.grace = pod.metadata.deletion_grace_period_seconds
 
 
 def _image(pod: client.V1Pod) -> str:

@@ -245,18 +245,23 @@ def test_a_change_command_that_succeeds_keeps_its_output() -> None:
     assert (fine.status, fine.output) == (0, "upgraded\n")
 
 
-def test_a_web_pod_gone_without_being_asked_to_stop_is_named_as_killed() -> None:
+def test_a_web_pod_gone_without_a_graceful_shutdown_is_named_as_killed() -> None:
     from kubelab.rollout import PodLife
 
-    graceful = PodLife("web-a", "web:1.0", before=True, stopping=105.0, exited=108.0)
-    killed = PodLife("web-b", "web:1.0", before=True, exited=104.5)
-    running = PodLife("web-c", "web:1.0", started=106.0, ready=107.0)
+    graceful = PodLife("web-a", "web:1.0", before=True, stopping=105.0, exited=108.0, grace=30)
+    forced = PodLife("web-b", "web:1.0", before=True, stopping=104.4, exited=104.5, grace=0)
+    died = PodLife("web-c", "web:1.0", before=True, exited=103.0)
+    running = PodLife("web-d", "web:1.0", started=106.0, ready=107.0)
     run = change.ChangeRun.__new__(change.ChangeRun)
-    object.__setattr__(run, "lives", [graceful, killed, running])
+    object.__setattr__(run, "lives", [graceful, forced, died, running])
     object.__setattr__(run, "record", SimpleNamespace(started=100.0))
     assert run.killed() == [
         (
-            "web pod web-b ended at +4.50 s with no graceful shutdown (the watch never saw it "
-            "asked to stop: deleted with no grace period, or its container died)"
-        )
+            "web pod web-b ended at +4.50 s with no graceful shutdown (it was deleted with a grace "
+            "period of 0 s)"
+        ),
+        (
+            "web pod web-c ended at +3.00 s with no graceful shutdown (the watch never saw it asked "
+            "to stop: its container died)"
+        ),
     ]
