@@ -80,12 +80,15 @@ class Progress:
         start = time.time()
         self._open[(node, what)] = start
         self.say(f"{node}: {what}")
+        finished = False
         try:
             yield
+            finished = True
         finally:
             del self._open[(node, what)]
             self.bands.append(Band(node, what, start, time.time()))
-            self.say(f"{node}: {what} done in {time.time() - start:.1f} s")
+            ended = "done" if finished else "stopped (failed or interrupted)"
+            self.say(f"{node}: {what} {ended} after {time.time() - start:.1f} s")
 
     def during(self, moment: float) -> list[str]:
         """The steps in progress at ``moment`` (wall clock), as ``node: step``."""

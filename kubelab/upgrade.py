@@ -149,7 +149,7 @@ class Upgrade:
                 with progress.step(step.node, step.action):
                     self._do(step, bins, progress)
                 cordoned = {"cordon": step.node, "uncordon": None}.get(step.action, cordoned)
-                if step.action in self.versions:
+                if (step.node, step.action) in self.versions:
                     self.versions[(step.node, step.action)] = self.target.version
                     self._check_skew(step)
         except BaseException:
@@ -158,21 +158,25 @@ class Upgrade:
                 progress.say(f"{cordoned}: uncordoned (the upgrade stopped)")
             between = self.between_releases()
             if between:
-                progress.say(f"the upgrade stopped with {between}")
-                log.error("the upgrade stopped with %s", between)
+                progress.say(f"the upgrade stopped: {between}")
+                log.error("the upgrade stopped: %s", between)
             raise
         self.cluster.record_release(self.target.version)
 
     def between_releases(self) -> str:
-        """Which components run which release, when they do not all run the same one."""
+        """Where each node stands, when not every component runs the same release."""
         if len(set(self.versions.values())) < 2:
             return ""
-        nodes: dict[str, list[str]] = {}
+        nodes: dict[str, dict[str, str]] = {}
         for (node, component), version in self.versions.items():
-            nodes.setdefault(node, []).append(f"{component} {version}")
-        mixed = {n: c for n, c in nodes.items() if len({x.split()[-1] for x in c}) > 1}
-        shown = mixed or nodes
-        return "; ".join(f"node {n} between releases: {', '.join(c)}" for n, c in shown.items())
+            nodes.setdefault(node, {})[component] = version
+        parts = [
+            f"{node} at {next(iter(runs.values()))}"
+            if len(set(runs.values())) == 1
+            else f"{node} between releases ({', '.join(f'{c} {v}' for c, v in runs.items())})"
+            for node, runs in nodes.items()
+        ]
+        return "the cluster is between releases: " + "; ".join(parts)
 
     def _do(self, step: Step, bins: Binaries, progress: Progress) -> None:
         if step.action == "cordon":

@@ -71,9 +71,23 @@ def test_an_interrupted_upgrade_says_which_node_is_between_releases() -> None:
         ("w1", "kube-proxy"): "1.36.3",
         ("w2", "kubelet"): "1.36.3",
     }
-    assert up.between_releases() == "node w1 between releases: kubelet 1.37.2, kube-proxy 1.36.3"
+    assert up.between_releases() == (
+        "the cluster is between releases: cp at 1.37.2; w1 between releases (kubelet 1.37.2, "
+        "kube-proxy 1.36.3); w2 at 1.36.3"
+    )
     up.versions = dict.fromkeys(up.versions, "1.37.2")
     assert up.between_releases() == ""
+
+
+def test_a_step_interrupted_is_not_reported_done() -> None:
+    progress = change.Progress()
+    with pytest.raises(KeyboardInterrupt), progress.step("w2", "drain"):
+        raise KeyboardInterrupt
+    assert (
+        progress.lines[-1]
+        .split("  ", 1)[1]
+        .startswith("w2: drain stopped (failed or interrupted) after")
+    )
 
 
 def _pod(name: str, owner: str | None, phase: str = "Running") -> Any:
