@@ -150,7 +150,6 @@ class Upgrade:
                     self._do(step, bins, progress)
                 cordoned = {"cordon": step.node, "uncordon": None}.get(step.action, cordoned)
                 if (step.node, step.action) in self.versions:
-                    self.versions[(step.node, step.action)] = self.target.version
                     self._check_skew(step)
         except BaseException:
             if cordoned is not None:
@@ -187,6 +186,8 @@ class Upgrade:
             drain.drain(self.kube, step.node, say=progress.say)
         else:
             self.cluster.restart_component(step.node, step.action, bins)
+            # From here the new release runs, serving or not: what an interruption reports.
+            self.versions[(step.node, step.action)] = self.target.version
             self._wait_serving(step, time.time())
 
     def _wait_serving(self, step: Step, started: float) -> None:
