@@ -9,7 +9,6 @@ progress.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,8 @@ from kubelab.http import Answer
 from kubelab.lab import Lab
 from kubelab.lab.asking import ask_through_node_port, node_addresses
 from kubelab.lab.objects import WEB_SELECTOR
+from kubelab.lab.rolling import version_of
+from kubelab.timeline import Band
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +50,6 @@ HOSTNAME_KEY = "kubernetes.io/hostname"
 def kind_of(step_names: list[str]) -> str | None:
     """The change a scenario runs, from its steps' texts (None: not a change scenario)."""
     return next((kind for kind, text in WHEN.items() if text in step_names), None)
-
-
-@dataclass(frozen=True)
-class Band:
-    """One step of a change on one node (``node`` may be ``cluster``): wall-clock times."""
-
-    node: str
-    step: str
-    start: float
-    end: float
 
 
 @dataclass
@@ -329,9 +320,7 @@ def run_under_traffic(
         ),
     )
     picture = lab.reports / f"change-{lab.ns.name}.png"
-    timeline.draw_later(
-        functools.partial(timeline.draw, probe.record, counts, change.description, picture)
-    )
+    lives = sorted(watch.lives.values(), key=lambda life: (life.started or 0.0, life.name))
     result = ChangeRun(
         change.description,
         probe.record,
@@ -343,15 +332,25 @@ def run_under_traffic(
         ask_through_node_port(lab.ns),
         picture,
         change,
-        sorted(watch.lives.values(), key=lambda life: life.name),
+        lives,
         error,
     )
-    evidence.picture(
-        "the change's timeline: answers per second and web pods",
+    if result.record.failed:
+        evidence.record(
+            "each failed request: when (s since the traffic started), the node it went to, the "
+            "steps of the change then in progress, the error",
+            "\n".join(result.failures()),
+        )
+    timeline.publish(
+        probe.record,
+        counts,
+        change.description,
         picture,
-        caption=f"{picture.name}: {result.summary()}",
+        "the change's timeline: answers per second, web pods, each pod's life, each node's steps",
+        result.summary(),
+        lives=[(life, version_of(lab.images, life.image)) for life in lives],
+        bands=result.bands,
     )
-    log.info("change: %s; timeline: %s", result.summary(), picture)
     if record is not None:
         record("change", result.summary())
         record("timeline", str(picture))

@@ -1,22 +1,57 @@
-"""The rollout as a picture: answers per second by version and failures, web pods over time, and
-when each pod started, became ready and exited."""
+"""A rollout or a change of the cluster as a picture: answers per second by version and failures,
+web pods over time, when each pod started, became ready and exited, and (a change) each node's
+steps as bands."""
 
 from __future__ import annotations
 
+import functools
 import itertools
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kubelab import evidence
 from kubelab.podwatch import PodCount, PodLife
 from kubelab.traffic import Record
 
+log = logging.getLogger(__name__)
+
 FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Band:
+    """One step of a change on one node (``node`` may be ``cluster``): wall-clock times."""
+
+    node: str
+    step: str
+    start: float
+    end: float
+
+
 # Failures have their own colour, never one a version could get.
 COLOURS = {"1.0": "#4878d0", "2.0": "#6acc64", FAILED: "#d62728"}
 OTHER_COLOURS = ["#956cb4", "#8c613c", "#dc7ec0", "#797979"]
 SHORTEST_BIN = 0.25  # a last partial second shorter than this joins the one before it
+# A change's steps by kind (the words a step's name starts with), each its own colour.
+CONTROL_PLANE_COLOUR = "#8172b3"
+STEP_COLOURS = {
+    "cordon": "#ccb974",
+    "drain": "#dd8452",
+    "uncordon": "#64b5cd",
+    "kubelet": "#4c72b0",
+    "kube-proxy": "#55a868",
+    "containerd": "#c44e52",
+    "coredns": "#da8bc3",
+    "etcd": CONTROL_PLANE_COLOUR,
+    "kube-apiserver": CONTROL_PLANE_COLOUR,
+    "kube-controller-manager": CONTROL_PLANE_COLOUR,
+    "kube-scheduler": CONTROL_PLANE_COLOUR,
+}
+OTHER_STEP = "#937860"
 # Pictures to draw at the end of the run: drawn then, while the run waits for its namespaces to
 # go, they cost the scenarios nothing (matplotlib's import included).
 _PENDING: list[Callable[[], Path]] = []
@@ -66,9 +101,10 @@ def draw(
     title: str,
     path: Path,
     lives: Sequence[tuple[PodLife, str]] = (),
+    bands: Sequence[Band] = (),
 ) -> Path:
-    """Save a PNG of ``record``, ``counts`` and the pods' ``lives`` (each with its version) at
-    ``path`` and return the path."""
+    """Save a PNG of ``record``, ``counts``, the pods' ``lives`` (each with its version) and a
+    change's steps (``bands``, one lane per node) at ``path`` and return the path."""
     # Imported here, not at collection: matplotlib takes over a second to import.
     import matplotlib
 
@@ -76,16 +112,21 @@ def draw(
     import matplotlib.pyplot as plt
 
     others: list[str] = []
-    fig, (top, middle, bottom) = plt.subplots(
-        3,
+    lanes = sorted({b.node for b in bands})
+    heights = [3, 2, 1 + 0.35 * max(len(lives), 1)] + ([1 + 0.35 * len(lanes)] if lanes else [])
+    fig, axes = plt.subplots(
+        len(heights),
         1,
         sharex=True,
-        figsize=(10.5, 7.5 + 0.18 * len(lives)),
-        height_ratios=[3, 2, 1 + 0.35 * max(len(lives), 1)],
+        figsize=(10.5, 7.5 + 0.18 * (len(lives) + len(lanes)) + (1.5 if lanes else 0)),
+        height_ratios=heights,
     )
-    _answers(top, record, title, others)
-    _pods(middle, record, counts)
-    _lives(bottom, record, lives, others)
+    _answers(axes[0], record, title, others)
+    _pods(axes[1], record, counts)
+    _lives(axes[2], record, lives, others)
+    if lanes:
+        _bands(axes[3], record, bands, lanes)
+    axes[-1].set_xlabel("seconds since traffic started")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -188,11 +229,63 @@ def _lives(
     bottom.tick_params(axis="y", labelsize=7)
     bottom.set_ylim(-0.7, max(len(lives), 1) - 0.3)
     bottom.invert_yaxis()
-    bottom.set_xlabel("seconds since traffic started")
     if lives:
         bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     bottom.grid(alpha=0.3, axis="x")
     bottom.set_xlim(0, max(record.duration, 1.0))
+
+
+def step_colour(step: str) -> str:
+    """The colour of a change's step, by the kind of step its name starts with."""
+    return next(
+        (colour for kind, colour in STEP_COLOURS.items() if step.startswith(kind)), OTHER_STEP
+    )
+
+
+def _bands(axis: Any, record: Record, bands: Sequence[Band], lanes: list[str]) -> None:
+    """One lane per node, each step of the change a bar in its kind's colour; every failed
+    request a red line across the lanes, so what it coincided with shows."""
+    shown: set[str] = set()
+    for band in bands:
+        lane = lanes.index(band.node)
+        start = band.start - record.started
+        axis.barh(
+            lane,
+            max(band.end - band.start, 0.05),
+            left=start,
+            height=0.6,
+            color=step_colour(band.step),
+            edgecolor="white",
+            linewidth=0.5,
+            label=None if band.step in shown else band.step,
+        )
+        shown.add(band.step)
+    for failed in record.failed:
+        axis.axvline(failed.sent, color=COLOURS[FAILED], linewidth=0.8, alpha=0.7)
+    axis.set_yticks(range(len(lanes)), lanes)
+    axis.tick_params(axis="y", labelsize=7)
+    axis.set_ylim(-0.7, len(lanes) - 0.3)
+    axis.invert_yaxis()
+    axis.set_title("the change's steps by node (red: a failed request)", fontsize=8)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    axis.grid(alpha=0.3, axis="x")
+
+
+def publish(
+    record: Record,
+    counts: Sequence[PodCount],
+    title: str,
+    path: Path,
+    what: str,
+    caption: str,
+    lives: Sequence[tuple[PodLife, str]] = (),
+    bands: Sequence[Band] = (),
+) -> None:
+    """Draw the picture at the end of the run (:func:`draw_later`) and put it in the evidence
+    now, titled ``what`` with ``caption`` (the summary line) under it."""
+    draw_later(functools.partial(draw, record, counts, title, path, lives=lives, bands=bands))
+    evidence.picture(what, path, caption=f"{path.name}: {caption}")
+    log.info("%s: %s; timeline: %s", what, caption, path)
 
 
 def draw_later(drawing: Callable[[], Path]) -> None:

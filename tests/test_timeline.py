@@ -68,6 +68,36 @@ def test_the_picture_is_drawn_with_pod_lives(tmp_path: Path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _png_height(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[20:24], "big")
+
+
+def test_a_change_adds_one_lane_per_node_with_its_steps(tmp_path: Path):
+    record = steady(6.0, failing=(2.0, 2.2))
+    bands = [
+        timeline.Band("cluster", "kube-apiserver", 1000.5, 1001.5),
+        timeline.Band("kubelab-worker1", "cordon", 1001.5, 1001.6),
+        timeline.Band("kubelab-worker1", "drain", 1001.6, 1003.0),
+        timeline.Band("kubelab-worker2", "kubelet", 1003.0, 1004.0),
+    ]
+    plain = timeline.draw(record, [], "test", tmp_path / "plain.png")
+    changed = timeline.draw(record, [], "test", tmp_path / "bands.png", bands=bands)
+    assert _png_height(changed) > _png_height(plain)  # the lanes are drawn
+    more = [*bands, timeline.Band("kubelab-worker3", "uncordon", 1004.0, 1004.1)]
+    assert _png_height(timeline.draw(record, [], "t", tmp_path / "more.png", bands=more)) > (
+        _png_height(changed)
+    )
+
+
+def test_each_kind_of_step_has_its_colour():
+    colours = [timeline.step_colour(s) for s in ("cordon", "drain", "kubelet", "uncordon")]
+    assert len(set(colours)) == 4
+    assert timeline.step_colour("containerd restart") == timeline.STEP_COLOURS["containerd"]
+    assert timeline.step_colour("kube-proxy to nftables") == timeline.STEP_COLOURS["kube-proxy"]
+    assert timeline.step_colour("something new") == timeline.OTHER_STEP
+    assert timeline.COLOURS["failed"] not in timeline.STEP_COLOURS.values()
+
+
 def test_pictures_drawn_later_are_drawn_at_the_end_in_order(tmp_path: Path):
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     timeline.draw_later(functools.partial(timeline.draw, steady(2.0), [], "a", first))

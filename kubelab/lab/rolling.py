@@ -96,16 +96,6 @@ def roll_web_to_v2_under_traffic(
         lives_table(lives, probe.record.started, version),
     )
     picture = reports / f"rollout-{controller}-{ns.name}.png"
-    timeline.draw_later(
-        functools.partial(
-            timeline.draw,
-            probe.record,
-            counts,
-            f"web 1.0 -> 2.0 under a {controller}",
-            picture,
-            lives=[(life, version(life.image)) for life in lives],
-        )
-    )
     result = Rollout(
         controller,
         probe.record,
@@ -118,12 +108,15 @@ def roll_web_to_v2_under_traffic(
         ask_through_node_port(ns),
         last_old_exit - probe.record.started,
     )
-    evidence.picture(
-        "the rollout's timeline: answers per second, web pods, and each pod's life",
+    timeline.publish(
+        probe.record,
+        counts,
+        f"web 1.0 -> 2.0 under a {controller}",
         picture,
-        caption=f"{picture.name}: {result.summary()}",
+        "the rollout's timeline: answers per second, web pods, and each pod's life",
+        result.summary(),
+        lives=[(life, version(life.image)) for life in lives],
     )
-    log.info("rollout: %s; timeline: %s", result.summary(), picture)
     if record is not None:
         record("timeline", str(picture))
         record("traffic", f"{controller}: {result.summary()}")
