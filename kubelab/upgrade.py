@@ -23,6 +23,7 @@ from kubelab.changes import wait_for_node_ready
 from kubelab.checks import parse_version
 from kubelab.client import Kube
 from kubelab.cluster.base import Provider
+from kubelab.cluster.local import changing
 from kubelab.errors import EnvironmentProblem
 from kubelab.waits import MEDIUM, SHORT, wait_until
 
@@ -160,7 +161,7 @@ class Upgrade:
                 progress.say(f"the upgrade stopped: {between}")
                 log.error("the upgrade stopped: %s", between)
             raise
-        self.cluster.record_release(self.target.version)
+        changing.record_release(self.cluster, self.target.version)
 
     def between_releases(self) -> str:
         """Where each node stands, when not every component runs the same release."""
@@ -185,7 +186,7 @@ class Upgrade:
         elif step.action == "drain":
             drain.drain(self.kube, step.node, say=progress.say)
         else:
-            self.cluster.restart_component(step.node, step.action, bins)
+            changing.restart_component(self.cluster, step.node, step.action, bins)
             # From here the new release runs, serving or not: what an interruption reports.
             self.versions[(step.node, step.action)] = self.target.version
             self._wait_serving(step, time.time())
@@ -210,9 +211,9 @@ class Upgrade:
                 interval=0.5,
             )
         elif step.action == "kube-proxy":
-            self.cluster.wait_for_kube_proxy(step.node)
+            changing.wait_for_kube_proxy(self.cluster, step.node)
         else:
-            self.cluster.wait_for_health(step.node, step.action)
+            changing.wait_for_health(self.cluster, step.node, step.action)
 
     def _server_version(self) -> str:
         """The API server's version, or why there is none while it restarts."""
