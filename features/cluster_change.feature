@@ -53,6 +53,7 @@ Feature: Change the cluster without an outage
     And the change itself succeeded
     And no kubelet was ever newer than the API server
     And the API server and every kubelet report the new release
+    And cluster DNS runs the new release's CoreDNS
     And the redis pod kept its container, with no restart, while its node's kubelet was upgraded
 
   Scenario: Switching kube-proxy from iptables to nftables node by node drops no request

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from kubelab import evidence
 from kubelab.change import ChangeRun, Progress
 from kubelab.cluster.base import Provider
+from kubelab.cluster.local import changing
 from kubelab.errors import EnvironmentProblem, NotSupported, UsageError
 from kubelab.waits import MEDIUM, SHORT, wait_until
 
@@ -154,7 +155,7 @@ class RuntimeRestart:
         """Restart each node's containerd, then wait until the node's kubelet reports it Ready."""
         for node in self.cluster.nodes():
             with progress.step(node.name, "containerd restart"):
-                self.cluster.restart_runtime(node.name)
+                changing.restart_runtime(self.cluster, node.name)
             restarted = time.time()
             with progress.step(node.name, "kubelet reports Ready"):
                 wait_for_node_ready(self.kube, node.name, restarted)
@@ -177,15 +178,15 @@ class ProxyModeSwitch:
             )
         for node in self.cluster.nodes():
             with progress.step(node.name, f"kube-proxy to {self.target}"):
-                self.cluster.switch_proxy_mode(node.name, self.target)
-        self.cluster.record_proxy_mode(self.target)
+                changing.switch_proxy_mode(self.cluster, node.name, self.target)
+        changing.record_proxy_mode(self.cluster, self.target)
 
     def leftovers(self) -> list[str]:
         """Each node whose iptables still holds kube-proxy rules, or that has no nftables ones."""
         problems = []
         rows = []
         for node in self.cluster.nodes():
-            rules = self.cluster.proxy_rules(node.name)
+            rules = changing.proxy_rules(self.cluster, node.name)
             rows.append([node.name, rules["iptables"], rules["nftables"]])
             if rules["iptables"]:
                 problems.append(

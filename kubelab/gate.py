@@ -211,13 +211,13 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
 
 def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
     """Run the gate; write gate.md; 0 only when every phase passed. A local cluster is booted
-    at --from first (the binaries of --to built too) and torn down at the end, also on Ctrl-C."""
+    at --from first (the binaries and CoreDNS image of --to built too) and torn down at the
+    end, also on Ctrl-C."""
     reports.mkdir(parents=True, exist_ok=True)
     cluster = None
     if gate.cluster == "local":
-        from kubelab.build import ensure_binaries
         from kubelab.cluster.local import LocalCluster
-        from kubelab.paths import cache_dir
+        from kubelab.upgrade import build
 
         source, target = gate.versions()
         cluster = LocalCluster(k8s_version=source.version)
@@ -226,7 +226,7 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
                 "a local cluster is up: the gate boots and upgrades its own; run "
                 "`kubelab local down` first"
             )
-        ensure_binaries(cache_dir(), target)  # built before anything runs, not mid-upgrade
+        build(target)  # binaries and CoreDNS image, before anything runs, not mid-upgrade
     results: list[PhaseResult] = []
     started = time.monotonic()
     try:

@@ -1,7 +1,9 @@
 """An in-place upgrade of kubelab's local cluster by one minor release, in kubeadm's order.
 
 The control plane first: etcd (at the release's pinned version, its data kept), the API server,
-the controller-manager, the scheduler. Then each node in turn, the control-plane node first:
+the controller-manager, the scheduler. Then the CoreDNS add-on, as ``kubeadm upgrade apply``
+does: the release's CoreDNS image (built before the upgrade starts) imported on every node and
+the coredns Deployment rolled to it. Then each node in turn, the control-plane node first:
 cordon, drain through the eviction API (honouring PodDisruptionBudgets; a bare pod stays in
 place), the kubelet and kube-proxy started on the new binaries, uncordon. The version-skew
 policy holds at every step: no kubelet, kube-proxy, controller-manager or scheduler is newer
@@ -14,16 +16,20 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kubelab import drain, releases
-from kubelab.build import Binaries
+from kubelab import clusterdns, drain, releases
+from kubelab.build import Binaries, ensure_binaries
 from kubelab.change import ChangeRun, Progress
 from kubelab.changes import wait_for_node_ready
 from kubelab.checks import parse_version
 from kubelab.client import Kube
 from kubelab.cluster.base import Provider
+from kubelab.cluster.local import changing
 from kubelab.errors import EnvironmentProblem
+from kubelab.images.coredns import build_coredns_image, coredns_image
+from kubelab.paths import cache_dir
 from kubelab.waits import MEDIUM, SHORT, wait_until
 
 if TYPE_CHECKING:
@@ -33,6 +39,11 @@ log = logging.getLogger(__name__)
 
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 NODE_STEPS = ("cordon", "drain", "kubelet", "kube-proxy", "uncordon")
+# The add-ons kubeadm upgrades after the control plane, before the nodes; cluster-wide steps.
+ADDONS = ("coredns",)
+CLUSTER = "cluster"  # the node a cluster-wide step names (Progress bands, Step.node)
+# The steps that start a component on the new release (each is held to the skew policy).
+COMPONENTS = (*CONTROL_PLANE, "kubelet", "kube-proxy")
 # How far each component may lag the API server (minor releases); none may be newer.
 BEHIND = {"kube-controller-manager": 1, "kube-scheduler": 1, "kubelet": 3, "kube-proxy": 3}
 
@@ -60,18 +71,42 @@ def releases_reported(kube: Kube, version: str) -> list[str]:
     return wrong
 
 
+def coredns_reported(kube: Kube, target: releases.Chosen) -> list[str]:
+    """The coredns Deployment and each of its pods not running ``target``'s CoreDNS image,
+    with what they run."""
+    return clusterdns.not_running(kube, coredns_image(target.release.coredns))
+
+
+@dataclass(frozen=True)
+class Built:
+    """What an upgrade to a release starts: its binaries and its CoreDNS image archive."""
+
+    bins: Binaries
+    coredns: Path
+
+
+def build(target: releases.Chosen) -> Built:
+    """``target``'s binaries and CoreDNS image, built or found in the cache (a cold build of
+    the binaries takes tens of minutes, a warm look seconds)."""
+    bins = ensure_binaries(cache_dir(), target)
+    archive = build_coredns_image(cache_dir(), bins.path("coredns"), target.release.coredns)
+    return Built(bins, archive)
+
+
 @dataclass(frozen=True)
 class Step:
-    """One step of the upgrade: a component of a node restarted on the new release, or a
-    cordon, drain or uncordon of a node."""
+    """One step of the upgrade: a component of a node restarted on the new release, a cordon,
+    drain or uncordon of a node, or an add-on upgraded (on the node ``cluster``)."""
 
     node: str
     action: str
 
 
 def upgrade_plan(control_plane: str, workers: list[str]) -> list[Step]:
-    """kubeadm's order: the control plane's components, then every node (control plane first)."""
+    """kubeadm's order: the control plane's components, the add-ons, then every node (control
+    plane first)."""
     steps = [Step(control_plane, c) for c in CONTROL_PLANE]
+    steps += [Step(CLUSTER, addon) for addon in ADDONS]
     for node in [control_plane, *workers]:
         steps += [Step(node, action) for action in NODE_STEPS]
     return steps
@@ -80,9 +115,7 @@ def upgrade_plan(control_plane: str, workers: list[str]) -> list[Step]:
 def skew_violations(steps: list[Step], old: int, new: int) -> list[str]:
     """Every moment of ``steps`` (from minor ``old`` to ``new``) at which a component is newer
     than the API server or too far behind it (pure: the plan's check before anything runs)."""
-    minor = {
-        (s.node, s.action): old for s in steps if s.action not in ("cordon", "drain", "uncordon")
-    }
+    minor = {(s.node, s.action): old for s in steps if s.action in COMPONENTS}
     problems = []
     for at, step in enumerate(steps, 1):
         if (step.node, step.action) not in minor:
@@ -105,6 +138,7 @@ class Upgrade:
     cluster: LocalCluster
     kube: Kube
     target: releases.Chosen
+    built: Built  # the target's binaries and CoreDNS image, built before the upgrade starts
     description: str = ""
     # what each component of each node runs now, as the upgrade goes: for an interruption
     versions: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -134,20 +168,16 @@ class Upgrade:
     def run(self, progress: Progress) -> None:
         """Upgrade, step by step; a node being upgraded is uncordoned also when a step fails
         or the run is interrupted, and the error says which node is between releases."""
-        from kubelab.build import ensure_binaries
-        from kubelab.paths import cache_dir
-
         steps = self.plan()
-        bins = ensure_binaries(cache_dir(), self.target)
         old = self.cluster.k8s_version
         for step in steps:
-            if step.action not in ("cordon", "drain", "uncordon"):
+            if step.action in COMPONENTS:
                 self.versions[(step.node, step.action)] = old
         cordoned: str | None = None
         try:
             for step in steps:
                 with progress.step(step.node, step.action):
-                    self._do(step, bins, progress)
+                    self._do(step, progress)
                 cordoned = {"cordon": step.node, "uncordon": None}.get(step.action, cordoned)
                 if (step.node, step.action) in self.versions:
                     self._check_skew(step)
@@ -160,7 +190,7 @@ class Upgrade:
                 progress.say(f"the upgrade stopped: {between}")
                 log.error("the upgrade stopped: %s", between)
             raise
-        self.cluster.record_release(self.target.version)
+        changing.record_release(self.cluster, self.target.version)
 
     def between_releases(self) -> str:
         """Where each node stands, when not every component runs the same release."""
@@ -177,18 +207,29 @@ class Upgrade:
         ]
         return "the cluster is between releases: " + "; ".join(parts)
 
-    def _do(self, step: Step, bins: Binaries, progress: Progress) -> None:
-        if step.action == "cordon":
+    def _do(self, step: Step, progress: Progress) -> None:
+        if step.action == "coredns":
+            self._upgrade_coredns(progress)
+        elif step.action == "cordon":
             drain.set_unschedulable(self.kube, step.node, True)
         elif step.action == "uncordon":
             drain.set_unschedulable(self.kube, step.node, False)
         elif step.action == "drain":
             drain.drain(self.kube, step.node, say=progress.say)
         else:
-            self.cluster.restart_component(step.node, step.action, bins)
+            changing.restart_component(self.cluster, step.node, step.action, self.built.bins)
             # From here the new release runs, serving or not: what an interruption reports.
             self.versions[(step.node, step.action)] = self.target.version
             self._wait_serving(step, time.time())
+
+    def _upgrade_coredns(self, progress: Progress) -> None:
+        """Import the new CoreDNS image on every node, roll the coredns Deployment to it, and
+        wait until its new pods are the kube-dns Service's ready endpoints (300 s)."""
+        image = coredns_image(self.target.release.coredns)
+        self.cluster.import_image(self.built.coredns, workers_only=False)
+        progress.say(f"{image} imported on every node; rolling the coredns Deployment to it")
+        clusterdns.set_coredns_image(self.kube, image)
+        clusterdns.wait_for_coredns(self.kube, image)
 
     def _wait_serving(self, step: Step, started: float) -> None:
         """Until the restarted component does its job again."""
@@ -210,9 +251,9 @@ class Upgrade:
                 interval=0.5,
             )
         elif step.action == "kube-proxy":
-            self.cluster.wait_for_kube_proxy(step.node)
+            changing.wait_for_kube_proxy(self.cluster, step.node)
         else:
-            self.cluster.wait_for_health(step.node, step.action)
+            changing.wait_for_health(self.cluster, step.node, step.action)
 
     def _server_version(self) -> str:
         """The API server's version, or why there is none while it restarts."""
@@ -241,11 +282,14 @@ class Upgrade:
 
 
 def in_place(provider: Provider, kube: Kube) -> Upgrade:
-    """The upgrade of ``provider``'s local cluster to the next minor release."""
+    """The upgrade of ``provider``'s local cluster to the next minor release, whose binaries
+    and CoreDNS image are built first (or found in the cache)."""
     from kubelab.changes import local_cluster
 
     cluster = local_cluster(provider, "upgrade")
-    return Upgrade(cluster, kube, next_release(cluster.k8s_version))
+    target = next_release(cluster.k8s_version)
+    # Built now, before the traffic starts: a build under traffic would compete with it.
+    return Upgrade(cluster, kube, target, build(target))
 
 
 def of(run: ChangeRun) -> Upgrade:

@@ -114,6 +114,12 @@ def _(lab: Lab, change_run: ChangeRun) -> None:
     assert wrong == [], "; ".join(wrong)
 
 
+@then("cluster DNS runs the new release's CoreDNS")
+def _(lab: Lab, change_run: ChangeRun) -> None:
+    wrong = upgrade.coredns_reported(lab.ns.kube, upgrade.of(change_run).target)
+    assert wrong == [], "; ".join(wrong)
+
+
 @then("the redis pod kept its container, with no restart, while its node's kubelet was upgraded")
 def _(lab: Lab, change_run: ChangeRun) -> None:
     changed = change.kept_containers(lab, change_run, ["redis"])

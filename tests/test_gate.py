@@ -17,17 +17,18 @@ from kubelab.errors import UsageError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_upgrade_goes_control_plane_first_then_each_node_in_turn() -> None:
+def test_upgrade_goes_control_plane_first_then_coredns_then_each_node_in_turn() -> None:
     steps = upgrade.upgrade_plan("cp", ["w1", "w2"])
-    assert [(s.node, s.action) for s in steps[:4]] == [
+    assert [(s.node, s.action) for s in steps[:5]] == [
         ("cp", "etcd"),
         ("cp", "kube-apiserver"),
         ("cp", "kube-controller-manager"),
         ("cp", "kube-scheduler"),
+        ("cluster", "coredns"),  # kubeadm upgrade apply: the add-ons after the control plane
     ]
-    nodes = [s.node for s in steps[4:]]
+    nodes = [s.node for s in steps[5:]]
     assert nodes == ["cp"] * 5 + ["w1"] * 5 + ["w2"] * 5
-    assert [s.action for s in steps[4:9]] == [
+    assert [s.action for s in steps[5:10]] == [
         "cordon",
         "drain",
         "kubelet",
@@ -38,6 +39,14 @@ def test_upgrade_goes_control_plane_first_then_each_node_in_turn() -> None:
 
 def test_the_plan_keeps_the_skew_policy() -> None:
     assert upgrade.skew_violations(upgrade.upgrade_plan("cp", ["w1", "w2"]), 36, 37) == []
+
+
+def test_coredns_is_no_component_the_skew_policy_holds_to() -> None:
+    steps = upgrade.upgrade_plan("cp", ["w1"])
+    coredns = next(s for s in steps if s.action == "coredns")
+    first = [coredns, *(s for s in steps if s != coredns)]  # before the API server: allowed
+    assert upgrade.skew_violations(first, 36, 37) == []
+    assert "coredns" not in upgrade.COMPONENTS
 
 
 def test_a_kubelet_upgraded_before_the_api_server_breaks_the_skew_policy() -> None:

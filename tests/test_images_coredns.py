@@ -34,3 +34,15 @@ def test_the_archive_is_reused_until_the_binary_changes(tmp_path: Path) -> None:
     second = build_coredns_image(tmp_path / "cache", binary, "1.2.3")
     assert second != first
     assert not first.exists()
+
+
+def test_each_version_keeps_its_own_archive(tmp_path: Path) -> None:
+    binary = tmp_path / "coredns"
+    binary.write_bytes(b"one")
+    legacy = tmp_path / "cache" / "images" / "coredns" / "coredns-0123456789abcdef.oci.tar"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"")  # named before there was one archive per version
+    old = build_coredns_image(tmp_path / "cache", binary, "1.14.2")
+    new = build_coredns_image(tmp_path / "cache", binary, "1.14.6")
+    assert old != new
+    assert sorted(p.name for p in old.parent.iterdir()) == sorted([old.name, new.name])

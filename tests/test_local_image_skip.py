@@ -7,7 +7,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from kubelab.cluster.local.cluster import archive_images, parse_ctr_images
+from kubelab.cluster.local.containerd import archive_images, parse_ctr_images
 
 WEB = "sha256:" + "a" * 64
 REDIS = "sha256:" + "b" * 64

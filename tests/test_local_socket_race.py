@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelab.cluster.local import LocalCluster, proc
-from kubelab.cluster.local import cluster as cluster_module
+from kubelab.cluster.local import LocalCluster, proc, supervise
 from kubelab.waits import wait_until
 
 RACE_LINE = (
@@ -44,7 +43,7 @@ def _pid(cluster: LocalCluster, name: str) -> int:
 
 def test_a_kubelet_that_lost_the_socket_race_is_started_again(stand_in: LocalCluster) -> None:
     first = _exited(stand_in, "w2-kubelet", RACE_LINE)
-    assert stand_in._restart_race_loser("w2-kubelet")
+    assert stand_in.processes.restart_race_loser("w2-kubelet")
     assert _pid(stand_in, "w2-kubelet") != first
 
 
@@ -57,11 +56,11 @@ def test_a_kubelet_that_lost_the_socket_race_is_started_again(stand_in: LocalClu
 )
 def test_any_other_exit_is_a_failure(stand_in: LocalCluster, name: str, says: str) -> None:
     first = _exited(stand_in, name, says)
-    assert not stand_in._restart_race_loser(name)
+    assert not stand_in.processes.restart_race_loser(name)
     assert _pid(stand_in, name) == first
 
 
 def test_a_kubelet_that_keeps_losing_is_a_failure(stand_in: LocalCluster) -> None:
-    for _ in range(cluster_module.SOCKET_RACE_RESTARTS + 1):
+    for _ in range(supervise.SOCKET_RACE_RESTARTS + 1):
         _exited(stand_in, "w2-kubelet", RACE_LINE)
-    assert not stand_in._restart_race_loser("w2-kubelet")
+    assert not stand_in.processes.restart_race_loser("w2-kubelet")

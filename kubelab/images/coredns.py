@@ -21,12 +21,14 @@ def coredns_image(version: str) -> str:
 
 
 def build_coredns_image(cache_dir: Path, binary: Path, version: str) -> Path:
-    """Build (or reuse) the CoreDNS image archive; rebuilt only when the binary changes."""
+    """Build (or reuse) the CoreDNS image archive of ``version``; rebuilt only when the binary
+    changes. One archive a version is kept: an upgrade imports the next release's while the
+    cluster's own stays for its next boot."""
     st = binary.stat()
     inputs = f"buildah:{version}:{st.st_size}:{st.st_mtime_ns}"
     key = hashlib.sha256(inputs.encode()).hexdigest()[:16]
     work = cache_dir / "images" / "coredns"
-    archive = work / f"coredns-{key}.oci.tar"
+    archive = work / f"coredns-v{version}-{key}.oci.tar"
     if archive.exists():
         return archive
     ref = coredns_image(version)
@@ -35,7 +37,12 @@ def build_coredns_image(cache_dir: Path, binary: Path, version: str) -> Path:
     builder.from_scratch(ref, [(binary, "/coredns")], entrypoint=["/coredns"])
     builder.export(ref, archive, "oci-archive")
     for stale in work.glob("coredns-*"):
-        if stale != archive:
+        # this version's older builds, and archives named before there was one per version
+        if stale != archive and not _of_another_version(stale.name, version):
             stale.unlink()
     log.info("built %s -> %s", ref, archive)
     return archive
+
+
+def _of_another_version(name: str, version: str) -> bool:
+    return name.startswith("coredns-v") and not name.startswith(f"coredns-v{version}-")

@@ -6,23 +6,22 @@ import contextlib
 import json
 import re
 import shutil
-import tarfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from kubelab import commands, paths, releases
 from kubelab.build import Binaries, Runtime, ensure_binaries, ensure_runtime
-from kubelab.build.runtime import runtime_dir
 from kubelab.client import API_ERRORS
 from kubelab.cluster.local import (
     bootstrap,
     cleanup,
     components,
     configs,
+    containerd,
     dns,
     files,
     netns,
@@ -34,6 +33,7 @@ from kubelab.cluster.local import (
 from kubelab.cluster.local.components import Layout
 from kubelab.cluster.local.hostdeps import cgroup_v2, check_platform, ensure_host_packages
 from kubelab.cluster.local.plan import LocalNode
+from kubelab.cluster.local.supervise import Supervisor
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.images.coredns import coredns_image
@@ -41,50 +41,11 @@ from kubelab.locks import file_lock
 from kubelab.transient import is_transient
 from kubelab.waits import LONG, MEDIUM, SHORT, wait_until
 
-
-def archive_images(archive: Path) -> dict[str, str]:
-    """Name -> manifest digest of each named image in an OCI archive (its ``index.json``)."""
-    with tarfile.open(archive) as tar:
-        member = tar.extractfile("index.json")
-        index = json.load(member) if member else {}
-    names = {}
-    for manifest in index.get("manifests", []):
-        annotations = manifest.get("annotations") or {}
-        name = annotations.get(CONTAINERD_NAME) or annotations.get(REF_NAME)
-        if name and "/" in name:  # a full reference, as ctr names the image it imports
-            names[name] = manifest["digest"]
-    return names
-
-
-def parse_ctr_images(listing: str) -> dict[str, str]:
-    """Name -> digest from ``ctr images ls`` (REF TYPE DIGEST SIZE PLATFORMS LABELS)."""
-    rows = [line.split() for line in listing.splitlines()[1:]]
-    return {row[0]: row[2] for row in rows if len(row) > 2 and row[2].startswith("sha256:")}
-
-
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
-T = TypeVar("T")
-REF_NAME = "org.opencontainers.image.ref.name"
-CONTAINERD_NAME = "io.containerd.image.name"
 DNS_PROBE_NAME = f"kubernetes.default.svc.{plan.CLUSTER_DOMAIN}"
-# How often the boot looks again: each look is one plain-JSON request or one UDP question.
-POLL = 0.1
-# Every node's kubelet binds the same hardcoded /var/lib/kubelet/device-plugins/kubelet.sock
-# (upstream runs one kubelet per host): two starting at one instant race for it and the loser
-# exits. Not a fault of the cluster: that kubelet is started again, at most this many times.
-SOCKET_RACE = "device-plugins/kubelet.sock: bind: address already in use"
-SOCKET_RACE_RESTARTS = 3
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-# A rule of kube-proxy's iptables mode for a Service (not the kubelet's own KUBE- chains).
-KUBE_PROXY_RULE = re.compile(r"^-A KUBE-(SERVICES|NODEPORTS|SVC-|SEP-|EXT-)")
-HEALTH = {  # on the control-plane node's loopback (components.py)
-    "etcd": "http://127.0.0.1:2381/health",
-    "kube-controller-manager": "https://127.0.0.1:10257/healthz",
-    "kube-scheduler": "https://127.0.0.1:10259/healthz",
-}
 DNS_ANSWER_WITHIN = 0.5  # CoreDNS answers in milliseconds; a lost first packet is asked again
 
 
@@ -110,6 +71,7 @@ class LocalCluster:
         self.k8s_version = self.release.version
         self.proxy_mode = releases.choose_proxy_mode(proxy_mode)
         self.layout = Layout(name, paths.state_dir() / "clusters" / name)
+        self.processes = Supervisor(self.layout)
 
     # ---- public API -------------------------------------------------------------------------
 
@@ -126,6 +88,15 @@ class LocalCluster:
     def nodes(self) -> list[LocalNode]:
         """The nodes of this cluster (as started, if it is up; else as configured)."""
         return plan.plan_nodes(self.name, self._started_workers())
+
+    def node(self, node_name: str) -> LocalNode:
+        """The node of this cluster named ``node_name`` (its name, netns or short name)."""
+        for node in self.nodes():
+            if node_name in (node.name, node.netns, node.short):
+                return node
+        raise UsageError(
+            f"no node {node_name!r} in cluster {self.name}: nodes are {', '.join(n.name for n in self.nodes())}"
+        )
 
     def up(self) -> bool:
         """Build binaries if needed, install host packages, start everything, wait until ready;
@@ -273,46 +244,16 @@ class LocalCluster:
 
     def node_argv(self, node_name: str, argv: list[str]) -> list[str]:
         """``argv`` as run in the node's network namespace (on the host's filesystem)."""
-        return proc.in_netns(self._node(node_name).netns, argv)
+        return proc.in_netns(self.node(node_name).netns, argv)
 
     def import_image(self, archive: Path, workers_only: bool = True) -> None:
         """Import an OCI image archive into every worker's (or every node's) containerd.
 
         A node that already has every image of the archive, by name and digest, is skipped.
         """
-        from kubelab.cluster.local.containerd import import_archive
-
-        wanted = archive_images(archive)
-        targets = [
-            n
-            for n in self.nodes()
-            if not (workers_only and n.control_plane)
-            and not (wanted and wanted.items() <= self._node_images(n).items())
-        ]
-        with ThreadPoolExecutor(max_workers=len(targets) or 1) as pool:
-            for future in [
-                pool.submit(import_archive, self._ctr_path(), n.containerd_socket, archive)
-                for n in targets
-            ]:
-                future.result()
-
-    def _node_images(self, node: LocalNode) -> dict[str, str]:
-        """Name -> manifest digest of every named image in the node's CRI containerd."""
-        return parse_ctr_images(commands.run([*self._ctr(node), "images", "ls"]))
-
-    def _ctr_path(self) -> Path:
-        """``ctr`` of kubelab's runtime (built by ``up``)."""
-        return Runtime(runtime_dir(paths.cache_dir())).path("ctr")
-
-    def _ctr(self, node: LocalNode) -> list[str]:
-        """``ctr`` of kubelab's runtime, pointed at the node's containerd (CRI namespace)."""
-        return [
-            str(self._ctr_path()),
-            "--address",
-            str(node.containerd_socket),
-            "--namespace",
-            "k8s.io",
-        ]
+        containerd.import_where_missing(
+            [n for n in self.nodes() if not (workers_only and n.control_plane)], archive
+        )
 
     def trust_plain_http_registry(self, address: str) -> None:
         """Let every node's containerd pull from ``address`` (HOST:PORT) over plain HTTP.
@@ -337,7 +278,7 @@ class LocalCluster:
         """Names of the images in the node's containerd (CRI namespace), like ``crictl images``."""
         return sorted(
             name
-            for name in self._node_images(self._node(node_name))
+            for name in containerd.node_images(self.node(node_name))
             if not name.startswith("sha256:")
         )
 
@@ -346,146 +287,7 @@ class LocalCluster:
 
         They match a Pod's ``containerStatuses[].containerID`` (minus ``containerd://``).
         """
-        ctr = self._ctr(self._node(node_name))
-        app = 'labels."io.cri-containerd.kind"==container'  # not the pause sandboxes
-        ids = set(commands.run([*ctr, "containers", "ls", "--quiet", app]).split())
-        tasks = commands.run([*ctr, "tasks", "ls"]).splitlines()[1:]
-        running = {t.split()[0] for t in tasks if t.split()[-1:] == ["RUNNING"]}
-        return sorted(ids & running)
-
-    def restart_runtime(self, node_name: str) -> None:
-        """Stop the node's containerd and start it again with the same command line; wait until
-        it answers (30 s). Its shims, in process groups of their own, keep the pods' containers
-        running meanwhile, as a ``systemctl restart containerd`` does (KillMode=process)."""
-        node = self._node(node_name)
-        name = f"{node.short}-containerd"
-        record = proc.records(self.layout.pids).get(name)
-        if record is None:
-            raise EnvironmentProblem(f"cluster {self.name} did not start {name}: is it up?")
-        argv = record["argv"]
-        assert isinstance(argv, list)
-        proc.stop(self.layout.pids, [name])
-        proc.start(name, argv, Path(str(record["log"])), self.layout.pids)
-        self._wait(
-            lambda: self._runtime_answers(node),
-            bool,
-            SHORT,
-            f"the containerd of {node.name} to answer again",
-        )
-
-    def restart_component(self, node_name: str, component: str, bins: Binaries) -> None:
-        """Stop one component of a node (``kube-apiserver``, ``kubelet``, ...) and start it
-        again from ``bins`` (another release's binaries: an upgrade in place), with the command
-        line kubelab gives it; its data (etcd's) and its node's pods are kept. Returns once it
-        runs; what it serves is for the caller to wait for."""
-        node = self._node(node_name)
-        cp = plan.control_plane(self.nodes())
-        layout = self.layout
-        argvs = {
-            "etcd": lambda: components.etcd(bins, layout, cp),
-            "kube-apiserver": lambda: components.kube_apiserver(bins, layout, cp),
-            "kube-controller-manager": lambda: components.kube_controller_manager(bins, layout),
-            "kube-scheduler": lambda: components.kube_scheduler(bins, layout),
-            "kubelet": lambda: components.kubelet(bins, layout, node),
-            "kube-proxy": lambda: components.kube_proxy(bins, layout, node),
-        }
-        if component not in argvs or (not node.control_plane and component in CONTROL_PLANE):
-            raise UsageError(f"no component {component} on node {node.name}")
-        argv = argvs[component]()
-        name = f"{node.short}-{component}"
-        proc.stop(self.layout.pids, [name])
-        self._spawn(node, component, argv)
-
-    def component_binary(self, node_name: str, component: str) -> str:
-        """The program a running component was started from (its pid record's command line)."""
-        node = self._node(node_name)
-        record = proc.records(self.layout.pids).get(f"{node.short}-{component}")
-        argv = record.get("argv") if record else None
-        if not isinstance(argv, list):
-            raise EnvironmentProblem(f"cluster {self.name} runs no {component} on {node.name}")
-        return str(argv[argv.index("--") + 1])
-
-    def wait_for_kube_proxy(self, node_name: str) -> None:
-        """Until the node's kube-proxy has written its rules (120 s)."""
-        node = self._node(node_name)
-        self._wait(
-            lambda: netns.kube_proxy_synced(cleanup.NETNS_DIR / node.netns),
-            bool,
-            MEDIUM,
-            f"the kube-proxy of {node.name} to write its rules",
-        )
-
-    def wait_for_health(self, node_name: str, component: str) -> None:
-        """Until a control-plane component (etcd, kube-controller-manager, kube-scheduler)
-        answers its health check on the node's loopback (120 s)."""
-        node = self._node(node_name)
-        url = HEALTH[component]
-
-        def answer() -> str:
-            try:
-                return self.run_on_node(
-                    node.name, ["curl", "-sk", "--max-time", "2", url], timeout=5
-                ).strip()
-            except EnvironmentProblem as exc:
-                return str(exc)
-
-        self._wait(
-            answer,
-            lambda text: text in ("ok", '{"health":"true","reason":""}', '{"health":"true"}'),
-            MEDIUM,
-            f"{component} on {node.name} to answer {url}",
-        )
-
-    def record_release(self, version: str) -> None:
-        """Note that the cluster now runs Kubernetes ``version`` (after an upgrade in place), so
-        that ``status`` says so and a run asking for that release reuses it."""
-        self._update_meta(k8s_version=version)
-        self.release = releases.choose(version)
-        self.k8s_version = self.release.version
-
-    def switch_proxy_mode(self, node_name: str, mode: str) -> None:
-        """Start the node's kube-proxy again in ``mode`` (iptables or nftables), on the binary
-        it runs; starting, kube-proxy removes the other mode's rules, then writes its own.
-        Returns once it has written them (120 s)."""
-        node = self._node(node_name)
-        mode = releases.choose_proxy_mode(mode)
-        (self.layout.node_dirs(node).state / "kube-proxy.yaml").write_text(
-            configs.kube_proxy_config(node, self.layout.kubeconfig_of("kube-proxy"), mode)
-        )
-        bins = Binaries(Path(self.component_binary(node.name, "kube-proxy")).parent)
-        self.restart_component(node.name, "kube-proxy", bins)
-        self.wait_for_kube_proxy(node.name)
-
-    def record_proxy_mode(self, mode: str) -> None:
-        """Note that every kube-proxy now runs in ``mode`` (after a switch)."""
-        self._update_meta(proxy_mode=mode)
-        self.proxy_mode = mode
-
-    def proxy_rules(self, node_name: str) -> dict[str, int]:
-        """How many of kube-proxy's Service rules the node's iptables holds, and how many chains
-        its nftables table (``ip kube-proxy``) has (0: no such table)."""
-        saved = self.run_on_node(node_name, ["iptables-save"], timeout=SHORT)
-        iptables = sum(1 for line in saved.splitlines() if KUBE_PROXY_RULE.match(line))
-        tables = self.run_on_node(node_name, ["nft", "list", "tables"], timeout=SHORT)
-        chains = 0
-        if "table ip kube-proxy" in tables:
-            listed = self.run_on_node(
-                node_name, ["nft", "list", "table", "ip", "kube-proxy"], SHORT
-            )
-            chains = sum(1 for line in listed.splitlines() if line.strip().startswith("chain "))
-        return {"iptables": iptables, "nftables": chains}
-
-    def _update_meta(self, **changes: object) -> None:
-        meta = self._meta() or {}
-        meta.update(changes)
-        self.layout.meta.write_text(json.dumps(meta))
-
-    def _runtime_answers(self, node: LocalNode) -> bool:
-        try:
-            commands.run([*self._ctr(node), "version"], timeout=5)
-        except EnvironmentProblem:
-            return False
-        return True
+        return containerd.running_containers(self.node(node_name))
 
     # ---- start ------------------------------------------------------------------------------
 
@@ -522,22 +324,24 @@ class LocalCluster:
             files.write_node_files(layout, node, runtime.path("runc"), self.proxy_mode)
         phase("starting containerd on every node, etcd and kube-apiserver")
         for node in nodes:
-            self._spawn(node, "containerd", components.containerd(runtime, layout, node))
-        self._spawn(cp, "etcd", components.etcd(bins, layout, cp))
-        self._spawn(cp, "kube-apiserver", components.kube_apiserver(bins, layout, cp))
+            self.processes.spawn(node, "containerd", components.containerd(runtime, layout, node))
+        self.processes.spawn(cp, "etcd", components.etcd(bins, layout, cp))
+        self.processes.spawn(cp, "kube-apiserver", components.kube_apiserver(bins, layout, cp))
         # No pod can start before the DNS add-on is created below: the images go in meanwhile,
         # once the API server answers (its start is CPU-bound: unpacking images beside it on 2
         # cores made it answer at 2.8-3.7 s instead of 1.3-2.2 s, the boot 0.6 s later in median).
         with ThreadPoolExecutor(max_workers=1) as background:
             phase("waiting for kube-apiserver")
             api = bootstrap.api_client(layout.admin_kubeconfig)
-            self._wait(lambda: bootstrap.readyz(api), bool, MEDIUM, "kube-apiserver to answer")
+            self.processes.wait(
+                lambda: bootstrap.readyz(api), bool, MEDIUM, "kube-apiserver to answer"
+            )
             imported = background.submit(self._import_images, nodes, images)
             # The kubelets need only an API server that answers (the Node authorizer admits
             # them, and they retry until it does): started then, not once it is ready (its
             # post-start hooks take about 1 s more), the nodes register that much sooner.
             self._start_kubelets(bins, nodes, phase)
-            self._wait(
+            self.processes.wait(
                 lambda: bootstrap.readyz(api),
                 lambda body: body.strip() == "ok",
                 MEDIUM,
@@ -558,7 +362,7 @@ class LocalCluster:
                     synced.add(n.netns)
             return [n.name for n in nodes if n.netns not in synced]
 
-        self._wait(
+        self.processes.wait(
             unsynced, lambda left: not left, MEDIUM, "every node's kube-proxy to write its rules"
         )
         phase("images imported; creating the DNS add-on")
@@ -572,7 +376,7 @@ class LocalCluster:
             "kube-apiserver answers; importing the pause and CoreDNS images, starting the kubelets"
         )
         for node in nodes:
-            self._spawn(node, "kubelet", components.kubelet(bins, self.layout, node))
+            self.processes.spawn(node, "kubelet", components.kubelet(bins, self.layout, node))
 
     def _start_controllers(
         self, bins: Binaries, nodes: list[LocalNode], api: ApiClient, phase: Callable[[str], None]
@@ -582,10 +386,12 @@ class LocalCluster:
         phase("kube-apiserver ready; starting the controller-manager, scheduler, kube-proxies")
         cp = plan.control_plane(nodes)
         layout = self.layout
-        self._spawn(cp, "kube-controller-manager", components.kube_controller_manager(bins, layout))
-        self._spawn(cp, "kube-scheduler", components.kube_scheduler(bins, layout))
+        self.processes.spawn(
+            cp, "kube-controller-manager", components.kube_controller_manager(bins, layout)
+        )
+        self.processes.spawn(cp, "kube-scheduler", components.kube_scheduler(bins, layout))
         for node in nodes:
-            self._spawn(node, "kube-proxy", components.kube_proxy(bins, layout, node))
+            self.processes.spawn(node, "kube-proxy", components.kube_proxy(bins, layout, node))
         bootstrap.apply_bootstrap_objects(api)
 
     def _wait_ready(
@@ -594,7 +400,7 @@ class LocalCluster:
         layout = self.layout
         cp = plan.control_plane(nodes)
         names = {n.name for n in nodes}
-        self._wait(
+        self.processes.wait(
             lambda: bootstrap.node_states(api),
             lambda states: names <= set(states),
             MEDIUM,
@@ -603,7 +409,7 @@ class LocalCluster:
         for node in nodes:
             bootstrap.finish_node(api, node)
         phase("nodes registered; waiting for Ready")
-        self._wait(
+        self.processes.wait(
             lambda: bootstrap.node_states(api),
             lambda states: all(states.get(n) == "True" for n in names),
             LONG,
@@ -615,7 +421,7 @@ class LocalCluster:
         with ThreadPoolExecutor(max_workers=len(probes)) as pool:
             waits = [
                 pool.submit(
-                    self._wait,
+                    self.processes.wait,
                     partial(self._dns_probe, probe),
                     lambda answer: answer.split()[:2] == ["NOERROR", plan.KUBERNETES_SERVICE_IP],
                     SHORT,
@@ -627,95 +433,26 @@ class LocalCluster:
                 done.result()
         phase(f"cluster {self.name} ready; kubeconfig {layout.admin_kubeconfig}")
 
-    def _wait(
-        self, observe: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str
-    ) -> T:
-        """wait_until, but fail at once (naming the log) when a process kubelab started has died."""
-
-        def watched() -> tuple[list[str], T | None]:
-            dead = [d for d in proc.dead(self.layout.pids) if not self._restart_race_loser(d)]
-            return (dead, None) if dead else ([], observe())
-
-        def finished(seen: tuple[list[str], T | None]) -> bool:
-            return bool(seen[0]) or done(seen[1])  # type: ignore[arg-type]
-
-        def describe(seen: tuple[list[str], T | None]) -> str:
-            return f"exited: {', '.join(seen[0])}" if seen[0] else repr(seen[1])[:300]
-
-        dead, value = wait_until(
-            watched, finished, timeout=timeout, what=what, interval=POLL, describe=describe
-        )
-        if dead:
-            logs = ", ".join(str(self.layout.logs / f"{d}.log") for d in dead)
-            raise EnvironmentProblem(
-                f"{', '.join(dead)} exited while waiting for {what}: see {logs}"
-            )
-        return value  # type: ignore[return-value]
-
-    def _restart_race_loser(self, name: str) -> bool:
-        """Start a kubelet again that exited having lost the device-plugin socket race."""
-        record = proc.records(self.layout.pids).get(name)
-        if record is None or not name.endswith("-kubelet"):
-            return False
-        log = Path(str(record["log"]))
-        text = log.read_text(errors="replace") if log.exists() else ""
-        last_lines = "\n".join(text.splitlines()[-30:])
-        if SOCKET_RACE not in last_lines or text.count(SOCKET_RACE) > SOCKET_RACE_RESTARTS:
-            return False
-        say(f"[up] {name} lost the race for the kubelet's device-plugin socket; starting it again")
-        argv = record["argv"]
-        assert isinstance(argv, list)
-        proc.start(name, argv, log, self.layout.pids)
-        return True
-
     def _dns_probe(self, node: LocalNode) -> str:
         return dns.query_a(
             cleanup.NETNS_DIR / node.netns, plan.DNS_SERVICE_IP, DNS_PROBE_NAME, DNS_ANSWER_WITHIN
         )
 
-    def _spawn(self, node: LocalNode, component: str, argv: list[str]) -> None:
-        proc.start(
-            f"{node.short}-{component}",
-            proc.in_netns(node.netns, argv),
-            self.layout.log_of(node, component),
-            self.layout.pids,
-        )
-
     def _import_images(self, nodes: list[LocalNode], archives: list[Path]) -> None:
-        from kubelab.cluster.local.containerd import import_archive
-
         for node in nodes:
             sock = node.containerd_socket
-            self._wait(sock.exists, bool, SHORT, f"containerd socket {sock}")
-        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            for future in [
-                pool.submit(import_archive, self._ctr_path(), n.containerd_socket, a)
-                for n in nodes
-                for a in archives
-            ]:
-                future.result()
+            self.processes.wait(sock.exists, bool, SHORT, f"containerd socket {sock}")
+        containerd.import_archives(nodes, archives)
 
     # ---- state ------------------------------------------------------------------------------
 
     def _meta(self) -> dict[str, object] | None:
-        try:
-            meta = json.loads(self.layout.meta.read_text())
-        except (OSError, ValueError):
-            return None
-        return meta if isinstance(meta, dict) else None
+        return files.read_meta(self.layout)
 
     def _started_workers(self) -> int:
         meta = self._meta()
         workers = meta.get("workers") if meta else None
         return workers if isinstance(workers, int) else self.workers
-
-    def _node(self, node_name: str) -> LocalNode:
-        for node in self.nodes():
-            if node_name in (node.name, node.netns, node.short):
-                return node
-        raise UsageError(
-            f"no node {node_name!r} in cluster {self.name}: nodes are {', '.join(n.name for n in self.nodes())}"
-        )
 
     def _state(self) -> str:
         """ "absent" (no process of the cluster runs), "running" (all run), else the dead ones."""

@@ -1,7 +1,9 @@
-"""Write a cluster's certificates, kubeconfigs and per-node configuration files."""
+"""Write a cluster's certificates, kubeconfigs and per-node configuration files; read and
+update its ``cluster.json`` (what it was started with and runs now)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from kubelab.cluster.local import bootstrap, configs, pki, plan
@@ -98,3 +100,19 @@ def write_node_files(layout: Layout, node: LocalNode, runc: Path, proxy_mode: st
     (dirs.state / "kube-proxy.yaml").write_text(
         configs.kube_proxy_config(node, proxy_kc, proxy_mode)
     )
+
+
+def read_meta(layout: Layout) -> dict[str, object] | None:
+    """The cluster's ``cluster.json`` (None: there is none, or it does not parse)."""
+    try:
+        meta = json.loads(layout.meta.read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def update_meta(layout: Layout, **changes: object) -> None:
+    """Set ``changes`` in the cluster's ``cluster.json``, keeping the rest."""
+    meta = read_meta(layout) or {}
+    meta.update(changes)
+    layout.meta.write_text(json.dumps(meta))
