@@ -14,7 +14,7 @@ import yaml
 
 import kubelab.cluster.kind
 from kubelab import releases
-from kubelab.cluster.kind import KindProvider, nodeimage, nodelogs, provider
+from kubelab.cluster.kind import KindProvider, nodeimage, nodelogs, nodes, provider
 from kubelab.cluster.kind.config import kind_config, offline_corefile
 from kubelab.errors import EnvironmentProblem
 
@@ -114,6 +114,7 @@ def test_a_failing_create_is_one_line_and_the_cluster_is_deleted(monkeypatch, tm
     monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
     monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
     monkeypatch.setattr(provider, "_kind_network_exists", lambda: True)
+    monkeypatch.setattr(nodes, "node_images", lambda name: {})  # no cluster of the name yet
     with pytest.raises(EnvironmentProblem, match=r"^kind create cluster kubelab failed \("):
         provider.setup()
     provider.teardown()
@@ -122,6 +123,37 @@ def test_a_failing_create_is_one_line_and_the_cluster_is_deleted(monkeypatch, tm
         ["create", "cluster"],  # once: the join failure is fixed, not retried
         ["delete", "cluster"],
     ]
+
+
+def test_a_kind_cluster_of_another_release_is_refused_not_reused(monkeypatch, tmp_path: Path):
+    # pytest-kind would reuse any cluster of the name, whatever its nodes run.
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "kind"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    kept = {
+        "kubelab-control-plane": "kubelab.local/kind-node:v1.36.3",
+        "kubelab-worker": "kubelab.local/kind-node:v1.36.3",
+    }
+    monkeypatch.setattr(nodes, "node_images", lambda name: kept)
+    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1, k8s_version="1.37")
+    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
+    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
+    with pytest.raises(EnvironmentProblem) as refused:
+        provider.setup()
+    wanted = provider.release.release.kind_node
+    assert str(refused.value) == (
+        "kind cluster kubelab exists with nodes from another image (kubelab-control-plane: "
+        "kubelab.local/kind-node:v1.36.3, kubelab-worker: kubelab.local/kind-node:v1.36.3) and "
+        f"this run asks for {wanted}: it is not reused; delete it (`{fake} delete cluster "
+        "--name kubelab`) or ask for its release"
+    )
+    provider.teardown()  # not this run's cluster: left as it is
+    assert not calls.exists()
+    nodes.refuse_another_image("kubelab", "kubelab.local/kind-node:v1.36.3")  # its own release
 
 
 def test_kubelab_runc_drops_only_what_the_bounding_set_lacks(tmp_path: Path):

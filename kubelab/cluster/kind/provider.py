@@ -16,6 +16,12 @@ from kubelab.cluster.base import Provider, node_command
 from kubelab.cluster.kind.config import kind_config, offline_corefile
 from kubelab.cluster.kind.engine import DockerEngine
 from kubelab.cluster.kind.nodelogs import entrypoint_lines, followed_node_logs
+from kubelab.cluster.kind.nodes import (
+    CLUSTER_NAME,
+    network_exists,
+    refuse_another_image,
+    remove_network,
+)
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, WaitTimeout
 from kubelab.images import Images
@@ -47,7 +53,7 @@ class KindProvider(Provider):
         k8s_version: str | None = None,
         proxy_mode: str | None = None,
         kubeconfig: Path | None = None,
-        cluster_name: str = "kubelab",
+        cluster_name: str = CLUSTER_NAME,
         keep: bool = False,
     ) -> None:
         self.app_dir = app_dir
@@ -103,6 +109,9 @@ class KindProvider(Provider):
         self._kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         config_file = self.work_dir / "kind-config.yaml"
         config_file.write_text(config)
+        # pytest-kind reuses any cluster of the name as it is (one kept by --keep-cluster): a
+        # run reuses only one of the release it asks for, never another silently.
+        refuse_another_image(self.cluster_name, image, kind_path)
         cluster = kind_cluster.KindCluster(
             self.cluster_name, kubeconfig=self._kubeconfig, image=image, kind_path=kind_path
         )
@@ -258,7 +267,7 @@ class KindProvider(Provider):
         return images
 
     def _kind_network_exists(self) -> bool:
-        return commands.query(["docker", "network", "inspect", "kind"]) is not None
+        return network_exists()
 
     # -- the provider contract ---------------------------------------------------------------
     def teardown(self) -> None:
@@ -273,7 +282,7 @@ class KindProvider(Provider):
                 say(f"[kind] deleting cluster {self.cluster_name}")
                 self._cluster.delete()  # type: ignore[attr-defined]
                 if not self._network_before and self._kind_network_exists():
-                    commands.run(["docker", "network", "rm", "kind"])
+                    remove_network()
         finally:
             if self.engine.started_here:
                 self.engine.stop()

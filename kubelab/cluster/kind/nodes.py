@@ -1,0 +1,54 @@
+"""A kind cluster's node containers as Docker knows them: which exist and from which image, so
+that a run never takes a cluster of another release for its own (pytest-kind reuses any
+cluster of the name), and so that what a run left behind can be found and deleted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubelab import commands
+from kubelab.errors import EnvironmentProblem
+
+CLUSTER_NAME = "kubelab"  # the kind cluster a run creates (kind names its nodes after it)
+CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind's label on each node container
+NETWORK = "kind"  # the Docker network kind puts every cluster's nodes on
+
+
+def node_images(cluster_name: str = CLUSTER_NAME) -> dict[str, str]:
+    """Each node container of the kind cluster ``cluster_name``, running or not, and the image
+    it was created from (empty when there is no such cluster)."""
+    listed = commands.run(
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label={CLUSTER_LABEL}={cluster_name}",
+            "--format",
+            "{{.Names}} {{.Image}}",
+        ]
+    )
+    return dict(line.split(" ", 1) for line in listed.splitlines() if " " in line)
+
+
+def refuse_another_image(cluster_name: str, image: str, kind_path: Path | str = "kind") -> None:
+    """A one-line EnvironmentProblem when a kind cluster ``cluster_name`` exists with a node
+    from another image than ``image`` (another release: kept by --keep-cluster at it)."""
+    other = {n: i for n, i in sorted(node_images(cluster_name).items()) if i != image}
+    if other:
+        nodes = ", ".join(f"{n}: {i}" for n, i in other.items())
+        raise EnvironmentProblem(
+            f"kind cluster {cluster_name} exists with nodes from another image ({nodes}) and "
+            f"this run asks for {image}: it is not reused; delete it "
+            f"(`{kind_path} delete cluster --name {cluster_name}`) or ask for its release"
+        )
+
+
+def network_exists() -> bool:
+    """kind's Docker network exists (kind creates it with the first cluster and leaves it)."""
+    return commands.query(["docker", "network", "inspect", NETWORK]) is not None
+
+
+def remove_network() -> None:
+    """Remove kind's Docker network (once no cluster is on it)."""
+    commands.run(["docker", "network", "rm", NETWORK])
