@@ -4,7 +4,8 @@ chapter), the lab after it; non-zero on any failure.
 Local: boots kubelab's local cluster at ``--from``, upgrades it in place to ``--to`` (one minor)
 and tears it down at the end. Existing: the cluster of ``--kubeconfig``, around the user's
 ``--change`` command. Each run is a pytest run of the lab's steps with reports of its own
-(``before/``, ``change/``, ``after/`` under ``--reports-dir``); ``gate.md`` puts them side by side.
+(``before/``, ``change/``, ``after/`` under ``--reports-dir``); ``gate.md`` puts their scenarios
+side by side, named as the features name them.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from xml.etree import ElementTree
 
 from kubelab import releases
 from kubelab.changes import check_command
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, UsageError
+from kubelab.gatereport import PhaseResult, outcomes, side_by_side
 from kubelab.paths import source_dir
 
 RUN_TIMEOUT = 1800.0  # one pytest run: the lab, or the change with its settling
@@ -140,51 +141,6 @@ def pytest_argv(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> 
     return [*argv, *extra]
 
 
-@dataclass(frozen=True)
-class PhaseResult:
-    """One phase's pytest run: its exit status, time, and each scenario's outcome."""
-
-    phase: str
-    status: int
-    seconds: float
-    outcomes: dict[str, str]  # test name -> passed / failed / error / skipped
-
-
-def outcomes(junit: Path) -> dict[str, str]:
-    """Each test case of a JUnit file and its outcome (empty when there is no file)."""
-    if not junit.is_file():
-        return {}
-    found = {}
-    for case in ElementTree.parse(junit).getroot().iter("testcase"):
-        kinds = [child.tag for child in case]
-        outcome = next(
-            (k for k in ("failure", "error", "skipped") if k in kinds), "passed"
-        ).replace("failure", "failed")
-        found[case.get("name", "?")] = outcome
-    return found
-
-
-def side_by_side(results: list[PhaseResult]) -> str:
-    """The phases as one Markdown table: scenario by scenario, each phase's outcome."""
-    names: list[str] = []
-    for result in results:
-        names += [n for n in result.outcomes if n not in names]
-    lines = [
-        "| scenario | " + " | ".join(r.phase for r in results) + " |",
-        "|---|" + "---|" * len(results),
-    ]
-    lines += [
-        f"| {name} | " + " | ".join(r.outcomes.get(name, "-") for r in results) + " |"
-        for name in names
-    ]
-    lines.append(
-        "| **exit status, time** | "
-        + " | ".join(f"{r.status}, {r.seconds:.0f} s" for r in results)
-        + " |"
-    )
-    return "\n".join(lines)
-
-
 def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> PhaseResult:
     """Run one phase as a pytest process; on Ctrl-C or SIGTERM tell it to stop (it cleans up,
     e.g. uncordons a node it was draining) and wait for it before raising."""
@@ -202,9 +158,7 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
             child.kill()
             child.wait(timeout=30)
         raise
-    result = PhaseResult(
-        phase, status, time.monotonic() - started, outcomes(reports / phase / "junit.xml")
-    )
+    result = PhaseResult(phase, status, time.monotonic() - started, outcomes(reports / phase))
     say(f"[gate] {phase}: exit {status} in {result.seconds:.0f} s")
     return result
 

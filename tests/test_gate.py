@@ -3,6 +3,7 @@ choices, the gate's options, which scenario a change runs, how containers change
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kubelab import change, drain, gate, upgrade
+from kubelab import change, drain, gate, gatereport, upgrade
 from kubelab.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,11 +214,11 @@ def test_a_replaced_or_restarted_container_is_named() -> None:
 
 def test_the_gate_puts_the_lab_before_and_after_side_by_side() -> None:
     results = [
-        gate.PhaseResult("before", 0, 60.0, {"a": "passed", "b": "passed"}),
-        gate.PhaseResult("change", 0, 90.0, {"u": "passed"}),
-        gate.PhaseResult("after", 1, 61.0, {"a": "passed", "b": "failed"}),
+        gatereport.PhaseResult("before", 0, 60.0, {"a": "passed", "b": "passed"}),
+        gatereport.PhaseResult("change", 0, 90.0, {"u": "passed"}),
+        gatereport.PhaseResult("after", 1, 61.0, {"a": "passed", "b": "failed"}),
     ]
-    table = gate.side_by_side(results).splitlines()
+    table = gatereport.side_by_side(results).splitlines()
     assert table[2:] == [
         "| a | passed | - | passed |",
         "| b | passed | - | failed |",
@@ -288,3 +289,104 @@ def test_a_web_pod_gone_without_a_graceful_shutdown_is_named_as_killed() -> None
             "to stop: its container died)"
         ),
     ]
+
+
+def _element(test: str, name: str, *statuses: str) -> dict[str, Any]:
+    """A scenario as kubelab's cucumber JSON has it (kubelab.report.cucumber): its id is the
+    test's name as JUnit knows it."""
+    return {
+        "keyword": "Scenario",
+        "id": test,
+        "name": name,
+        "line": 7,
+        "type": "scenario",
+        "steps": [
+            {"keyword": "Then", "name": f"step {i}", "result": {"status": s, "duration": 1}}
+            for i, s in enumerate(statuses)
+        ],
+    }
+
+
+REDIS = "The redis pod runs on a worker node, in that node's container runtime"
+WEB = "The web pod runs on a worker node, in that node's container runtime"
+NO_DNS = "The web pod cannot resolve redis before its Service exists"
+NODEPORT = "The web Service answers on every node, and the counter continues across nodes"
+CUCUMBER = [
+    {
+        "keyword": "Feature",
+        "uri": "pods.feature",
+        "name": "Create pods",
+        "elements": [
+            _element("test_the_pod_pod_runs[redis]", REDIS, "passed", "passed"),
+            _element("test_the_pod_pod_runs[web]", WEB, "passed", "failed", "skipped"),
+        ],
+    },
+    {
+        "keyword": "Feature",
+        "uri": "services.feature",
+        "name": "Create services",
+        "elements": [
+            _element("test_the_web_pod_cannot_resolve_redis_before_its_service_exists", NO_DNS),
+            _element("test_the_web_service_answers_on_every_node", NODEPORT, "passed"),
+        ],
+    },
+]
+# pytest's JUnit verdicts: the Service scenario failed in its teardown (its steps all passed).
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
+<testcase classname="steps.test_lab" name="test_the_pod_pod_runs[redis]" time="1.0"/>
+<testcase classname="steps.test_lab" name="test_the_pod_pod_runs[web]" time="1.0">
+<failure message="no">no</failure></testcase>
+<testcase classname="steps.test_lab" name="test_the_web_pod_cannot_resolve_redis_before_its_service_exists" time="1.0">
+<error message="teardown">namespace not deleted</error></testcase>
+</testsuite></testsuites>
+"""
+
+
+def _phase(reports: Path, phase: str, cucumber: list[dict[str, Any]], junit: str | None) -> Path:
+    out = reports / phase
+    out.mkdir(parents=True)
+    (out / "cucumber.json").write_text(json.dumps(cucumber))
+    if junit is not None:
+        (out / "junit.xml").write_text(junit)
+    return out
+
+
+def test_each_scenario_is_named_as_the_features_name_it_with_its_outcome(tmp_path: Path) -> None:
+    assert gatereport.outcomes(_phase(tmp_path, "before", CUCUMBER, JUNIT)) == {
+        f"Create pods: {REDIS}": "passed",
+        f"Create pods: {WEB}": "failed",
+        f"Create services: {NO_DNS}": "error",  # JUnit's verdict: its teardown failed
+        f"Create services: {NODEPORT}": "passed",  # not in the JUnit file: its steps say
+    }
+
+
+def test_without_junit_the_steps_tell_the_outcome(tmp_path: Path) -> None:
+    skipped = _element("test_s", "Nothing ran", "skipped", "skipped")
+    sample = [{"name": "F", "elements": [*CUCUMBER[0]["elements"], skipped]}]
+    assert list(gatereport.outcomes(_phase(tmp_path, "after", sample, None)).values()) == [
+        "passed",
+        "failed",
+        "skipped",
+    ]
+    assert gatereport.outcomes(tmp_path / "never-ran") == {}
+
+
+def test_gate_md_lists_the_scenarios_by_name_phase_by_phase(tmp_path: Path) -> None:
+    before = gatereport.outcomes(_phase(tmp_path, "before", CUCUMBER, None))
+    after = gatereport.outcomes(_phase(tmp_path, "after", CUCUMBER[1:], JUNIT))
+    table = gatereport.side_by_side(
+        [
+            gatereport.PhaseResult("before", 1, 50.0, before),
+            gatereport.PhaseResult("after", 1, 52.0, after),
+        ]
+    )
+    assert table.splitlines() == [
+        "| scenario | before | after |",
+        "|---|---|---|",
+        f"| Create pods: {REDIS} | passed | - |",
+        f"| Create pods: {WEB} | failed | - |",
+        f"| Create services: {NO_DNS} | skipped | error |",
+        f"| Create services: {NODEPORT} | passed | passed |",
+        "| **exit status, time** | 1, 50 s | 1, 52 s |",
+    ]
+    assert "test_" not in table
