@@ -67,10 +67,20 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument(
         "--cluster",
         default="local",
-        help="local (boot --from, upgrade in place to --to, tear down) or existing (default local)",
+        help="local (boot --from, upgrade in place to --to, tear down), kind (the lab on a new "
+        "kind cluster at --from, then at --to: kind has no in-place upgrade) or existing "
+        "(default local)",
     )
-    gate.add_argument("--from", dest="source", help=f"local: the release booted ({supported()})")
-    gate.add_argument("--to", dest="target", help="local: the release upgraded to (the next minor)")
+    gate.add_argument(
+        "--from",
+        dest="source",
+        help=f"local, kind: the release the lab runs on first ({supported()})",
+    )
+    gate.add_argument(
+        "--to",
+        dest="target",
+        help="local: the release upgraded to; kind: the second cluster's (the next minor)",
+    )
     gate.add_argument("--kubeconfig", type=Path, help="existing: the cluster's kubeconfig")
     gate.add_argument("--change", help="existing: the shell command that changes the cluster")
     gate.add_argument(
@@ -134,10 +144,10 @@ def _images(args: argparse.Namespace) -> int:
 def _gate(args: argparse.Namespace) -> int:
     from kubelab import gate
 
-    chosen = gate.plan(args.cluster, args.source, args.target, args.kubeconfig, args.change)
+    extra = [a for a in args.pytest_args if a != "--"]
+    chosen = gate.plan(args.cluster, args.source, args.target, args.kubeconfig, args.change, extra)
     signal.signal(signal.SIGTERM, _sigterm)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    extra = [a for a in args.pytest_args if a != "--"]
     return gate.run(chosen, args.reports_dir.absolute(), extra)
 
 

@@ -2,10 +2,12 @@
 chapter), the lab after it; non-zero on any failure.
 
 Local: boots kubelab's local cluster at ``--from``, upgrades it in place to ``--to`` (one minor)
-and tears it down at the end. Existing: the cluster of ``--kubeconfig``, around the user's
-``--change`` command. Each run is a pytest run of the lab's steps with reports of its own
-(``before/``, ``change/``, ``after/`` under ``--reports-dir``); ``gate.md`` puts their scenarios
-side by side, named as the features name them.
+and tears it down at the end. kind: kind has no in-place upgrade (kubernetes-sigs/kind#1972), so
+the upgrade itself is not performed; the lab runs on a new kind cluster at ``--from``, then on
+another at ``--to``, each created and deleted by its run. Existing: the cluster of
+``--kubeconfig``, around the user's ``--change`` command. Each run is a pytest run of the lab's
+steps with reports of its own (``before/``, ``change/``, ``after/`` under ``--reports-dir``);
+``gate.md`` puts their scenarios side by side, named as the features name them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,22 +30,30 @@ from kubelab.paths import source_dir
 RUN_TIMEOUT = 1800.0  # one pytest run: the lab, or the change with its settling
 STOP_TIMEOUT = 300.0  # a run told to stop cleans up first (uncordons, deletes its namespaces)
 PHASES = ("before", "change", "after")
+KIND_ISSUE = "kind#1972"  # kubernetes-sigs/kind: no in-place upgrade of a cluster's Kubernetes
 
 
 @dataclass(frozen=True)
 class GatePlan:
     """What a gate does: on which cluster, from which release to which, or which command."""
 
-    cluster: str  # "local" or "existing"
-    source: releases.Chosen | None = None  # local: the release booted
-    target: releases.Chosen | None = None  # local: the release upgraded to
+    cluster: str  # "local", "kind" or "existing"
+    source: releases.Chosen | None = None  # local, kind: the release the lab runs on first
+    target: releases.Chosen | None = None  # local: upgraded to; kind: the second cluster's
     kubeconfig: Path | None = None  # existing
     change: str | None = None  # existing: the user's command
 
+    @property
+    def phases(self) -> tuple[str, ...]:
+        """The pytest runs, in order: on kind no change (the upgrade is not performed there)."""
+        return ("before", "after") if self.cluster == "kind" else PHASES
+
     def versions(self) -> tuple[releases.Chosen, releases.Chosen]:
-        """A local gate's (source, target)."""
+        """A local or kind gate's (source, target)."""
         if self.source is None or self.target is None:
-            raise UsageError("the local gate upgrades a release to the next: give --from and --to")
+            raise UsageError(
+                f"the {self.cluster} gate goes from one release to the next: give --from and --to"
+            )
         return self.source, self.target
 
 
@@ -52,18 +63,45 @@ def plan(
     target: str | None,
     kubeconfig: Path | None,
     change: str | None,
+    extra: Sequence[str] = (),
 ) -> GatePlan:
-    """Check the gate's options (one-line UsageError) and say what it will do; nothing starts."""
+    """Check the gate's options and ``extra`` pytest options (one-line UsageError) and say what
+    it will do; nothing starts."""
     if cluster == "existing":
         return _plan_existing(source or target, kubeconfig, change)
-    if cluster != "local":
-        raise UsageError(f"--cluster={cluster}: the gate runs on local or existing")
+    if cluster not in ("local", "kind"):
+        raise UsageError(f"--cluster={cluster}: the gate runs on local, kind or existing")
+    if change and cluster == "kind":
+        raise UsageError(
+            f"--change is for --cluster=existing; kind has no in-place upgrade ({KIND_ISSUE}): "
+            "on kind the gate runs the lab on a cluster at --from and on a new one at --to"
+        )
     if change:
         raise UsageError(
             "--change is for --cluster=existing; on the local cluster the gate upgrades "
             "--from one release --to the next"
         )
-    return _plan_local(source, target)
+    if cluster == "kind" and "--keep-cluster" in extra:
+        raise UsageError(
+            "--keep-cluster: the kind gate creates a cluster at each release and deletes it; a "
+            "kept --from cluster would stand in the way of the --to one"
+        )
+    old, new = _releases(source, target, cluster)
+    return GatePlan(cluster, source=old, target=new)
+
+
+def describe(gate: GatePlan) -> str:
+    """What the gate does, in one line: said as it starts and under gate.md's heading."""
+    if gate.cluster == "existing":
+        return f"{gate.kubeconfig}: the change {gate.change!r}"
+    source, target = gate.versions()
+    if gate.cluster == "kind":
+        return (
+            f"kind has no in-place upgrade ({KIND_ISSUE}): the upgrade itself is not performed "
+            f"on kind; instead the lab runs on a new kind cluster at Kubernetes "
+            f"{source.version}, then on another at {target.version}"
+        )
+    return f"Kubernetes {source.version} upgraded in place to {target.version}"
 
 
 def _plan_existing(
@@ -82,9 +120,14 @@ def _plan_existing(
     return GatePlan("existing", kubeconfig=kubeconfig, change=change)
 
 
-def _plan_local(source: str | None, target: str | None) -> GatePlan:
+def _releases(
+    source: str | None, target: str | None, cluster: str
+) -> tuple[releases.Chosen, releases.Chosen]:
+    """--from and --to: one minor release and the next (local upgrades, kind runs on each)."""
     if not source or not target:
-        raise UsageError("the local gate upgrades a release to the next: give --from and --to")
+        raise UsageError(
+            f"the {cluster} gate goes from one release to the next: give --from and --to"
+        )
     old = _choose(source, "--from")
     new = _choose(target, "--to")
     if new.release.minor < old.release.minor or new.version == old.version:
@@ -102,7 +145,7 @@ def _plan_local(source: str | None, target: str | None) -> GatePlan:
             f"--from {source} --to {target}: a patch upgrade within 1.{old.release.minor}; the "
             "gate upgrades one minor release to the next"
         )
-    return GatePlan("local", source=old, target=new)
+    return old, new
 
 
 def _choose(text: str, option: str) -> releases.Chosen:
@@ -128,10 +171,12 @@ def pytest_argv(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> 
         "no:cacheprovider",
         "-q",
     ]
-    if gate.cluster == "local":
+    if phase not in gate.phases:
+        raise UsageError(f"the {gate.cluster} gate has no {phase} phase")
+    if gate.cluster in ("local", "kind"):
         source, target = gate.versions()
         version = target.version if phase == "after" else source.version
-        argv += ["--cluster=local", f"--k8s-version={version}"]
+        argv += [f"--cluster={gate.cluster}", f"--k8s-version={version}"]
         if phase == "change":
             argv += ["-m", "change", "--cluster-change=upgrade"]
     else:
@@ -163,53 +208,127 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
     return result
 
 
-def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
-    """Run the gate; write gate.md; 0 only when every phase passed. A local cluster is booted
-    at --from first (the binaries and CoreDNS image of --to built too) and torn down at the
-    end, also on Ctrl-C."""
-    reports.mkdir(parents=True, exist_ok=True)
-    cluster = None
-    if gate.cluster == "local":
-        from kubelab.cluster.local import LocalCluster
-        from kubelab.upgrade import build
+@dataclass(frozen=True)
+class Host:
+    """What the gate itself starts before the phases and ends after them (the local cluster;
+    kind's Docker engine); ``down`` returns what it found wrong, each in one line."""
 
-        source, target = gate.versions()
-        cluster = LocalCluster(k8s_version=source.version)
-        if cluster.has_processes():
-            raise UsageError(
-                "a local cluster is up: the gate boots and upgrades its own; run "
-                "`kubelab local down` first"
-            )
-        build(target)  # binaries and CoreDNS image, before anything runs, not mid-upgrade
+    up: Callable[[], object] = lambda: None
+    down: Callable[[], list[str]] = lambda: []
+
+
+def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
+    """Run the gate; write gate.md; 0 only when every phase passed and nothing was left behind.
+    A local cluster is booted at --from first (the binaries and CoreDNS image of --to built
+    too) and torn down at the end; on kind each phase creates and deletes its cluster, and a
+    cluster a phase left behind is deleted at the end; also on Ctrl-C."""
+    reports.mkdir(parents=True, exist_ok=True)
+    say(f"[gate] {describe(gate)}")
+    host = Host()  # an existing cluster: the gate starts nothing of its own
+    if gate.cluster == "local":
+        host = _local_host(gate)
+    elif gate.cluster == "kind":
+        host = _kind_host(gate)
     results: list[PhaseResult] = []
+    problems: list[str] = []
     started = time.monotonic()
     try:
-        if cluster is not None:
-            cluster.up()
-        for phase in PHASES:
+        host.up()
+        for phase in gate.phases:
             results.append(run_phase(gate, phase, reports, extra))
             if results[-1].status != 0:
                 say(f"[gate] {phase} failed: the gate stops here (reports in {reports / phase})")
                 break
     finally:
-        if cluster is not None:
-            cluster.down()
-        summary = _summary(gate, results, time.monotonic() - started)
-        (reports / "gate.md").write_text(summary + "\n")
-        say(summary)
-        say(f"[gate] reports: {reports}/gate.md and {', '.join(p + '/' for p in PHASES)}")
-    ok = len(results) == len(PHASES) and all(r.status == 0 for r in results)
+        try:
+            problems += host.down()
+        finally:
+            summary = _summary(gate, results, problems, time.monotonic() - started)
+            (reports / "gate.md").write_text(summary + "\n")
+            say(summary)
+            say(f"[gate] reports: {reports}/gate.md and {', '.join(p + '/' for p in gate.phases)}")
+    ok = passed(gate, results, problems)
     if not ok and not results:
         raise EnvironmentProblem("the gate ran nothing")
     return 0 if ok else 1
 
 
-def _summary(gate: GatePlan, results: list[PhaseResult], seconds: float) -> str:
-    if gate.cluster == "local":
-        source, target = gate.versions()
-        what = f"Kubernetes {source.version} upgraded in place to {target.version}"
-    else:
-        what = f"{gate.kubeconfig}: the change {gate.change!r}"
-    ok = len(results) == len(PHASES) and all(r.status == 0 for r in results)
-    head = f"# kubelab gate: {'passed' if ok else 'FAILED'} in {seconds:.0f} s\n\n{what}\n"
+def passed(gate: GatePlan, results: list[PhaseResult], problems: list[str]) -> bool:
+    """Every phase ran and passed, and the gate's own end found nothing wrong."""
+    ran = len(results) == len(gate.phases) and all(r.status == 0 for r in results)
+    return ran and not problems
+
+
+def _local_host(gate: GatePlan) -> Host:
+    """kubelab's local cluster at --from, none up before it, --to's binaries and CoreDNS image
+    built first."""
+    from kubelab.cluster.local import LocalCluster
+    from kubelab.upgrade import build
+
+    source, target = gate.versions()
+    cluster = LocalCluster(k8s_version=source.version)
+    if cluster.has_processes():
+        raise UsageError(
+            "a local cluster is up: the gate boots and upgrades its own; run "
+            "`kubelab local down` first"
+        )
+    build(target)  # binaries and CoreDNS image, before anything runs, not mid-upgrade
+
+    def down() -> list[str]:
+        cluster.down()
+        return []
+
+    return Host(cluster.up, down)
+
+
+def _kind_host(gate: GatePlan) -> Host:
+    """A Docker engine for both kind clusters (kubelab's own dockerd, once, where none answers),
+    no kind cluster of kubelab's name in the way, and (offline) both releases' node images
+    built before anything runs. At the end: a cluster a phase left behind (killed before its
+    cleanup) is deleted, as is kind's network if it was not there before, and a dockerd the
+    gate started is stopped."""
+    from kubelab.cluster.kind import nodes, tools
+    from kubelab.cluster.kind.engine import DockerEngine
+    from kubelab.cluster.kind.nodeimage import ensure_node_image
+    from kubelab.paths import cache_dir
+
+    engine = DockerEngine()
+    engine.ensure()
+    try:
+        kind = tools.kind_cli(cache_dir())
+        nodes.refuse_any(kind, "the gate creates its own at each release")
+        network_before = nodes.network_exists()
+        if engine.kubelabs() is not None:  # offline: the node images are kubelab's own build
+            for chosen in gate.versions():
+                ensure_node_image(cache_dir(), chosen)
+    except BaseException:
+        if engine.started_here:
+            engine.stop()
+        raise
+
+    def down() -> list[str]:
+        try:
+            left = nodes.delete_left_behind(kind)
+            if not network_before and nodes.network_exists():
+                nodes.remove_network()
+        finally:
+            if engine.started_here:
+                engine.stop()
+        return (
+            [f"kind cluster {nodes.CLUSTER_NAME} was left behind ({', '.join(left)}): deleted"]
+            if left
+            else []
+        )
+
+    return Host(down=down)
+
+
+def _summary(
+    gate: GatePlan, results: list[PhaseResult], problems: list[str], seconds: float
+) -> str:
+    ok = passed(gate, results, problems)
+    head = (
+        f"# kubelab gate: {'passed' if ok else 'FAILED'} in {seconds:.0f} s\n\n{describe(gate)}\n"
+    )
+    head += "".join(f"\n{p}\n" for p in problems)
     return head + "\n" + (side_by_side(results) if results else "(no phase ran)")

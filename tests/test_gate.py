@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kubelab import change, drain, gate, gatereport, upgrade
-from kubelab.errors import UsageError
+from kubelab.errors import KubelabError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,7 +135,10 @@ def test_a_drain_evicts_controlled_pods_and_keeps_bare_daemonset_and_finished_on
         (("local", "1.36", "1.40"), "--to 1.40: Kubernetes 1.40 is not a release kubelab knows"),
         (("local", "1.36", None), "give --from and --to"),
         (("local", "1.36.1", "1.36.3"), "a patch upgrade within 1.36"),
-        (("kind", "1.36", "1.37"), "--cluster=kind: the gate runs on local or existing"),
+        (("kind", "1.37", "1.36"), "--from 1.37 is not older than --to 1.36"),
+        (("kind", "1.35", "1.37"), "skips a minor release"),
+        (("kind", None, "1.37"), "the kind gate goes from one release to the next"),
+        (("podman", "1.36", "1.37"), "--cluster=podman: the gate runs on local, kind or existing"),
     ],
 )
 def test_bad_releases_are_refused_in_one_line(args: tuple[Any, ...], message: str) -> None:
@@ -148,6 +151,65 @@ def test_bad_releases_are_refused_in_one_line(args: tuple[Any, ...], message: st
 def test_one_minor_up_is_a_plan() -> None:
     chosen = gate.plan("local", "1.36", "1.37", None, None)
     assert (chosen.source.version, chosen.target.version) == ("1.36.3", "1.37.2")  # type: ignore[union-attr]
+    assert chosen.phases == ("before", "change", "after")
+
+
+def test_on_kind_the_lab_runs_at_each_release_with_no_change_in_between() -> None:
+    chosen = gate.plan("kind", "1.36", "1.37", None, None)
+    assert chosen.phases == ("before", "after")
+    reports = Path("/r")
+    before = gate.pytest_argv(chosen, "before", reports, ["-x"])
+    after = gate.pytest_argv(chosen, "after", reports, ["-x"])
+    assert before[-3:] == ["--cluster=kind", "--k8s-version=1.36.3", "-x"]
+    assert after[-3:] == ["--cluster=kind", "--k8s-version=1.37.2", "-x"]
+    assert "--reports-dir=/r/after" in after
+    assert "--cucumberjson=/r/after/cucumber.json" in after
+    assert "change" not in before[3:] + after[3:]  # the lab, not the change chapter
+    with pytest.raises(UsageError, match="the kind gate has no change phase"):
+        gate.pytest_argv(chosen, "change", reports, [])
+
+
+def test_the_local_gate_upgrades_in_its_change_phase() -> None:
+    chosen = gate.plan("local", "1.36", "1.37", None, None)
+    argv = gate.pytest_argv(chosen, "change", Path("/r"), [])
+    assert argv[-5:] == [
+        "--cluster=local",
+        "--k8s-version=1.36.3",
+        "-m",
+        "change",
+        "--cluster-change=upgrade",
+    ]
+
+
+def test_the_kind_gate_says_in_one_line_that_the_upgrade_is_not_performed() -> None:
+    line = gate.describe(gate.plan("kind", "1.36", "1.37", None, None))
+    assert line == (
+        "kind has no in-place upgrade (kind#1972): the upgrade itself is not performed on kind; "
+        "instead the lab runs on a new kind cluster at Kubernetes 1.36.3, then on another at "
+        "1.37.2"
+    )
+
+
+KIND_CHANGE_REFUSED = (
+    "--change is for --cluster=existing; kind has no in-place upgrade (kind#1972): on kind the "
+    "gate runs the lab on a cluster at --from and on a new one at --to"
+)
+KEEP_REFUSED = (
+    "--keep-cluster: the kind gate creates a cluster at each release and deletes it; a kept "
+    "--from cluster would stand in the way of the --to one"
+)
+
+
+@pytest.mark.parametrize(
+    ("change", "extra", "message"),
+    [("./upgrade.sh", (), KIND_CHANGE_REFUSED), (None, ("-x", "--keep-cluster"), KEEP_REFUSED)],
+)
+def test_the_kind_gate_refuses_a_change_and_a_kept_cluster_in_one_line(
+    change: str | None, extra: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(UsageError) as refused:
+        gate.plan("kind", "1.36", "1.37", None, change, extra)
+    assert str(refused.value) == message
 
 
 def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path) -> None:
@@ -162,20 +224,31 @@ def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path) -> None:
     assert gate.plan("existing", None, None, kubeconfig, "true").change == "true"
 
 
-def test_the_gate_refuses_bad_input_before_anything_starts(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--from", "1.37", "--to", "1.36"],
+            (
+                "--from 1.37 is not older than --to 1.36: the gate upgrades, from an older "
+                "release to a newer one"
+            ),
+        ),
+        (
+            ["--cluster=kind", "--from", "1.36", "--to", "1.37", "--change", "./upgrade.sh"],
+            KIND_CHANGE_REFUSED,
+        ),
+        (
+            ["--cluster=kind", "--from", "1.36", "--to", "1.37", "--", "--keep-cluster"],
+            KEEP_REFUSED,
+        ),
+    ],
+)
+def test_the_gate_refuses_bad_input_before_anything_starts(
+    tmp_path: Path, args: list[str], line: str
+) -> None:
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kubelab.cli",
-            "gate",
-            "--from",
-            "1.37",
-            "--to",
-            "1.36",
-            "--reports-dir",
-            str(tmp_path / "r"),
-        ],
+        [sys.executable, "-m", "kubelab.cli", "gate", "--reports-dir", str(tmp_path / "r"), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -183,12 +256,7 @@ def test_the_gate_refuses_bad_input_before_anything_starts(tmp_path: Path) -> No
         cwd=ROOT,
     )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        (
-            "kubelab: --from 1.37 is not older than --to 1.36: the gate upgrades, from an older "
-            "release to a newer one"
-        )
-    ]
+    assert result.stderr.strip().splitlines() == [f"kubelab: {line}"]
     assert not (tmp_path / "r").exists()
 
 
@@ -390,3 +458,117 @@ def test_gate_md_lists_the_scenarios_by_name_phase_by_phase(tmp_path: Path) -> N
         "| **exit status, time** | 1, 50 s | 1, 52 s |",
     ]
     assert "test_" not in table
+
+
+def test_the_kind_gate_runs_the_lab_before_and_after_and_says_why_in_gate_md(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chosen = gate.plan("kind", "1.36", "1.37", None, None)
+    ran: list[str] = []
+
+    def run_phase(g: gate.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
+        ran.append(phase)
+        return gatereport.PhaseResult(phase, 0, 1.0, {"F: s": "passed"})
+
+    monkeypatch.setattr(gate, "run_phase", run_phase)
+    monkeypatch.setattr(
+        gate, "_kind_host", lambda g: gate.Host(down=lambda: ran.append("down") or [])
+    )
+    assert gate.run(chosen, tmp_path, []) == 0
+    assert ran == ["before", "after", "down"]
+    text = (tmp_path / "gate.md").read_text().splitlines()
+    assert text[0].startswith("# kubelab gate: passed in ")
+    assert text[2] == gate.describe(chosen)
+    assert text[4:] == [
+        "| scenario | before | after |",
+        "|---|---|---|",
+        "| F: s | passed | passed |",
+        "| **exit status, time** | 0, 1 s | 0, 1 s |",
+    ]
+
+
+def test_a_kind_cluster_left_behind_fails_the_gate_even_when_each_phase_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chosen = gate.plan("kind", "1.36", "1.37", None, None)
+    monkeypatch.setattr(
+        gate, "run_phase", lambda g, phase, r, e: gatereport.PhaseResult(phase, 0, 1.0, {})
+    )
+    left = "kind cluster kubelab was left behind (kubelab-control-plane): deleted"
+    monkeypatch.setattr(gate, "_kind_host", lambda g: gate.Host(down=lambda: [left]))
+    assert gate.run(chosen, tmp_path, []) == 1
+    text = (tmp_path / "gate.md").read_text()
+    assert text.startswith("# kubelab gate: FAILED in ")
+    assert f"\n{left}\n" in text
+
+
+class _Engine:
+    """Stands in for kubelab's DockerEngine: started by the gate, stopped at its end."""
+
+    started_here = False
+    stopped = False
+
+    def ensure(self) -> None:
+        _Engine.started_here = True
+
+    def kubelabs(self) -> int | None:
+        return 4242  # kubelab's own dockerd: offline, node images built here
+
+    def stop(self) -> None:
+        _Engine.stopped = True
+
+
+@pytest.fixture
+def kind_host(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The kind gate's host with Docker, kind and the node image build stood in for."""
+    from kubelab.cluster.kind import engine, nodeimage, nodes, tools
+
+    seen: dict[str, Any] = {"built": [], "nodes": {}, "deleted": 0, "network": False}
+    _Engine.started_here = _Engine.stopped = False
+    monkeypatch.setattr(engine, "DockerEngine", _Engine)
+    monkeypatch.setattr(tools, "kind_cli", lambda cache: Path("/cache/kind"))
+    monkeypatch.setattr(
+        nodeimage, "ensure_node_image", lambda cache, chosen: seen["built"].append(chosen.version)
+    )
+    monkeypatch.setattr(nodes, "node_images", lambda name="kubelab": dict(seen["nodes"]))
+    monkeypatch.setattr(nodes, "network_exists", lambda: seen["network"])
+
+    def delete(argv: list[Any], timeout: float) -> str:
+        seen["deleted"] += 1
+        assert [str(a) for a in argv] == ["/cache/kind", "delete", "cluster", "--name", "kubelab"]
+        return ""
+
+    monkeypatch.setattr(nodes.commands, "run", delete)
+    return seen
+
+
+def test_the_kind_gate_builds_both_node_images_first_and_stops_its_docker(
+    kind_host: dict[str, Any],
+) -> None:
+    host = gate._kind_host(gate.plan("kind", "1.36", "1.37", None, None))
+    assert kind_host["built"] == ["1.36.3", "1.37.2"]
+    assert not _Engine.stopped
+    assert host.down() == []
+    assert (kind_host["deleted"], _Engine.stopped) == (0, True)
+
+
+def test_the_kind_gate_refuses_a_kind_cluster_it_did_not_create(
+    kind_host: dict[str, Any],
+) -> None:
+    kind_host["nodes"] = {"kubelab-control-plane": "kubelab.local/kind-node:v1.36.3"}
+    with pytest.raises(KubelabError) as refused:
+        gate._kind_host(gate.plan("kind", "1.36", "1.37", None, None))
+    assert str(refused.value) == (
+        "kind cluster kubelab exists (kubelab-control-plane): the gate creates its own at each "
+        "release; delete it first (`/cache/kind delete cluster --name kubelab`)"
+    )
+    assert (kind_host["built"], _Engine.stopped) == ([], True)
+
+
+def test_the_kind_gate_deletes_a_cluster_a_phase_left_behind(kind_host: dict[str, Any]) -> None:
+    host = gate._kind_host(gate.plan("kind", "1.36", "1.37", None, None))
+    kind_host["nodes"] = {"kubelab-control-plane": "i", "kubelab-worker": "i"}
+    assert host.down() == [
+        "kind cluster kubelab was left behind (kubelab-control-plane, kubelab-worker): deleted"
+    ]
+    assert (kind_host["deleted"], _Engine.stopped) == (1, True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kubelab import commands
 from kubelab.errors import EnvironmentProblem
+from kubelab.waits import LONG
 
 CLUSTER_NAME = "kubelab"  # the kind cluster a run creates (kind names its nodes after it)
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind's label on each node container
@@ -42,6 +43,26 @@ def refuse_another_image(cluster_name: str, image: str, kind_path: Path | str = 
             f"this run asks for {image}: it is not reused; delete it "
             f"(`{kind_path} delete cluster --name {cluster_name}`) or ask for its release"
         )
+
+
+def refuse_any(kind_path: Path | str, why: str, cluster_name: str = CLUSTER_NAME) -> None:
+    """A one-line EnvironmentProblem when a kind cluster ``cluster_name`` exists at all, for a
+    run that creates its own (``why`` says so)."""
+    there = sorted(node_images(cluster_name))
+    if there:
+        raise EnvironmentProblem(
+            f"kind cluster {cluster_name} exists ({', '.join(there)}): {why}; delete it first "
+            f"(`{kind_path} delete cluster --name {cluster_name}`)"
+        )
+
+
+def delete_left_behind(kind_path: Path | str, cluster_name: str = CLUSTER_NAME) -> list[str]:
+    """``kind delete cluster`` if any node of ``cluster_name`` is still there (timeout 300 s);
+    the nodes it had (empty: there was none)."""
+    left = sorted(node_images(cluster_name))
+    if left:
+        commands.run([kind_path, "delete", "cluster", "--name", cluster_name], timeout=LONG)
+    return left
 
 
 def network_exists() -> bool:
