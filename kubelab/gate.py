@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from kubelab import releases
 from kubelab.changes import check_command
@@ -188,24 +189,42 @@ def pytest_argv(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> 
 
 def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> PhaseResult:
     """Run one phase as a pytest process; on Ctrl-C or SIGTERM tell it to stop (it cleans up,
-    e.g. uncordons a node it was draining) and wait for it before raising."""
+    e.g. uncordons a node it was draining, deletes its kind cluster) and wait for it (300 s)
+    before raising."""
     argv = pytest_argv(gate, phase, reports, extra)
     say(f"[gate] {phase}: {' '.join(argv[2:])}")
     started = time.monotonic()
-    child = subprocess.Popen(argv, cwd=source_dir("steps").parent)
+    # A process group of its own: a Ctrl-C in the terminal reaches the gate alone, which tells
+    # the run to stop once. A second signal, landing while pytest handles the first, would cut
+    # its handling short with a traceback.
+    child = subprocess.Popen(argv, cwd=source_dir("steps").parent, process_group=0)
     try:
         status = child.wait(timeout=RUN_TIMEOUT)
     except BaseException:
         child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=30)
+        _wait_for_cleanup(child)
         raise
     result = PhaseResult(phase, status, time.monotonic() - started, outcomes(reports / phase))
     say(f"[gate] {phase}: exit {status} in {result.seconds:.0f} s")
     return result
+
+
+def _wait_for_cleanup(child: subprocess.Popen[bytes]) -> None:
+    """Wait for a run told to stop (STOP_TIMEOUT, then kill it); another Ctrl-C or SIGTERM
+    meanwhile only says so, as the run's own cleanup does."""
+
+    def patient(signum: int, frame: FrameType | None) -> None:
+        say("[gate] the run is cleaning up; the gate ends when it has", sys.stderr)
+
+    previous = {sig: signal.signal(sig, patient) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        child.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(timeout=30)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True)
@@ -235,7 +254,13 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
     try:
         host.up()
         for phase in gate.phases:
-            results.append(run_phase(gate, phase, reports, extra))
+            try:
+                results.append(run_phase(gate, phase, reports, extra))
+            except KeyboardInterrupt:
+                problems.append(
+                    f"interrupted during the {phase} phase (reports in {reports / phase})"
+                )
+                raise
             if results[-1].status != 0:
                 say(f"[gate] {phase} failed: the gate stops here (reports in {reports / phase})")
                 break

@@ -572,3 +572,33 @@ def test_the_kind_gate_deletes_a_cluster_a_phase_left_behind(kind_host: dict[str
         "kind cluster kubelab was left behind (kubelab-control-plane, kubelab-worker): deleted"
     ]
     assert (kind_host["deleted"], _Engine.stopped) == (1, True)
+
+
+def test_a_phase_runs_in_a_process_group_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Ctrl-C in the terminal then reaches the gate alone, which tells the run to stop once.
+    own_group = "import os, sys; sys.exit(0 if os.getpgrp() == os.getpid() else 3)"
+    monkeypatch.setattr(gate, "pytest_argv", lambda *a: [sys.executable, "-c", own_group])
+    chosen = gate.plan("kind", "1.36", "1.37", None, None)
+    assert gate.run_phase(chosen, "before", tmp_path, []).status == 0
+
+
+def test_an_interrupted_gate_says_during_which_phase_and_ends_its_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ended: list[bool] = []
+
+    def interrupted(*args: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gate, "run_phase", interrupted)
+    monkeypatch.setattr(
+        gate, "_kind_host", lambda g: gate.Host(down=lambda: ended.append(True) or [])
+    )
+    with pytest.raises(KeyboardInterrupt):
+        gate.run(gate.plan("kind", "1.36", "1.37", None, None), tmp_path, [])
+    assert ended == [True]
+    text = (tmp_path / "gate.md").read_text()
+    assert text.startswith("# kubelab gate: FAILED in ")
+    assert f"\ninterrupted during the before phase (reports in {tmp_path / 'before'})\n" in text
