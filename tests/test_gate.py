@@ -375,18 +375,22 @@ def _element(test: str, name: str, *statuses: str) -> dict[str, Any]:
     }
 
 
+# Test and scenario names as a real run has them (kubelab gate --cluster=kind, before/).
+POD_TEST = "test_the_pod_pod_runs_on_a_worker_node_in_that_nodes_container_runtime[{}]"
 REDIS = "The redis pod runs on a worker node, in that node's container runtime"
 WEB = "The web pod runs on a worker node, in that node's container runtime"
 NO_DNS = "The web pod cannot resolve redis before its Service exists"
 NODEPORT = "The web Service answers on every node, and the counter continues across nodes"
+NO_DNS_TEST = "test_the_web_pod_cannot_resolve_redis_before_its_service_exists"
+NODEPORT_TEST = "test_the_web_service_answers_on_every_node_and_the_counter_continues_across_nodes"
 CUCUMBER = [
     {
         "keyword": "Feature",
         "uri": "pods.feature",
         "name": "Create pods",
         "elements": [
-            _element("test_the_pod_pod_runs[redis]", REDIS, "passed", "passed"),
-            _element("test_the_pod_pod_runs[web]", WEB, "passed", "failed", "skipped"),
+            _element(POD_TEST.format("redis"), REDIS, "passed", "passed"),
+            _element(POD_TEST.format("web"), WEB, "passed", "failed", "skipped"),
         ],
     },
     {
@@ -394,17 +398,17 @@ CUCUMBER = [
         "uri": "services.feature",
         "name": "Create services",
         "elements": [
-            _element("test_the_web_pod_cannot_resolve_redis_before_its_service_exists", NO_DNS),
-            _element("test_the_web_service_answers_on_every_node", NODEPORT, "passed"),
+            _element(NO_DNS_TEST, NO_DNS),
+            _element(NODEPORT_TEST, NODEPORT, "passed"),
         ],
     },
 ]
 # pytest's JUnit verdicts: the Service scenario failed in its teardown (its steps all passed).
-JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
-<testcase classname="steps.test_lab" name="test_the_pod_pod_runs[redis]" time="1.0"/>
-<testcase classname="steps.test_lab" name="test_the_pod_pod_runs[web]" time="1.0">
+JUNIT = f"""<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
+<testcase classname="steps.test_lab" name="{POD_TEST.format("redis")}" time="1.0"/>
+<testcase classname="steps.test_lab" name="{POD_TEST.format("web")}" time="1.0">
 <failure message="no">no</failure></testcase>
-<testcase classname="steps.test_lab" name="test_the_web_pod_cannot_resolve_redis_before_its_service_exists" time="1.0">
+<testcase classname="steps.test_lab" name="{NO_DNS_TEST}" time="1.0">
 <error message="teardown">namespace not deleted</error></testcase>
 </testsuite></testsuites>
 """
