@@ -247,19 +247,20 @@ def _bands(axis: Any, record: Record, bands: Sequence[Band], lanes: list[str]) -
     request a red line across the lanes, so what it coincided with shows."""
     shown: set[str] = set()
     for band in bands:
-        lane = lanes.index(band.node)
-        start = band.start - record.started
+        colour = step_colour(band.step)
+        # The control plane's components share a colour and one entry in the legend.
+        name = "control plane" if colour == CONTROL_PLANE_COLOUR else band.step
         axis.barh(
-            lane,
+            lanes.index(band.node),
             max(band.end - band.start, 0.05),
-            left=start,
+            left=band.start - record.started,
             height=0.6,
-            color=step_colour(band.step),
+            color=colour,
             edgecolor="white",
             linewidth=0.5,
-            label=None if band.step in shown else band.step,
+            label=None if name in shown else name,
         )
-        shown.add(band.step)
+        shown.add(name)
     for failed in record.failed:
         axis.axvline(failed.sent, color=COLOURS[FAILED], linewidth=0.8, alpha=0.7)
     axis.set_yticks(range(len(lanes)), lanes)
