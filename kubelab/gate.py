@@ -25,7 +25,7 @@ from kubelab import releases
 from kubelab.changes import check_command
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, UsageError
-from kubelab.gatereport import PhaseResult, outcomes, side_by_side
+from kubelab.gatereport import PhaseResult, html, outcomes, side_by_side
 from kubelab.paths import source_dir
 
 RUN_TIMEOUT = 1800.0  # one pytest run: the lab, or the change with its settling
@@ -254,12 +254,16 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
     try:
         host.up()
         for phase in gate.phases:
+            phase_started = time.monotonic()
             try:
                 results.append(run_phase(gate, phase, reports, extra))
             except KeyboardInterrupt:
                 problems.append(
                     f"interrupted during the {phase} phase (reports in {reports / phase})"
                 )
+                # What the interrupted run wrote before it stopped, as far as it got.
+                seconds = time.monotonic() - phase_started
+                results.append(PhaseResult(phase, 130, seconds, outcomes(reports / phase)))
                 raise
             if results[-1].status != 0:
                 say(f"[gate] {phase} failed: the gate stops here (reports in {reports / phase})")
@@ -270,8 +274,12 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
         finally:
             summary = _summary(gate, results, problems, time.monotonic() - started)
             (reports / "gate.md").write_text(summary + "\n")
+            (reports / "gate.html").write_text(html(summary, reports, gate.phases))
             say(summary)
-            say(f"[gate] reports: {reports}/gate.md and {', '.join(p + '/' for p in gate.phases)}")
+            say(
+                f"[gate] reports: {reports}/gate.html (gate.md) and each phase's own: "
+                f"{', '.join(p + '/lab.html' for p in gate.phases)}"
+            )
     ok = passed(gate, results, problems)
     if not ok and not results:
         raise EnvironmentProblem("the gate ran nothing")

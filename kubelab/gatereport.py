@@ -1,14 +1,22 @@
 """What a gate's phases found, from each phase's reports: every scenario named as the features
 name it (its cucumber JSON), its outcome (JUnit's verdict, else its steps'), and the phases side
-by side as gate.md's table."""
+by side as gate.md's table; gate.html, the one page a reader opens: gate.md with a link to each
+phase's own report and the change's timeline shown."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
+
+import markupsafe
+from markdown_it import MarkdownIt
+
+# Raw HTML in the summary (a scenario's or a command's text) is shown as text.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 @dataclass(frozen=True)
@@ -81,3 +89,31 @@ def side_by_side(results: list[PhaseResult]) -> str:
         + " |"
     )
     return "\n".join(lines)
+
+
+def html(summary: str, reports: Path, phases: Sequence[str]) -> str:
+    """gate.html: the summary (gate.md's Markdown), each phase's own report linked, and every
+    timeline picture of the change phase shown (paths relative to ``reports``)."""
+    parts = [_MARKDOWN.render(summary), "<h2>Each phase's report</h2>", "<ul>"]
+    for phase in phases:
+        page = reports / phase / "lab.html"
+        link = (
+            f'<a href="{phase}/lab.html">{phase}/lab.html</a>'
+            if page.is_file()
+            else f"{phase}: no report (the phase did not run to its end)"
+        )
+        parts.append(f"<li>{link}</li>")
+    parts.append("</ul>")
+    for picture in sorted((reports / "change").glob("change-*.png")):
+        where = markupsafe.escape(f"change/{picture.name}")
+        parts += [
+            "<h2>The change's timeline</h2>",
+            f'<p><img src="{where}" alt="{where}" style="max-width:100%"></p>',
+        ]
+    body = "\n".join(parts)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>kubelab gate</title><style>body{font-family:sans-serif;margin:2em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}</style>"
+        f"</head><body>\n{body}\n</body></html>\n"
+    )

@@ -594,6 +594,7 @@ def test_an_interrupted_gate_says_during_which_phase_and_ends_its_host(
     ended: list[bool] = []
 
     def interrupted(*args: Any) -> Any:
+        _phase(tmp_path, "before", CUCUMBER[:1], None)  # what the run wrote before it stopped
         raise KeyboardInterrupt
 
     monkeypatch.setattr(gate, "run_phase", interrupted)
@@ -606,3 +607,22 @@ def test_an_interrupted_gate_says_during_which_phase_and_ends_its_host(
     text = (tmp_path / "gate.md").read_text()
     assert text.startswith("# kubelab gate: FAILED in ")
     assert f"\ninterrupted during the before phase (reports in {tmp_path / 'before'})\n" in text
+    assert f"| Create pods: {REDIS} | passed |" in text  # as far as the phase got
+    assert "| **exit status, time** | 130, " in text
+    page = (tmp_path / "gate.html").read_text()
+    assert "<table>" in page
+    assert f"Create pods: {REDIS}" in page
+    assert "before: no report (the phase did not run to its end)" in page
+
+
+def test_gate_html_links_each_phase_and_shows_the_change(tmp_path: Path) -> None:
+    for phase in ("before", "change"):
+        (tmp_path / phase).mkdir()
+        (tmp_path / phase / "lab.html").write_text("<html></html>")
+    (tmp_path / "change" / "change-kubelab-1.png").write_bytes(b"\x89PNG")
+    page = gatereport.html("# kubelab gate: FAILED\n\n<script>x</script>", tmp_path, gate.PHASES)
+    assert '<a href="before/lab.html">' in page
+    assert '<a href="change/lab.html">' in page
+    assert "after: no report" in page
+    assert '<img src="change/change-kubelab-1.png"' in page
+    assert "<script>" not in page  # text from the run is shown, never run
