@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# The control plane in kubeadm's upgrade order (etcd, API server, controller-manager, scheduler).
+CONTROL_PLANE = changing.CONTROL_PLANE
 NODE_STEPS = ("cordon", "drain", "kubelet", "kube-proxy", "uncordon")
 # The add-ons kubeadm upgrades after the control plane, before the nodes; cluster-wide steps.
 ADDONS = ("coredns",)

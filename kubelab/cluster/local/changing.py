@@ -18,6 +18,7 @@ from kubelab.waits import MEDIUM, SHORT
 if TYPE_CHECKING:
     from kubelab.cluster.local.cluster import LocalCluster
 
+# The control-plane node's own components, in the order they start (and kubeadm upgrades them).
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # A rule of kube-proxy's iptables mode for a Service (not the kubelet's own KUBE- chains).
 KUBE_PROXY_RULE = re.compile(r"^-A KUBE-(SERVICES|NODEPORTS|SVC-|SEP-|EXT-)")
