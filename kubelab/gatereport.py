@@ -48,10 +48,11 @@ def outcomes(phase_dir: Path) -> dict[str, str]:
 
 
 def steps_outcome(element: dict[str, Any]) -> str:
-    """A cucumber scenario's outcome from its steps: failed when one failed, passed when every
-    one passed, skipped otherwise (none ran, or some were skipped or undefined)."""
+    """A cucumber scenario's outcome from its steps and hooks: failed when one failed, passed
+    when every step passed, skipped otherwise (none ran, or some were skipped or undefined)."""
     statuses = [step.get("result", {}).get("status") for step in element.get("steps", [])]
-    if "failed" in statuses:
+    hooks = [h for key in ("before", "after") for h in element.get(key, [])]
+    if "failed" in statuses or any(h.get("result", {}).get("status") == "failed" for h in hooks):
         return "failed"
     return "passed" if statuses and all(s == "passed" for s in statuses) else "skipped"
 

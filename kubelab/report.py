@@ -56,9 +56,18 @@ class ScenarioResult:
     scenario: dict[str, Any]
     outcome: str
     duration: float
-    failure: str = ""
+    failure: str = ""  # what failed while the scenario ran (a step, or a hook around them)
     order: int = 0  # position among the collected scenarios (collected in the lab's order)
     name: str = ""  # the test's name, as JUnit and cucumber JSON know it
+    setup_failure: str = ""  # a fixture failed before the scenario started: no step ran
+    teardown_failure: str = ""  # a fixture failed after it (e.g. a leftover check)
+
+    @property
+    def failures(self) -> str:
+        """Every failure of the scenario, in the order its phases ran."""
+        return "\n\n".join(
+            f for f in (self.setup_failure, self.failure, self.teardown_failure) if f
+        )
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -73,16 +82,47 @@ def in_lab_order(results: Iterable[ScenarioResult]) -> list[ScenarioResult]:
 
 
 def steps(result: ScenarioResult) -> list[dict[str, Any]]:
-    """The scenario's steps, each with its status: passed, failed, or notrun (after a failure)."""
-    out, failed_seen = [], False
-    for step in result.scenario["steps"]:
-        if failed_seen:  # pytest-bdd marks the steps after a failure failed too; they never ran
-            status = "notrun"
+    """The scenario's steps, each with its status: passed, failed, skipped (the step skipped the
+    scenario), or notrun (never reached: after a failure or a skip, or none ran at all)."""
+    recorded = result.scenario["steps"]
+    reached = [i for i, step in enumerate(recorded) if step.get("ran", True)]
+    # pytest.skip() is no error to pytest-bdd: the step it stopped is recorded as not failed
+    skipping = reached[-1] if result.outcome == "skipped" and reached else None
+    out, stopped = [], bool(result.setup_failure)
+    for i, step in enumerate(recorded):
+        if stopped or not step.get("ran", True):  # pytest-bdd marks steps after a failure
+            status = "notrun"  # failed too; they never ran
         elif step.get("failed"):
-            status, failed_seen = "failed", True
+            status, stopped = "failed", True
+        elif i == skipping:
+            status, stopped = "skipped", True
         else:
             status = "passed"
         out.append({**step, "status": status, "evidence": step.get("evidence", [])})
+    return out
+
+
+def hooks(result: ScenarioResult, statuses: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Cucumber's ``before`` and ``after`` hooks of a scenario that failed outside its steps
+    (``statuses``): its setup or whatever ran before its first step, its teardown or whatever ran
+    after its last; nothing for a scenario that failed in a step or did not fail."""
+
+    def failed(message: str) -> list[dict[str, Any]]:
+        outcome = {"status": "failed", "duration": 0, "error_message": message}
+        return [{"match": {"location": ""}, "result": outcome}]
+
+    out = {}
+    before = result.setup_failure
+    after = result.teardown_failure
+    if result.failure and "failed" not in statuses:  # the call failed, in none of the steps
+        if "passed" in statuses:
+            after = "\n\n".join(f for f in (result.failure, after) if f)
+        else:
+            before = result.failure
+    if before:
+        out["before"] = failed(before)
+    if after:
+        out["after"] = failed(after)
     return out
 
 
@@ -154,7 +194,7 @@ def render(results: Iterable[ScenarioResult], out: Path, cluster: str) -> Path:
                     }
                     for step in steps(result)
                 ],
-                "failure": result.failure,
+                "failure": result.failures,
             }
         )
     passed = sum(1 for r in ordered if r.outcome == "passed")
@@ -206,7 +246,8 @@ def cucumber(results: Iterable[ScenarioResult]) -> list[dict[str, Any]]:
             },
         )
         elements = []
-        for step in steps(result):
+        shown = steps(result)
+        for step in shown:
             status = {"notrun": "skipped"}.get(step["status"], step["status"])
             outcome: dict[str, Any] = {
                 "status": status,
@@ -236,6 +277,7 @@ def cucumber(results: Iterable[ScenarioResult]) -> list[dict[str, Any]]:
                 "description": scenario["description"],
                 "tags": _tags(scenario),
                 "type": "scenario",
+                **hooks(result, [step["status"] for step in shown]),
                 "steps": elements,
             }
         )

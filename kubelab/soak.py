@@ -3,7 +3,8 @@ failures.
 
 The first run brings the cluster up (or reaches the one given) and every run passes
 ``--keep-cluster``, so the next one reuses it (``--new-cluster-each-run``: every run creates and
-removes its own, e.g. kind's creation soaked with the lab); a local cluster the soak started is taken down at
+removes its own, e.g. kind's creation soaked with the lab; a kind cluster already there, which each
+run would reuse and leave in place, is refused); a local cluster the soak started is taken down at
 the end. Each run's reports go to ``reports/soak/run-K``. At the end: how many runs passed, and
 for each failed run its first failure line and where the failure came from:
 
@@ -161,6 +162,23 @@ def _run(n: int, pytest_args: list[str], reports: Path, keep: bool = True) -> Fa
     return None
 
 
+def asks_for_kind(pytest_args: list[str]) -> bool:
+    """The runs' pytest options name ``--cluster=kind`` (or ``--cluster kind``)."""
+    given = argparse.ArgumentParser(add_help=False)
+    given.add_argument("--cluster")
+    return given.parse_known_args(pytest_args)[0].cluster == "kind"
+
+
+def refuse_a_kind_cluster_there() -> None:
+    """A one-line EnvironmentProblem when a kind cluster of kubelab's name exists (in an engine
+    that answers): every run would reuse it and leave it in place, none would create its own."""
+    from kubelab.cluster.kind import nodes
+    from kubelab.cluster.kind.engine import docker_answers
+
+    if docker_answers():
+        nodes.refuse_any("kind", "with --new-cluster-each-run every run creates its own")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kubelab-soak", description=__doc__)
     parser.add_argument("--runs", type=int, required=True, help="how many lab runs")
@@ -179,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     args, pytest_args = parser.parse_known_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.new_cluster_each_run and asks_for_kind(pytest_args):
+        try:
+            refuse_a_kind_cluster_there()
+        except errors.EnvironmentProblem as exc:
+            say(f"kubelab soak: {exc}", sys.stderr)
+            return 2
     from kubelab.cluster.local import LocalCluster
 
     local = LocalCluster()

@@ -153,7 +153,45 @@ def test_a_kind_cluster_of_another_release_is_refused_not_reused(monkeypatch, tm
     )
     provider.teardown()  # not this run's cluster: left as it is
     assert not calls.exists()
-    nodes.refuse_another_image("kubelab", "kubelab.local/kind-node:v1.36.3")  # its own release
+    assert nodes.reuse_or_refuse("kubelab", "kubelab.local/kind-node:v1.36.3")  # its own release
+
+
+@pytest.mark.parametrize("found", [True, False], ids=["found", "created"])
+def test_a_run_deletes_only_the_kind_cluster_it_created(
+    found: bool, monkeypatch, tmp_path: Path, capsys
+):
+    # kind stands in as a script that records what it is asked; the cluster's own life (create,
+    # nodes Ready, images) is not what is tested here.
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "kind"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    image = provider.release.release.kind_node
+    there = {"kubelab-control-plane": image, "kubelab-worker": image} if found else {}
+    monkeypatch.setattr(nodes, "node_images", lambda name: there)
+    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
+    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
+    monkeypatch.setattr(provider, "_kind_network_exists", lambda: True)
+    monkeypatch.setattr(provider, "_create", lambda cluster, config_file: None)
+    monkeypatch.setattr(provider, "_wait_nodes_ready", lambda: None)
+    monkeypatch.setattr(provider, "_load_upstream_images", lambda cluster: None)
+    provider.setup()
+    provider.teardown()
+    asked = [line.split()[:2] for line in calls.read_text().splitlines()] if calls.exists() else []
+    said = capsys.readouterr().out
+    if found:
+        assert asked == []
+        assert "[kind] reusing cluster kubelab" in said
+        assert "[kind] left the existing cluster kubelab as it found it" in said
+    else:
+        assert asked == [["delete", "cluster"]]
+        assert "[kind] creating cluster kubelab" in said
+        assert "[kind] deleting cluster kubelab" in said
 
 
 def test_kubelab_runc_drops_only_what_the_bounding_set_lacks(tmp_path: Path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelab import browser, evidence, report
+from kubelab import browser, evidence, gatereport, report
 
 DESCRIPTION = "Pods do not find each other by name: until the `redis` Service exists..."
 
@@ -215,3 +215,14 @@ def test_chromium_check_fails_when_sections_are_out_of_order(tmp_path: Path):
     expected = report.sections(done)
     problems = browser.check_page(page).problems([expected[1], expected[0]])
     assert [p.split(":")[0] for p in problems] == ["sections out of order"], problems
+
+
+def test_a_call_that_failed_outside_every_step_is_a_failed_hook():
+    # e.g. a before-scenario hook (the Givens made ahead) raised before the first step started
+    data = scenario("Cluster", "cluster", "Every node is Ready", 10, [("Then", "every node", [])])
+    data["steps"][0]["ran"] = False
+    failed = report.ScenarioResult(data, "failed", 1.0, failure="WaitTimeout: redis", name="t")
+    [element] = report.cucumber([failed])[0]["elements"]
+    assert [s["result"]["status"] for s in element["steps"]] == ["skipped"]
+    assert element["before"][0]["result"]["error_message"] == "WaitTimeout: redis"
+    assert gatereport.steps_outcome(element) == "failed"

@@ -191,3 +191,106 @@ def test_collection_and_terminal_follow_the_lab(project: Path):
         "test_the_pod_pod_runs[web]",
         "test_nothing_is_left",
     ], result.stdout
+
+
+# Scenarios that fail or skip outside their steps: the cucumber JSON says so, as JUnit does.
+PHASES_FEATURE = """@cluster
+Feature: Phases
+  Outside the steps.
+
+  Scenario: Its setup fails
+    Given a step that sees "never"
+    Then a step that sees "never either"
+
+  Scenario: Its teardown fails
+    Given a step that sees "ran"
+    Then a step that sees "ran too"
+
+  Scenario: It is skipped
+    Given a step that sees "never"
+
+  Scenario: A step skips it
+    Given a step that sees "ran"
+    Then it skips
+    Then a step that sees "never"
+"""
+
+PHASES_STEPS = (
+    STEPS
+    + """
+
+@then("it skips")
+def _():
+    pytest.skip("no node shell on this provider")
+"""
+).replace("from pytest_bdd", "import pytest\nfrom pytest_bdd", 1)
+
+PHASES_CONFTEST = """
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _phases(request):
+    if request.node.name == "test_its_setup_fails":
+        raise RuntimeError("the namespace could not be made")
+    yield
+    if request.node.name == "test_its_teardown_fails":
+        raise AssertionError("left behind: pod web")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.name == "test_it_is_skipped":
+            item.add_marker(pytest.mark.skip(reason="not on this provider"))
+"""
+
+
+@pytest.fixture(scope="module", params=["serial", "xdist"])
+def phases(
+    request: pytest.FixtureRequest, project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict]:
+    root = tmp_path_factory.mktemp("phases")
+    (root / "features").mkdir()
+    (root / "features" / "phases.feature").write_text(PHASES_FEATURE)
+    (root / "docs").mkdir()
+    (root / "docs" / "test_docs.py").write_text(PHASES_STEPS)
+    (root / "docs" / "conftest.py").write_text(PHASES_CONFTEST)
+    (root / "pytest.ini").write_text((project / "pytest.ini").read_text())
+    extra = ("-n", "2") if request.param == "xdist" else ("-p", "no:xdist")
+    out = root / request.param
+    with serve() as api:
+        config = kubeconfig(root, api.url)
+        result = _pytest(root, out, "--cluster=existing", f"--kubeconfig={config}", *extra)
+    assert "1 passed, 2 skipped, 2 errors" in result.stdout, result.stdout + result.stderr
+    features = json.loads((out / "cucumber.json").read_text())
+    return {e["name"]: e for f in features for e in f["elements"]}
+
+
+def statuses(element: dict) -> list[str]:
+    return [s["result"]["status"] for s in element["steps"]]
+
+
+def test_a_scenario_whose_setup_failed_has_a_failed_before_hook_and_no_step_run(phases):
+    element = phases["Its setup fails"]
+    assert statuses(element) == ["skipped", "skipped"]
+    [hook] = element["before"]
+    assert hook["result"]["status"] == "failed"
+    assert "RuntimeError: the namespace could not be made" in hook["result"]["error_message"]
+    assert "after" not in element
+
+
+def test_a_scenario_whose_teardown_failed_has_a_failed_after_hook(phases):
+    element = phases["Its teardown fails"]
+    assert statuses(element) == ["passed", "passed"]
+    [hook] = element["after"]
+    assert hook["result"]["status"] == "failed"
+    assert "AssertionError: left behind: pod web" in hook["result"]["error_message"]
+    assert "before" not in element
+
+
+def test_a_skipped_scenario_has_every_step_skipped(phases):
+    assert statuses(phases["It is skipped"]) == ["skipped"]
+    assert statuses(phases["A step skips it"]) == ["passed", "skipped", "skipped"]
+    assert not {"before", "after"} & (
+        phases["It is skipped"].keys() | phases["A step skips it"].keys()
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kubelab import soak
 from kubelab.soak import CLUSTER, KUBELAB, Failure, first_failure, report, run_failure
 
 STEPS = """\
@@ -115,3 +116,29 @@ def test_the_report_counts_and_lists_each_failed_run():
         "  run 2: kubelab: OSError: boom (raised at kubelab/watching.py:5) [test_x]",
         "failures from kubelab's code: 1, from the cluster: 0",
     ]
+
+
+def test_new_cluster_each_run_refuses_a_kind_cluster_already_there(monkeypatch, capsys):
+    # Each run would reuse it and leave it in place (it did not create it): none would be new.
+    from kubelab.cluster.kind import engine, nodes
+
+    monkeypatch.setattr(engine, "docker_answers", lambda: True)
+    monkeypatch.setattr(nodes, "node_images", lambda name: {"kubelab-control-plane": "img"})
+
+    def no_run(*args: object) -> None:
+        raise AssertionError("no run starts")
+
+    monkeypatch.setattr(soak, "_run", no_run)
+    assert soak.main(["--runs", "2", "--new-cluster-each-run", "--cluster", "kind"]) == 2
+    assert capsys.readouterr().err == (
+        "kubelab soak: kind cluster kubelab exists (kubelab-control-plane): with "
+        "--new-cluster-each-run every run creates its own; delete it first (`kind delete "
+        "cluster --name kubelab`)\n"
+    )
+
+
+def test_only_a_kind_soak_looks_for_a_kind_cluster():
+    assert soak.asks_for_kind(["--cluster=kind", "-x"])
+    assert soak.asks_for_kind(["-k", "Every node", "--cluster", "kind"])
+    assert not soak.asks_for_kind(["--cluster=local"])
+    assert not soak.asks_for_kind([])

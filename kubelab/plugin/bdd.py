@@ -51,6 +51,25 @@ def scenario_of(item: pytest.Item) -> Scenario | None:
     return template.render(callspec.params.get(EXAMPLE, {}) if callspec else {})
 
 
+def complete_record(item: pytest.Item, record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """pytest-bdd's ``record`` of the scenario ``item`` runs (from ``report_context``; None: the
+    scenario never started, as when its setup failed or it was skipped) with every step of the
+    scenario in it: those pytest-bdd never reached (it lists only steps it started, and after a
+    failing one the rest) marked ``"ran": False``. None for other tests."""
+    scenario = scenario_of(item)
+    if scenario is None:
+        return record
+    from pytest_bdd.reporting import ScenarioReport, StepReport
+
+    if record is None:
+        record = dict(ScenarioReport(scenario).serialize())
+    reached = len(record["steps"])
+    record["steps"] = list(record["steps"]) + [
+        {**StepReport(step).serialize(), "ran": False} for step in scenario.steps[reached:]
+    ]
+    return record
+
+
 def step_names(item: pytest.Item) -> list[str] | None:
     """The step texts of the scenario ``item`` runs; None for other tests."""
     scenario = scenario_of(item)

@@ -11,7 +11,7 @@ import pytest
 
 from kubelab import evidence
 from kubelab.errors import KubelabError
-from kubelab.plugin.bdd import report_context
+from kubelab.plugin.bdd import complete_record, report_context, set_report_context
 from kubelab.plugin.options import reports_dir
 
 if TYPE_CHECKING:
@@ -32,10 +32,17 @@ def stop_step() -> None:
 
 
 def record(item: pytest.Item, rep: pytest.TestReport) -> None:
-    """Put each step's evidence, and the scenario's place in the lab, in pytest-bdd's record."""
+    """Put each step's evidence, and the scenario's place in the lab, in pytest-bdd's record,
+    which lists every step of the scenario (also in a setup's report, which pytest-bdd leaves
+    without one: the scenario had not started)."""
     context = report_context(rep)
-    if context is None:
+    scenario = complete_record(item, context.scenario if context is not None else None)
+    if scenario is None:
         return
+    if context is None:
+        set_report_context(rep, {"scenario": scenario, "name": item.name})
+        context = report_context(rep)
+    context.scenario = scenario
     recorded = item.stash.get(EVIDENCE, [])
     for step, blocks in zip(context.scenario["steps"], recorded, strict=False):
         step["evidence"] = [block.as_dict() for block in blocks]
@@ -52,12 +59,16 @@ class LivingDocumentation:
         self.results: dict[str, ScenarioResult] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Each scenario's result from its call, or from its setup when that failed or skipped
+        it; a failing teardown fails it, said apart from what its steps said."""
         context = report_context(report)
-        if context is None or not (report.when == "call" or report.failed):
+        if context is None or (report.when == "setup" and report.passed):
             return
         known = self.results.get(report.nodeid)
-        if known is not None:  # the scenario passed, then its teardown failed
-            known.outcome, known.failure = "failed", str(report.longrepr)
+        if report.when == "teardown":
+            if report.failed:
+                known = known or self.results.setdefault(report.nodeid, _result(context, report))
+                known.outcome, known.teardown_failure = "failed", str(report.longrepr)
             return
         self.results[report.nodeid] = _result(context, report)
 
@@ -117,11 +128,13 @@ def _result(context: Any, rep: pytest.TestReport) -> ScenarioResult:
     """A scenario's result for the living documentation, from pytest-bdd's record of it."""
     from kubelab.report import ScenarioResult
 
+    failure = str(rep.longrepr) if rep.failed else ""
     return ScenarioResult(
         scenario=context.scenario,
         outcome=rep.outcome,
         duration=rep.duration,
-        failure=str(rep.longrepr) if rep.failed else "",
+        failure=failure if rep.when == "call" else "",
+        setup_failure=failure if rep.when == "setup" else "",
         order=int(context.scenario.get("order", 0)),
         name=context.name,
     )

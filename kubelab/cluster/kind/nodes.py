@@ -32,10 +32,12 @@ def node_images(cluster_name: str = CLUSTER_NAME) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in listed.splitlines() if " " in line)
 
 
-def refuse_another_image(cluster_name: str, image: str, kind_path: Path | str = "kind") -> None:
-    """A one-line EnvironmentProblem when a kind cluster ``cluster_name`` exists with a node
-    from another image than ``image`` (another release: kept by --keep-cluster at it)."""
-    other = {n: i for n, i in sorted(node_images(cluster_name).items()) if i != image}
+def reuse_or_refuse(cluster_name: str, image: str, kind_path: Path | str = "kind") -> bool:
+    """Whether a kind cluster ``cluster_name`` of ``image`` is already there (pytest-kind
+    reuses it: the run did not create it); a one-line EnvironmentProblem when one exists with
+    a node from another image (another release: kept by --keep-cluster at it)."""
+    there = node_images(cluster_name)
+    other = {n: i for n, i in sorted(there.items()) if i != image}
     if other:
         nodes = ", ".join(f"{n}: {i}" for n, i in other.items())
         raise EnvironmentProblem(
@@ -43,6 +45,7 @@ def refuse_another_image(cluster_name: str, image: str, kind_path: Path | str = 
             f"this run asks for {image}: it is not reused; delete it "
             f"(`{kind_path} delete cluster --name {cluster_name}`) or ask for its release"
         )
+    return bool(there)
 
 
 def refuse_any(kind_path: Path | str, why: str, cluster_name: str = CLUSTER_NAME) -> None:

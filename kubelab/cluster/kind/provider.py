@@ -19,8 +19,8 @@ from kubelab.cluster.kind.nodelogs import entrypoint_lines, followed_node_logs
 from kubelab.cluster.kind.nodes import (
     CLUSTER_NAME,
     network_exists,
-    refuse_another_image,
     remove_network,
+    reuse_or_refuse,
 )
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, WaitTimeout
@@ -41,7 +41,8 @@ BUILD_TIMEOUT = 600.0
 
 
 class KindProvider(Provider):
-    """A kind cluster (one control plane, ``workers`` workers) with the lab's images loaded."""
+    """A kind cluster (one control plane, ``workers`` workers) with the lab's images loaded;
+    one already there at the release asked for is reused and left in place at the end."""
 
     name = "kind"
 
@@ -69,6 +70,7 @@ class KindProvider(Provider):
         self._kind_path = Path("kind")
         self._network_before = True
         self._ready = False
+        self._found = False  # the cluster was there before this run: the run leaves it there
 
     @property
     def kubeconfig(self) -> Path:
@@ -110,20 +112,25 @@ class KindProvider(Provider):
         config_file = self.work_dir / "kind-config.yaml"
         config_file.write_text(config)
         # pytest-kind reuses any cluster of the name as it is (one kept by --keep-cluster): a
-        # run reuses only one of the release it asks for, never another silently.
-        refuse_another_image(self.cluster_name, image, kind_path)
+        # run reuses only one of the release it asks for, never another silently, and leaves it
+        # in place at its end, as the local provider does with a cluster it did not boot.
+        self._found = reuse_or_refuse(self.cluster_name, image, kind_path)
         cluster = kind_cluster.KindCluster(
             self.cluster_name, kubeconfig=self._kubeconfig, image=image, kind_path=kind_path
         )
         self._network_before = self._kind_network_exists()
         self._cluster = cluster
-        say(
-            f"[kind] creating cluster {self.cluster_name}: 1 control plane, {self.workers} workers, {image}",
-        )
+        if self._found:
+            say(f"[kind] reusing cluster {self.cluster_name} ({image}): this run did not create it")
+        else:
+            say(
+                f"[kind] creating cluster {self.cluster_name}: 1 control plane, {self.workers} workers, {image}",
+            )
         started = time.monotonic()
         self._create(cluster, config_file)
         self._wait_nodes_ready()
-        say(f"[kind] cluster created, nodes Ready in {time.monotonic() - started:.0f} s")
+        how = "reused" if self._found else "created"
+        say(f"[kind] cluster {how}, nodes Ready in {time.monotonic() - started:.0f} s")
         started = time.monotonic()
         if self.offline:
             self._offline_dns()
@@ -271,6 +278,14 @@ class KindProvider(Provider):
 
     # -- the provider contract ---------------------------------------------------------------
     def teardown(self) -> None:
+        if self._found:
+            say(
+                f"[kind] left the existing cluster {self.cluster_name} as it found it (this run "
+                "did not create it)",
+            )
+            if self.engine.started_here:  # the engine was not running either
+                self.engine.stop()
+            return
         if self.keep and self._ready:
             if self._cluster is not None:
                 say(
