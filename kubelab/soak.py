@@ -138,7 +138,9 @@ def report(results: list[Failure | None], where: str = "on one cluster") -> str:
 def _run(n: int, pytest_args: list[str], reports: Path, keep: bool = True) -> Failure | None:
     out = reports / f"run-{n}"
     out.mkdir(parents=True, exist_ok=True)
-    junit, log = out / "junit.xml", out / "pytest.log"
+    # The output beside the run's reports, not among them: a run moves the files it finds in its
+    # reports directory aside (one run, one report), this one too.
+    junit, log = out / "junit.xml", reports / f"run-{n}.log"
     command = [
         *(sys.executable, "-m", "pytest", "steps", "-p", "no:cacheprovider"),
         *(["--keep-cluster"] if keep else []),
@@ -179,6 +181,41 @@ def refuse_a_kind_cluster_there() -> None:
         nodes.refuse_any("kind", "with --new-cluster-each-run every run creates its own")
 
 
+@dataclass(frozen=True)
+class KindBefore:
+    """What of kind a soak on one cluster found before its first run: what it creates (the
+    cluster, kind's network, kubelab's dockerd) it takes down at the end, and nothing else."""
+
+    engine: bool  # a Docker engine answered
+    cluster: bool  # a kind cluster of kubelab's name was there
+    network: bool  # kind's Docker network was there
+
+    @classmethod
+    def look(cls) -> KindBefore:
+        from kubelab.cluster.kind import nodes
+        from kubelab.cluster.kind.engine import docker_answers
+
+        if not docker_answers():
+            return cls(engine=False, cluster=False, network=False)
+        return cls(True, bool(nodes.node_images()), nodes.network_exists())
+
+    def take_down(self) -> None:
+        """Delete the kind cluster, kind's network and kubelab's dockerd, each unless it was
+        there before the soak."""
+        from kubelab.cluster.kind import nodes, tools
+        from kubelab.cluster.kind.engine import DockerEngine, docker_answers
+        from kubelab.paths import cache_dir
+
+        if self.cluster or not docker_answers():
+            return
+        say("[soak] deleting the kind cluster the soak created")
+        nodes.delete_left_behind(tools.kind_cli(cache_dir()))
+        if not self.network and nodes.network_exists():
+            nodes.remove_network()
+        if not self.engine:
+            DockerEngine().stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kubelab-soak", description=__doc__)
     parser.add_argument("--runs", type=int, required=True, help="how many lab runs")
@@ -207,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
     local = LocalCluster()
     was_up = local.has_processes()
+    kind = KindBefore.look() if asks_for_kind(pytest_args) else None
     results: list[Failure | None] = []
     try:
         for n in range(1, args.runs + 1):
@@ -216,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         if not was_up and local.has_processes():
             say("[soak] taking down the local cluster the soak started")
             local.down()
+        if kind is not None:
+            kind.take_down()
         say(
             report(
                 results, "each on a new cluster" if args.new_cluster_each_run else "on one cluster"

@@ -142,3 +142,52 @@ def test_only_a_kind_soak_looks_for_a_kind_cluster():
     assert soak.asks_for_kind(["-k", "Every node", "--cluster", "kind"])
     assert not soak.asks_for_kind(["--cluster=local"])
     assert not soak.asks_for_kind([])
+
+
+def test_a_failed_run_is_reported_though_the_run_moved_its_reports_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run moves what it finds in its reports directory into ``.previous/`` as it starts;
+    the soak still reads the failed run's output."""
+
+    def failing_run(command: list[str], stdout: object, **kwargs: object) -> None:
+        out = tmp_path / "run-1"
+        (out / ".previous").mkdir()
+        for found in out.iterdir():
+            if found.name != ".previous":
+                found.rename(out / ".previous" / found.name)
+        stdout.write("E   EnvironmentProblem: the cluster has no node\n")  # type: ignore[attr-defined]
+        stdout.flush()  # type: ignore[attr-defined]
+        raise subprocess.CalledProcessError(1, command)
+
+    monkeypatch.setattr(soak.subprocess, "run", failing_run)
+    failure = soak._run(1, [], tmp_path)
+    assert failure is not None
+    assert "the cluster has no node" in failure.shown()
+
+
+@pytest.mark.parametrize(
+    ("before", "deleted"),
+    [
+        (
+            soak.KindBefore(engine=False, cluster=False, network=False),
+            ["cluster", "network", "dockerd"],
+        ),
+        (soak.KindBefore(engine=True, cluster=False, network=True), ["cluster"]),
+        (soak.KindBefore(engine=True, cluster=True, network=True), []),
+    ],
+)
+def test_a_kind_soak_takes_down_only_what_it_created(
+    before: soak.KindBefore, deleted: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab.cluster.kind import engine, nodes, tools
+
+    done: list[str] = []
+    monkeypatch.setattr(engine, "docker_answers", lambda: True)
+    monkeypatch.setattr(tools, "kind_cli", lambda cache: Path("kind"))
+    monkeypatch.setattr(nodes, "delete_left_behind", lambda kind: done.append("cluster") or [])
+    monkeypatch.setattr(nodes, "network_exists", lambda: True)
+    monkeypatch.setattr(nodes, "remove_network", lambda: done.append("network"))
+    monkeypatch.setattr(engine.DockerEngine, "stop", lambda self: done.append("dockerd"))
+    before.take_down()
+    assert done == deleted
