@@ -96,18 +96,26 @@ def test_offline_corefile_is_applied_once():
     assert offline_corefile(once) == once
 
 
-def test_a_failing_create_is_one_line_and_the_cluster_is_deleted(monkeypatch, tmp_path: Path):
-    # Stand-in for kind (a script on PATH, as a user's own kind would be): `create` fails the way
-    # kind does, `delete` records that it was asked. Docker itself is not needed for this.
+def stand_in_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str = "") -> Path:
+    """A stand-in for kind on PATH (a script, as a user's own kind would be) that records each
+    command line it is given in the file it returns, then runs ``extra`` (shell)."""
     calls = tmp_path / "calls"
     fake = tmp_path / "bin" / "kind"
     fake.parent.mkdir()
-    fake.write_text(
-        f'#!/bin/sh\necho "$@" >> {calls}\n'
-        'case "$1" in create) echo "ERROR: failed to create cluster" >&2; exit 1;; esac\n'
-    )
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n{extra}')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    return calls
+
+
+def test_a_failing_create_is_one_line_and_the_cluster_is_deleted(monkeypatch, tmp_path: Path):
+    # Stand-in for kind (a script on PATH, as a user's own kind would be): `create` fails the way
+    # kind does, `delete` records that it was asked. Docker itself is not needed for this.
+    calls = stand_in_kind(
+        tmp_path,
+        monkeypatch,
+        'case "$1" in create) echo "ERROR: failed to create cluster" >&2; exit 1;; esac\n',
+    )
     monkeypatch.chdir(tmp_path)
     provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
     monkeypatch.setattr(provider.engine, "ensure", lambda: None)
@@ -127,12 +135,7 @@ def test_a_failing_create_is_one_line_and_the_cluster_is_deleted(monkeypatch, tm
 
 def test_a_kind_cluster_of_another_release_is_refused_not_reused(monkeypatch, tmp_path: Path):
     # pytest-kind would reuse any cluster of the name, whatever its nodes run.
-    calls = tmp_path / "calls"
-    fake = tmp_path / "bin" / "kind"
-    fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    calls = stand_in_kind(tmp_path, monkeypatch)
     kept = {
         "kubelab-control-plane": "kubelab.local/kind-node:v1.36.3",
         "kubelab-worker": "kubelab.local/kind-node:v1.36.3",
@@ -145,6 +148,7 @@ def test_a_kind_cluster_of_another_release_is_refused_not_reused(monkeypatch, tm
     with pytest.raises(EnvironmentProblem) as refused:
         provider.setup()
     wanted = provider.release.release.kind_node
+    fake = tmp_path / "bin" / "kind"
     assert str(refused.value) == (
         "kind cluster kubelab exists with nodes from another image (kubelab-control-plane: "
         "kubelab.local/kind-node:v1.36.3, kubelab-worker: kubelab.local/kind-node:v1.36.3) and "
@@ -162,12 +166,7 @@ def test_a_run_deletes_only_the_kind_cluster_it_created(
 ):
     # kind stands in as a script that records what it is asked; the cluster's own life (create,
     # nodes Ready, images) is not what is tested here.
-    calls = tmp_path / "calls"
-    fake = tmp_path / "bin" / "kind"
-    fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    calls = stand_in_kind(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
     image = provider.release.release.kind_node
