@@ -71,6 +71,23 @@ def test_missing_kubeconfig(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["-k", "chapter and"], "ERROR: Wrong expression passed to '-k': chapter and:"),
+        (["-m", "lab or"], "ERROR: Wrong expression passed to '-m': lab or:"),
+        (["steps/no_such_chapter.py"], "ERROR: file or directory not found: steps/no_such"),
+    ],
+)
+def test_a_failed_collection_reaches_no_cluster(tmp_path, args, said):
+    """pytest calls pytest_collection_finish even when the collection failed: kubelab must not
+    reach (or boot) a cluster then. The missing kubeconfig is what it would say if it did."""
+    result = run_lab("--cluster=existing", f"--kubeconfig={tmp_path / 'nope'}", *args)
+    assert result.returncode == 4
+    assert one_line_error(result).startswith(said)
+    assert "kubelab:" not in result.stdout + result.stderr
+
+
 def test_malformed_kubeconfig(tmp_path):
     bad = tmp_path / "kubeconfig"
     bad.write_text("clusters: [this is not: a kubeconfig\n")

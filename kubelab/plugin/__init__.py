@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from kubelab.plugin.bdd import Scenario
 
 DIAGNOSTICS = pytest.StashKey[str]()
+COLLECTED = pytest.StashKey[bool]()  # every plugin's modifyitems ran: -k and -m were valid
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,12 +75,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         collection.deselect_other_changes(config, items)
         collection.in_lab_order(items)
     xdist.split_shares(config, items)
+    config.stash[COLLECTED] = True
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Bring up (or reach) the cluster before the first scenario; a problem ends the run here."""
     config = session.config
     if config.option.collectonly or getattr(config.option, "generate_missing", False):
+        return
+    # pytest calls this hook also after a failed collection (a bad -k, a path not found, a
+    # steps file that does not import): the run ends there, so kubelab does nothing.
+    if not config.stash.get(COLLECTED, False) or (
+        session.testsfailed and not config.option.continue_on_collection_errors
+    ):
         return
     if in_play(config):
         set_aside_earlier_reports(config)
