@@ -12,7 +12,7 @@ from kubelab.change import ChangeRun
 from kubelab.checks import counter_regressions
 from kubelab.cluster.base import Provider
 from kubelab.lab import Lab
-from steps.ahead import given_ahead
+from kubelab.plugin.ahead import given_ahead
 
 Record = Callable[[str, object], None]  # pytest's record_property
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pytest_bdd import parsers, then, when
 
 from kubelab.lab import Lab
-from steps.ahead import given_ahead
+from kubelab.plugin.ahead import given_ahead
 
 
 @given_ahead(

@@ -7,7 +7,7 @@ from pytest_bdd import parsers, then, when
 from kubelab.checks import counts_step_by_one
 from kubelab.http import Answer
 from kubelab.lab import Lab, PageSince
-from steps.ahead import given_ahead
+from kubelab.plugin.ahead import given_ahead
 
 
 @given_ahead(

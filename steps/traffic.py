@@ -8,7 +8,7 @@ from pytest_bdd import parsers, then, when
 
 from kubelab.checks import counter_regressions
 from kubelab.lab import Lab, Rollout
-from steps.ahead import given_ahead
+from kubelab.plugin.ahead import given_ahead
 
 
 @given_ahead(

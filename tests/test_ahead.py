@@ -23,7 +23,7 @@ STEPS = """\
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from steps.ahead import given_ahead
+from kubelab.plugin.ahead import given_ahead
 
 calls = []
 
@@ -113,7 +113,7 @@ from pytest_bdd import given, parsers, scenarios, then
 
 import kubelab.plugin.namespaces
 from kubelab.cluster.select import DEFAULT_IMAGES
-from steps.ahead import given_ahead
+from kubelab.plugin.ahead import given_ahead
 
 prepared = []
 

@@ -5,7 +5,7 @@ runs; each Given step then waits for its own state.
 A Given is a state, so its step still creates what is missing and waits until the state holds;
 starting early only lets the waits overlap (two pods start side by side, not one after the
 other). A Given that can be started ahead is declared once, with what starts it
-(``steps.ahead.given_ahead``); ``register`` records it here.
+(``given_ahead``, for step modules of the lab and of its users alike).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import pytest
 
@@ -41,9 +41,19 @@ NEXT = pytest.StashKey[pytest.Item | None]()
 AHEAD = 4
 
 
-def register(parser: StepParser, start: Start) -> None:
-    """Record that a Given step with ``parser``'s text is started ahead by ``start(lab, **args)``."""
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def given_ahead(
+    parser: StepParser, start: Start, target_fixture: str | None = None
+) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """A Given step with ``parser``'s text whose state ``start(lab, **arguments)`` starts before
+    the scenario runs (and while the one before it runs); the step itself waits for it."""
+    from pytest_bdd import given  # step modules import pytest-bdd; kubelab's plugin need not
+
     STARTS.append((parser, start))
+    return given(parser, target_fixture=target_fixture)
 
 
 def remember_next(item: pytest.Item, nextitem: pytest.Item | None) -> None:
