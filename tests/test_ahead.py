@@ -70,7 +70,7 @@ scenarios("pods.feature")
 def _run(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, feature: str, steps: str
 ) -> pytest.RunResult:
-    """Run ``feature`` with ``steps`` and this repository's steps.ahead, on kubelab's plugin
+    """Run ``feature`` with ``steps`` and kubelab.plugin.ahead's given_ahead, on kubelab's plugin
     (no cluster: the steps' own fixtures stand in for kubelab's)."""
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # for steps/
     pytester.makefile(".feature", **{name: feature})
