@@ -1,9 +1,15 @@
-"""Running a command to its end: check=True and a timeout always, and an error of one line
-naming the command and the last lines it wrote to stderr."""
+"""Running a command to its end: check=True and a timeout always. ``run`` returns its output
+or raises an error of one line naming the command and the last lines it wrote to stderr;
+``stream`` passes each line on as it comes (long builds) and kills the command's whole
+process group on a timeout or Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -72,3 +78,69 @@ def query(argv: Sequence[str | Path], *, timeout: float = SHORT) -> str | None:
         if "did not finish within" in str(exc):
             raise
         return None
+
+
+def stream(
+    cmd: Sequence[str],
+    *,
+    timeout: float,
+    on_line: Callable[[str], None],
+    log_file: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run ``cmd``, passing each output line to ``on_line``; raise like ``check=True`` would.
+
+    The process is killed after ``timeout`` seconds (subprocess.TimeoutExpired is raised).
+    """
+    proc = subprocess.Popen(
+        list(cmd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        env=env,
+        # Its own process group, so a timeout or Ctrl-C kills the whole tree (a shell's children
+        # would otherwise keep build mounts busy).
+        start_new_session=True,
+    )
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        kill_group(proc)
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    tail: list[str] = []
+    log = log_file.open("w") if log_file else None
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            if log:
+                log.write(raw)
+            tail = [*tail[-19:], line]
+            on_line(line)
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        if log:
+            log.close()
+        if proc.poll() is None:
+            kill_group(proc)
+    if timed_out.is_set():
+        raise subprocess.TimeoutExpired(list(cmd), timeout, output="\n".join(tail))
+    if code != 0:
+        raise subprocess.CalledProcessError(code, list(cmd), output="\n".join(tail))
+
+
+def kill_group(proc: subprocess.Popen[Any], grace: float = 30.0) -> None:
+    """SIGTERM the command first (buildah, say, then stops its RUN container and removes its
+    working container), then SIGKILL whatever is left of its process group."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

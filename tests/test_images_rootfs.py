@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import pytest
-
-from kubelab.images.rootfs import DEFAULT_MIRROR, apt_mirror, run_streaming, trim_rootfs
-from kubelab.waits import wait_until
+from kubelab.images.rootfs import DEFAULT_MIRROR, apt_mirror, trim_rootfs
 
 
 def test_mirror_from_deb822_sources(tmp_path: Path) -> None:
@@ -31,34 +27,6 @@ def test_mirror_from_one_line_sources(tmp_path: Path) -> None:
 
 def test_mirror_defaults_to_deb_debian_org(tmp_path: Path) -> None:
     assert apt_mirror(tmp_path) == DEFAULT_MIRROR
-
-
-def test_run_streaming_passes_lines_and_kills_the_whole_tree_on_timeout(tmp_path: Path) -> None:
-    lines: list[str] = []
-    run_streaming(["sh", "-c", "echo one; echo two"], timeout=10, on_line=lines.append)
-    assert lines == ["one", "two"]
-    marker = tmp_path / "child.pid"
-    with pytest.raises(subprocess.TimeoutExpired):
-        run_streaming(
-            ["sh", "-c", f"sleep 30 & echo $! > {marker}; wait"], timeout=0.5, on_line=print
-        )
-    stat = Path(f"/proc/{int(marker.read_text())}/stat")
-
-    def dead() -> bool:  # gone, or a zombie until init reaps it
-        try:
-            return stat.read_text().split(") ")[1].startswith(("Z", "X"))
-        except (FileNotFoundError, ProcessLookupError):
-            return True
-
-    # SIGKILL is delivered asynchronously: on a loaded machine the child may still be on its way out.
-    assert wait_until(dead, bool, timeout=5, what="the killed child to die", interval=0.05)
-
-
-def test_run_streaming_raises_like_check_true() -> None:
-    with pytest.raises(subprocess.CalledProcessError) as info:
-        run_streaming(["sh", "-c", "echo bad; exit 3"], timeout=10, on_line=lambda _: None)
-    assert info.value.returncode == 3
-    assert info.value.output == "bad"
 
 
 def test_trim_empties_docs_caches_and_runtime_dirs_and_resets_host_files(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from kubelab import commands, hostpkgs
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
-from kubelab.images.rootfs import run_streaming, say
+from kubelab.images.rootfs import say
 from kubelab.names import INPUTS_LABEL
 from kubelab.paths import cache_dir
 from kubelab.waits import SHORT
@@ -174,7 +174,7 @@ class Buildah:
                 say(f"  {tag}: {line} ({time.monotonic() - started:.0f} s)")
 
         try:
-            run_streaming(argv, timeout=timeout, on_line=on_line)
+            commands.stream(argv, timeout=timeout, on_line=on_line)
         except subprocess.CalledProcessError:
             raise BuildError(build_failure(dockerfile, lines)) from None
         except subprocess.TimeoutExpired:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,7 +164,7 @@ def build_base_rootfs(cache_dir: Path) -> BaseRootfs:
         say(f"  {line} ({time.monotonic() - started:.0f} s)")
 
     try:
-        run_streaming(
+        commands.stream(
             [
                 debootstrap,
                 "--variant=minbase",
@@ -235,69 +230,3 @@ def trim_rootfs(root: Path) -> None:
         if target.exists() or target.is_symlink():
             target.unlink()
             target.write_text("")
-
-
-def run_streaming(
-    cmd: Sequence[str],
-    *,
-    timeout: float,
-    on_line: Callable[[str], None],
-    log_file: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> None:
-    """Run ``cmd``, passing each output line to ``on_line``; raise like ``check=True`` would.
-
-    The process is killed after ``timeout`` seconds (subprocess.TimeoutExpired is raised).
-    """
-    proc = subprocess.Popen(
-        list(cmd),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        env=env,
-        # Its own process group, so a timeout or Ctrl-C kills the whole tree (a shell's children
-        # would otherwise keep build mounts busy).
-        start_new_session=True,
-    )
-    timed_out = threading.Event()
-
-    def kill() -> None:
-        timed_out.set()
-        _kill_group(proc)
-
-    timer = threading.Timer(timeout, kill)
-    timer.start()
-    tail: list[str] = []
-    log = log_file.open("w") if log_file else None
-    try:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.rstrip("\n")
-            if log:
-                log.write(raw)
-            tail = [*tail[-19:], line]
-            on_line(line)
-        code = proc.wait()
-    finally:
-        timer.cancel()
-        if log:
-            log.close()
-        if proc.poll() is None:
-            _kill_group(proc)
-    if timed_out.is_set():
-        raise subprocess.TimeoutExpired(list(cmd), timeout, output="\n".join(tail))
-    if code != 0:
-        raise subprocess.CalledProcessError(code, list(cmd), output="\n".join(tail))
-
-
-def _kill_group(proc: subprocess.Popen[str], grace: float = 30.0) -> None:
-    """SIGTERM the command first (buildah then stops its RUN container and removes its working
-    container), then SIGKILL whatever is left of its process group."""
-    with contextlib.suppress(ProcessLookupError):
-        proc.terminate()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()

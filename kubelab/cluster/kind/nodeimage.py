@@ -52,7 +52,6 @@ from kubelab.images.rootfs import (
     SUITE,
     apt_mirror,
     ensure_debootstrap,
-    run_streaming,
     trim_rootfs,
     write_layer_tar,
 )
@@ -190,7 +189,7 @@ def _debootstrap(root: Path, packages: tuple[str, ...], cache: Path, log: Path) 
     say(f"debootstrap {SUITE} + {', '.join(packages[:4])}... into {root.name} (a minute or two)")
     started = time.monotonic()
     try:
-        run_streaming(
+        commands.stream(
             [
                 ensure_debootstrap(),
                 "--variant=minbase",

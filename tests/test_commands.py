@@ -1,0 +1,40 @@
+"""kubelab.commands.stream: a long command's lines as they come, its process group killed on a
+timeout (real processes)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kubelab import commands
+from kubelab.waits import wait_until
+
+
+def test_stream_passes_lines_and_kills_the_whole_tree_on_timeout(tmp_path: Path) -> None:
+    lines: list[str] = []
+    commands.stream(["sh", "-c", "echo one; echo two"], timeout=10, on_line=lines.append)
+    assert lines == ["one", "two"]
+    marker = tmp_path / "child.pid"
+    with pytest.raises(subprocess.TimeoutExpired):
+        commands.stream(
+            ["sh", "-c", f"sleep 30 & echo $! > {marker}; wait"], timeout=0.5, on_line=print
+        )
+    stat = Path(f"/proc/{int(marker.read_text())}/stat")
+
+    def dead() -> bool:  # gone, or a zombie until init reaps it
+        try:
+            return stat.read_text().split(") ")[1].startswith(("Z", "X"))
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+
+    # SIGKILL is delivered asynchronously: on a loaded machine the child may still be on its way out.
+    assert wait_until(dead, bool, timeout=5, what="the killed child to die", interval=0.05)
+
+
+def test_stream_raises_like_check_true() -> None:
+    with pytest.raises(subprocess.CalledProcessError) as info:
+        commands.stream(["sh", "-c", "echo bad; exit 3"], timeout=10, on_line=lambda _: None)
+    assert info.value.returncode == 3
+    assert info.value.output == "bad"
