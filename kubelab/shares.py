@@ -4,8 +4,7 @@ xdist's default (``load``) sends a worker a scenario or two at a time, so a work
 next scenario and makes only that one ahead (kubelab.plugin.ahead). kubelab splits the scenarios into
 one share per worker instead, balanced by their When and Then steps (their Givens are made
 ahead), and sends each worker its whole share, which it runs in the lab's order and makes four
-ahead of, as a serial run does. On a warm local cluster, alternating: `-n 2` 43.2, 40.9 and
-41.2 s with shares, 44.9, 45.4 and 46.8 s with xdist's ``--dist load``.
+ahead of, as a serial run does (faster than ``--dist load``: docs/measurements.md).
 
 The workers collect the scenarios; the controller, which schedules them, sees only node ids. So
 each worker writes the split (the same: it depends only on the collection) to the file the

@@ -105,7 +105,7 @@ def draw(
 ) -> Path:
     """Save a PNG of ``record``, ``counts``, the pods' ``lives`` (each with its version) and a
     change's steps (``bands``, one lane per node) at ``path`` and return the path."""
-    # Imported here, not at collection: matplotlib takes over a second to import.
+    # Imported here, not at collection: matplotlib is slow to import.
     import matplotlib
 
     matplotlib.use("Agg")  # no display: render straight to a file

@@ -14,7 +14,7 @@ from kubelab import commands
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem
 
-BUILD_TIMEOUT = 3600.0  # one go build, cold, on 2 cores: up to ~15 min; leave room
+BUILD_TIMEOUT = 3600.0  # one cold go build takes minutes on a small machine; leave room
 DOWNLOAD_TIMEOUT = 900.0
 # The one newer toolchain the Go module proxy serves here: taken when a module's go.mod asks for
 # a newer Go than the machine's (the go command downloads it like a module).

@@ -43,8 +43,8 @@ def runtime_dir(cache: Path) -> Path:
 
 
 def ensure_runtime(cache: Path) -> Runtime:
-    """containerd, its runc shim, ctr and runc in the cache; builds what is missing (cold: about
-    a minute on 2 cores), a warm cache builds nothing."""
+    """containerd, its runc shim, ctr and runc in the cache; builds what is missing; a warm
+    cache builds nothing."""
     runtime = Runtime(runtime_dir(cache))
     runtime.bin_dir.mkdir(parents=True, exist_ok=True)
     src = runtime.bin_dir.parent / "src"

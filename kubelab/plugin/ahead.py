@@ -34,10 +34,9 @@ Starts = list[tuple[Start, dict[str, Any]]]
 STARTS: list[tuple[StepParser, Start]] = []
 
 NEXT = pytest.StashKey[pytest.Item | None]()
-# Scenarios made ahead of the one running. Four: most scenarios take a second or two, less than
-# their pods take to start. On a warm local cluster, alternating runs: four ahead with two
-# threads making them (PREPARERS) 55.5 and 55.8 s, three 58.4 and 60.5 s, two with one
-# thread 60.8 and 65.9 s. An xdist worker makes ahead in its share (kubelab.shares).
+# Scenarios made ahead of the one running. Four: most scenarios take less time than their pods
+# take to start, and fewer ahead (or one thread making them, PREPARERS) leaves scenarios waiting
+# for their pods (docs/measurements.md). An xdist worker makes ahead in its share (kubelab.shares).
 AHEAD = 4
 
 

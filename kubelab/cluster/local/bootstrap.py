@@ -43,9 +43,9 @@ def request(
 ) -> Any:
     """One API request as plain JSON (the admin kubeconfig authenticates by client certificate).
 
-    Not the generated API classes: importing ``CoreV1Api`` alone costs the kubernetes client
-    (v35+) about 1.5 CPU-seconds, spent while the boot keeps both cores busy. An answer
-    that is not 2xx raises ApiException, as the generated classes do (so 5xx stays transient).
+    Not the generated API classes: importing ``CoreV1Api`` is CPU-heavy, and the boot's cores are
+    busy starting the cluster (docs/measurements.md). An answer that is not 2xx raises
+    ApiException, as the generated classes do (so 5xx stays transient).
     """
     headers = {"Accept": "application/json"}
     if body is not None:

@@ -328,8 +328,8 @@ class LocalCluster:
         self.processes.spawn(cp, "etcd", components.etcd(bins, layout, cp))
         self.processes.spawn(cp, "kube-apiserver", components.kube_apiserver(bins, layout, cp))
         # No pod can start before the DNS add-on is created below: the images go in meanwhile,
-        # once the API server answers (its start is CPU-bound: unpacking images beside it on 2
-        # cores made it answer at 2.8-3.7 s instead of 1.3-2.2 s, the boot 0.6 s later in median).
+        # once the API server answers (its start is CPU-bound: unpacking images beside it
+        # delays its first answer, and the whole boot with it).
         with ThreadPoolExecutor(max_workers=1) as background:
             phase("waiting for kube-apiserver")
             api = bootstrap.api_client(layout.admin_kubeconfig)
@@ -338,8 +338,8 @@ class LocalCluster:
             )
             imported = background.submit(self._import_images, nodes, images)
             # The kubelets need only an API server that answers (the Node authorizer admits
-            # them, and they retry until it does): started then, not once it is ready (its
-            # post-start hooks take about 1 s more), the nodes register that much sooner.
+            # them, and they retry until it does): started then, not once it is ready (after
+            # its post-start hooks), the nodes register that much sooner.
             self._start_kubelets(bins, nodes, phase)
             self.processes.wait(
                 lambda: bootstrap.readyz(api),

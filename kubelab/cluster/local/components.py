@@ -148,8 +148,8 @@ def kube_controller_manager(bins: Binaries, layout: Layout) -> list[str]:
         f"--cluster-cidr={plan.POD_CIDR}",
         "--allocate-node-cidrs=false",
         "--node-monitor-period=2s",  # lifts the not-ready taint sooner after a node is Ready
-        # Its own API client may send 20 requests/s (burst 30): starting its ~40 controllers,
-        # each fetching a service-account token, took 150 ms per controller, seconds of boot.
+        # Its own API client's default, 20 requests/s (burst 30), queues the start of its ~40
+        # controllers, each fetching a service-account token, for seconds of the boot.
         "--kube-api-qps=200",
         "--kube-api-burst=400",
         f"--cluster-name={layout.cluster}",

@@ -44,7 +44,7 @@ def write_pki(layout: Layout, nodes: list[LocalNode]) -> None:
         ),
     )
     pki.write_pair(d, "apiserver-kubelet-client", pki.issue(ca, bootstrap.APISERVER_KUBELET_USER))
-    for component in SERVING_ON_LOOPBACK:  # else each makes an RSA key as it starts, ~1 s busy
+    for component in SERVING_ON_LOOPBACK:  # else each makes an RSA key as it starts
         serving = pki.issue(
             ca, component, client=False, server=True, dns_names=["localhost"], ips=["127.0.0.1"]
         )

@@ -25,8 +25,9 @@ def netns_socket(netns: Path, kind: int = socket.SOCK_DGRAM) -> socket.socket:
 
     Made by a thread that enters the namespace (setns applies to the calling thread only) and
     then ends; the socket keeps its namespace, so the caller's own thread never leaves its own.
-    No process per question: each (nsenter + python) costs 0.06-0.09 CPU-seconds, and a boot
-    asks from every worker four times a second while it keeps both cores busy.
+    No process per question: a boot asks from every node several times a second while the
+    cluster's own start keeps the cores busy, and a process (nsenter + python) per question
+    would add to that.
     """
     made: list[socket.socket | BaseException] = []
 
