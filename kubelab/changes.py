@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 600.0  # --change-timeout's default: an upgrade script may take minutes
 OUTPUT_TAIL = 5  # lines of a failed command's output its error shows
+STOP_GRACE = 5.0  # an interrupted command's time to end on SIGTERM before SIGKILL
 
 
 def check_command(command: str) -> None:
@@ -50,7 +51,8 @@ def check_command(command: str) -> None:
 @dataclass
 class CommandChange:
     """The user's command, run by ``sh -c`` with KUBECONFIG (and KUBELAB_NAMESPACE, the
-    scenario's namespace) set; killed with its process group after ``timeout`` seconds."""
+    scenario's namespace) set; killed with its process group after ``timeout`` seconds, or
+    when the run is interrupted or fails while it runs."""
 
     command: str
     kubeconfig: Path
@@ -87,6 +89,11 @@ class CommandChange:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, signal.SIGKILL)
                 self.output, _ = child.communicate(timeout=SHORT)
+            except BaseException:
+                # Ctrl-C, SIGTERM or an error here: the change must not go on with no one
+                # watching it (its process group outlives the run otherwise).
+                _end_group(child)
+                raise
             finally:
                 evidence.record(
                     f"$ {self.command}   (exit status "
@@ -104,6 +111,20 @@ class CommandChange:
                 f"the change {self.command!r} exited with status {self.status}; its output "
                 f"ended: {tail}"
             )
+
+
+def _end_group(child: subprocess.Popen[str]) -> None:
+    """SIGTERM the command's process group, give its shell STOP_GRACE seconds to exit, then
+    SIGKILL whatever is left of the group (also when a second Ctrl-C cuts the wait short)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGTERM)
+    try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=STOP_GRACE)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=SHORT)
 
 
 def local_cluster(provider: Provider, change: str) -> LocalCluster:

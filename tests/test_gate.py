@@ -3,7 +3,10 @@ choices, the gate's options, which scenario a change runs, how containers change
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +17,7 @@ import pytest
 
 from kubelab import change, drain, gate, gatereport, upgrade
 from kubelab.errors import KubelabError, UsageError
+from kubelab.waits import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -327,6 +331,50 @@ def test_a_change_command_past_its_timeout_is_killed_with_what_it_started() -> N
     ):
         slow.run(Progress())
     assert slow.status is None
+
+
+def _alive(pid: int) -> bool:
+    """The process runs (a zombie does not: nothing here reaps orphans)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("traps", ["", "trap '' TERM; "], ids=["ends-on-sigterm", "ignores-it"])
+def test_an_interrupted_change_command_leaves_nothing_of_it_running(
+    tmp_path: Path, traps: str
+) -> None:
+    pids = tmp_path / "pids"
+    command = f"{traps}sleep 300 & echo $$ $! > {pids}; wait"
+    script = (
+        "import signal; from pathlib import Path\n"
+        "from kubelab import changes; from kubelab.change import Progress\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "changes.STOP_GRACE = 1.0\n"
+        f"changes.CommandChange({command!r}, Path('/nonexistent'), 'ns-1').run(Progress())\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True)
+    started: list[int] = []
+    try:
+        wait_until(
+            lambda: pids.read_text().split() if pids.is_file() else [],
+            lambda words: len(words) == 2,
+            timeout=60,
+            what="the change command started",
+            interval=0.1,
+        )
+        started += [int(p) for p in pids.read_text().split()]
+        run.send_signal(signal.SIGINT)
+        run.wait(timeout=60)
+        assert run.returncode == -signal.SIGINT  # the interrupt went on, once the group was ended
+        assert [p for p in started if _alive(p)] == [], f"still running of {started} (sh, sleep)"
+    finally:
+        run.kill()
+        for pid in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_change_command_that_succeeds_keeps_its_output() -> None:
