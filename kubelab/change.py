@@ -10,6 +10,7 @@ progress.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from typing import Protocol
 
 from kubernetes import client
 
-from kubelab import evidence, manifests, rollout, timeline, traffic
+from kubelab import console, evidence, manifests, rollout, timeline, traffic
 from kubelab.http import Answer
 from kubelab.lab import Lab
 from kubelab.lab.asking import ask_through_node_port, node_addresses
@@ -43,8 +44,16 @@ WHEN = {
     ),
 }
 KINDS = tuple(WHEN)
+# The lines a change left for the user (Progress.alert), in its reports directory.
+STOPPED = "change-stopped.txt"
 MIN_AVAILABLE = 2  # the web PodDisruptionBudget's minAvailable, as in manifests/web-pdb.yml
 HOSTNAME_KEY = "kubernetes.io/hostname"
+
+
+def stopped(reports: Path) -> list[str]:
+    """What a change run in ``reports`` left for the user to know (Progress.alert), if any."""
+    kept = reports / STOPPED
+    return kept.read_text().splitlines() if kept.is_file() else []
 
 
 def kind_of(step_names: list[str]) -> str | None:
@@ -54,16 +63,31 @@ def kind_of(step_names: list[str]) -> str | None:
 
 @dataclass
 class Progress:
-    """What a change does, step by step: each step's band, and what was printed."""
+    """What a change does, step by step: each step's band, and what was printed; ``alerts``
+    also go to ``reports``/STOPPED when a reports directory is given."""
 
     bands: list[Band] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    reports: Path | None = None
     _open: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def say(self, line: str) -> None:
         """Note a line of the change's progress (time-stamped, also logged)."""
         log.info("%s", line)
         self.lines.append(f"{evidence.clock(time.time())}  {line}")
+
+    def alert(self, line: str) -> None:
+        """A line the user must see also when the change was interrupted (the state it left the
+        cluster in): noted, printed on stderr, and kept in the reports directory, where
+        ``kubelab gate`` finds it (pytest shows nothing a test printed when it is interrupted)."""
+        self.say(line)
+        self.alerts.append(line)
+        console.say(f"kubelab: {line}", sys.stderr)
+        if self.reports is not None:
+            self.reports.mkdir(parents=True, exist_ok=True)
+            with (self.reports / STOPPED).open("a") as kept:
+                kept.write(line + "\n")
 
     @contextmanager
     def step(self, node: str, what: str) -> Iterator[None]:
@@ -269,6 +293,23 @@ def nodes_of_web_pods(lab: Lab) -> list[str]:
     return sorted(p.spec.node_name for p in lab.web_pods())
 
 
+def make(change: Change, progress: Progress) -> str:
+    """Run ``change``; why it failed, with what it alerted ("": it succeeded). Interrupted, the
+    KeyboardInterrupt goes on carrying the alerts: on an interrupt pytest shows the exception's
+    message, and nothing a test printed."""
+    try:
+        change.run(progress)
+    except Exception as exc:  # noqa: BLE001  (a Then names it, with what the traffic saw)
+        error = "; ".join([f"{type(exc).__name__}: {exc}", *progress.alerts])
+        progress.say(f"the change failed: {error}")
+        return error
+    except KeyboardInterrupt as exc:
+        if progress.alerts:
+            raise KeyboardInterrupt("; ".join(progress.alerts)) from exc
+        raise
+    return ""
+
+
 def run_under_traffic(
     lab: Lab,
     change: Change,
@@ -288,15 +329,10 @@ def run_under_traffic(
     before = containers(lab.ns.pods())
     watch = rollout.PodWatch(lab.ns, WEB_SELECTOR)
     watch.start()
-    progress = Progress()
-    error = ""
+    progress = Progress(reports=lab.reports)
     try:
         with traffic.traffic(lab.node_port_urls(), rate=rate) as probe:
-            try:
-                change.run(progress)
-            except Exception as exc:  # noqa: BLE001  (a Then names it, with what the traffic saw)
-                error = f"{type(exc).__name__}: {exc}"
-                progress.say(f"the change failed: {error}")
+            error = make(change, progress)
             # Traffic flows until the web pods are back to full strength: a pod the change
             # replaced becomes ready with requests still coming.
             with progress.step("cluster", "web pods ready again"):

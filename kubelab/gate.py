@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from kubelab import releases
+from kubelab.change import stopped
 from kubelab.changes import check_command
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, UsageError
@@ -265,6 +266,10 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
                 seconds = time.monotonic() - phase_started
                 results.append(PhaseResult(phase, 130, seconds, outcomes(reports / phase)))
                 raise
+            finally:
+                # How a change that stopped left the cluster: a node it uncordoned, a node
+                # between releases (the phase's run printed it, under its own output).
+                problems += stopped(reports / phase)
             if results[-1].status != 0:
                 say(f"[gate] {phase} failed: the gate stops here (reports in {reports / phase})")
                 break

@@ -93,6 +93,79 @@ def test_an_interrupted_upgrade_says_which_node_is_between_releases() -> None:
     assert up.between_releases() == ""
 
 
+@pytest.mark.parametrize(
+    ("interrupted", "w1"),
+    [
+        ("cordon", "w1 at 1.36.3"),
+        ("drain", "w1 at 1.36.3"),
+        ("kube-proxy", "w1 between releases (kubelet 1.37.2, kube-proxy 1.36.3)"),
+    ],
+)
+def test_an_upgrade_interrupted_at_a_node_uncordons_it_and_says_so_on_stderr(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    interrupted: str,
+    w1: str,
+) -> None:
+    from kubelab import releases
+
+    nodes = [SimpleNamespace(name="cp", control_plane=True)] + [
+        SimpleNamespace(name=n, control_plane=False) for n in ("w1", "w2")
+    ]
+    cluster = SimpleNamespace(k8s_version="1.36.3", nodes=lambda: nodes)
+    unschedulable: list[tuple[str, bool]] = []
+
+    def interrupt(node: str, action: str) -> None:
+        if (node, action) == ("w1", interrupted):
+            raise KeyboardInterrupt
+
+    def set_unschedulable(kube: Any, node: str, cordon: bool) -> None:
+        unschedulable.append((node, cordon))  # an interrupted cordon may have landed
+        interrupt(node, "cordon" if cordon else "uncordon")
+
+    monkeypatch.setattr(upgrade.drain, "set_unschedulable", set_unschedulable)
+    monkeypatch.setattr(upgrade.drain, "drain", lambda kube, node, say: interrupt(node, "drain"))
+    monkeypatch.setattr(
+        upgrade.changing, "restart_component", lambda c, node, action, bins: interrupt(node, action)
+    )
+    for method in ("_wait_serving", "_check_skew", "_upgrade_coredns"):
+        monkeypatch.setattr(upgrade.Upgrade, method, lambda *args: None)
+    built = SimpleNamespace(bins=None)
+    up = upgrade.Upgrade(cluster, None, releases.choose("1.37"), built)  # type: ignore[arg-type]
+    with pytest.raises(KeyboardInterrupt):
+        up.run(change.Progress(reports=tmp_path))
+    assert unschedulable[-2:] == [("w1", True), ("w1", False)]
+    said = [
+        "w1: uncordoned (the upgrade stopped)",
+        f"the upgrade stopped: the cluster is between releases: cp at 1.37.2; {w1}; w2 at 1.36.3",
+    ]
+    assert capsys.readouterr().err.splitlines() == [f"kubelab: {line}" for line in said]
+    assert change.stopped(tmp_path) == said  # for kubelab gate's summary
+
+
+class _Stops:
+    """A change that leaves a node for the user to know about, then fails with ``error``."""
+
+    description = "a change that stops half-way"
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def run(self, progress: change.Progress) -> None:
+        progress.alert("w1: uncordoned (the upgrade stopped)")
+        raise self.error
+
+
+def test_a_change_that_stops_names_what_it_left_in_its_error_or_its_interrupt() -> None:
+    failed = change.make(_Stops(RuntimeError("kubelet did not start")), change.Progress())
+    assert failed == "RuntimeError: kubelet did not start; w1: uncordoned (the upgrade stopped)"
+    # pytest shows an interrupt's message on the terminal, and nothing the test printed.
+    with pytest.raises(KeyboardInterrupt, match=r"^w1: uncordoned \(the upgrade stopped\)$"):
+        change.make(_Stops(KeyboardInterrupt()), change.Progress())
+    assert change.make(SimpleNamespace(run=lambda progress: None), change.Progress()) == ""
+
+
 def test_a_step_interrupted_is_not_reported_done() -> None:
     progress = change.Progress()
     with pytest.raises(KeyboardInterrupt), progress.step("w2", "drain"):
@@ -661,6 +734,25 @@ def test_an_interrupted_gate_says_during_which_phase_and_ends_its_host(
     assert "<table>" in page
     assert f"Create pods: {REDIS}" in page
     assert "before: no report (the phase did not run to its end)" in page
+
+
+def test_an_interrupted_upgrade_says_in_gate_md_which_node_it_left_between_releases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    between = "the upgrade stopped: the cluster is between releases: cp at 1.37.2; w1 at 1.36.3"
+
+    def run_phase(g: gate.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
+        if phase == "change":  # what the upgrade in the phase's run does when it is stopped
+            change.Progress(reports=reports / phase).alert(between)
+            raise KeyboardInterrupt
+        return gatereport.PhaseResult(phase, 0, 1.0, {})
+
+    monkeypatch.setattr(gate, "run_phase", run_phase)
+    monkeypatch.setattr(gate, "_local_host", lambda g: gate.Host())
+    with pytest.raises(KeyboardInterrupt):
+        gate.run(gate.plan("local", "1.36", "1.37", None, None), tmp_path, [])
+    text = (tmp_path / "gate.md").read_text()
+    assert f"reports in {tmp_path / 'change'})\n\n{between}\n" in text
 
 
 def test_gate_html_links_each_phase_and_shows_the_change(tmp_path: Path) -> None:
