@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from kubelab import releases
 from kubelab.change import stopped
@@ -28,6 +27,9 @@ from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, UsageError
 from kubelab.gatereport import PhaseResult, html, outcomes, side_by_side
 from kubelab.paths import source_dir
+
+# The plugin's shield for the end of a run, reused (the same message, the same handling).
+from kubelab.plugin.cluster import _shielded_from_signals as shielded_from_signals
 
 RUN_TIMEOUT = 1800.0  # one pytest run: the lab, or the change with its settling
 STOP_TIMEOUT = 300.0  # a run told to stop cleans up first (uncordons, deletes its namespaces)
@@ -202,30 +204,23 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
     try:
         status = child.wait(timeout=RUN_TIMEOUT)
     except BaseException:
-        child.send_signal(signal.SIGTERM)
-        _wait_for_cleanup(child)
+        _stop(child)
         raise
     result = PhaseResult(phase, status, time.monotonic() - started, outcomes(reports / phase))
     say(f"[gate] {phase}: exit {status} in {result.seconds:.0f} s")
     return result
 
 
-def _wait_for_cleanup(child: subprocess.Popen[bytes]) -> None:
-    """Wait for a run told to stop (STOP_TIMEOUT, then kill it); another Ctrl-C or SIGTERM
-    meanwhile only says so, as the run's own cleanup does."""
-
-    def patient(signum: int, frame: FrameType | None) -> None:
-        say("[gate] the run is cleaning up; the gate ends when it has", sys.stderr)
-
-    previous = {sig: signal.signal(sig, patient) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        child.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait(timeout=30)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    """Tell a run to stop (SIGTERM) and wait for it (STOP_TIMEOUT, then kill it); another
+    Ctrl-C or SIGTERM meanwhile only says so, as the run's own cleanup does."""
+    with shielded_from_signals():
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=30)
 
 
 @dataclass(frozen=True)
@@ -274,17 +269,19 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
                 say(f"[gate] {phase} failed: the gate stops here (reports in {reports / phase})")
                 break
     finally:
-        try:
-            problems += host.down()
-        finally:
-            summary = _summary(gate, results, problems, time.monotonic() - started)
-            (reports / "gate.md").write_text(summary + "\n")
-            (reports / "gate.html").write_text(html(summary, reports, gate.phases))
-            say(summary)
-            say(
-                f"[gate] reports: {reports}/gate.html (gate.md) and each phase's own: "
-                f"{', '.join(p + '/lab.html' for p in gate.phases)}"
-            )
+        # Another Ctrl-C or SIGTERM would cut the teardown short: it only says so meanwhile.
+        with shielded_from_signals():
+            try:
+                problems += host.down()
+            finally:
+                summary = _summary(gate, results, problems, time.monotonic() - started)
+                (reports / "gate.md").write_text(summary + "\n")
+                (reports / "gate.html").write_text(html(summary, reports, gate.phases))
+                say(summary)
+                say(
+                    f"[gate] reports: {reports}/gate.html (gate.md) and each phase's own: "
+                    f"{', '.join(p + '/lab.html' for p in gate.phases)}"
+                )
     ok = passed(gate, results, problems)
     if not ok and not results:
         raise EnvironmentProblem("the gate ran nothing")

@@ -709,6 +709,77 @@ def test_a_phase_runs_in_a_process_group_of_its_own(
     assert gate.run_phase(chosen, "before", tmp_path, []).status == 0
 
 
+def _gate_script(tmp_path: Path, body: str) -> subprocess.Popen[str]:
+    """A gate in a process of its own, Ctrl-C raising KeyboardInterrupt there (as in a
+    terminal), ``body`` run after ``from kubelab import gate`` with ``reports`` its directory."""
+    script = (
+        "import os, signal, sys, time; from pathlib import Path; from kubelab import gate\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        f"reports = Path({str(tmp_path)!r})\n"
+        "chosen = gate.plan('kind', '1.36', '1.37', None, None)\n" + body
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def test_an_interrupted_phase_is_told_to_stop_once_and_waited_for(tmp_path: Path) -> None:
+    # The phase's run: on SIGTERM it cleans up for a second, says so, and ends.
+    run = (
+        "import signal, sys, time; from pathlib import Path\n"
+        "def stop(signum, frame):\n"
+        "    Path(sys.argv[1], 'stopping').touch(); time.sleep(1)\n"
+        "    Path(sys.argv[1], 'stopped').write_text(str(signum)); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "Path(sys.argv[1], 'pid').write_text(str(__import__('os').getpid())); time.sleep(300)\n"
+    )
+    body = (
+        f"gate.pytest_argv = lambda *a: [sys.executable, '-c', {run!r}, str(reports)]\n"
+        "gate.run_phase(chosen, 'before', reports, [])\n"
+    )
+    gating = _gate_script(tmp_path, body)
+    pid = tmp_path / "pid"
+    try:
+        wait_until(pid.is_file, bool, timeout=60, what="the phase's run started", interval=0.1)
+        gating.send_signal(signal.SIGINT)
+        stopping = tmp_path / "stopping"
+        wait_until(stopping.exists, bool, timeout=10, what="the run told to stop", interval=0.05)
+        gating.send_signal(signal.SIGINT)  # a second Ctrl-C while it cleans up
+        _, err = gating.communicate(timeout=60)
+    finally:
+        gating.kill()
+    assert (tmp_path / "stopped").read_text() == str(int(signal.SIGTERM))
+    assert not _alive(int(pid.read_text()))
+    assert "kubelab: still cleaning up; it ends by itself" in err
+    assert gating.returncode == -signal.SIGINT  # the first Ctrl-C goes on once the run ended
+
+
+def test_a_second_ctrl_c_does_not_cut_the_gates_teardown_short(tmp_path: Path) -> None:
+    body = (
+        "def interrupted(*args): raise KeyboardInterrupt\n"
+        "def down():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C while the gate ends\n"
+        "    time.sleep(0.5); print('host down', flush=True); return []\n"
+        "gate.run_phase = interrupted\n"
+        "gate._kind_host = lambda g: gate.Host(down=down)\n"
+        "gate.run(chosen, reports, [])\n"
+    )
+    gating = _gate_script(tmp_path, body)
+    try:
+        out, err = gating.communicate(timeout=60)
+    finally:
+        gating.kill()
+    assert "host down" in out.splitlines()
+    assert "kubelab: still cleaning up; it ends by itself" in err
+    assert gating.returncode == -signal.SIGINT
+    assert (tmp_path / "gate.md").read_text().startswith("# kubelab gate: FAILED")
+
+
 def test_an_interrupted_gate_says_during_which_phase_and_ends_its_host(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
