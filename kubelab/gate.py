@@ -24,7 +24,7 @@ from kubelab import releases
 from kubelab.change import stopped
 from kubelab.changes import check_command
 from kubelab.console import say
-from kubelab.errors import EnvironmentProblem, UsageError
+from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.gatereport import PhaseResult, html, outcomes, side_by_side
 from kubelab.paths import source_dir
 
@@ -46,6 +46,7 @@ class GatePlan:
     target: releases.Chosen | None = None  # local: upgraded to; kind: the second cluster's
     kubeconfig: Path | None = None  # existing
     change: str | None = None  # existing: the user's command
+    change_timeout: float | None = None  # existing: its --change-timeout (None: the default)
 
     @property
     def phases(self) -> tuple[str, ...]:
@@ -68,11 +69,19 @@ def plan(
     kubeconfig: Path | None,
     change: str | None,
     extra: Sequence[str] = (),
+    change_timeout: float | None = None,
 ) -> GatePlan:
     """Check the gate's options and ``extra`` pytest options (one-line UsageError) and say what
     it will do; nothing starts."""
+    if change_timeout is not None and change_timeout <= 0:
+        raise UsageError("--change-timeout must be a positive number of seconds")
     if cluster == "existing":
-        return _plan_existing(source or target, kubeconfig, change)
+        return _plan_existing(source or target, kubeconfig, change, change_timeout)
+    if change_timeout is not None and not change:
+        raise UsageError(
+            "--change-timeout bounds the --change command of --cluster=existing; the "
+            f"{cluster} gate runs none"
+        )
     if cluster not in ("local", "kind"):
         raise UsageError(f"--cluster={cluster}: the gate runs on local, kind or existing")
     if change and cluster == "kind":
@@ -109,7 +118,10 @@ def describe(gate: GatePlan) -> str:
 
 
 def _plan_existing(
-    releases_given: str | None, kubeconfig: Path | None, change: str | None
+    releases_given: str | None,
+    kubeconfig: Path | None,
+    change: str | None,
+    change_timeout: float | None,
 ) -> GatePlan:
     if releases_given:
         raise UsageError(
@@ -121,7 +133,7 @@ def _plan_existing(
     if not change:
         raise UsageError('--cluster=existing needs the change to gate: --change "COMMAND"')
     check_command(change)
-    return GatePlan("existing", kubeconfig=kubeconfig, change=change)
+    return GatePlan("existing", kubeconfig=kubeconfig, change=change, change_timeout=change_timeout)
 
 
 def _releases(
@@ -187,6 +199,8 @@ def pytest_argv(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> 
         argv += ["--cluster=existing", f"--kubeconfig={gate.kubeconfig}"]
         if phase == "change":
             argv += ["-m", "change", f"--change={gate.change}"]
+            if gate.change_timeout is not None:
+                argv.append(f"--change-timeout={gate.change_timeout:g}")
     return [*argv, *extra]
 
 
@@ -203,6 +217,12 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
     child = subprocess.Popen(argv, cwd=source_dir("steps").parent, process_group=0)
     try:
         status = child.wait(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _stop(child)
+        raise EnvironmentProblem(
+            f"the {phase} phase did not finish within {RUN_TIMEOUT:g} s: stopped (reports in "
+            f"{reports / phase})"
+        ) from None
     except BaseException:
         _stop(child)
         raise
@@ -253,13 +273,17 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
             phase_started = time.monotonic()
             try:
                 results.append(run_phase(gate, phase, reports, extra))
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, KubelabError) as exc:
+                interrupted = isinstance(exc, KeyboardInterrupt)
                 problems.append(
                     f"interrupted during the {phase} phase (reports in {reports / phase})"
+                    if interrupted
+                    else str(exc)
                 )
-                # What the interrupted run wrote before it stopped, as far as it got.
+                # What the stopped run wrote before it stopped, as far as it got.
                 seconds = time.monotonic() - phase_started
-                results.append(PhaseResult(phase, 130, seconds, outcomes(reports / phase)))
+                status = 130 if interrupted else 1
+                results.append(PhaseResult(phase, status, seconds, outcomes(reports / phase)))
                 raise
             finally:
                 # How a change that stopped left the cluster: a node it uncordoned, a node

@@ -301,6 +301,39 @@ def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path) -> None:
     assert gate.plan("existing", None, None, kubeconfig, "true").change == "true"
 
 
+def test_the_existing_gate_gives_its_change_timeout_to_the_change_phase(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("{}")
+    chosen = gate.plan("existing", None, None, kubeconfig, "true", change_timeout=45.0)
+    assert gate.pytest_argv(chosen, "change", tmp_path, [])[-4:] == [
+        "-m",
+        "change",
+        "--change=true",
+        "--change-timeout=45",
+    ]
+    assert not any("--change" in a for a in gate.pytest_argv(chosen, "after", tmp_path, []))
+    default = gate.plan("existing", None, None, kubeconfig, "true")
+    assert gate.pytest_argv(default, "change", tmp_path, [])[-1] == "--change=true"
+
+
+def test_a_phase_past_its_time_is_stopped_and_named_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = tmp_path / "pid"
+    hangs = f"import os, time; open({str(pid)!r}, 'w').write(str(os.getpid())); time.sleep(300)"
+    monkeypatch.setattr(gate, "pytest_argv", lambda *a: [sys.executable, "-c", hangs])
+    monkeypatch.setattr(gate, "RUN_TIMEOUT", 2.0)
+    monkeypatch.setattr(gate, "_kind_host", lambda g: gate.Host())
+    with pytest.raises(KubelabError) as stopped:
+        gate.run(gate.plan("kind", "1.36", "1.37", None, None), tmp_path, [])
+    line = f"the before phase did not finish within 2 s: stopped (reports in {tmp_path / 'before'})"
+    assert str(stopped.value) == line
+    assert not _alive(int(pid.read_text()))
+    text = (tmp_path / "gate.md").read_text()
+    assert text.startswith("# kubelab gate: FAILED")
+    assert f"\n{line}\n" in text
+
+
 @pytest.mark.parametrize(
     ("args", "line"),
     [
@@ -318,6 +351,17 @@ def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path) -> None:
         (
             ["--cluster=kind", "--from", "1.36", "--to", "1.37", "--", "--keep-cluster"],
             KEEP_REFUSED,
+        ),
+        (
+            ["--from", "1.36", "--to", "1.37", "--change-timeout", "30"],
+            (
+                "--change-timeout bounds the --change command of --cluster=existing; the local "
+                "gate runs none"
+            ),
+        ),
+        (
+            ["--cluster=existing", "--change", "true", "--change-timeout", "0"],
+            "--change-timeout must be a positive number of seconds",
         ),
     ],
 )
