@@ -74,12 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument(
         "--from",
         dest="source",
-        help=f"local, kind: the release the lab runs on first ({supported()})",
+        help=f"local, kind: the release the lab runs on first ({supported()}; default one "
+        "minor before --to, or the second-newest)",
     )
     gate.add_argument(
         "--to",
         dest="target",
-        help="local: the release upgraded to; kind: the second cluster's (the next minor)",
+        help="local: the release upgraded to; kind: the second cluster's (the next minor, "
+        "and the default)",
     )
     gate.add_argument("--kubeconfig", type=Path, help="existing: the cluster's kubeconfig")
     gate.add_argument("--change", help="existing: the shell command that changes the cluster")

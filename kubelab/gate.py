@@ -99,7 +99,7 @@ def plan(
             "--keep-cluster: the kind gate creates a cluster at each release and deletes it; a "
             "kept --from cluster would stand in the way of the --to one"
         )
-    old, new = _releases(source, target, cluster)
+    old, new = _releases(source, target)
     return GatePlan(cluster, source=old, target=new)
 
 
@@ -136,14 +136,17 @@ def _plan_existing(
     return GatePlan("existing", kubeconfig=kubeconfig, change=change, change_timeout=change_timeout)
 
 
-def _releases(
-    source: str | None, target: str | None, cluster: str
-) -> tuple[releases.Chosen, releases.Chosen]:
-    """--from and --to: one minor release and the next (local upgrades, kind runs on each)."""
-    if not source or not target:
-        raise UsageError(
-            f"the {cluster} gate goes from one release to the next: give --from and --to"
+def _releases(source: str | None, target: str | None) -> tuple[releases.Chosen, releases.Chosen]:
+    """--from and --to: one minor release and the next (local upgrades, kind runs on each). One
+    not given is a minor away from the other; neither: the second-newest release in the table
+    and the newest (a new row moves them)."""
+    if not source:
+        previous = (
+            _choose(target, "--to").release.minor - 1 if target else releases.RELEASES[-2].minor
         )
+        source = f"1.{previous}"
+    if not target:
+        target = f"1.{_choose(source, '--from').release.minor + 1}"
     old = _choose(source, "--from")
     new = _choose(target, "--to")
     if new.release.minor < old.release.minor or new.version == old.version:

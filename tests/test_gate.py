@@ -4,6 +4,7 @@ choices, the gate's options, which scenario a change runs, how containers change
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -210,11 +211,11 @@ def test_a_drain_evicts_controlled_pods_and_keeps_bare_daemonset_and_finished_on
         (("local", "1.35", "1.37"), "skips a minor release"),
         (("local", "1.34", "1.35"), "--from 1.34: Kubernetes 1.34 reached end of life"),
         (("local", "1.36", "1.40"), "--to 1.40: Kubernetes 1.40 is not a release kubelab knows"),
-        (("local", "1.36", None), "give --from and --to"),
         (("local", "1.36.1", "1.36.3"), "a patch upgrade within 1.36"),
         (("kind", "1.37", "1.36"), "--from 1.37 is not older than --to 1.36"),
         (("kind", "1.35", "1.37"), "skips a minor release"),
-        (("kind", None, "1.37"), "the kind gate goes from one release to the next"),
+        (("kind", None, "1.35"), "--from 1.34: Kubernetes 1.34 reached end of life"),
+        (("local", "1.37", None), "--to 1.38: Kubernetes 1.38 is not a release kubelab knows"),
         (("podman", "1.36", "1.37"), "--cluster=podman: the gate runs on local, kind or existing"),
     ],
 )
@@ -229,6 +230,27 @@ def test_one_minor_up_is_a_plan() -> None:
     chosen = gate.plan("local", "1.36", "1.37", None, None)
     assert (chosen.source.version, chosen.target.version) == ("1.36.3", "1.37.2")  # type: ignore[union-attr]
     assert chosen.phases == ("before", "change", "after")
+
+
+def test_the_gate_goes_from_the_second_newest_release_to_the_newest_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kubelab import releases
+
+    chosen = gate.plan("kind", None, None, None, None)
+    assert (chosen.source, chosen.target) == (
+        releases.choose(f"1.{releases.RELEASES[-2].minor}"),
+        releases.choose(None),
+    )
+    # A release added to the table moves the defaults, and nothing in the gate changes.
+    newer = dataclasses.replace(releases.DEFAULT, version="1.38.0")
+    monkeypatch.setattr(releases, "RELEASES", (*releases.RELEASES, newer))
+    monkeypatch.setattr(releases, "DEFAULT", newer)
+    chosen = gate.plan("local", None, None, None, None)
+    assert (chosen.source.version, chosen.target.version) == ("1.37.2", "1.38.0")  # type: ignore[union-attr]
+    # One given: the other is a minor away, as upstream upgrades.
+    assert gate.plan("local", "1.36", None, None, None).versions()[1].version == "1.37.2"
+    assert gate.plan("kind", None, "1.36", None, None).versions()[0].version == "1.35.4"
 
 
 def test_on_kind_the_lab_runs_at_each_release_with_no_change_in_between() -> None:
