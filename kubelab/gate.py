@@ -30,6 +30,7 @@ from kubelab.paths import source_dir
 
 # The plugin's shield for the end of a run, reused (the same message, the same handling).
 from kubelab.plugin.cluster import _shielded_from_signals as shielded_from_signals
+from kubelab.report import set_aside_earlier_run
 
 RUN_TIMEOUT = 1800.0  # one pytest run: the lab, or the change with its settling
 STOP_TIMEOUT = 300.0  # a run told to stop cleans up first (uncordons, deletes its namespaces)
@@ -261,6 +262,9 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
     too) and torn down at the end; on kind each phase creates and deletes its cluster, and a
     cluster a phase left behind is deleted at the end; also on Ctrl-C."""
     reports.mkdir(parents=True, exist_ok=True)
+    # This run's files only, as a lab run does: gate.html links and shows what is there.
+    for directory in (reports, *(reports / phase for phase in PHASES)):
+        set_aside_earlier_run(directory)
     say(f"[gate] {describe(gate)}")
     host = Host()  # an existing cluster: the gate starts nothing of its own
     if gate.cluster == "local":
@@ -302,12 +306,14 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
                 problems += host.down()
             finally:
                 summary = _summary(gate, results, problems, time.monotonic() - started)
+                ran = [r.phase for r in results]
                 (reports / "gate.md").write_text(summary + "\n")
-                (reports / "gate.html").write_text(html(summary, reports, gate.phases))
+                (reports / "gate.html").write_text(html(summary, reports, ran))
                 say(summary)
+                pages = [f"{p}/lab.html" for p in ran if (reports / p / "lab.html").is_file()]
                 say(
-                    f"[gate] reports: {reports}/gate.html (gate.md) and each phase's own: "
-                    f"{', '.join(p + '/lab.html' for p in gate.phases)}"
+                    f"[gate] reports: {reports}/gate.html (gate.md)"
+                    + (f" and each phase's own: {', '.join(pages)}" if pages else "")
                 )
     ok = passed(gate, results, problems)
     if not ok and not results:

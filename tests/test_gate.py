@@ -895,6 +895,34 @@ def test_an_interrupted_upgrade_says_in_gate_md_which_node_it_left_between_relea
     assert f"reports in {tmp_path / 'change'})\n\n{between}\n" in text
 
 
+def test_a_gate_sets_the_earlier_runs_files_aside_and_names_only_its_own_phases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier = ["gate.md", "before/lab.html", "change/lab.html", "change/change-ns-1.png"]
+    earlier += ["after/lab.html"]
+    for name in earlier:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("an earlier run's")
+
+    def before_fails(g: gate.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
+        (reports / phase / "lab.html").write_text("this run's")
+        return gatereport.PhaseResult(phase, 1, 1.0, {})
+
+    monkeypatch.setattr(gate, "run_phase", before_fails)
+    monkeypatch.setattr(gate, "_local_host", lambda g: gate.Host())
+    assert gate.run(gate.plan("local", "1.36", "1.37", None, None), tmp_path, []) == 1
+    for name in earlier:
+        kept = tmp_path / Path(name).parent / ".previous" / Path(name).name
+        assert kept.read_text() == "an earlier run's", name
+    page = (tmp_path / "gate.html").read_text()
+    assert '<a href="before/lab.html">' in page
+    assert [phase for phase in ("change", "after") if phase in page] == []
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said == (
+        f"[gate] reports: {tmp_path}/gate.html (gate.md) and each phase's own: before/lab.html"
+    )
+
+
 def test_gate_html_links_each_phase_and_shows_the_change(tmp_path: Path) -> None:
     for phase in ("before", "change"):
         (tmp_path / phase).mkdir()
@@ -906,3 +934,4 @@ def test_gate_html_links_each_phase_and_shows_the_change(tmp_path: Path) -> None
     assert "after: no report" in page
     assert '<img src="change/change-kubelab-1.png"' in page
     assert "<script>" not in page  # text from the run is shown, never run
+    assert "<img" not in gatereport.html("# kubelab gate", tmp_path, ["before"])  # no change ran
