@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -29,23 +30,39 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 600.0  # --change-timeout's default: an upgrade script may take minutes
 OUTPUT_TAIL = 5  # lines of a failed command's output its error shows
 STOP_GRACE = 5.0  # an interrupted command's time to end on SIGTERM before SIGKILL
+ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")  # a shell variable set before a command
+# Words that start a shell construct, not a program: the shell checks what follows.
+SHELL_WORDS = {"(", "{", "!", "exec", "cd", "set", "export", "if", "for", "while", "until", "case"}
 
 
 def check_command(command: str) -> None:
-    """Refuse a ``--change`` that is empty or whose program does not exist (one line)."""
+    """Refuse a ``--change`` that is empty or whose program does not exist (one line); the
+    program is the word after any ``NAME=value`` and ``env NAME=value`` in front of it."""
     try:
         words = shlex.split(command)
     except ValueError as exc:
         raise UsageError(f"--change {command!r} does not parse as a shell command: {exc}") from None
     if not words:
         raise UsageError("--change is empty: give the command that makes the change")
+    words = _after_assignments(words)
+    if words[:1] == ["env"]:
+        words = _after_assignments(words[1:])
+    if not words or words[0].startswith("-"):
+        return  # only assignments, or env's own options: nothing here to look up
     program = words[0]
-    if "=" in program or program in ("(", "{", "!", "exec", "env", "cd", "set", "export"):
+    if program in SHELL_WORDS:
         return  # a shell construct: the shell says what is wrong with it
     if shutil.which(program) is None:
         raise UsageError(
             f"--change {command!r}: {program} is not a program on PATH or an executable file"
         )
+
+
+def _after_assignments(words: list[str]) -> list[str]:
+    """``words`` from the first that is not a ``NAME=value`` assignment."""
+    while words and ASSIGNMENT.match(words[0]):
+        words = words[1:]
+    return words
 
 
 @dataclass

@@ -357,6 +357,39 @@ def test_a_phase_past_its_time_is_stopped_and_named_in_one_line(
 
 
 @pytest.mark.parametrize(
+    "command",
+    [
+        "no-such-upgrade-script --now",
+        "FOO=1 no-such-upgrade-script",
+        "FOO=1 BAR='a b' no-such-upgrade-script",
+        "env KUBECONFIG=/k no-such-upgrade-script",
+        "FOO=1 env BAR=2 no-such-upgrade-script",
+    ],
+)
+def test_a_change_whose_program_does_not_exist_is_refused_after_its_assignments(
+    command: str,
+) -> None:
+    from kubelab.changes import check_command
+
+    with pytest.raises(UsageError) as refused:
+        check_command(command)
+    assert str(refused.value) == (
+        f"--change {command!r}: no-such-upgrade-script is not a program on PATH or an "
+        "executable file"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["FOO=1 true", "env FOO=1 true", "FOO=1", "env -i true", "for n in 1 2; do true; done"],
+)
+def test_a_change_that_runs_a_program_or_a_shell_construct_is_taken(command: str) -> None:
+    from kubelab.changes import check_command
+
+    check_command(command)
+
+
+@pytest.mark.parametrize(
     ("args", "line"),
     [
         (
