@@ -73,11 +73,11 @@ def plan(
     change_timeout: float | None = None,
 ) -> GatePlan:
     """Check the gate's options and ``extra`` pytest options (one-line UsageError) and say what
-    it will do; nothing starts."""
+    it will do; nothing starts (an existing cluster is reached, as its first phase would)."""
     if change_timeout is not None and change_timeout <= 0:
         raise UsageError("--change-timeout must be a positive number of seconds")
     if cluster == "existing":
-        return _plan_existing(source or target, kubeconfig, change, change_timeout)
+        return _plan_existing(source or target, kubeconfig, change, change_timeout, extra)
     if change_timeout is not None and not change:
         raise UsageError(
             "--change-timeout bounds the --change command of --cluster=existing; the "
@@ -104,6 +104,21 @@ def plan(
     return GatePlan(cluster, source=old, target=new)
 
 
+def _reach(kubeconfig: Path, extra: Sequence[str]) -> None:
+    """Reach the cluster of ``kubeconfig`` (and of any --kube-context in ``extra``) with the
+    rights the lab needs; one-line KubelabError otherwise. Else the gate's first phase would
+    stop on it, and the gate go on to a summary of reports never written."""
+    from kubelab.client import Kube
+
+    context = None
+    for at, arg in enumerate(extra):
+        if arg == "--kube-context" and at + 1 < len(extra):
+            context = extra[at + 1]
+        elif arg.startswith("--kube-context="):
+            context = arg.split("=", 1)[1]
+    Kube.from_kubeconfig(kubeconfig, context).check_access()
+
+
 def describe(gate: GatePlan) -> str:
     """What the gate does, in one line: said as it starts and under gate.md's heading."""
     if gate.cluster == "existing":
@@ -123,6 +138,7 @@ def _plan_existing(
     kubeconfig: Path | None,
     change: str | None,
     change_timeout: float | None,
+    extra: Sequence[str],
 ) -> GatePlan:
     if releases_given:
         raise UsageError(
@@ -134,6 +150,7 @@ def _plan_existing(
     if not change:
         raise UsageError('--cluster=existing needs the change to gate: --change "COMMAND"')
     check_command(change)
+    _reach(kubeconfig, extra)
     return GatePlan("existing", kubeconfig=kubeconfig, change=change, change_timeout=change_timeout)
 
 

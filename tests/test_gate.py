@@ -8,8 +8,10 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +21,8 @@ import pytest
 from kubelab import change, drain, gate, gatereport, upgrade
 from kubelab.errors import KubelabError, UsageError
 from kubelab.waits import wait_until
+from tests import stand_in_api
+from tests.cli import kubelab_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -311,9 +315,14 @@ def test_the_kind_gate_refuses_a_change_and_a_kept_cluster_in_one_line(
     assert str(refused.value) == message
 
 
-def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text("{}")
+@pytest.fixture
+def kubeconfig(tmp_path: Path) -> Iterator[Path]:
+    """The kubeconfig of an existing cluster: a stand-in API server (tests/stand_in_api.py)."""
+    with stand_in_api.serve() as api:
+        yield stand_in_api.kubeconfig(tmp_path, api.url)
+
+
+def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path, kubeconfig: Path) -> None:
     with pytest.raises(UsageError, match="needs the change to gate"):
         gate.plan("existing", None, None, kubeconfig, None)
     with pytest.raises(UsageError, match="no-such-upgrade-script is not a program"):
@@ -323,9 +332,9 @@ def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path) -> None:
     assert gate.plan("existing", None, None, kubeconfig, "true").change == "true"
 
 
-def test_the_existing_gate_gives_its_change_timeout_to_the_change_phase(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text("{}")
+def test_the_existing_gate_gives_its_change_timeout_to_the_change_phase(
+    tmp_path: Path, kubeconfig: Path
+) -> None:
     chosen = gate.plan("existing", None, None, kubeconfig, "true", change_timeout=45.0)
     assert gate.pytest_argv(chosen, "change", tmp_path, [])[-4:] == [
         "-m",
@@ -354,6 +363,42 @@ def test_a_phase_past_its_time_is_stopped_and_named_in_one_line(
     text = (tmp_path / "gate.md").read_text()
     assert text.startswith("# kubelab gate: FAILED")
     assert f"\n{line}\n" in text
+
+
+def test_an_existing_cluster_is_reached_before_anything_runs(
+    tmp_path: Path, kubeconfig: Path
+) -> None:
+    with pytest.raises(UsageError) as refused:
+        gate.plan("existing", None, None, kubeconfig, "true", ["-x", "--kube-context", "other"])
+    assert str(refused.value).startswith(f"kubeconfig {kubeconfig} is not usable: ")
+    assert "other" in str(refused.value)
+    assert gate.plan("existing", None, None, kubeconfig, "true", ["--kube-context=x"]).change
+
+
+def test_an_unusable_kubeconfig_ends_the_gate_in_one_line_before_it_starts(tmp_path: Path) -> None:
+    with socket.socket() as closed:  # a loopback port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    unreachable = stand_in_api.kubeconfig(tmp_path, url)
+    malformed = tmp_path / "malformed"
+    malformed.write_text("{}")
+    for config, said in (
+        (malformed, f"kubelab: kubeconfig {malformed} is not usable: Invalid kube-config file."),
+        (unreachable, f"kubelab: cannot reach the API server at {url}: "),
+    ):
+        result = kubelab_cli(
+            "gate",
+            f"--reports-dir={tmp_path / 'r'}",
+            "--cluster=existing",
+            f"--kubeconfig={config}",
+            "--change=true",
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith(said), result.stderr
+        assert result.stdout == ""
+        assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize(
