@@ -147,9 +147,13 @@ def containers(pods: list[client.V1Pod]) -> dict[str, Container]:
 
 
 def changed_containers(
-    before: dict[str, Container], after: dict[str, Container], pods: list[str]
+    before: dict[str, Container],
+    after: dict[str, Container],
+    pods: list[str],
+    never_restarted: bool = False,
 ) -> list[str]:
-    """For each of ``pods``: how its container changed (gone, another id, restarted)."""
+    """For each of ``pods``: how its container changed (gone, another id, restarted), and with
+    ``never_restarted`` a container that restarted at all, before the change too."""
     problems = []
     for name in pods:
         was, now = before.get(name), after.get(name)
@@ -166,6 +170,11 @@ def changed_containers(
             problems.append(
                 f"pod {name} on {now.node}: container {now.container_id[:13]} restarted "
                 f"({was.restarts} -> {now.restarts} restarts)"
+            )
+        elif never_restarted and now.restarts:
+            problems.append(
+                f"pod {name} on {now.node}: container {now.container_id[:13]} has restarted "
+                f"(restartCount {now.restarts}, expected 0)"
             )
     return problems
 
@@ -393,8 +402,11 @@ def run_under_traffic(
     return result
 
 
-def kept_containers(lab: Lab, run: ChangeRun, pods: list[str] | None = None) -> list[str]:
-    """How the containers of ``pods`` (default: every pod there before the change) changed."""
+def kept_containers(
+    lab: Lab, run: ChangeRun, pods: list[str] | None = None, never_restarted: bool = False
+) -> list[str]:
+    """How the containers of ``pods`` (default: every pod there before the change) changed;
+    with ``never_restarted`` also any that restarted at all (restartCount above 0)."""
     now = containers(lab.ns.pods())
     names = sorted(run.before) if pods is None else pods
     evidence.record(
@@ -414,4 +426,4 @@ def kept_containers(lab: Lab, run: ChangeRun, pods: list[str] | None = None) -> 
             ],
         ),
     )
-    return changed_containers(run.before, now, names)
+    return changed_containers(run.before, now, names, never_restarted)

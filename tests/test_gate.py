@@ -501,6 +501,16 @@ def test_a_replaced_or_restarted_container_is_named() -> None:
     assert change.changed_containers(before, before, ["redis"]) == []
 
 
+def test_redis_must_never_have_restarted_not_only_not_during_the_change() -> None:
+    once = {"redis": _c("redis", "aaa", 1)}  # restarted before the change, not during it
+    assert change.changed_containers(once, once, ["redis"]) == []
+    assert change.changed_containers(once, once, ["redis"], never_restarted=True) == [
+        "pod redis on w1: container aaa has restarted (restartCount 1, expected 0)"
+    ]
+    fresh = {"redis": _c("redis", "aaa")}
+    assert change.changed_containers(fresh, fresh, ["redis"], never_restarted=True) == []
+
+
 def test_the_gate_puts_the_lab_before_and_after_side_by_side() -> None:
     results = [
         gatereport.PhaseResult("before", 0, 60.0, {"a": "passed", "b": "passed"}),
