@@ -297,11 +297,6 @@ def run_web_spread(
     return pods
 
 
-def nodes_of_web_pods(lab: Lab) -> list[str]:
-    """The nodes the web pods run on, one entry a pod."""
-    return sorted(p.spec.node_name for p in lab.web_pods())
-
-
 def make(change: Change, progress: Progress) -> str:
     """Run ``change``; why it failed, with what it alerted ("": it succeeded). Interrupted, the
     KeyboardInterrupt goes on carrying the alerts: on an interrupt pytest shows the exception's
