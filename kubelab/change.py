@@ -220,7 +220,26 @@ class ChangeRun:
         took = max((b.end for b in self.bands), default=self.record.started) - min(
             (b.start for b in self.bands), default=self.record.started
         )
-        return f"{self.description}: {self.record.summary()}; the change took {took:.1f} s"
+        return (
+            f"{self.description}: {self.record.summary()}; per node: {self.rate_per_node()}; "
+            f"the change took {took:.1f} s"
+        )
+
+    def rate_per_node(self) -> str:
+        """The requests each node was sent a second: round-robin, the rate over their number."""
+        rates = self.record.rates()
+        return ", ".join(
+            f"{self.nodes_by_target.get(target, target)} {rates[target]:.1f}/s"
+            for target in sorted(rates, key=lambda t: self.nodes_by_target.get(t, t))
+        )
+
+    def asked_rate(self) -> float:
+        """The requests sent a second in all; the evidence says how many each node was sent."""
+        evidence.record(
+            "requests a second, in all and to each node (round-robin over the nodes)",
+            f"{self.record.rate:.1f}/s in all; per node: {self.rate_per_node()}",
+        )
+        return self.record.rate
 
     def fewest_ready(self) -> str:
         """When the fewest web pods were ready, and the steps of the change then in progress."""

@@ -634,6 +634,30 @@ def test_a_web_pod_gone_without_a_graceful_shutdown_is_named_as_killed() -> None
     ]
 
 
+def test_the_rate_is_reported_per_node_as_well_as_in_all() -> None:
+    from kubelab import evidence, traffic
+
+    sent = ["10.0.0.2:30080", "10.0.0.3:30080", "10.0.0.4:30080", "10.0.0.5:30080"] * 125
+    record = traffic.Record(
+        [traffic.Request(i * 0.004, 0.001, t, 200) for i, t in enumerate(sent)], 100.0, 2.0
+    )
+    run = change.ChangeRun.__new__(change.ChangeRun)
+    object.__setattr__(run, "record", record)
+    nodes = {f"10.0.0.{i}:30080": f"w{i - 1}" for i in range(2, 6)}
+    object.__setattr__(run, "nodes_by_target", nodes)
+    blocks = evidence.start()
+    try:
+        assert run.asked_rate() == 250.0
+    finally:
+        evidence.stop()
+    per_node = "w1 62.5/s, w2 62.5/s, w3 62.5/s, w4 62.5/s"
+    assert [b.text for b in blocks] == [f"250.0/s in all; per node: {per_node}"]
+    object.__setattr__(run, "description", "a change")
+    object.__setattr__(run, "bands", [])
+    assert "(250/s), 0 failed" in run.summary()
+    assert f"; per node: {per_node}; the change took" in run.summary()
+
+
 def _element(test: str, name: str, *statuses: str) -> dict[str, Any]:
     """A scenario as kubelab's cucumber JSON has it (kubelab.report.cucumber): its id is the
     test's name as JUnit knows it."""
