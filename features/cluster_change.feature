@@ -10,9 +10,11 @@ Feature: Change the cluster without an outage
   chapter proves that no request failed, that never fewer than two web pods were ready, that
   the counter never went backwards, that every web pod that went away was first asked to shut
   down (a pod killed outright cuts off the requests it is answering, even when none happened to
-  be in flight), that every node is Ready afterwards, and that the change did what it promised. The upgrade keeps redis, a bare pod no controller would recreate, in
-  place while its node's kubelet is replaced, and proves its container survived (same
-  container, no restart): the very thing an in-place kubelet upgrade is known to break
+  be in flight), that every node is Ready afterwards, and that the change did what it promised.
+  The upgrade keeps redis, a bare pod no controller would recreate, in place while its node's
+  kubelet is replaced: `kubectl drain` refuses a bare pod without `--force`, and forced it
+  would delete redis and lose the count. The chapter proves redis's container survived (same
+  container, restartCount 0): the very thing an in-place kubelet upgrade is known to break
   (kubernetes/kubernetes#129385). These scenarios run only when asked for a change.
 
   Background:

@@ -10,6 +10,7 @@ progress.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from typing import Protocol
 
 from kubernetes import client
 
-from kubelab import evidence, manifests, rollout, timeline, traffic
+from kubelab import console, evidence, manifests, rollout, timeline, traffic
 from kubelab.http import Answer
 from kubelab.lab import Lab
 from kubelab.lab.asking import ask_through_node_port, node_addresses
@@ -43,8 +44,16 @@ WHEN = {
     ),
 }
 KINDS = tuple(WHEN)
+# The lines a change left for the user (Progress.alert), in its reports directory.
+STOPPED = "change-stopped.txt"
 MIN_AVAILABLE = 2  # the web PodDisruptionBudget's minAvailable, as in manifests/web-pdb.yml
 HOSTNAME_KEY = "kubernetes.io/hostname"
+
+
+def stopped(reports: Path) -> list[str]:
+    """What a change run in ``reports`` left for the user to know (Progress.alert), if any."""
+    kept = reports / STOPPED
+    return kept.read_text().splitlines() if kept.is_file() else []
 
 
 def kind_of(step_names: list[str]) -> str | None:
@@ -54,16 +63,31 @@ def kind_of(step_names: list[str]) -> str | None:
 
 @dataclass
 class Progress:
-    """What a change does, step by step: each step's band, and what was printed."""
+    """What a change does, step by step: each step's band, and what was printed; ``alerts``
+    also go to ``reports``/STOPPED when a reports directory is given."""
 
     bands: list[Band] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    reports: Path | None = None
     _open: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def say(self, line: str) -> None:
         """Note a line of the change's progress (time-stamped, also logged)."""
         log.info("%s", line)
         self.lines.append(f"{evidence.clock(time.time())}  {line}")
+
+    def alert(self, line: str) -> None:
+        """A line the user must see also when the change was interrupted (the state it left the
+        cluster in): noted, printed on stderr, and kept in the reports directory, where
+        ``kubelab gate`` finds it (pytest shows nothing a test printed when it is interrupted)."""
+        self.say(line)
+        self.alerts.append(line)
+        console.say(f"kubelab: {line}", sys.stderr)
+        if self.reports is not None:
+            self.reports.mkdir(parents=True, exist_ok=True)
+            with (self.reports / STOPPED).open("a") as kept:
+                kept.write(line + "\n")
 
     @contextmanager
     def step(self, node: str, what: str) -> Iterator[None]:
@@ -123,9 +147,13 @@ def containers(pods: list[client.V1Pod]) -> dict[str, Container]:
 
 
 def changed_containers(
-    before: dict[str, Container], after: dict[str, Container], pods: list[str]
+    before: dict[str, Container],
+    after: dict[str, Container],
+    pods: list[str],
+    never_restarted: bool = False,
 ) -> list[str]:
-    """For each of ``pods``: how its container changed (gone, another id, restarted)."""
+    """For each of ``pods``: how its container changed (gone, another id, restarted), and with
+    ``never_restarted`` a container that restarted at all, before the change too."""
     problems = []
     for name in pods:
         was, now = before.get(name), after.get(name)
@@ -142,6 +170,11 @@ def changed_containers(
             problems.append(
                 f"pod {name} on {now.node}: container {now.container_id[:13]} restarted "
                 f"({was.restarts} -> {now.restarts} restarts)"
+            )
+        elif never_restarted and now.restarts:
+            problems.append(
+                f"pod {name} on {now.node}: container {now.container_id[:13]} has restarted "
+                f"(restartCount {now.restarts}, expected 0)"
             )
     return problems
 
@@ -187,7 +220,26 @@ class ChangeRun:
         took = max((b.end for b in self.bands), default=self.record.started) - min(
             (b.start for b in self.bands), default=self.record.started
         )
-        return f"{self.description}: {self.record.summary()}; the change took {took:.1f} s"
+        return (
+            f"{self.description}: {self.record.summary()}; per node: {self.rate_per_node()}; "
+            f"the change took {took:.1f} s"
+        )
+
+    def rate_per_node(self) -> str:
+        """The requests each node was sent a second: round-robin, the rate over their number."""
+        rates = self.record.rates()
+        return ", ".join(
+            f"{self.nodes_by_target.get(target, target)} {rates[target]:.1f}/s"
+            for target in sorted(rates, key=lambda t: self.nodes_by_target.get(t, t))
+        )
+
+    def asked_rate(self) -> float:
+        """The requests sent a second in all; the evidence says how many each node was sent."""
+        evidence.record(
+            "requests a second, in all and to each node (round-robin over the nodes)",
+            f"{self.record.rate:.1f}/s in all; per node: {self.rate_per_node()}",
+        )
+        return self.record.rate
 
     def fewest_ready(self) -> str:
         """When the fewest web pods were ready, and the steps of the change then in progress."""
@@ -264,9 +316,21 @@ def run_web_spread(
     return pods
 
 
-def nodes_of_web_pods(lab: Lab) -> list[str]:
-    """The nodes the web pods run on, one entry a pod."""
-    return sorted(p.spec.node_name for p in lab.web_pods())
+def make(change: Change, progress: Progress) -> str:
+    """Run ``change``; why it failed, with what it alerted ("": it succeeded). Interrupted, the
+    KeyboardInterrupt goes on carrying the alerts: on an interrupt pytest shows the exception's
+    message, and nothing a test printed."""
+    try:
+        change.run(progress)
+    except Exception as exc:  # noqa: BLE001  (a Then names it, with what the traffic saw)
+        error = "; ".join([f"{type(exc).__name__}: {exc}", *progress.alerts])
+        progress.say(f"the change failed: {error}")
+        return error
+    except KeyboardInterrupt as exc:
+        if progress.alerts:
+            raise KeyboardInterrupt("; ".join(progress.alerts)) from exc
+        raise
+    return ""
 
 
 def run_under_traffic(
@@ -288,15 +352,10 @@ def run_under_traffic(
     before = containers(lab.ns.pods())
     watch = rollout.PodWatch(lab.ns, WEB_SELECTOR)
     watch.start()
-    progress = Progress()
-    error = ""
+    progress = Progress(reports=lab.reports)
     try:
         with traffic.traffic(lab.node_port_urls(), rate=rate) as probe:
-            try:
-                change.run(progress)
-            except Exception as exc:  # noqa: BLE001  (a Then names it, with what the traffic saw)
-                error = f"{type(exc).__name__}: {exc}"
-                progress.say(f"the change failed: {error}")
+            error = make(change, progress)
             # Traffic flows until the web pods are back to full strength: a pod the change
             # replaced becomes ready with requests still coming.
             with progress.step("cluster", "web pods ready again"):
@@ -357,8 +416,11 @@ def run_under_traffic(
     return result
 
 
-def kept_containers(lab: Lab, run: ChangeRun, pods: list[str] | None = None) -> list[str]:
-    """How the containers of ``pods`` (default: every pod there before the change) changed."""
+def kept_containers(
+    lab: Lab, run: ChangeRun, pods: list[str] | None = None, never_restarted: bool = False
+) -> list[str]:
+    """How the containers of ``pods`` (default: every pod there before the change) changed;
+    with ``never_restarted`` also any that restarted at all (restartCount above 0)."""
     now = containers(lab.ns.pods())
     names = sorted(run.before) if pods is None else pods
     evidence.record(
@@ -378,4 +440,4 @@ def kept_containers(lab: Lab, run: ChangeRun, pods: list[str] | None = None) -> 
             ],
         ),
     )
-    return changed_containers(run.before, now, names)
+    return changed_containers(run.before, now, names, never_restarted)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -28,18 +29,28 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 600.0  # --change-timeout's default: an upgrade script may take minutes
 OUTPUT_TAIL = 5  # lines of a failed command's output its error shows
+STOP_GRACE = 5.0  # an interrupted command's time to end on SIGTERM before SIGKILL
+ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")  # a shell variable set before a command
+# Words that start a shell construct, not a program: the shell checks what follows.
+SHELL_WORDS = {"(", "{", "!", "exec", "cd", "set", "export", "if", "for", "while", "until", "case"}
 
 
 def check_command(command: str) -> None:
-    """Refuse a ``--change`` that is empty or whose program does not exist (one line)."""
+    """Refuse a ``--change`` that is empty or whose program does not exist (one line); the
+    program is the word after any ``NAME=value`` and ``env NAME=value`` in front of it."""
     try:
         words = shlex.split(command)
     except ValueError as exc:
         raise UsageError(f"--change {command!r} does not parse as a shell command: {exc}") from None
     if not words:
         raise UsageError("--change is empty: give the command that makes the change")
+    words = _after_assignments(words)
+    if words[:1] == ["env"]:
+        words = _after_assignments(words[1:])
+    if not words or words[0].startswith("-"):
+        return  # only assignments, or env's own options: nothing here to look up
     program = words[0]
-    if "=" in program or program in ("(", "{", "!", "exec", "env", "cd", "set", "export"):
+    if program in SHELL_WORDS:
         return  # a shell construct: the shell says what is wrong with it
     if shutil.which(program) is None:
         raise UsageError(
@@ -47,10 +58,18 @@ def check_command(command: str) -> None:
         )
 
 
+def _after_assignments(words: list[str]) -> list[str]:
+    """``words`` from the first that is not a ``NAME=value`` assignment."""
+    while words and ASSIGNMENT.match(words[0]):
+        words = words[1:]
+    return words
+
+
 @dataclass
 class CommandChange:
     """The user's command, run by ``sh -c`` with KUBECONFIG (and KUBELAB_NAMESPACE, the
-    scenario's namespace) set; killed with its process group after ``timeout`` seconds."""
+    scenario's namespace) set; killed with its process group after ``timeout`` seconds, or
+    when the run is interrupted or fails while it runs."""
 
     command: str
     kubeconfig: Path
@@ -87,6 +106,11 @@ class CommandChange:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, signal.SIGKILL)
                 self.output, _ = child.communicate(timeout=SHORT)
+            except BaseException:
+                # Ctrl-C, SIGTERM or an error here: the change must not go on with no one
+                # watching it (its process group outlives the run otherwise).
+                _end_group(child)
+                raise
             finally:
                 evidence.record(
                     f"$ {self.command}   (exit status "
@@ -104,6 +128,20 @@ class CommandChange:
                 f"the change {self.command!r} exited with status {self.status}; its output "
                 f"ended: {tail}"
             )
+
+
+def _end_group(child: subprocess.Popen[str]) -> None:
+    """SIGTERM the command's process group, give its shell STOP_GRACE seconds to exit, then
+    SIGKILL whatever is left of the group (also when a second Ctrl-C cuts the wait short)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGTERM)
+    try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=STOP_GRACE)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=SHORT)
 
 
 def local_cluster(provider: Provider, change: str) -> LocalCluster:

@@ -74,15 +74,24 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument(
         "--from",
         dest="source",
-        help=f"local, kind: the release the lab runs on first ({supported()})",
+        help=f"local, kind: the release the lab runs on first ({supported()}; default one "
+        "minor before --to, or the second-newest)",
     )
     gate.add_argument(
         "--to",
         dest="target",
-        help="local: the release upgraded to; kind: the second cluster's (the next minor)",
+        help="local: the release upgraded to; kind: the second cluster's (the next minor, "
+        "and the default)",
     )
     gate.add_argument("--kubeconfig", type=Path, help="existing: the cluster's kubeconfig")
     gate.add_argument("--change", help="existing: the shell command that changes the cluster")
+    gate.add_argument(
+        "--change-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="existing: seconds the --change command may take before it is killed (default 600, "
+        "the change chapter's)",
+    )
     gate.add_argument(
         "--reports-dir",
         type=Path,
@@ -145,7 +154,15 @@ def _gate(args: argparse.Namespace) -> int:
     from kubelab import gate
 
     extra = [a for a in args.pytest_args if a != "--"]
-    chosen = gate.plan(args.cluster, args.source, args.target, args.kubeconfig, args.change, extra)
+    chosen = gate.plan(
+        args.cluster,
+        args.source,
+        args.target,
+        args.kubeconfig,
+        args.change,
+        extra,
+        change_timeout=args.change_timeout,
+    )
     signal.signal(signal.SIGTERM, _sigterm)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     return gate.run(chosen, args.reports_dir.absolute(), extra)

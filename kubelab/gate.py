@@ -19,14 +19,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from kubelab import releases
+from kubelab.change import stopped
 from kubelab.changes import check_command
 from kubelab.console import say
-from kubelab.errors import EnvironmentProblem, UsageError
+from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.gatereport import PhaseResult, html, outcomes, side_by_side
 from kubelab.paths import source_dir
+
+# The plugin's shield for the end of a run, reused (the same message, the same handling).
+from kubelab.plugin.cluster import _shielded_from_signals as shielded_from_signals
+from kubelab.report import set_aside_earlier_run
 
 RUN_TIMEOUT = 1800.0  # one pytest run: the lab, or the change with its settling
 STOP_TIMEOUT = 300.0  # a run told to stop cleans up first (uncordons, deletes its namespaces)
@@ -43,6 +47,7 @@ class GatePlan:
     target: releases.Chosen | None = None  # local: upgraded to; kind: the second cluster's
     kubeconfig: Path | None = None  # existing
     change: str | None = None  # existing: the user's command
+    change_timeout: float | None = None  # existing: its --change-timeout (None: the default)
 
     @property
     def phases(self) -> tuple[str, ...]:
@@ -65,11 +70,19 @@ def plan(
     kubeconfig: Path | None,
     change: str | None,
     extra: Sequence[str] = (),
+    change_timeout: float | None = None,
 ) -> GatePlan:
     """Check the gate's options and ``extra`` pytest options (one-line UsageError) and say what
-    it will do; nothing starts."""
+    it will do; nothing starts (an existing cluster is reached, as its first phase would)."""
+    if change_timeout is not None and change_timeout <= 0:
+        raise UsageError("--change-timeout must be a positive number of seconds")
     if cluster == "existing":
-        return _plan_existing(source or target, kubeconfig, change)
+        return _plan_existing(source or target, kubeconfig, change, change_timeout, extra)
+    if change_timeout is not None and not change:
+        raise UsageError(
+            "--change-timeout bounds the --change command of --cluster=existing; the "
+            f"{cluster} gate runs none"
+        )
     if cluster not in ("local", "kind"):
         raise UsageError(f"--cluster={cluster}: the gate runs on local, kind or existing")
     if change and cluster == "kind":
@@ -87,8 +100,23 @@ def plan(
             "--keep-cluster: the kind gate creates a cluster at each release and deletes it; a "
             "kept --from cluster would stand in the way of the --to one"
         )
-    old, new = _releases(source, target, cluster)
+    old, new = _releases(source, target)
     return GatePlan(cluster, source=old, target=new)
+
+
+def _reach(kubeconfig: Path, extra: Sequence[str]) -> None:
+    """Reach the cluster of ``kubeconfig`` (and of any --kube-context in ``extra``) with the
+    rights the lab needs; one-line KubelabError otherwise. Else the gate's first phase would
+    stop on it, and the gate go on to a summary of reports never written."""
+    from kubelab.client import Kube
+
+    context = None
+    for at, arg in enumerate(extra):
+        if arg == "--kube-context" and at + 1 < len(extra):
+            context = extra[at + 1]
+        elif arg.startswith("--kube-context="):
+            context = arg.split("=", 1)[1]
+    Kube.from_kubeconfig(kubeconfig, context).check_access()
 
 
 def describe(gate: GatePlan) -> str:
@@ -106,7 +134,11 @@ def describe(gate: GatePlan) -> str:
 
 
 def _plan_existing(
-    releases_given: str | None, kubeconfig: Path | None, change: str | None
+    releases_given: str | None,
+    kubeconfig: Path | None,
+    change: str | None,
+    change_timeout: float | None,
+    extra: Sequence[str],
 ) -> GatePlan:
     if releases_given:
         raise UsageError(
@@ -118,17 +150,21 @@ def _plan_existing(
     if not change:
         raise UsageError('--cluster=existing needs the change to gate: --change "COMMAND"')
     check_command(change)
-    return GatePlan("existing", kubeconfig=kubeconfig, change=change)
+    _reach(kubeconfig, extra)
+    return GatePlan("existing", kubeconfig=kubeconfig, change=change, change_timeout=change_timeout)
 
 
-def _releases(
-    source: str | None, target: str | None, cluster: str
-) -> tuple[releases.Chosen, releases.Chosen]:
-    """--from and --to: one minor release and the next (local upgrades, kind runs on each)."""
-    if not source or not target:
-        raise UsageError(
-            f"the {cluster} gate goes from one release to the next: give --from and --to"
+def _releases(source: str | None, target: str | None) -> tuple[releases.Chosen, releases.Chosen]:
+    """--from and --to: one minor release and the next (local upgrades, kind runs on each). One
+    not given is a minor away from the other; neither: the second-newest release in the table
+    and the newest (a new row moves them)."""
+    if not source:
+        previous = (
+            _choose(target, "--to").release.minor - 1 if target else releases.RELEASES[-2].minor
         )
+        source = f"1.{previous}"
+    if not target:
+        target = f"1.{_choose(source, '--from').release.minor + 1}"
     old = _choose(source, "--from")
     new = _choose(target, "--to")
     if new.release.minor < old.release.minor or new.version == old.version:
@@ -184,6 +220,8 @@ def pytest_argv(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> 
         argv += ["--cluster=existing", f"--kubeconfig={gate.kubeconfig}"]
         if phase == "change":
             argv += ["-m", "change", f"--change={gate.change}"]
+            if gate.change_timeout is not None:
+                argv.append(f"--change-timeout={gate.change_timeout:g}")
     return [*argv, *extra]
 
 
@@ -200,31 +238,30 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
     child = subprocess.Popen(argv, cwd=source_dir("steps").parent, process_group=0)
     try:
         status = child.wait(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _stop(child)
+        raise EnvironmentProblem(
+            f"the {phase} phase did not finish within {RUN_TIMEOUT:g} s: stopped (reports in "
+            f"{reports / phase})"
+        ) from None
     except BaseException:
-        child.send_signal(signal.SIGTERM)
-        _wait_for_cleanup(child)
+        _stop(child)
         raise
     result = PhaseResult(phase, status, time.monotonic() - started, outcomes(reports / phase))
     say(f"[gate] {phase}: exit {status} in {result.seconds:.0f} s")
     return result
 
 
-def _wait_for_cleanup(child: subprocess.Popen[bytes]) -> None:
-    """Wait for a run told to stop (STOP_TIMEOUT, then kill it); another Ctrl-C or SIGTERM
-    meanwhile only says so, as the run's own cleanup does."""
-
-    def patient(signum: int, frame: FrameType | None) -> None:
-        say("[gate] the run is cleaning up; the gate ends when it has", sys.stderr)
-
-    previous = {sig: signal.signal(sig, patient) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        child.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait(timeout=30)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    """Tell a run to stop (SIGTERM) and wait for it (STOP_TIMEOUT, then kill it); another
+    Ctrl-C or SIGTERM meanwhile only says so, as the run's own cleanup does."""
+    with shielded_from_signals():
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=30)
 
 
 @dataclass(frozen=True)
@@ -242,6 +279,9 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
     too) and torn down at the end; on kind each phase creates and deletes its cluster, and a
     cluster a phase left behind is deleted at the end; also on Ctrl-C."""
     reports.mkdir(parents=True, exist_ok=True)
+    # This run's files only, as a lab run does: gate.html links and shows what is there.
+    for directory in (reports, *(reports / phase for phase in PHASES)):
+        set_aside_earlier_run(directory)
     say(f"[gate] {describe(gate)}")
     host = Host()  # an existing cluster: the gate starts nothing of its own
     if gate.cluster == "local":
@@ -257,29 +297,41 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
             phase_started = time.monotonic()
             try:
                 results.append(run_phase(gate, phase, reports, extra))
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, KubelabError) as exc:
+                interrupted = isinstance(exc, KeyboardInterrupt)
                 problems.append(
                     f"interrupted during the {phase} phase (reports in {reports / phase})"
+                    if interrupted
+                    else str(exc)
                 )
-                # What the interrupted run wrote before it stopped, as far as it got.
+                # What the stopped run wrote before it stopped, as far as it got.
                 seconds = time.monotonic() - phase_started
-                results.append(PhaseResult(phase, 130, seconds, outcomes(reports / phase)))
+                status = 130 if interrupted else 1
+                results.append(PhaseResult(phase, status, seconds, outcomes(reports / phase)))
                 raise
+            finally:
+                # How a change that stopped left the cluster: a node it uncordoned, a node
+                # between releases (the phase's run printed it, under its own output).
+                problems += stopped(reports / phase)
             if results[-1].status != 0:
                 say(f"[gate] {phase} failed: the gate stops here (reports in {reports / phase})")
                 break
     finally:
-        try:
-            problems += host.down()
-        finally:
-            summary = _summary(gate, results, problems, time.monotonic() - started)
-            (reports / "gate.md").write_text(summary + "\n")
-            (reports / "gate.html").write_text(html(summary, reports, gate.phases))
-            say(summary)
-            say(
-                f"[gate] reports: {reports}/gate.html (gate.md) and each phase's own: "
-                f"{', '.join(p + '/lab.html' for p in gate.phases)}"
-            )
+        # Another Ctrl-C or SIGTERM would cut the teardown short: it only says so meanwhile.
+        with shielded_from_signals():
+            try:
+                problems += host.down()
+            finally:
+                summary = _summary(gate, results, problems, time.monotonic() - started)
+                ran = [r.phase for r in results]
+                (reports / "gate.md").write_text(summary + "\n")
+                (reports / "gate.html").write_text(html(summary, reports, ran))
+                say(summary)
+                pages = [f"{p}/lab.html" for p in ran if (reports / p / "lab.html").is_file()]
+                say(
+                    f"[gate] reports: {reports}/gate.html (gate.md)"
+                    + (f" and each phase's own: {', '.join(pages)}" if pages else "")
+                )
     ok = passed(gate, results, problems)
     if not ok and not results:
         raise EnvironmentProblem("the gate ran nothing")

@@ -93,8 +93,9 @@ def side_by_side(results: list[PhaseResult]) -> str:
 
 
 def html(summary: str, reports: Path, phases: Sequence[str]) -> str:
-    """gate.html: the summary (gate.md's Markdown), each phase's own report linked, and every
-    timeline picture of the change phase shown (paths relative to ``reports``)."""
+    """gate.html: the summary (gate.md's Markdown), the own report of each of ``phases`` (the
+    ones this run ran) linked, and every timeline picture of its change phase shown (paths
+    relative to ``reports``)."""
     parts = [_MARKDOWN.render(summary), "<h2>Each phase's report</h2>", "<ul>"]
     for phase in phases:
         page = reports / phase / "lab.html"
@@ -105,7 +106,8 @@ def html(summary: str, reports: Path, phases: Sequence[str]) -> str:
         )
         parts.append(f"<li>{link}</li>")
     parts.append("</ul>")
-    for picture in sorted((reports / "change").glob("change-*.png")):
+    pictures = (reports / "change").glob("change-*.png") if "change" in phases else ()
+    for picture in sorted(pictures):
         where = markupsafe.escape(f"change/{picture.name}")
         parts += [
             "<h2>The change's timeline</h2>",

@@ -13,7 +13,6 @@ run which release.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +33,6 @@ from kubelab.waits import MEDIUM, SHORT, wait_until
 
 if TYPE_CHECKING:
     from kubelab.cluster.local import LocalCluster
-
-log = logging.getLogger(__name__)
 
 # The control plane in kubeadm's upgrade order (etcd, API server, controller-manager, scheduler).
 CONTROL_PLANE = changing.CONTROL_PLANE
@@ -177,19 +174,21 @@ class Upgrade:
         cordoned: str | None = None
         try:
             for step in steps:
+                if step.action == "cordon":
+                    cordoned = step.node  # before the step: an interrupted cordon may have landed
                 with progress.step(step.node, step.action):
                     self._do(step, progress)
-                cordoned = {"cordon": step.node, "uncordon": None}.get(step.action, cordoned)
+                if step.action == "uncordon":
+                    cordoned = None
                 if (step.node, step.action) in self.versions:
                     self._check_skew(step)
         except BaseException:
             if cordoned is not None:
                 drain.set_unschedulable(self.kube, cordoned, False)
-                progress.say(f"{cordoned}: uncordoned (the upgrade stopped)")
+                progress.alert(f"{cordoned}: uncordoned (the upgrade stopped)")
             between = self.between_releases()
             if between:
-                progress.say(f"the upgrade stopped: {between}")
-                log.error("the upgrade stopped: %s", between)
+                progress.alert(f"the upgrade stopped: {between}")
             raise
         changing.record_release(self.cluster, self.target.version)
 

@@ -3,9 +3,15 @@ choices, the gate's options, which scenario a change runs, how containers change
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,6 +20,9 @@ import pytest
 
 from kubelab import change, drain, gate, gatereport, upgrade
 from kubelab.errors import KubelabError, UsageError
+from kubelab.waits import wait_until
+from tests import stand_in_api
+from tests.cli import kubelab_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,6 +98,79 @@ def test_an_interrupted_upgrade_says_which_node_is_between_releases() -> None:
     assert up.between_releases() == ""
 
 
+@pytest.mark.parametrize(
+    ("interrupted", "w1"),
+    [
+        ("cordon", "w1 at 1.36.3"),
+        ("drain", "w1 at 1.36.3"),
+        ("kube-proxy", "w1 between releases (kubelet 1.37.2, kube-proxy 1.36.3)"),
+    ],
+)
+def test_an_upgrade_interrupted_at_a_node_uncordons_it_and_says_so_on_stderr(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    interrupted: str,
+    w1: str,
+) -> None:
+    from kubelab import releases
+
+    nodes = [SimpleNamespace(name="cp", control_plane=True)] + [
+        SimpleNamespace(name=n, control_plane=False) for n in ("w1", "w2")
+    ]
+    cluster = SimpleNamespace(k8s_version="1.36.3", nodes=lambda: nodes)
+    unschedulable: list[tuple[str, bool]] = []
+
+    def interrupt(node: str, action: str) -> None:
+        if (node, action) == ("w1", interrupted):
+            raise KeyboardInterrupt
+
+    def set_unschedulable(kube: Any, node: str, cordon: bool) -> None:
+        unschedulable.append((node, cordon))  # an interrupted cordon may have landed
+        interrupt(node, "cordon" if cordon else "uncordon")
+
+    monkeypatch.setattr(upgrade.drain, "set_unschedulable", set_unschedulable)
+    monkeypatch.setattr(upgrade.drain, "drain", lambda kube, node, say: interrupt(node, "drain"))
+    monkeypatch.setattr(
+        upgrade.changing, "restart_component", lambda c, node, action, bins: interrupt(node, action)
+    )
+    for method in ("_wait_serving", "_check_skew", "_upgrade_coredns"):
+        monkeypatch.setattr(upgrade.Upgrade, method, lambda *args: None)
+    built = SimpleNamespace(bins=None)
+    up = upgrade.Upgrade(cluster, None, releases.choose("1.37"), built)  # type: ignore[arg-type]
+    with pytest.raises(KeyboardInterrupt):
+        up.run(change.Progress(reports=tmp_path))
+    assert unschedulable[-2:] == [("w1", True), ("w1", False)]
+    said = [
+        "w1: uncordoned (the upgrade stopped)",
+        f"the upgrade stopped: the cluster is between releases: cp at 1.37.2; {w1}; w2 at 1.36.3",
+    ]
+    assert capsys.readouterr().err.splitlines() == [f"kubelab: {line}" for line in said]
+    assert change.stopped(tmp_path) == said  # for kubelab gate's summary
+
+
+class _Stops:
+    """A change that leaves a node for the user to know about, then fails with ``error``."""
+
+    description = "a change that stops half-way"
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def run(self, progress: change.Progress) -> None:
+        progress.alert("w1: uncordoned (the upgrade stopped)")
+        raise self.error
+
+
+def test_a_change_that_stops_names_what_it_left_in_its_error_or_its_interrupt() -> None:
+    failed = change.make(_Stops(RuntimeError("kubelet did not start")), change.Progress())
+    assert failed == "RuntimeError: kubelet did not start; w1: uncordoned (the upgrade stopped)"
+    # pytest shows an interrupt's message on the terminal, and nothing the test printed.
+    with pytest.raises(KeyboardInterrupt, match=r"^w1: uncordoned \(the upgrade stopped\)$"):
+        change.make(_Stops(KeyboardInterrupt()), change.Progress())
+    assert change.make(SimpleNamespace(run=lambda progress: None), change.Progress()) == ""
+
+
 def test_a_step_interrupted_is_not_reported_done() -> None:
     progress = change.Progress()
     with pytest.raises(KeyboardInterrupt), progress.step("w2", "drain"):
@@ -133,11 +215,11 @@ def test_a_drain_evicts_controlled_pods_and_keeps_bare_daemonset_and_finished_on
         (("local", "1.35", "1.37"), "skips a minor release"),
         (("local", "1.34", "1.35"), "--from 1.34: Kubernetes 1.34 reached end of life"),
         (("local", "1.36", "1.40"), "--to 1.40: Kubernetes 1.40 is not a release kubelab knows"),
-        (("local", "1.36", None), "give --from and --to"),
         (("local", "1.36.1", "1.36.3"), "a patch upgrade within 1.36"),
         (("kind", "1.37", "1.36"), "--from 1.37 is not older than --to 1.36"),
         (("kind", "1.35", "1.37"), "skips a minor release"),
-        (("kind", None, "1.37"), "the kind gate goes from one release to the next"),
+        (("kind", None, "1.35"), "--from 1.34: Kubernetes 1.34 reached end of life"),
+        (("local", "1.37", None), "--to 1.38: Kubernetes 1.38 is not a release kubelab knows"),
         (("podman", "1.36", "1.37"), "--cluster=podman: the gate runs on local, kind or existing"),
     ],
 )
@@ -152,6 +234,27 @@ def test_one_minor_up_is_a_plan() -> None:
     chosen = gate.plan("local", "1.36", "1.37", None, None)
     assert (chosen.source.version, chosen.target.version) == ("1.36.3", "1.37.2")  # type: ignore[union-attr]
     assert chosen.phases == ("before", "change", "after")
+
+
+def test_the_gate_goes_from_the_second_newest_release_to_the_newest_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kubelab import releases
+
+    chosen = gate.plan("kind", None, None, None, None)
+    assert (chosen.source, chosen.target) == (
+        releases.choose(f"1.{releases.RELEASES[-2].minor}"),
+        releases.choose(None),
+    )
+    # A release added to the table moves the defaults, and nothing in the gate changes.
+    newer = dataclasses.replace(releases.DEFAULT, version="1.38.0")
+    monkeypatch.setattr(releases, "RELEASES", (*releases.RELEASES, newer))
+    monkeypatch.setattr(releases, "DEFAULT", newer)
+    chosen = gate.plan("local", None, None, None, None)
+    assert (chosen.source.version, chosen.target.version) == ("1.37.2", "1.38.0")  # type: ignore[union-attr]
+    # One given: the other is a minor away, as upstream upgrades.
+    assert gate.plan("local", "1.36", None, None, None).versions()[1].version == "1.37.2"
+    assert gate.plan("kind", None, "1.36", None, None).versions()[0].version == "1.35.4"
 
 
 def test_on_kind_the_lab_runs_at_each_release_with_no_change_in_between() -> None:
@@ -212,9 +315,14 @@ def test_the_kind_gate_refuses_a_change_and_a_kept_cluster_in_one_line(
     assert str(refused.value) == message
 
 
-def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text("{}")
+@pytest.fixture
+def kubeconfig(tmp_path: Path) -> Iterator[Path]:
+    """The kubeconfig of an existing cluster: a stand-in API server (tests/stand_in_api.py)."""
+    with stand_in_api.serve() as api:
+        yield stand_in_api.kubeconfig(tmp_path, api.url)
+
+
+def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path, kubeconfig: Path) -> None:
     with pytest.raises(UsageError, match="needs the change to gate"):
         gate.plan("existing", None, None, kubeconfig, None)
     with pytest.raises(UsageError, match="no-such-upgrade-script is not a program"):
@@ -222,6 +330,108 @@ def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="needs --kubeconfig FILE"):
         gate.plan("existing", None, None, tmp_path / "missing", "true")
     assert gate.plan("existing", None, None, kubeconfig, "true").change == "true"
+
+
+def test_the_existing_gate_gives_its_change_timeout_to_the_change_phase(
+    tmp_path: Path, kubeconfig: Path
+) -> None:
+    chosen = gate.plan("existing", None, None, kubeconfig, "true", change_timeout=45.0)
+    assert gate.pytest_argv(chosen, "change", tmp_path, [])[-4:] == [
+        "-m",
+        "change",
+        "--change=true",
+        "--change-timeout=45",
+    ]
+    assert not any("--change" in a for a in gate.pytest_argv(chosen, "after", tmp_path, []))
+    default = gate.plan("existing", None, None, kubeconfig, "true")
+    assert gate.pytest_argv(default, "change", tmp_path, [])[-1] == "--change=true"
+
+
+def test_a_phase_past_its_time_is_stopped_and_named_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = tmp_path / "pid"
+    hangs = f"import os, time; open({str(pid)!r}, 'w').write(str(os.getpid())); time.sleep(300)"
+    monkeypatch.setattr(gate, "pytest_argv", lambda *a: [sys.executable, "-c", hangs])
+    monkeypatch.setattr(gate, "RUN_TIMEOUT", 2.0)
+    monkeypatch.setattr(gate, "_kind_host", lambda g: gate.Host())
+    with pytest.raises(KubelabError) as stopped:
+        gate.run(gate.plan("kind", "1.36", "1.37", None, None), tmp_path, [])
+    line = f"the before phase did not finish within 2 s: stopped (reports in {tmp_path / 'before'})"
+    assert str(stopped.value) == line
+    assert not _alive(int(pid.read_text()))
+    text = (tmp_path / "gate.md").read_text()
+    assert text.startswith("# kubelab gate: FAILED")
+    assert f"\n{line}\n" in text
+
+
+def test_an_existing_cluster_is_reached_before_anything_runs(
+    tmp_path: Path, kubeconfig: Path
+) -> None:
+    with pytest.raises(UsageError) as refused:
+        gate.plan("existing", None, None, kubeconfig, "true", ["-x", "--kube-context", "other"])
+    assert str(refused.value).startswith(f"kubeconfig {kubeconfig} is not usable: ")
+    assert "other" in str(refused.value)
+    assert gate.plan("existing", None, None, kubeconfig, "true", ["--kube-context=x"]).change
+
+
+def test_an_unusable_kubeconfig_ends_the_gate_in_one_line_before_it_starts(tmp_path: Path) -> None:
+    with socket.socket() as closed:  # a loopback port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    unreachable = stand_in_api.kubeconfig(tmp_path, url)
+    malformed = tmp_path / "malformed"
+    malformed.write_text("{}")
+    for config, said in (
+        (malformed, f"kubelab: kubeconfig {malformed} is not usable: Invalid kube-config file."),
+        (unreachable, f"kubelab: cannot reach the API server at {url}: "),
+    ):
+        result = kubelab_cli(
+            "gate",
+            f"--reports-dir={tmp_path / 'r'}",
+            "--cluster=existing",
+            f"--kubeconfig={config}",
+            "--change=true",
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith(said), result.stderr
+        assert result.stdout == ""
+        assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "no-such-upgrade-script --now",
+        "FOO=1 no-such-upgrade-script",
+        "FOO=1 BAR='a b' no-such-upgrade-script",
+        "env KUBECONFIG=/k no-such-upgrade-script",
+        "FOO=1 env BAR=2 no-such-upgrade-script",
+    ],
+)
+def test_a_change_whose_program_does_not_exist_is_refused_after_its_assignments(
+    command: str,
+) -> None:
+    from kubelab.changes import check_command
+
+    with pytest.raises(UsageError) as refused:
+        check_command(command)
+    assert str(refused.value) == (
+        f"--change {command!r}: no-such-upgrade-script is not a program on PATH or an "
+        "executable file"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["FOO=1 true", "env FOO=1 true", "FOO=1", "env -i true", "for n in 1 2; do true; done"],
+)
+def test_a_change_that_runs_a_program_or_a_shell_construct_is_taken(command: str) -> None:
+    from kubelab.changes import check_command
+
+    check_command(command)
 
 
 @pytest.mark.parametrize(
@@ -241,6 +451,17 @@ def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path) -> None:
         (
             ["--cluster=kind", "--from", "1.36", "--to", "1.37", "--", "--keep-cluster"],
             KEEP_REFUSED,
+        ),
+        (
+            ["--from", "1.36", "--to", "1.37", "--change-timeout", "30"],
+            (
+                "--change-timeout bounds the --change command of --cluster=existing; the local "
+                "gate runs none"
+            ),
+        ),
+        (
+            ["--cluster=existing", "--change", "true", "--change-timeout", "0"],
+            "--change-timeout must be a positive number of seconds",
         ),
     ],
 )
@@ -278,6 +499,16 @@ def test_a_replaced_or_restarted_container_is_named() -> None:
         "pod web-2: gone after the change (it ran on w1)",
     ]
     assert change.changed_containers(before, before, ["redis"]) == []
+
+
+def test_redis_must_never_have_restarted_not_only_not_during_the_change() -> None:
+    once = {"redis": _c("redis", "aaa", 1)}  # restarted before the change, not during it
+    assert change.changed_containers(once, once, ["redis"]) == []
+    assert change.changed_containers(once, once, ["redis"], never_restarted=True) == [
+        "pod redis on w1: container aaa has restarted (restartCount 1, expected 0)"
+    ]
+    fresh = {"redis": _c("redis", "aaa")}
+    assert change.changed_containers(fresh, fresh, ["redis"], never_restarted=True) == []
 
 
 def test_the_gate_puts_the_lab_before_and_after_side_by_side() -> None:
@@ -329,6 +560,50 @@ def test_a_change_command_past_its_timeout_is_killed_with_what_it_started() -> N
     assert slow.status is None
 
 
+def _alive(pid: int) -> bool:
+    """The process runs (a zombie does not: nothing here reaps orphans)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("traps", ["", "trap '' TERM; "], ids=["ends-on-sigterm", "ignores-it"])
+def test_an_interrupted_change_command_leaves_nothing_of_it_running(
+    tmp_path: Path, traps: str
+) -> None:
+    pids = tmp_path / "pids"
+    command = f"{traps}sleep 300 & echo $$ $! > {pids}; wait"
+    script = (
+        "import signal; from pathlib import Path\n"
+        "from kubelab import changes; from kubelab.change import Progress\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "changes.STOP_GRACE = 1.0\n"
+        f"changes.CommandChange({command!r}, Path('/nonexistent'), 'ns-1').run(Progress())\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True)
+    started: list[int] = []
+    try:
+        wait_until(
+            lambda: pids.read_text().split() if pids.is_file() else [],
+            lambda words: len(words) == 2,
+            timeout=60,
+            what="the change command started",
+            interval=0.1,
+        )
+        started += [int(p) for p in pids.read_text().split()]
+        run.send_signal(signal.SIGINT)
+        run.wait(timeout=60)
+        assert run.returncode == -signal.SIGINT  # the interrupt went on, once the group was ended
+        assert [p for p in started if _alive(p)] == [], f"still running of {started} (sh, sleep)"
+    finally:
+        run.kill()
+        for pid in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_a_change_command_that_succeeds_keeps_its_output() -> None:
     from kubelab.change import Progress
 
@@ -357,6 +632,30 @@ def test_a_web_pod_gone_without_a_graceful_shutdown_is_named_as_killed() -> None
             "to stop: its container died)"
         ),
     ]
+
+
+def test_the_rate_is_reported_per_node_as_well_as_in_all() -> None:
+    from kubelab import evidence, traffic
+
+    sent = ["10.0.0.2:30080", "10.0.0.3:30080", "10.0.0.4:30080", "10.0.0.5:30080"] * 125
+    record = traffic.Record(
+        [traffic.Request(i * 0.004, 0.001, t, 200) for i, t in enumerate(sent)], 100.0, 2.0
+    )
+    run = change.ChangeRun.__new__(change.ChangeRun)
+    object.__setattr__(run, "record", record)
+    nodes = {f"10.0.0.{i}:30080": f"w{i - 1}" for i in range(2, 6)}
+    object.__setattr__(run, "nodes_by_target", nodes)
+    blocks = evidence.start()
+    try:
+        assert run.asked_rate() == 250.0
+    finally:
+        evidence.stop()
+    per_node = "w1 62.5/s, w2 62.5/s, w3 62.5/s, w4 62.5/s"
+    assert [b.text for b in blocks] == [f"250.0/s in all; per node: {per_node}"]
+    object.__setattr__(run, "description", "a change")
+    object.__setattr__(run, "bands", [])
+    assert "(250/s), 0 failed" in run.summary()
+    assert f"; per node: {per_node}; the change took" in run.summary()
 
 
 def _element(test: str, name: str, *statuses: str) -> dict[str, Any]:
@@ -588,6 +887,80 @@ def test_a_phase_runs_in_a_process_group_of_its_own(
     assert gate.run_phase(chosen, "before", tmp_path, []).status == 0
 
 
+def _gate_script(tmp_path: Path, body: str) -> subprocess.Popen[str]:
+    """A gate in a process of its own, Ctrl-C raising KeyboardInterrupt there (as in a
+    terminal), ``body`` run after ``from kubelab import gate`` with ``reports`` its directory."""
+    script = (
+        "import os, signal, sys, time; from pathlib import Path; from kubelab import gate\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        f"reports = Path({str(tmp_path)!r})\n"
+        "chosen = gate.plan('kind', '1.36', '1.37', None, None)\n" + body
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def test_an_interrupted_phase_is_told_to_stop_once_and_waited_for(tmp_path: Path) -> None:
+    # The phase's run: on SIGTERM it cleans up for a second, says so, and ends.
+    run = (
+        "import signal, sys, time; from pathlib import Path\n"
+        "def stop(signum, frame):\n"
+        "    Path(sys.argv[1], 'stopping').touch(); time.sleep(1)\n"
+        "    Path(sys.argv[1], 'stopped').write_text(str(signum)); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "Path(sys.argv[1], 'pid').write_text(str(__import__('os').getpid())); time.sleep(300)\n"
+    )
+    body = (
+        f"gate.pytest_argv = lambda *a: [sys.executable, '-c', {run!r}, str(reports)]\n"
+        "gate.run_phase(chosen, 'before', reports, [])\n"
+    )
+    gating = _gate_script(tmp_path, body)
+    pid = tmp_path / "pid"
+    try:
+        wait_until(pid.is_file, bool, timeout=60, what="the phase's run started", interval=0.1)
+        gating.send_signal(signal.SIGINT)
+        stopping = tmp_path / "stopping"
+        wait_until(stopping.exists, bool, timeout=10, what="the run told to stop", interval=0.05)
+        gating.send_signal(signal.SIGINT)  # a second Ctrl-C while it cleans up
+        _, err = gating.communicate(timeout=60)
+        assert (tmp_path / "stopped").read_text() == str(int(signal.SIGTERM))
+        assert not _alive(int(pid.read_text()))
+        assert "kubelab: still cleaning up; it ends by itself" in err
+        assert gating.returncode == -signal.SIGINT  # the first Ctrl-C goes on once the run ended
+    finally:
+        gating.kill()
+        if pid.is_file():  # the run, were it left behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid.read_text()), signal.SIGKILL)
+
+
+def test_a_second_ctrl_c_does_not_cut_the_gates_teardown_short(tmp_path: Path) -> None:
+    body = (
+        "def interrupted(*args): raise KeyboardInterrupt\n"
+        "def down():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C while the gate ends\n"
+        "    time.sleep(0.5); print('host down', flush=True); return []\n"
+        "gate.run_phase = interrupted\n"
+        "gate._kind_host = lambda g: gate.Host(down=down)\n"
+        "gate.run(chosen, reports, [])\n"
+    )
+    gating = _gate_script(tmp_path, body)
+    try:
+        out, err = gating.communicate(timeout=60)
+    finally:
+        gating.kill()
+    assert "host down" in out.splitlines()
+    assert "kubelab: still cleaning up; it ends by itself" in err
+    assert gating.returncode == -signal.SIGINT
+    assert (tmp_path / "gate.md").read_text().startswith("# kubelab gate: FAILED")
+
+
 def test_an_interrupted_gate_says_during_which_phase_and_ends_its_host(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -615,6 +988,53 @@ def test_an_interrupted_gate_says_during_which_phase_and_ends_its_host(
     assert "before: no report (the phase did not run to its end)" in page
 
 
+def test_an_interrupted_upgrade_says_in_gate_md_which_node_it_left_between_releases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    between = "the upgrade stopped: the cluster is between releases: cp at 1.37.2; w1 at 1.36.3"
+
+    def run_phase(g: gate.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
+        if phase == "change":  # what the upgrade in the phase's run does when it is stopped
+            change.Progress(reports=reports / phase).alert(between)
+            raise KeyboardInterrupt
+        return gatereport.PhaseResult(phase, 0, 1.0, {})
+
+    monkeypatch.setattr(gate, "run_phase", run_phase)
+    monkeypatch.setattr(gate, "_local_host", lambda g: gate.Host())
+    with pytest.raises(KeyboardInterrupt):
+        gate.run(gate.plan("local", "1.36", "1.37", None, None), tmp_path, [])
+    text = (tmp_path / "gate.md").read_text()
+    assert f"reports in {tmp_path / 'change'})\n\n{between}\n" in text
+
+
+def test_a_gate_sets_the_earlier_runs_files_aside_and_names_only_its_own_phases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier = ["gate.md", "before/lab.html", "change/lab.html", "change/change-ns-1.png"]
+    earlier += ["after/lab.html"]
+    for name in earlier:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("an earlier run's")
+
+    def before_fails(g: gate.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
+        (reports / phase / "lab.html").write_text("this run's")
+        return gatereport.PhaseResult(phase, 1, 1.0, {})
+
+    monkeypatch.setattr(gate, "run_phase", before_fails)
+    monkeypatch.setattr(gate, "_local_host", lambda g: gate.Host())
+    assert gate.run(gate.plan("local", "1.36", "1.37", None, None), tmp_path, []) == 1
+    for name in earlier:
+        kept = tmp_path / Path(name).parent / ".previous" / Path(name).name
+        assert kept.read_text() == "an earlier run's", name
+    page = (tmp_path / "gate.html").read_text()
+    assert '<a href="before/lab.html">' in page
+    assert [phase for phase in ("change", "after") if phase in page] == []
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said == (
+        f"[gate] reports: {tmp_path}/gate.html (gate.md) and each phase's own: before/lab.html"
+    )
+
+
 def test_gate_html_links_each_phase_and_shows_the_change(tmp_path: Path) -> None:
     for phase in ("before", "change"):
         (tmp_path / phase).mkdir()
@@ -626,3 +1046,4 @@ def test_gate_html_links_each_phase_and_shows_the_change(tmp_path: Path) -> None
     assert "after: no report" in page
     assert '<img src="change/change-kubelab-1.png"' in page
     assert "<script>" not in page  # text from the run is shown, never run
+    assert "<img" not in gatereport.html("# kubelab gate", tmp_path, ["before"])  # no change ran
