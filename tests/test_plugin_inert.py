@@ -54,11 +54,13 @@ def _(total, n):
     assert total == n
 """
 
-# What the run looked like to the project itself, at its very end: the SIGTERM handler, and
-# pytest-bdd's --cucumberjson option as the project passed it.
+# What the run looked like to the project itself, at its very end: the SIGTERM handler,
+# pytest-bdd's --cucumberjson option as the project passed it, and whether the kubernetes client
+# (a second of imports) was loaded.
 CONFTEST = """\
 import json
 import signal
+import sys
 
 import pytest
 
@@ -68,6 +70,7 @@ def pytest_unconfigure(config):
     seen = {
         "sigterm": repr(signal.getsignal(signal.SIGTERM)),
         "cucumber_json_path": config.option.cucumber_json_path,
+        "kubernetes client imported": "kubernetes" in sys.modules,
     }
     with open("seen.json", "w") as out:
         json.dump(seen, out)
@@ -163,7 +166,11 @@ def test_an_unrelated_pytest_bdd_project_runs_as_without_kubelab(calculator, tmp
     assert "kubelab" not in run.stdout.replace("kubelab-0.1.0", ""), run.stdout  # not a word
     assert ran.made == NOTHING_MADE
     seen = json.loads((calculator / "seen.json").read_text())
-    assert seen == {"sigterm": "<Handlers.SIG_DFL: 0>", "cucumber_json_path": "out.json"}
+    assert seen == {
+        "sigterm": "<Handlers.SIG_DFL: 0>",
+        "cucumber_json_path": "out.json",
+        "kubernetes client imported": False,
+    }
     assert json.loads((calculator / "out.json").read_text())[0]["name"] == "Calculator"
     # CPU time, not wall time: the machine may be busy with other work (a Go build, xdist).
     assert cpu < 2, f"the calculator's run took {cpu:.2f} s of CPU ({wall:.2f} s wall)"
