@@ -172,8 +172,11 @@ def test_an_unrelated_pytest_bdd_project_runs_as_without_kubelab(calculator, tmp
         "kubernetes client imported": False,
     }
     assert json.loads((calculator / "out.json").read_text())[0]["name"] == "Calculator"
-    # CPU time, not wall time: the machine may be busy with other work (a Go build, xdist).
-    assert cpu < 2, f"the calculator's run took {cpu:.2f} s of CPU ({wall:.2f} s wall)"
+    # The issue's bound is wall time; CPU time is asserted too, so a slow run under load (a Go
+    # build, xdist) can be told from kubelab doing work: the message gives both.
+    took = f"the calculator's run took {wall:.2f} s wall, {cpu:.2f} s of CPU"
+    assert wall < 2, took
+    assert cpu < 2, took
 
 
 OWN_CLUSTER = """\
