@@ -47,6 +47,8 @@ FRAME = re.compile(r"^(?P<path>[\w./-]+\.py):(?P<line>\d+): ", re.M)  # pytest's
 # about kubelab's own reports rather than the cluster.
 RUN_LINE = re.compile(r"^(?:! _pytest\.outcomes\.Exit: )?(kubelab: .*?)(?: !)?$", re.M)
 KUBELAB_RUN_LINES = ("could not be drawn", "does not read well in Chromium")
+# JUnit's message for an error in a fixture's setup or teardown wraps the exception's line.
+IN_FIXTURE = re.compile(r'failed on (?:setup|teardown) with "(?P<message>.*?)"?', re.S)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,11 @@ def own_frame(traceback: str) -> str:
 
 
 def classify(message: str, traceback: str) -> Failure:
-    """A failure from its one-line message and its traceback (``test`` left for the caller)."""
+    """A failure from its one-line message and its traceback (``test`` left for the caller); an
+    error in setup or teardown by the exception inside JUnit's wrapper."""
+    in_fixture = IN_FIXTURE.fullmatch(message.strip())
+    if in_fixture:
+        message = in_fixture["message"]
     first = message.strip().splitlines()[0] if message.strip() else "(no message)"
     if exception_name(message) in DIAGNOSES:
         return Failure("", first, CLUSTER)

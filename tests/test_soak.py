@@ -14,6 +14,8 @@ from kubelab import soak
 from kubelab.soak import CLUSTER, KUBELAB, Failure, first_failure, report, run_failure
 
 STEPS = """\
+import pytest
+
 from kubelab.watching import stop
 from kubelab.waits import wait
 
@@ -31,6 +33,25 @@ def test_kubelab_raising_what_it_should_not():
 
 
 def test_passing():
+    pass
+
+
+@pytest.fixture
+def namespace():
+    yield
+    wait()
+
+
+def test_a_namespace_that_does_not_go(namespace):
+    pass
+
+
+@pytest.fixture
+def watch():
+    stop()
+
+
+def test_a_watch_kubelab_cannot_start(watch):
     pass
 """
 
@@ -53,7 +74,8 @@ def wait():
 
 @pytest.fixture(scope="module")
 def junit(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The JUnit file of a run of three failing tests and a passing one."""
+    """The JUnit file of a run of three failing tests, a passing one, one whose fixture's
+    teardown fails on the cluster and one whose fixture's setup fails in kubelab's code."""
     root = tmp_path_factory.mktemp("project")
     (root / "steps").mkdir()
     (root / "steps" / "test_lab.py").write_text(STEPS)
@@ -93,10 +115,16 @@ def test_each_failure_says_where_it_came_from(junit):
         ("test_a_diagnosis_of_the_cluster", CLUSTER),
         ("test_an_assertion_about_the_cluster", CLUSTER),
         ("test_kubelab_raising_what_it_should_not", KUBELAB),
+        ("test_a_namespace_that_does_not_go", CLUSTER),
+        ("test_a_watch_kubelab_cannot_start", KUBELAB),
     ]
     assert found[1].line.startswith("AssertionError: Service redis has no endpoints")
     assert found[2].line == "OSError: [Errno 9] Bad file descriptor"
     assert found[2].raised_at == "kubelab/watching.py:5"
+    # JUnit wraps a fixture's error ('failed on teardown with "..."'): the line is the error's.
+    assert found[3].line.startswith("kubelab.errors.WaitTimeout: pod web to be ready")
+    assert found[4].line == "OSError: [Errno 9] Bad file descriptor"
+    assert found[4].raised_at == "kubelab/watching.py:5"
 
 
 def test_a_run_that_failed_outside_any_test_names_kubelabs_line():
