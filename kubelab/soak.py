@@ -11,7 +11,8 @@ for each failed run its first failure line and where the failure came from:
 - ``cluster``: a diagnosis about the cluster's state, raised on purpose: one of kubelab's errors
   (kubelab/errors.py: a wait that ran out, a problem the cluster has) or a step's assertion;
 - ``kubelab``: any other exception, which kubelab's own code raised or let through (a bug, or
-  a cluster problem kubelab failed to name), with the frame it was raised in.
+  a cluster problem kubelab failed to name), with the frame it was raised in; and the sentinels'
+  finding that the lab changed objects it did not create.
 """
 
 from __future__ import annotations
@@ -46,7 +47,12 @@ FRAME = re.compile(r"^(?P<path>[\w./-]+\.py):(?P<line>\d+): ", re.M)  # pytest's
 # What a run's output says when it failed outside any test: kubelab's lines, of which these are
 # about kubelab's own reports rather than the cluster.
 RUN_LINE = re.compile(r"^(?:! _pytest\.outcomes\.Exit: )?(kubelab: .*?)(?: !)?$", re.M)
-KUBELAB_RUN_LINES = ("could not be drawn", "does not read well in Chromium")
+# The sentinels' check (kubelab/plugin/cluster.py): the lab itself touched what it did not create.
+KUBELAB_RUN_LINES = (
+    "could not be drawn",
+    "does not read well in Chromium",
+    "the lab changed objects it did not create",
+)
 # JUnit's message for an error in a fixture's setup or teardown wraps the exception's line.
 IN_FIXTURE = re.compile(r'failed on (?:setup|teardown) with "(?P<message>.*?)"?', re.S)
 

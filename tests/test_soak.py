@@ -134,6 +134,11 @@ def test_a_run_that_failed_outside_any_test_names_kubelabs_line():
     )
     chromium = "kubelab: reports/lab.html does not read well in Chromium: no section Pods"
     assert run_failure(f"40 passed\n{chromium}\n").source == KUBELAB
+    sentinels = (
+        "kubelab: end-of-run check failed: the lab changed objects it did not create: "
+        "ConfigMap kubelab-sentinel-x/keep: deleted"
+    )
+    assert run_failure(f"40 passed\n{sentinels}\n").source == KUBELAB
     assert run_failure("Segmentation fault\n") == Failure("", "Segmentation fault", KUBELAB)
 
 
