@@ -5,8 +5,9 @@ The first run brings the cluster up (or reaches the one given) and every run pas
 ``--keep-cluster``, so the next one reuses it (``--new-cluster-each-run``: every run creates and
 removes its own, e.g. kind's creation soaked with the lab; a kind cluster already there, which each
 run would reuse and leave in place, is refused); a local cluster the soak started is taken down at
-the end. Each run's reports go to ``reports/soak/run-K``. At the end: how many runs passed, and
-for each failed run its first failure line and where the failure came from:
+the end. Each run's reports go to ``reports/soak/run-K``, its output to ``run-K.log`` beside
+them; an earlier soak's go to ``reports/soak/.previous`` as the soak starts. At the end: how many
+runs passed, and for each failed run its first failure line and where the failure came from:
 
 - ``cluster``: a diagnosis about the cluster's state, raised on purpose: one of kubelab's errors
   (kubelab/errors.py: a wait that ran out, a problem the cluster has) or a step's assertion;
@@ -32,6 +33,7 @@ from kubelab.console import say
 ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT = 3600.0  # the first run may build the cluster's binaries and the lab's images
 CLUSTER, KUBELAB = "cluster", "kubelab"
+RUN_DIR = re.compile(r"run-\d+")  # run K's reports directory in the soak's; its log is run-K.log
 # Exceptions that carry a diagnosis of the cluster's state: kubelab's own, and a step's assert.
 DIAGNOSES = frozenset(
     {
@@ -253,7 +255,11 @@ def main(argv: list[str] | None = None) -> int:
             say(f"kubelab soak: {exc}", sys.stderr)
             return 2
     from kubelab.cluster.local import LocalCluster
+    from kubelab.report import set_aside_earlier_run
 
+    # One soak, one set of runs: an earlier soak's run-K/ and run-K.log (also those past this
+    # soak's --runs) go to .previous/, as a lab run does with its reports directory.
+    set_aside_earlier_run(args.soak_dir, runs=RUN_DIR)
     local = LocalCluster()
     was_up = local.has_processes()
     kind = KindBefore.look() if asks_for_kind(pytest_args) else None

@@ -224,3 +224,36 @@ def test_a_kind_soak_takes_down_only_what_it_created(
     monkeypatch.setattr(engine.DockerEngine, "stop", lambda self: done.append("dockerd"))
     before.take_down()
     assert done == deleted
+
+
+def test_a_soak_sets_the_earlier_soaks_runs_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A soak of one run after one of three: only this soak's run-1 is left beside its log; the
+    earlier soak's three are in .previous/, as a lab run does with its reports directory."""
+    from kubelab.cluster.local import LocalCluster
+
+    soak_dir = tmp_path / "soak"
+    for n in (1, 2, 3):
+        (soak_dir / f"run-{n}").mkdir(parents=True)
+        (soak_dir / f"run-{n}" / "junit.xml").write_text("earlier")
+        (soak_dir / f"run-{n}.log").write_text("earlier")
+    (soak_dir / "kind").mkdir()  # not a run of a soak: left alone
+
+    def passing_run(command: list[str], stdout: object, **kwargs: object) -> None:
+        stdout.write("1 passed\n")  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(soak.subprocess, "run", passing_run)
+    monkeypatch.setattr(LocalCluster, "has_processes", lambda self: False)
+    assert soak.main(["--runs", "1", f"--soak-dir={soak_dir}"]) == 0
+    assert sorted(p.name for p in soak_dir.iterdir()) == [".previous", "kind", "run-1", "run-1.log"]
+    assert list((soak_dir / "run-1").iterdir()) == []
+    assert (soak_dir / "run-1.log").read_text() == "1 passed\n"
+    assert sorted(p.name for p in (soak_dir / ".previous").iterdir()) == [
+        "run-1",
+        "run-1.log",
+        "run-2",
+        "run-2.log",
+        "run-3",
+        "run-3.log",
+    ]
