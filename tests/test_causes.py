@@ -167,6 +167,21 @@ def test_a_name_that_resolves_to_its_service_asks_nothing_more(api, ns, monkeypa
     assert (lookup.cause, asked) == ("", ["kubernetes.default"])
 
 
+def test_a_service_edited_to_select_no_pod_fails_at_once_naming_its_selector(api, ns):
+    """The redis Service in the cluster selects app=redisx (its manifest says app=redis): the
+    step that waits for it to answer names the selector the cluster holds, without a timeout."""
+    api.objects[f"{CORE}/services/redis"] = _service("redis", {"app": "redisx"})
+    started = time.monotonic()
+    with pytest.raises(EnvironmentProblem) as caught:
+        Lab(provider=None, namespace=ns, images=IMAGES).start_service_and_wait_until_it_answers(
+            "redis"
+        )
+    assert str(caught.value).startswith(
+        f"Service redis in {NS} has no endpoints because its selector app=redisx matches no pod"
+    ), caught.value
+    assert time.monotonic() - started < 5
+
+
 NEVER = PageSince(
     answers=tuple(
         (t, Answer(500, "Error -2 connecting to redis:6379. Name or service not known."))
