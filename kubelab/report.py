@@ -8,6 +8,7 @@ import base64
 import datetime
 import math
 import os
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
@@ -22,12 +23,18 @@ from markdown_it import MarkdownIt
 PREVIOUS = ".previous"  # where an earlier run's reports are kept, in the reports directory
 
 
-def set_aside_earlier_run(directory: Path) -> list[Path]:
+def set_aside_earlier_run(directory: Path, runs: re.Pattern[str] | None = None) -> list[Path]:
     """Move the files an earlier run left in ``directory`` into its PREVIOUS directory (replacing
     the run kept there), so that it holds this run's files only; return where they went.
-    Directories in it (another run's reports directory, e.g. ``reports/kind``) and dotfiles stay."""
+    Directories in it (another run's reports directory, e.g. ``reports/kind``) and dotfiles stay,
+    except the directories whose names match ``runs`` (a soak's ``run-K``: all the earlier run's)."""
     earlier = (
-        [p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")]
+        [
+            p
+            for p in directory.iterdir()
+            if not p.name.startswith(".")
+            and (p.is_file() or (runs is not None and p.is_dir() and runs.fullmatch(p.name)))
+        ]
         if directory.is_dir()
         else []
     )

@@ -5,13 +5,15 @@ The first run brings the cluster up (or reaches the one given) and every run pas
 ``--keep-cluster``, so the next one reuses it (``--new-cluster-each-run``: every run creates and
 removes its own, e.g. kind's creation soaked with the lab; a kind cluster already there, which each
 run would reuse and leave in place, is refused); a local cluster the soak started is taken down at
-the end. Each run's reports go to ``reports/soak/run-K``. At the end: how many runs passed, and
-for each failed run its first failure line and where the failure came from:
+the end. Each run's reports go to ``reports/soak/run-K``, its output to ``run-K.log`` beside
+them; an earlier soak's go to ``reports/soak/.previous`` as the soak starts. At the end: how many
+runs passed, and for each failed run its first failure line and where the failure came from:
 
 - ``cluster``: a diagnosis about the cluster's state, raised on purpose: one of kubelab's errors
   (kubelab/errors.py: a wait that ran out, a problem the cluster has) or a step's assertion;
 - ``kubelab``: any other exception, which kubelab's own code raised or let through (a bug, or
-  a cluster problem kubelab failed to name), with the frame it was raised in.
+  a cluster problem kubelab failed to name), with the frame it was raised in; and the sentinels'
+  finding that the lab changed objects it did not create.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from kubelab.console import say
 ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT = 3600.0  # the first run may build the cluster's binaries and the lab's images
 CLUSTER, KUBELAB = "cluster", "kubelab"
+RUN_DIR = re.compile(r"run-\d+")  # run K's reports directory in the soak's; its log is run-K.log
 # Exceptions that carry a diagnosis of the cluster's state: kubelab's own, and a step's assert.
 DIAGNOSES = frozenset(
     {
@@ -46,7 +49,14 @@ FRAME = re.compile(r"^(?P<path>[\w./-]+\.py):(?P<line>\d+): ", re.M)  # pytest's
 # What a run's output says when it failed outside any test: kubelab's lines, of which these are
 # about kubelab's own reports rather than the cluster.
 RUN_LINE = re.compile(r"^(?:! _pytest\.outcomes\.Exit: )?(kubelab: .*?)(?: !)?$", re.M)
-KUBELAB_RUN_LINES = ("could not be drawn", "does not read well in Chromium")
+# The sentinels' check (kubelab/plugin/cluster.py): the lab itself touched what it did not create.
+KUBELAB_RUN_LINES = (
+    "could not be drawn",
+    "does not read well in Chromium",
+    "the lab changed objects it did not create",
+)
+# JUnit's message for an error in a fixture's setup or teardown wraps the exception's line.
+IN_FIXTURE = re.compile(r'failed on (?:setup|teardown) with "(?P<message>.*?)"?', re.S)
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,11 @@ def own_frame(traceback: str) -> str:
 
 
 def classify(message: str, traceback: str) -> Failure:
-    """A failure from its one-line message and its traceback (``test`` left for the caller)."""
+    """A failure from its one-line message and its traceback (``test`` left for the caller); an
+    error in setup or teardown by the exception inside JUnit's wrapper."""
+    in_fixture = IN_FIXTURE.fullmatch(message.strip())
+    if in_fixture:
+        message = in_fixture["message"]
     first = message.strip().splitlines()[0] if message.strip() else "(no message)"
     if exception_name(message) in DIAGNOSES:
         return Failure("", first, CLUSTER)
@@ -241,7 +255,11 @@ def main(argv: list[str] | None = None) -> int:
             say(f"kubelab soak: {exc}", sys.stderr)
             return 2
     from kubelab.cluster.local import LocalCluster
+    from kubelab.report import set_aside_earlier_run
 
+    # One soak, one set of runs: an earlier soak's run-K/ and run-K.log (also those past this
+    # soak's --runs) go to .previous/, as a lab run does with its reports directory.
+    set_aside_earlier_run(args.soak_dir, runs=RUN_DIR)
     local = LocalCluster()
     was_up = local.has_processes()
     kind = KindBefore.look() if asks_for_kind(pytest_args) else None

@@ -7,7 +7,6 @@ once from another thread, without waiting for the next event or the server's tim
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import threading
@@ -60,11 +59,12 @@ class _Watched:
             return  # the read has ended already: its body was read, or its connection handed back
         try:
             response.shutdown()
-        except OSError as exc:
-            # urllib3 closes the socket of a read that broke before it hands the connection
-            # back: nothing is left to end.
-            if exc.errno != errno.EBADF:
-                raise
+        except (OSError, RuntimeError, ValueError) as exc:
+            # The reader's side ended the read between the check above and the shutdown: urllib3
+            # closed the socket (EBADF, ENOTCONN), handed the connection back (RuntimeError) or
+            # dropped its shutdown (ValueError). Nothing is left to end; a stop never fails the
+            # wait it ends (kubernetes.watch.Watch.stop swallows these too).
+            log.debug("watch already ended as it was stopped: %r", exc)
 
 
 class Follower:

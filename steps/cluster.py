@@ -56,7 +56,4 @@ def _(kube: Kube) -> None:
 @then(parsers.parse("the web pod resolves {host} to the {service} Service's address"))
 def _(lab: Lab, host: str, service: str) -> None:
     lookup = lab.look_up(host)
-    assert lookup.addresses == [lookup.service_address], (
-        f"{host} in pod {lookup.pod} resolves to {' '.join(lookup.addresses)}, "
-        f"not to Service {service}'s ClusterIP {lookup.service_address}"
-    )
+    assert lookup.addresses == [lookup.service_address], lookup.explain(service)

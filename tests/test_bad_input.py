@@ -150,6 +150,21 @@ def test_wait_timeout_shorter_than_any_step():
 
 
 @pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (("--cluster-change=bogus",), "ERROR: --cluster-change=bogus is not one of "),
+        (("--cluster-change=command",), "ERROR: --cluster-change=command needs the command"),
+        (("--change-timeout=0",), "ERROR: --change-timeout must be a positive number of seconds"),
+    ],
+)
+def test_a_change_asked_wrongly(options: tuple[str, ...], said: str) -> None:
+    # A kubeconfig that does not exist: were the option let through, the run would end on that.
+    result = run_lab("--cluster=existing", "--kubeconfig=/nonexistent", *options)
+    assert result.returncode == 4
+    assert one_line_error(result).startswith(said)
+
+
+@pytest.mark.parametrize(
     ("option", "said"),
     [
         (

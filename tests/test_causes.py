@@ -21,6 +21,7 @@ from kubelab.namespace import LabNamespace
 from tests.stand_in_api import StandIn, kubeconfig, serve
 
 NS = "kubelab-test"
+IMAGES = Images(redis="r", web_v1="kubelab.local/web:1.0", web_v2="kubelab.local/web:2.0")
 CORE = f"/api/v1/namespaces/{NS}"
 
 
@@ -126,6 +127,59 @@ def test_a_dns_server_that_answers_has_nothing_to_say(api, ns, monkeypatch):
     _kube_dns(api, ready=True)
     monkeypatch.setattr(probes, "resolve", lambda ns, pod, host: ["10.96.0.1"])
     assert causes.dns_not_serving(ns, "web") == ""
+
+
+def test_a_name_the_cluster_dns_does_not_serve_says_so_before_what_it_resolved_to(
+    api, ns, monkeypatch
+):
+    """The first step a cluster whose DNS does not serve cluster.local fails: the web pod
+    resolving kubernetes.default (features/cluster.feature)."""
+    _kube_dns(api, ready=True)
+    api.objects["/api/v1/namespaces/default/services/kubernetes"] = _service(
+        "kubernetes", {}, "default"
+    )
+    del api.objects[f"{CORE}/pods/redis"]  # the stand-in lists every pod: web alone, as asked
+    monkeypatch.setattr(probes, "resolve", lambda ns, pod, host: NOT_KNOWN)
+    lookup = Lab(provider=None, namespace=ns, images=IMAGES).look_up("kubernetes.default")
+    assert lookup.explain("kubernetes").startswith(
+        "the cluster's DNS server does not answer for cluster.local names while its pods are "
+        "ready: kubernetes.default, the API server's own Service, does not resolve in pod web "
+    ), lookup.explain("kubernetes")
+    assert lookup.explain("kubernetes").endswith(
+        "; kubernetes.default in pod web resolves to error: [Errno -2] Name or service not known, "
+        "not to Service kubernetes's ClusterIP 10.96.0.10"
+    )
+
+
+def test_a_name_that_resolves_to_its_service_asks_nothing_more(api, ns, monkeypatch):
+    api.objects["/api/v1/namespaces/default/services/kubernetes"] = _service(
+        "kubernetes", {}, "default"
+    )
+    del api.objects[f"{CORE}/pods/redis"]  # the stand-in lists every pod: web alone, as asked
+    asked: list[str] = []
+
+    def resolve(ns: LabNamespace, pod: str, host: str) -> list[str]:
+        asked.append(host)
+        return ["10.96.0.10"]
+
+    monkeypatch.setattr(probes, "resolve", resolve)
+    lookup = Lab(provider=None, namespace=ns, images=IMAGES).look_up("kubernetes.default")
+    assert (lookup.cause, asked) == ("", ["kubernetes.default"])
+
+
+def test_a_service_edited_to_select_no_pod_fails_at_once_naming_its_selector(api, ns):
+    """The redis Service in the cluster selects app=redisx (its manifest says app=redis): the
+    step that waits for it to answer names the selector the cluster holds, without a timeout."""
+    api.objects[f"{CORE}/services/redis"] = _service("redis", {"app": "redisx"})
+    started = time.monotonic()
+    with pytest.raises(EnvironmentProblem) as caught:
+        Lab(provider=None, namespace=ns, images=IMAGES).start_service_and_wait_until_it_answers(
+            "redis"
+        )
+    assert str(caught.value).startswith(
+        f"Service redis in {NS} has no endpoints because its selector app=redisx matches no pod"
+    ), caught.value
+    assert time.monotonic() - started < 5
 
 
 NEVER = PageSince(

@@ -100,6 +100,23 @@ def test_a_plain_test_run_sets_up_no_cluster(pytester):
     result.assert_outcomes(passed=1)
 
 
+def test_a_test_asking_for_kubelabs_fixture_has_the_cluster_before_the_first_test(pytester):
+    """kubelab's ``kube`` asks for its ``cluster``: it comes up before any test runs (here it
+    cannot, and the run ends before the plain test that comes first)."""
+    pytester.makepyfile(
+        test_mixed=(
+            "def test_plain():\n"
+            "    open('plain-test-ran', 'w').close()\n\n"
+            "def test_on_the_cluster(kube):\n"
+            "    pass\n"
+        )
+    )
+    result = pytester.runpytest_subprocess("--cluster=existing", "--kubeconfig=/nonexistent")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*kubelab: kubeconfig /nonexistent does not exist*"])
+    assert not (pytester.path / "plain-test-ran").exists()
+
+
 @pytest.mark.parametrize(
     ("signum", "close_stdout"),
     [(signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGTERM, True), (None, True)],

@@ -6,7 +6,8 @@ An unrelated pytest-bdd project (a calculator adding 2 and 3, no kubelab fixture
 plugin loads through its ``pytest11`` entry point. Everything kubelab could touch is pointed at a
 place the test then inspects: KUBECONFIG at the stand-in API server (tests/stand_in_api.py; an
 eager plugin would choose it and ask it), kubelab's state and cache directories, HOME, and a
-``chromium`` on PATH that only leaves a mark.
+``chromium`` on PATH that only leaves a mark. A project with a ``cluster`` fixture of its own
+runs the same way: the fixture's name alone does not bring kubelab in.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -52,11 +54,13 @@ def _(total, n):
     assert total == n
 """
 
-# What the run looked like to the project itself, at its very end: the SIGTERM handler, and
-# pytest-bdd's --cucumberjson option as the project passed it.
+# What the run looked like to the project itself, at its very end: the SIGTERM handler,
+# pytest-bdd's --cucumberjson option as the project passed it, and whether the kubernetes client
+# (a second of imports) was loaded.
 CONFTEST = """\
 import json
 import signal
+import sys
 
 import pytest
 
@@ -66,6 +70,7 @@ def pytest_unconfigure(config):
     seen = {
         "sigterm": repr(signal.getsignal(signal.SIGTERM)),
         "cucumber_json_path": config.option.cucumber_json_path,
+        "kubernetes client imported": "kubernetes" in sys.modules,
     }
     with open("seen.json", "w") as out:
         json.dump(seen, out)
@@ -94,7 +99,28 @@ def _cpu_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def test_an_unrelated_pytest_bdd_project_runs_as_without_kubelab(calculator, tmp_path):
+@dataclass
+class Run:
+    """A pytest run of a project beside kubelab, everything kubelab could touch watched."""
+
+    result: subprocess.CompletedProcess[str]
+    made: dict[str, object]  # what kubelab could have left behind, as found after the run
+    cpu: float
+    wall: float
+
+
+NOTHING_MADE = {
+    "API server asked": [],
+    "reports/": False,
+    ".kubelab/": False,
+    "state": [],
+    "cache": [],
+    "HOME": [],
+    "Chromium": False,
+}
+
+
+def run_beside_kubelab(project: Path, tmp_path: Path, *args: str) -> Run:
     state, cache, home, bin_dir = (tmp_path / d for d in ("state", "cache", "home", "bin"))
     for directory in (state, cache, home, bin_dir):
         directory.mkdir()
@@ -110,9 +136,9 @@ def test_an_unrelated_pytest_bdd_project_runs_as_without_kubelab(calculator, tmp
             "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         }
         cpu, started = _cpu_of_children(), time.monotonic()
-        run = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--cucumberjson=out.json"],
-            cwd=calculator,
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+            cwd=project,
             env=env,
             capture_output=True,
             text=True,
@@ -120,31 +146,62 @@ def test_an_unrelated_pytest_bdd_project_runs_as_without_kubelab(calculator, tmp
             check=False,
         )
         cpu, wall = _cpu_of_children() - cpu, time.monotonic() - started
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "1 passed" in run.stdout, run.stdout
-    assert "kubelab" not in run.stdout.replace("kubelab-0.1.0", ""), run.stdout  # not a word
-    assert api.asked == [], f"the run asked the API server: {api.asked}"
     made = {
-        "reports/": (calculator / "reports").exists(),
-        ".kubelab/": (calculator / ".kubelab").exists(),
+        "API server asked": api.asked,
+        "reports/": (project / "reports").exists(),
+        ".kubelab/": (project / ".kubelab").exists(),
         "state": sorted(p.name for p in state.iterdir()),
         "cache": sorted(p.name for p in cache.iterdir()),
         "HOME": sorted(p.name for p in home.iterdir()),
         "Chromium": (bin_dir / "chromium-was-started").exists(),
     }
-    assert made == {
-        "reports/": False,
-        ".kubelab/": False,
-        "state": [],
-        "cache": [],
-        "HOME": [],
-        "Chromium": False,
-    }
+    return Run(result, made, cpu, wall)
+
+
+def test_an_unrelated_pytest_bdd_project_runs_as_without_kubelab(calculator, tmp_path):
+    ran = run_beside_kubelab(calculator, tmp_path, "--cucumberjson=out.json")
+    run, cpu, wall = ran.result, ran.cpu, ran.wall
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout, run.stdout
+    assert "kubelab" not in run.stdout.replace("kubelab-0.1.0", ""), run.stdout  # not a word
+    assert ran.made == NOTHING_MADE
     seen = json.loads((calculator / "seen.json").read_text())
-    assert seen == {"sigterm": "<Handlers.SIG_DFL: 0>", "cucumber_json_path": "out.json"}
+    assert seen == {
+        "sigterm": "<Handlers.SIG_DFL: 0>",
+        "cucumber_json_path": "out.json",
+        "kubernetes client imported": False,
+    }
     assert json.loads((calculator / "out.json").read_text())[0]["name"] == "Calculator"
-    # CPU time, not wall time: the machine may be busy with other work (a Go build, xdist).
-    assert cpu < 2, f"the calculator's run took {cpu:.2f} s of CPU ({wall:.2f} s wall)"
+    # The issue's bound is wall time; CPU time is asserted too, so a slow run under load (a Go
+    # build, xdist) can be told from kubelab doing work: the message gives both.
+    took = f"the calculator's run took {wall:.2f} s wall, {cpu:.2f} s of CPU"
+    assert wall < 2, took
+    assert cpu < 2, took
+
+
+OWN_CLUSTER = """\
+import pytest
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    return "the project's own cluster"
+
+
+def test_uses_its_own_cluster(cluster):
+    assert cluster == "the project's own cluster"
+"""
+
+
+def test_a_project_with_its_own_cluster_fixture_runs_as_without_kubelab(tmp_path):
+    project = tmp_path / "own"
+    project.mkdir()
+    (project / "test_own.py").write_text(OWN_CLUSTER)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    ran = run_beside_kubelab(project, tmp_path)
+    assert ran.result.returncode == 0, ran.result.stdout + ran.result.stderr
+    assert "1 passed" in ran.result.stdout, ran.result.stdout
+    assert ran.made == NOTHING_MADE
 
 
 BLOCKED = """\

@@ -14,6 +14,8 @@ from kubelab import soak
 from kubelab.soak import CLUSTER, KUBELAB, Failure, first_failure, report, run_failure
 
 STEPS = """\
+import pytest
+
 from kubelab.watching import stop
 from kubelab.waits import wait
 
@@ -31,6 +33,25 @@ def test_kubelab_raising_what_it_should_not():
 
 
 def test_passing():
+    pass
+
+
+@pytest.fixture
+def namespace():
+    yield
+    wait()
+
+
+def test_a_namespace_that_does_not_go(namespace):
+    pass
+
+
+@pytest.fixture
+def watch():
+    stop()
+
+
+def test_a_watch_kubelab_cannot_start(watch):
     pass
 """
 
@@ -53,7 +74,8 @@ def wait():
 
 @pytest.fixture(scope="module")
 def junit(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The JUnit file of a run of three failing tests and a passing one."""
+    """The JUnit file of a run of three failing tests, a passing one, one whose fixture's
+    teardown fails on the cluster and one whose fixture's setup fails in kubelab's code."""
     root = tmp_path_factory.mktemp("project")
     (root / "steps").mkdir()
     (root / "steps" / "test_lab.py").write_text(STEPS)
@@ -93,10 +115,16 @@ def test_each_failure_says_where_it_came_from(junit):
         ("test_a_diagnosis_of_the_cluster", CLUSTER),
         ("test_an_assertion_about_the_cluster", CLUSTER),
         ("test_kubelab_raising_what_it_should_not", KUBELAB),
+        ("test_a_namespace_that_does_not_go", CLUSTER),
+        ("test_a_watch_kubelab_cannot_start", KUBELAB),
     ]
     assert found[1].line.startswith("AssertionError: Service redis has no endpoints")
     assert found[2].line == "OSError: [Errno 9] Bad file descriptor"
     assert found[2].raised_at == "kubelab/watching.py:5"
+    # JUnit wraps a fixture's error ('failed on teardown with "..."'): the line is the error's.
+    assert found[3].line.startswith("kubelab.errors.WaitTimeout: pod web to be ready")
+    assert found[4].line == "OSError: [Errno 9] Bad file descriptor"
+    assert found[4].raised_at == "kubelab/watching.py:5"
 
 
 def test_a_run_that_failed_outside_any_test_names_kubelabs_line():
@@ -106,6 +134,11 @@ def test_a_run_that_failed_outside_any_test_names_kubelabs_line():
     )
     chromium = "kubelab: reports/lab.html does not read well in Chromium: no section Pods"
     assert run_failure(f"40 passed\n{chromium}\n").source == KUBELAB
+    sentinels = (
+        "kubelab: end-of-run check failed: the lab changed objects it did not create: "
+        "ConfigMap kubelab-sentinel-x/keep: deleted"
+    )
+    assert run_failure(f"40 passed\n{sentinels}\n").source == KUBELAB
     assert run_failure("Segmentation fault\n") == Failure("", "Segmentation fault", KUBELAB)
 
 
@@ -191,3 +224,36 @@ def test_a_kind_soak_takes_down_only_what_it_created(
     monkeypatch.setattr(engine.DockerEngine, "stop", lambda self: done.append("dockerd"))
     before.take_down()
     assert done == deleted
+
+
+def test_a_soak_sets_the_earlier_soaks_runs_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A soak of one run after one of three: only this soak's run-1 is left beside its log; the
+    earlier soak's three are in .previous/, as a lab run does with its reports directory."""
+    from kubelab.cluster.local import LocalCluster
+
+    soak_dir = tmp_path / "soak"
+    for n in (1, 2, 3):
+        (soak_dir / f"run-{n}").mkdir(parents=True)
+        (soak_dir / f"run-{n}" / "junit.xml").write_text("earlier")
+        (soak_dir / f"run-{n}.log").write_text("earlier")
+    (soak_dir / "kind").mkdir()  # not a run of a soak: left alone
+
+    def passing_run(command: list[str], stdout: object, **kwargs: object) -> None:
+        stdout.write("1 passed\n")  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(soak.subprocess, "run", passing_run)
+    monkeypatch.setattr(LocalCluster, "has_processes", lambda self: False)
+    assert soak.main(["--runs", "1", f"--soak-dir={soak_dir}"]) == 0
+    assert sorted(p.name for p in soak_dir.iterdir()) == [".previous", "kind", "run-1", "run-1.log"]
+    assert list((soak_dir / "run-1").iterdir()) == []
+    assert (soak_dir / "run-1.log").read_text() == "1 passed\n"
+    assert sorted(p.name for p in (soak_dir / ".previous").iterdir()) == [
+        "run-1",
+        "run-1.log",
+        "run-2",
+        "run-2.log",
+        "run-3",
+        "run-3.log",
+    ]

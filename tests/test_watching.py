@@ -356,20 +356,44 @@ def test_a_stop_after_the_socket_closed_under_the_response_is_quiet() -> None:
     watched.shut_down()  # and only once
 
 
-def test_a_stop_meeting_another_socket_error_says_so() -> None:
-    ours, theirs = socket.socketpair()
-    theirs.close()
+@pytest.mark.parametrize(
+    "met",
+    [
+        OSError(errno.ENOTCONN, "Transport endpoint is not connected"),
+        OSError(errno.ENOTSOCK, "Socket operation on non-socket"),
+        RuntimeError("Cannot shutdown as connection has already been released to the pool"),
+        ValueError("Cannot shutdown socket as self._sock_shutdown is not set"),
+    ],
+    ids=["ENOTCONN", "ENOTSOCK", "released-to-the-pool", "sock-shutdown-unset"],
+)
+def test_a_stop_racing_the_reader_that_ends_the_read_is_quiet(met: Exception) -> None:
+    """What urllib3's shutdown() raises when the reader closed the response or handed its
+    connection back between the stop's check and the shutdown: the read is over, the stop quiet
+    (as kubernetes.watch.Watch.stop is)."""
     from kubelab.watching import _Watched
 
+    ours, theirs = socket.socketpair()
     response = _Response(ours)
-    response.shutdown = functools.partial(_fails, errno.ENOTSOCK)
-    with pytest.raises(OSError, match="ENOTSOCK"):
+    response.shutdown = functools.partial(_raise, met)
+    _Watched(response, threading.Lock()).shut_down()
+    ours.close()
+    theirs.close()
+
+
+def test_a_programming_error_in_a_stop_is_not_hidden() -> None:
+    from kubelab.watching import _Watched
+
+    ours, theirs = socket.socketpair()
+    response = _Response(ours)
+    response.shutdown = functools.partial(_raise, TypeError("shutdown() takes no arguments"))
+    with pytest.raises(TypeError, match="takes no arguments"):
         _Watched(response, threading.Lock()).shut_down()
     ours.close()
+    theirs.close()
 
 
-def _fails(code: int) -> None:
-    raise OSError(code, errno.errorcode[code])
+def _raise(exc: Exception) -> None:
+    raise exc
 
 
 def test_a_transient_api_error_while_asking_the_controllers_does_not_end_the_pod_watch(

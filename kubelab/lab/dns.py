@@ -28,6 +28,15 @@ class Lookup:
     pod: str
     addresses: list[str]  # or ["error:", ...] when it does not resolve
     service_address: str
+    cause: str = ""  # why the name does not give the Service's address, when the API tells
+
+    def explain(self, service: str) -> str:
+        """What the name resolved to instead of Service ``service``'s ClusterIP, the cause first."""
+        seen = (
+            f"{self.host} in pod {self.pod} resolves to {' '.join(self.addresses)}, "
+            f"not to Service {service}'s ClusterIP {self.service_address}"
+        )
+        return f"{self.cause}; {seen}" if self.cause else seen
 
 
 def describe_cluster_dns(kube: Kube) -> str:
@@ -57,7 +66,9 @@ def look_up(ns: LabNamespace, host: str, pod: str = "web") -> Lookup:
         f"what {host} resolves to in pod {name}",
         f"{host}: {' '.join(addresses)}\n(Service {service}'s ClusterIP: {address})",
     )
-    return Lookup(host, pod, addresses, address)
+    # Only when the name does not give the Service's address: the cluster's DNS not serving.
+    cause = causes.dns_not_serving(ns, name) if addresses != [address] else ""
+    return Lookup(host, name, addresses, address, cause)
 
 
 def wait_until_web_pods_connect(ns: LabNamespace, service: str, port: int) -> None:

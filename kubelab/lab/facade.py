@@ -93,7 +93,8 @@ class Lab:
         return asking.node_port_urls(self.ns, service)
 
     def look_up(self, host: str, pod: str = "web") -> dns.Lookup:
-        """What ``host`` resolves to inside pod ``pod``, and its Service's ClusterIP."""
+        """What ``host`` resolves to inside pod ``pod`` and its Service's ClusterIP; when it does
+        not give that address, why (the cluster's DNS not serving), if the API tells."""
         return dns.look_up(self.ns, host, pod)
 
     def explain(self, answers: list[Answer]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kubernetes import client
 
 from kubelab import causes, evidence, manifests
+from kubelab.errors import EnvironmentProblem
 from kubelab.images import Images
 from kubelab.namespace import LabNamespace
 from kubelab.waits import wait_until
@@ -33,10 +34,16 @@ def start_service(ns: LabNamespace, images: Images, name: str) -> None:
 
 
 def wait_for_service_endpoints(ns: LabNamespace, name: str) -> None:
-    """Wait until the Service has a ready endpoint for each pod it selects (the namespace's
-    timeout: the pods behind it may still be starting)."""
-    selector = manifests.read(SERVICE_MANIFESTS[name])["spec"]["selector"]
-    pods = ns.pods(causes.labels(selector))
+    """Wait until the Service has a ready endpoint for each pod its selector, as the cluster
+    holds it, matches (the namespace's timeout: the pods behind it may still be starting); a
+    selector that matches no pod fails at once, naming the selector and the pods there."""
+    service = ns.get("Service", name)
+    selector = causes.labels(service.spec.selector or {}) if service is not None else ""
+    pods = ns.pods(selector) if selector else []
+    if not pods:
+        cause = causes.service_without_endpoints(ns, name)
+        if cause:
+            raise EnvironmentProblem(cause)
     ns.wait_for_endpoints(name, count=len(pods), timeout=ns.timeout)
 
 

@@ -56,11 +56,20 @@ def in_play(config: pytest.Config) -> bool:
 
 
 def needs_cluster(item: pytest.Item) -> bool:
-    """The test uses a cluster fixture, or is a pytest-bdd scenario of a run that reaches
-    ``kubelab_paths`` (its steps ask for fixtures only while it runs, so its fixture names
-    cannot tell; elsewhere its first step that asks for one brings the cluster up)."""
-    names = getattr(item, "fixturenames", ())
-    return "cluster" in names or (is_scenario(item) and in_play(item.config))
+    """The test uses kubelab's cluster fixture, or is a pytest-bdd scenario of a run that
+    reaches ``kubelab_paths`` (its steps ask for fixtures only while it runs, so its fixture
+    names cannot tell; elsewhere its first step that asks for one brings the cluster up)."""
+    return _uses_kubelab_cluster(item) or (is_scenario(item) and in_play(item.config))
+
+
+def _uses_kubelab_cluster(item: pytest.Item) -> bool:
+    """The ``cluster`` fixture the test resolves is kubelab's, not a project's own of that name
+    (the last definition is the one that applies: a conftest's or module's overrides a plugin's)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None or "cluster" not in getattr(item, "fixturenames", ()):
+        return False
+    definitions = info.name2fixturedefs.get("cluster", ())
+    return bool(definitions) and definitions[-1].func.__module__.split(".")[0] == "kubelab"
 
 
 def take_part(config: pytest.Config, cucumber_json: str | None = None) -> None:

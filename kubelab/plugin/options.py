@@ -144,10 +144,14 @@ def check_options(config: pytest.Config) -> None:
 
 def _check_change_options(config: pytest.Config) -> None:
     """--cluster-change names a change kubelab knows; a command change has its command."""
+    if config.getoption("--change-timeout") <= 0:
+        raise pytest.UsageError("--change-timeout must be a positive number of seconds")
+    kind, command = config.getoption("--cluster-change"), config.getoption("--change")
+    if kind is None and command is None:
+        return  # kubelab.change imports the kubernetes client: not in a run that asks no change
     from kubelab.change import KINDS
     from kubelab.changes import check_command
 
-    kind, command = config.getoption("--cluster-change"), config.getoption("--change")
     if kind is not None and kind not in KINDS:
         raise pytest.UsageError(f"--cluster-change={kind} is not one of {', '.join(KINDS)}")
     if kind == "command" and not command:
@@ -157,8 +161,6 @@ def _check_change_options(config: pytest.Config) -> None:
             f"--change runs the user's command; --cluster-change={kind} is a built-in change: "
             "give one of them"
         )
-    if config.getoption("--change-timeout") <= 0:
-        raise pytest.UsageError("--change-timeout must be a positive number of seconds")
     if command is not None:
         try:
             check_command(command)
