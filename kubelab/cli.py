@@ -7,10 +7,10 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 from kubelab.errors import KubelabError
 from kubelab.releases import DEFAULT, DEFAULT_PROXY_MODE, PROXY_MODES, supported
+from kubelab.signals import sigterm_as_interrupt
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,10 +106,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # so that `up` cleans up as on Ctrl-C
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -132,7 +128,7 @@ def _images(args: argparse.Namespace) -> int:
     from kubelab.images import lab
     from kubelab.paths import cache_dir, source_dir
 
-    signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     app_dir = (args.app_dir or source_dir("app")).absolute()
     if not (app_dir / "Dockerfile").is_file():
         raise UsageError(f"{app_dir / 'Dockerfile'} does not exist: pass --app-dir")
@@ -163,7 +159,7 @@ def _gate(args: argparse.Namespace) -> int:
         extra,
         change_timeout=args.change_timeout,
     )
-    signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     return gate.run(chosen, args.reports_dir.absolute(), extra)
 
@@ -172,7 +168,7 @@ def _local(args: argparse.Namespace) -> int:
     from kubelab.cluster.local import LocalCluster
 
     if args.action == "up":
-        signal.signal(signal.SIGTERM, _sigterm)
+        signal.signal(signal.SIGTERM, sigterm_as_interrupt)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
         LocalCluster(
             args.name,

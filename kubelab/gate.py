@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubelab import releases
+from kubelab import releases, signals
 from kubelab.change import stopped
 from kubelab.changes import check_command
 from kubelab.console import say
@@ -29,7 +29,6 @@ from kubelab.gatereport import PhaseResult, html, outcomes, side_by_side
 from kubelab.paths import source_dir
 
 # The plugin's shield for the end of a run, reused (the same message, the same handling).
-from kubelab.plugin.cluster import _shielded_from_signals as shielded_from_signals
 from kubelab.report import set_aside_earlier_run
 
 RUN_TIMEOUT = 1800.0  # one pytest run: the lab, or the change with its settling
@@ -255,7 +254,7 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
 def _stop(child: subprocess.Popen[bytes]) -> None:
     """Tell a run to stop (SIGTERM) and wait for it (STOP_TIMEOUT, then kill it); another
     Ctrl-C or SIGTERM meanwhile only says so, as the run's own cleanup does."""
-    with shielded_from_signals():
+    with signals.shielded():
         child.send_signal(signal.SIGTERM)
         try:
             child.wait(timeout=STOP_TIMEOUT)
@@ -318,7 +317,7 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
                 break
     finally:
         # Another Ctrl-C or SIGTERM would cut the teardown short: it only says so meanwhile.
-        with shielded_from_signals():
+        with signals.shielded():
             try:
                 problems += host.down()
             finally:

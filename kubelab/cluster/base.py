@@ -9,8 +9,6 @@ from kubelab.commands import CommandFailed, run
 from kubelab.errors import NodeCommandFailed, NotSupported
 from kubelab.images import Images
 
-__all__ = ["Images", "Provider", "node_command"]
-
 
 class Provider(abc.ABC):
     """A cluster the suite runs on: kubeconfig, images on every node, node access, teardown."""

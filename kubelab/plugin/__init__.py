@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kubelab.cluster.base import Images, Provider
+from kubelab.cluster.base import Provider
+from kubelab.images import Images
 from kubelab.plugin import ahead, bdd, collection, documentation, namespaces, options, xdist
 from kubelab.plugin.cluster import (
     CLUSTER,

@@ -8,18 +8,18 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import pytest
 
-from kubelab.cluster.base import Images, Provider
+from kubelab import signals
+from kubelab.cluster.base import Provider
 from kubelab.console import say
 from kubelab.errors import KubelabError
+from kubelab.images import Images
 from kubelab.plugin import namespaces
 from kubelab.plugin.bdd import is_scenario
 from kubelab.plugin.documentation import NAME, LivingDocumentation
@@ -81,7 +81,7 @@ def take_part(config: pytest.Config, cucumber_json: str | None = None) -> None:
     if not hasattr(config, "workerinput"):  # the controller reports for every worker
         config.pluginmanager.register(LivingDocumentation(config, cucumber_json), NAME)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGTERM, signals.sigterm_as_interrupt)
 
 
 def set_aside_earlier_reports(config: pytest.Config) -> None:
@@ -138,28 +138,6 @@ def where(config: pytest.Config) -> str:
     return f"the {cluster.provider.name} cluster at {cluster.kube.where}"
 
 
-def _shielded(signum: int, frame: FrameType | None) -> None:
-    say("kubelab: still cleaning up; it ends by itself", sys.stderr)
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # what CI systems send on cancel: clean up as on Ctrl-C
-
-
-@contextmanager
-def _shielded_from_signals() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait until the block is done (in the main thread; elsewhere, as is)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, _shielded) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def end_of_run(session: pytest.Session, documentation: Callable[[], object] = lambda: None) -> None:
     """Check the sentinels, delete the run's namespaces, tear the cluster down (once); a step
     that fails fails the run. ``documentation`` runs meanwhile: most of the cleanup is waiting
@@ -181,7 +159,7 @@ def end_of_run(session: pytest.Session, documentation: Callable[[], object] = la
                 )
                 say(f"kubelab: end-of-run check failed: {exc}", sys.stderr)
 
-    with _shielded_from_signals():
+    with signals.shielded():
         cleanup = threading.Thread(target=clean_up, name="kubelab-end-of-run", daemon=True)
         cleanup.start()
         try:

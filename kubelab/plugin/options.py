@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from kubelab import releases
-from kubelab.cluster.base import Images
 from kubelab.cluster.select import CHOICES, DEFAULT_IMAGES, Options
 from kubelab.errors import KubelabError
+from kubelab.images import Images
 from kubelab.paths import source_dir
 from kubelab.waits import MEDIUM
 
