@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from kubelab import releases
 from tests.stand_in_api import kubeconfig, serve
 
 ROOT = Path(__file__).resolve().parents[1]
+# A patch of the newest release that kubelab does not know (1.37.99).
+UNKNOWN_PATCH = f"1.{releases.DEFAULT.minor}.99"
 
 
 def run_lab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -155,15 +158,16 @@ def test_wait_timeout_shorter_than_any_step():
         (
             "--k8s-version=1.34",
             (
-                "ERROR: --k8s-version 1.34: Kubernetes 1.34 reached end of life on 2026-10-27; "
-                "give 1.35, 1.36 or 1.37"
+                "ERROR: --k8s-version 1.34: Kubernetes 1.34 is past its end of life; "
+                f"give {releases.supported()}"
             ),
         ),
         (
             "--k8s-version=banana",
             (
-                "ERROR: --k8s-version 'banana' is not a Kubernetes version: give 1.35, 1.36 or 1.37 "
-                "(a minor, or a full version such as 1.37.2)"
+                f"ERROR: --k8s-version 'banana' is not a Kubernetes version: give "
+                f"{releases.supported()} (a minor, or a full version such as "
+                f"{releases.DEFAULT.version})"
             ),
         ),
         (
@@ -184,7 +188,14 @@ def test_a_release_or_mode_not_offered(option: str, said: str) -> None:
 @pytest.mark.parametrize(
     ("option", "said"),
     [
-        ("--k8s-version=1.34", "kubelab: --k8s-version 1.34: Kubernetes 1.34 reached end of life"),
+        ("--k8s-version=1.34", "kubelab: --k8s-version 1.34: Kubernetes 1.34 is past its end of"),
+        (
+            f"--k8s-version={UNKNOWN_PATCH}",
+            (
+                f"kubelab: --k8s-version {UNKNOWN_PATCH}: the newest 1.{releases.DEFAULT.minor} patch "
+                f"kubelab knows is {releases.DEFAULT.version}; give"
+            ),
+        ),
         ("--proxy-mode=ipvs", "kubelab: --proxy-mode ipvs: kube-proxy's ipvs mode is deprecated"),
     ],
 )
