@@ -83,6 +83,22 @@ class Chosen:
 
     release: Release
     version: str  # "1.36.3"
+    patch_asked: bool = False  # --k8s-version named the patch, not only the minor
+
+    def kindest_node(self) -> str:
+        """The upstream kindest/node image kind runs for this release on a user's own Docker
+        engine: the row's (its patch is kind's); UsageError in one line when another patch was
+        asked (kubelab pins one image per minor, by digest; an unpinned tag may not exist, or
+        be built for another kind)."""
+        if self.patch_asked and self.version != self.release.kind_version:
+            minor = f"1.{self.release.minor}"
+            raise UsageError(
+                f"--k8s-version {self.version}: kind on your own Docker engine runs kind's node "
+                f"image of Kubernetes {minor}, kindest/node v{self.release.kind_version} (pinned "
+                f"in kubelab/releases.py), and kubelab pins none of {self.version}; give "
+                f"--k8s-version {minor}"
+            )
+        return self.release.kind_node
 
 
 def today() -> date:
@@ -137,7 +153,7 @@ def choose(text: str | None) -> Chosen:
             f"or a patch up to {release.version}, or raise the 1.{minor} row's version in "
             "kubelab/releases.py once the Go module proxy serves the newer patch"
         )
-    return Chosen(release, f"1.{minor}.{patch}")
+    return Chosen(release, f"1.{minor}.{patch}", patch_asked=True)
 
 
 def choose_proxy_mode(text: str | None) -> str:

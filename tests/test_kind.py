@@ -16,7 +16,7 @@ import kubelab.cluster.kind
 from kubelab import releases
 from kubelab.cluster.kind import KindProvider, nodeimage, nodelogs, nodes, provider
 from kubelab.cluster.kind.config import kind_config, offline_corefile
-from kubelab.errors import EnvironmentProblem
+from kubelab.errors import EnvironmentProblem, UsageError
 
 # kubeadm's Corefile as kind's clusters have it (kubeadm v1.34).
 KUBEADM_COREFILE = """.:53 {
@@ -68,8 +68,26 @@ def test_config_names_the_proxy_mode_asked_for():
 
 
 def test_a_users_docker_runs_the_upstream_node_image_of_the_release(tmp_path: Path):
-    provider = KindProvider(tmp_path / "app", tmp_path / "work", k8s_version="1.36")
-    assert provider.release.release.kind_node.startswith("kindest/node:v1.36.4@sha256:")
+    for row in releases.RELEASES:
+        provider = KindProvider(tmp_path / "app", tmp_path / "work", k8s_version=f"1.{row.minor}")
+        assert provider.release.kindest_node() == row.kind_node
+
+
+def test_a_patch_kind_has_no_image_of_is_refused_on_a_users_docker(monkeypatch, tmp_path: Path):
+    # A patch kubelab knows of the newest release, other than the one kind's image runs.
+    row = releases.DEFAULT
+    patches = [f"1.{row.minor}.{p}" for p in range(int(row.version.split(".")[2]) + 1)]
+    asked = next(v for v in patches if v != row.kind_version)
+    calls = stand_in_kind(tmp_path, monkeypatch)
+    provider = KindProvider(tmp_path / "app", tmp_path / "work", k8s_version=asked)
+    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)  # the user's own engine
+    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
+    monkeypatch.setattr(nodes, "node_images", lambda name: {})
+    with pytest.raises(UsageError, match=rf"^--k8s-version {asked}: kind on your own Docker"):
+        provider.setup()
+    provider.teardown()
+    assert not calls.exists()  # kind was never asked for anything
 
 
 def test_config_tells_kubeadm_the_real_etcd_and_coredns_tags():

@@ -41,7 +41,11 @@ def test_a_minor_means_its_newest_known_patch(row: releases.Release) -> None:
 
 def test_an_older_patch_of_a_supported_minor_is_accepted() -> None:
     chosen = releases.choose(f"1.{NEWEST.minor}.0")
-    assert (chosen.release, chosen.version) == (NEWEST, f"1.{NEWEST.minor}.0")
+    assert (chosen.release, chosen.version, chosen.patch_asked) == (
+        NEWEST,
+        f"1.{NEWEST.minor}.0",
+        True,
+    )
 
 
 def test_a_patch_newer_than_the_known_one_is_refused_naming_it() -> None:
@@ -101,6 +105,21 @@ def test_other_versions_are_refused_in_one_line(given: str, said: str) -> None:
         releases.choose(given)
     assert said in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_kind_on_a_users_docker_runs_the_kind_image_of_the_minor_or_the_patch_asked() -> None:
+    assert releases.choose(f"1.{NEWEST.minor}").kindest_node() == NEWEST.kind_node
+    asked = releases.Chosen(NEWEST, NEWEST.kind_version, patch_asked=True)
+    assert asked.kindest_node() == NEWEST.kind_node
+    other = f"1.{NEWEST.minor}.{int(NEWEST.kind_version.split('.')[2]) + 1}"
+    with pytest.raises(UsageError) as err:
+        releases.Chosen(NEWEST, other, patch_asked=True).kindest_node()
+    assert str(err.value) == (
+        f"--k8s-version {other}: kind on your own Docker engine runs kind's node image of "
+        f"Kubernetes 1.{NEWEST.minor}, kindest/node v{NEWEST.kind_version} (pinned in "
+        f"kubelab/releases.py), and kubelab pins none of {other}; give --k8s-version "
+        f"1.{NEWEST.minor}"
+    )
 
 
 def test_proxy_modes() -> None:

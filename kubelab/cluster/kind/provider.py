@@ -105,7 +105,7 @@ class KindProvider(Provider):
                 self.workers, node.etcd_tag, node.coredns_tag, self.proxy_mode, cgroup_v1
             )
         else:
-            image = self.release.release.kind_node
+            image = self.release.kindest_node()  # refuses a patch kind has no image of
             config = kind_config(self.workers, proxy_mode=self.proxy_mode, cgroup_v1=cgroup_v1)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._kubeconfig.parent.mkdir(parents=True, exist_ok=True)
