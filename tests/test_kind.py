@@ -175,7 +175,83 @@ def test_a_kind_cluster_of_another_release_is_refused_not_reused(monkeypatch, tm
     )
     provider.teardown()  # not this run's cluster: left as it is
     assert not calls.exists()
+    monkeypatch.setattr(nodes, "proxy_mode", lambda name: "iptables")
     assert nodes.reuse_or_refuse("kubelab", "kubelab.local/kind-node:v1.36.3")  # its own release
+
+
+def stand_in_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_conf: str) -> Path:
+    """A stand-in for docker on PATH that records each command line in the file it returns and
+    answers ``docker exec`` with ``config_conf`` (kube-proxy's ConfigMap as kubectl prints it);
+    an empty one: the exec fails, as on a stopped node."""
+    calls = tmp_path / "docker-calls"
+    fake = tmp_path / "docker-bin" / "docker"
+    fake.parent.mkdir()
+    (tmp_path / "config.conf").write_text(config_conf)
+    answer = (
+        f"cat {tmp_path / 'config.conf'}"
+        if config_conf
+        else "echo 'Error response from daemon: container is not running' >&2; exit 1"
+    )
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n{answer}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    return calls
+
+
+# kube-proxy's config.conf as kubeadm writes it from kind's kubeProxyMode (trimmed).
+KUBE_PROXY_CONF = """apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clusterCIDR: 10.244.0.0/16
+mode: {mode}
+"""
+
+
+def test_a_kind_cluster_in_another_proxy_mode_is_refused_not_reused(monkeypatch, tmp_path: Path):
+    calls = stand_in_kind(tmp_path, monkeypatch)
+    docker = stand_in_docker(tmp_path, monkeypatch, KUBE_PROXY_CONF.format(mode="nftables"))
+    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    image = provider.release.kindest_node()
+    kept = {"kubelab-control-plane": image, "kubelab-worker": image}
+    monkeypatch.setattr(nodes, "node_images", lambda name: kept)
+    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
+    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
+    with pytest.raises(EnvironmentProblem) as refused:
+        provider.setup()
+    fake = tmp_path / "bin" / "kind"
+    assert str(refused.value) == (
+        "kind cluster kubelab runs kube-proxy in nftables mode and this run asks for iptables: "
+        f"it is not reused; delete it (`{fake} delete cluster --name kubelab`) or ask for "
+        "--proxy-mode nftables"
+    )
+    provider.teardown()  # not this run's cluster: left as it is
+    assert not calls.exists()
+    assert docker.read_text().split()[:4] == [
+        "exec",
+        "kubelab-control-plane",
+        "kubectl",
+        ("--kubeconfig=/etc/kubernetes/admin.conf"),
+    ]
+    assert nodes.reuse_or_refuse("kubelab", image, "nftables")  # its own mode: reused
+
+
+def test_a_kind_cluster_whose_proxy_mode_cannot_be_read_is_refused(monkeypatch, tmp_path: Path):
+    stand_in_docker(tmp_path, monkeypatch, "")
+    monkeypatch.setattr(nodes, "node_images", lambda name: {"kubelab-control-plane": "node:1"})
+    with pytest.raises(EnvironmentProblem) as refused:
+        nodes.reuse_or_refuse("kubelab", "node:1", "iptables")
+    said = str(refused.value)
+    assert said.startswith("kind cluster kubelab exists and its kube-proxy mode cannot be read (")
+    assert "container is not running" in said
+    assert said.endswith(
+        "it is not reused; start it, or delete it (`kind delete cluster --name kubelab`)"
+    )
+    assert "\n" not in said
+
+
+def test_kube_proxy_without_a_mode_runs_iptables(monkeypatch, tmp_path: Path):
+    stand_in_docker(tmp_path, monkeypatch, KUBE_PROXY_CONF.format(mode='""'))
+    assert nodes.proxy_mode("kubelab") == "iptables"
 
 
 @pytest.mark.parametrize("found", [True, False], ids=["found", "created"])
@@ -190,6 +266,7 @@ def test_a_run_deletes_only_the_kind_cluster_it_created(
     image = provider.release.release.kind_node
     there = {"kubelab-control-plane": image, "kubelab-worker": image} if found else {}
     monkeypatch.setattr(nodes, "node_images", lambda name: there)
+    monkeypatch.setattr(nodes, "proxy_mode", lambda name: provider.proxy_mode)
     monkeypatch.setattr(provider.engine, "ensure", lambda: None)
     monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
     monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
