@@ -303,11 +303,30 @@ def test_kubelab_runc_drops_only_what_the_bounding_set_lacks(tmp_path: Path):
     assert "CAP_SYS_ADMIN" in kept  # what a kind node needs is still there
 
 
+# The lines of kind v0.33.0's containerd config that the node image changes.
+KIND_CONTAINERD = """[plugins."io.containerd.grpc.v1.cri"]
+  # use fixed sandbox image
+  sandbox_image = "registry.k8s.io/pause:3.10"
+  restrict_oom_score_adj = false
+"""
+
+
 def test_node_containerd_keeps_pods_oom_score_adj_at_or_above_its_own():
-    kind_config = '[plugins."io.containerd.grpc.v1.cri"]\n  restrict_oom_score_adj = false\n'
-    assert "restrict_oom_score_adj = true" in nodeimage.containerd_config(kind_config)
+    config = nodeimage.containerd_config(KIND_CONTAINERD, "registry.k8s.io/pause:3.10.2")
+    assert "restrict_oom_score_adj = true" in config
     with pytest.raises(EnvironmentProblem, match="restrict_oom_score_adj"):
-        nodeimage.containerd_config("version = 2\n")
+        nodeimage.containerd_config("version = 2\n", "registry.k8s.io/pause:3.10.2")
+
+
+@pytest.mark.parametrize("row", releases.RELEASES, ids=lambda r: f"1.{r.minor}")
+def test_node_containerd_runs_the_pause_the_release_pins(row: releases.Release):
+    node = nodeimage.NodeImage.of("kubelab.local/kind-node:v1", releases.choose(f"1.{row.minor}"))
+    assert node.pause_ref == f"registry.k8s.io/pause:{row.pause}"
+    config = nodeimage.containerd_config(KIND_CONTAINERD, node.pause_ref)
+    assert f'  sandbox_image = "{node.pause_ref}"\n' in config
+    assert config.count("sandbox_image") == 1
+    with pytest.raises(EnvironmentProblem, match="no sandbox_image"):
+        nodeimage.containerd_config("restrict_oom_score_adj = false\n", node.pause_ref)
 
 
 def test_node_entrypoint_waits_for_dockers_rules_and_logs_both_counts():

@@ -76,6 +76,14 @@ class LocalCluster:
     # ---- public API -------------------------------------------------------------------------
 
     @property
+    def pause(self) -> str:
+        """The pod sandbox image a boot gives every node: kubelab's build of pause, tagged with
+        the version kubeadm of the release pins (an upgrade in place keeps the booted one)."""
+        from kubelab.images.pause import pause_image
+
+        return pause_image(self.release.release.pause)
+
+    @property
     def kubeconfig(self) -> Path:
         """The admin kubeconfig (server https://<control-plane address>:6443)."""
         return self.layout.admin_kubeconfig
@@ -137,7 +145,7 @@ class LocalCluster:
             from kubelab.images.pause import build_pause_image
 
             images = [
-                build_pause_image(paths.cache_dir()),
+                build_pause_image(paths.cache_dir(), self.pause),
                 build_coredns_image(paths.cache_dir(), bins.path("coredns"), coredns),
             ]
             if self._has_leftovers():  # none of its processes runs: what a stopped cluster left
@@ -321,7 +329,7 @@ class LocalCluster:
         for node in nodes:
             network.setup_node(node)
             cleanup.create_cgroup(configs.cgroup_root(self.name, node))
-            files.write_node_files(layout, node, runtime.path("runc"), self.proxy_mode)
+            files.write_node_files(layout, node, runtime.path("runc"), self.pause, self.proxy_mode)
         phase("starting containerd on every node, etcd and kube-apiserver")
         for node in nodes:
             self.processes.spawn(node, "containerd", components.containerd(runtime, layout, node))
