@@ -91,6 +91,14 @@ def test_a_failed_collection_reaches_no_cluster(tmp_path, args, said):
     assert "kubelab:" not in result.stdout + result.stderr
 
 
+def test_a_release_asked_of_an_existing_cluster(tmp_path):
+    result = run_lab(
+        "--cluster=existing", f"--kubeconfig={tmp_path / 'config'}", "--k8s-version=1.36"
+    )
+    assert result.returncode != 0
+    assert "--k8s-version 1.36: kubelab runs on the existing cluster of" in one_line_error(result)
+
+
 def test_malformed_kubeconfig(tmp_path):
     bad = tmp_path / "kubeconfig"
     bad.write_text("clusters: [this is not: a kubeconfig\n")
