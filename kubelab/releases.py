@@ -135,7 +135,8 @@ def choose(text: str | None) -> Chosen:
     release = next((r for r in RELEASES if r.minor == minor), None)
     if release is None:
         known = (
-            "is past its end of life"
+            f"reached end of life (it is older than 1.{RELEASES[0].minor}, the oldest release "
+            "kubelab knows)"
             if minor < RELEASES[0].minor
             else "is not a release kubelab knows yet"
         )

@@ -166,8 +166,8 @@ def test_wait_timeout_shorter_than_any_step():
         (
             "--k8s-version=1.34",
             (
-                "ERROR: --k8s-version 1.34: Kubernetes 1.34 is past its end of life; "
-                f"give {releases.supported()}"
+                "ERROR: --k8s-version 1.34: Kubernetes 1.34 reached end of life (it is older than "
+                f"1.35, the oldest release kubelab knows); give {releases.supported()}"
             ),
         ),
         (
@@ -196,7 +196,7 @@ def test_a_release_or_mode_not_offered(option: str, said: str) -> None:
 @pytest.mark.parametrize(
     ("option", "said"),
     [
-        ("--k8s-version=1.34", "kubelab: --k8s-version 1.34: Kubernetes 1.34 is past its end of"),
+        ("--k8s-version=1.34", "kubelab: --k8s-version 1.34: Kubernetes 1.34 reached end of life"),
         (
             f"--k8s-version={UNKNOWN_PATCH}",
             (

@@ -38,7 +38,7 @@ def test_the_table_has_a_row_per_cell() -> None:
 @pytest.mark.parametrize(
     ("option", "said"),
     [
-        ("--k8s-version=1.34", "kubelab matrix: --k8s-version 1.34: Kubernetes 1.34 is past"),
+        ("--k8s-version=1.34", "kubelab matrix: --k8s-version 1.34: Kubernetes 1.34 reached end"),
         ("--proxy-mode=ipvs", "kubelab matrix: --proxy-mode ipvs: kube-proxy's ipvs mode is"),
     ],
 )

@@ -83,12 +83,13 @@ def test_a_release_is_refused_from_the_day_its_end_of_life_comes(
         (
             f"1.{ROWS[0].minor - 1}",
             (
-                f"--k8s-version 1.{ROWS[0].minor - 1}: Kubernetes 1.{ROWS[0].minor - 1} is past its "
-                f"end of life; give {releases.supported()}"
+                f"--k8s-version 1.{ROWS[0].minor - 1}: Kubernetes 1.{ROWS[0].minor - 1} reached end "
+                f"of life (it is older than 1.{ROWS[0].minor}, the oldest release kubelab knows); "
+                f"give {releases.supported()}"
             ),
         ),
-        (f"1.{ROWS[0].minor - 1}.4", f"Kubernetes 1.{ROWS[0].minor - 1} is past its end of life"),
-        ("1.20", "Kubernetes 1.20 is past its end of life"),
+        (f"1.{ROWS[0].minor - 1}.4", f"Kubernetes 1.{ROWS[0].minor - 1} reached end of life ("),
+        ("1.20", "Kubernetes 1.20 reached end of life ("),
         (
             f"1.{NEWEST.minor + 1}",
             f"Kubernetes 1.{NEWEST.minor + 1} is not a release kubelab knows",
