@@ -1,10 +1,14 @@
 """``tox -e matrix``: the whole lab on the local cluster at every supported release and in each
 kube-proxy mode, one fresh cluster each, and one table: release, mode, scenarios passed, wall
-time. Exits non-zero unless every cell passed."""
+time. A run of every release and mode writes the table, dated, into its own section of
+``docs/measurements.md`` (the rest of the file is ``tox -e bench``'s). Exits non-zero unless
+every cell passed."""
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 import subprocess
 import sys
 import tempfile
@@ -14,11 +18,17 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from kubelab import releases
+from kubelab.bench import MEASUREMENTS
 from kubelab.cluster.local import LocalCluster
 from kubelab.console import say
+from kubelab.errors import KubelabError
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT = 3600.0  # a cold build of a release is part of its cell
+# The matrix's section of docs/measurements.md lies between these lines, after bench's
+# "Measured by other means" (which a bench run keeps as it is); nothing else there is touched.
+SECTION_START = "<!-- written by tox -e matrix (kubelab/matrix.py): edit outside this section -->"
+SECTION_END = "<!-- end of the section written by tox -e matrix -->"
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,19 @@ class Cell:
     passed: int
     total: int
     seconds: float
+    timed_out: bool = False  # killed after RUN_TIMEOUT: counted as failed
+
+    @property
+    def ok(self) -> bool:
+        """Every scenario of the cell passed."""
+        return not self.timed_out and self.total > 0 and self.passed == self.total
+
+    @property
+    def outcome(self) -> str:
+        """'14 of 14', or that the run timed out."""
+        if self.timed_out:
+            return f"failed: timed out after {RUN_TIMEOUT:.0f} s"
+        return f"{self.passed} of {self.total}"
 
 
 def counts(junit: Path) -> tuple[int, int]:
@@ -51,9 +74,7 @@ def table(cells: list[Cell]) -> str:
         "| release | kube-proxy | scenarios passed | wall time |",
         "|---|---|---|---|",
     ]
-    lines += [
-        f"| {c.version} | {c.mode} | {c.passed} of {c.total} | {c.seconds:.0f} s |" for c in cells
-    ]
+    lines += [f"| {c.version} | {c.mode} | {c.outcome} | {c.seconds:.0f} s |" for c in cells]
     return "\n".join(lines)
 
 
@@ -78,9 +99,36 @@ def run_cell(version: str, mode: str, pytest_args: list[str]) -> Cell:
             *pytest_args,
         ]
         started = time.monotonic()
-        subprocess.run(argv, cwd=ROOT, check=False, timeout=RUN_TIMEOUT)
+        try:
+            subprocess.run(argv, cwd=ROOT, check=False, timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:  # the run was killed: the cluster it booted is left
+            seconds = time.monotonic() - started
+            say(f"[matrix] Kubernetes {version}, {mode}: no end after {RUN_TIMEOUT:.0f} s")
+            cluster = LocalCluster()
+            if cluster.has_processes():
+                cluster.down()
+            return Cell(version, mode, 0, 0, seconds, timed_out=True)
         passed, total = counts(junit)
         return Cell(version, mode, passed, total, time.monotonic() - started)
+
+
+def section(cells: list[Cell], date: datetime.date, cores: int) -> str:
+    """The matrix's section of docs/measurements.md, delimited."""
+    return (
+        f"{SECTION_START}\n## `tox -e matrix` on {date.isoformat()} ({cores} cores)\n\n"
+        "The whole lab on a new local cluster for each supported release and kube-proxy mode "
+        "(`tox -e matrix`, with no local cluster up).\n\n"
+        f"{table(cells)}\n{SECTION_END}\n"
+    )
+
+
+def with_section(earlier: str, written: str) -> str:
+    """``earlier`` (docs/measurements.md) with its matrix section replaced by ``written``, or
+    ``written`` added at its end; the rest as it was."""
+    head, start, rest = earlier.partition(SECTION_START)
+    if not start:
+        return f"{earlier.rstrip()}\n\n{written}" if earlier.strip() else written
+    return head + written + rest.partition(SECTION_END)[2].removeprefix("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,18 +143,29 @@ def main(argv: list[str] | None = None) -> int:
         "--proxy-mode", action="append", help="only these modes (default: iptables and nftables)"
     )
     args, pytest_args = parser.parse_known_args(argv)
-    versions = [releases.choose(v).version for v in args.k8s_version or []] or [
-        r.version for r in releases.RELEASES
-    ]
-    modes = [releases.choose_proxy_mode(m) for m in args.proxy_mode or []] or list(
-        releases.PROXY_MODES
-    )
+    try:
+        versions = [releases.choose(v).version for v in args.k8s_version or []] or [
+            r.version for r in releases.live()
+        ]
+        modes = [releases.choose_proxy_mode(m) for m in args.proxy_mode or []] or list(
+            releases.PROXY_MODES
+        )
+    except KubelabError as exc:
+        say(f"kubelab matrix: {exc}", sys.stderr)
+        return 2
     if LocalCluster().has_processes():
         say("kubelab: a local cluster is up: the matrix boots its own; run `kubelab local down`")
         return 2
     cells = [run_cell(v, m, pytest_args) for v in versions for m in modes]
     say(table(cells))
-    return 0 if all(c.total and c.passed == c.total for c in cells) else 1
+    if args.k8s_version or args.proxy_mode or pytest_args:
+        say(f"[matrix] a narrowed run: {MEASUREMENTS} is left as it is")
+    else:
+        earlier = MEASUREMENTS.read_text() if MEASUREMENTS.is_file() else ""
+        written = section(cells, datetime.date.today(), os.cpu_count() or 1)
+        MEASUREMENTS.write_text(with_section(earlier, written))
+        say(f"[matrix] written to {MEASUREMENTS}")
+    return 0 if all(c.ok for c in cells) else 1
 
 
 if __name__ == "__main__":

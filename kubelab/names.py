@@ -14,8 +14,9 @@ CONTROL_PLANE_KEYS = (CONTROL_PLANE_LABEL, "node-role.kubernetes.io/master")
 # inputs, same label, no rebuild.
 INPUTS_LABEL = "org.kubelab.inputs"
 
-# The images kubelab builds for the local cluster (and names by default elsewhere).
-PAUSE_IMAGE = "kubelab.local/pause:3.10"
+# The images kubelab builds for the local cluster (and names by default elsewhere). The pause
+# image is tagged with the pause version kubeadm of the cluster's release pins (Release.pause).
+PAUSE_REPO = "kubelab.local/pause"
 REDIS_IMAGE = "kubelab.local/redis:7"
 WEB_V1_IMAGE = "kubelab.local/web:1.0"
 WEB_V2_IMAGE = "kubelab.local/web:2.0"

@@ -12,24 +12,35 @@ from kubelab.errors import UsageError
 
 @dataclass(frozen=True)
 class Release:
-    """One Kubernetes release: its newest patch kubelab knows, and the versions kubeadm of that
+    """One Kubernetes release: the patch kubelab builds of it, the versions kubeadm of that
     release pins (``cmd/kubeadm/app/constants``: DefaultEtcdVersion, CoreDNSVersion,
-    PauseVersion)."""
+    PauseVersion), the day its support ends, and kind's upstream node image of it."""
 
-    version: str  # the newest patch kubelab knows, e.g. "1.37.2"
+    # The newest patch the Go module proxy serves (`go list -m -versions k8s.io/kubernetes`),
+    # which the local cluster and kind's offline node image build; a newer one is refused.
+    version: str
     etcd: str
     coredns: str
     pause: str
-    end_of_life: date
-    kind_node: str  # the upstream kindest/node image kind (tools.KIND_VERSION) publishes for it
+    end_of_life: date  # from this day on the release is refused
+    # The kindest/node image kind (tools.KIND_VERSION) publishes for this minor, pinned by digest,
+    # for kind on a user's own Docker engine: kind builds it at a patch of its choosing, which
+    # may differ from ``version``.
+    kind_node: str
 
     @property
     def minor(self) -> int:
         """Y of 1.Y.Z."""
         return int(self.version.split(".")[1])
 
+    @property
+    def kind_version(self) -> str:
+        """The Kubernetes version kind_node runs ("1.37.0")."""
+        return self.kind_node.split(":v", 1)[1].split("@", 1)[0]
 
-# Oldest first; the last row is the default.
+
+# Oldest first; the last row is the default. A row past its end of life is refused (see
+# choose); remove it when convenient.
 _KINDEST = "kindest/node"
 RELEASES = (
     Release(
@@ -57,8 +68,6 @@ RELEASES = (
         kind_node=f"{_KINDEST}:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
     ),
 )
-# Releases past their end of life, named in the refusal.
-ENDED = {34: date(2026, 10, 27), 33: date(2026, 6, 28), 32: date(2026, 2, 28)}
 DEFAULT = RELEASES[-1]
 
 # kube-proxy's modes: iptables is what kubeadm writes; nftables is GA since 1.33.
@@ -74,37 +83,78 @@ class Chosen:
 
     release: Release
     version: str  # "1.36.3"
+    patch_asked: bool = False  # --k8s-version named the patch, not only the minor
+
+    def kindest_node(self) -> str:
+        """The upstream kindest/node image kind runs for this release on a user's own Docker
+        engine: the row's (its patch is kind's); UsageError in one line when another patch was
+        asked (kubelab pins one image per minor, by digest; an unpinned tag may not exist, or
+        be built for another kind)."""
+        if self.patch_asked and self.version != self.release.kind_version:
+            minor = f"1.{self.release.minor}"
+            raise UsageError(
+                f"--k8s-version {self.version}: kind on your own Docker engine runs kind's node "
+                f"image of Kubernetes {minor}, kindest/node v{self.release.kind_version} (pinned "
+                f"in kubelab/releases.py), and kubelab pins none of {self.version}; give "
+                f"--k8s-version {minor}"
+            )
+        return self.release.kind_node
+
+
+def today() -> date:
+    """Today's date, by which a release's end of life has come or not."""
+    return date.today()
+
+
+def live() -> list[Release]:
+    """The releases of RELEASES not past their end of life today, oldest first."""
+    return [r for r in RELEASES if today() < r.end_of_life]
 
 
 def supported() -> str:
     """'1.35, 1.36 or 1.37' (for messages)."""
-    minors = [f"1.{r.minor}" for r in RELEASES]
-    return f"{', '.join(minors[:-1])} or {minors[-1]}"
+    minors = [f"1.{r.minor}" for r in live()]
+    if not minors:
+        return "none: every release in kubelab/releases.py is past its end of life"
+    return f"{', '.join(minors[:-1])} or {minors[-1]}" if len(minors) > 1 else minors[0]
 
 
 def choose(text: str | None) -> Chosen:
     """The release a ``--k8s-version`` names: a minor (``1.36``: its newest known patch) or a full
-    version (``1.36.3``); none: the newest supported. UsageError in one line otherwise."""
-    if text is None or not text.strip():
-        return Chosen(DEFAULT, DEFAULT.version)
-    match = _VERSION_RE.match(text.strip())
+    version (``1.36.3``, up to the newest known); none: the newest supported. UsageError in one
+    line otherwise, or when the release is past its end of life."""
+    text = text.strip() if text else ""
+    match = _VERSION_RE.match(text or DEFAULT.version)
     if not match:
         raise UsageError(
             f"--k8s-version {text!r} is not a Kubernetes version: give {supported()} "
             f"(a minor, or a full version such as {DEFAULT.version})"
         )
-    minor = int(match.group(1))
-    for release in RELEASES:
-        if release.minor == minor:
-            patch = match.group(2)
-            return Chosen(release, f"1.{minor}.{patch}" if patch else release.version)
-    if minor in ENDED:
-        reason = f"reached end of life on {ENDED[minor].isoformat()}"
-    elif minor < RELEASES[0].minor:
-        reason = "is past its end of life"
-    else:
-        reason = "is not a release kubelab knows yet"
-    raise UsageError(f"--k8s-version {text}: Kubernetes 1.{minor} {reason}; give {supported()}")
+    minor, patch = int(match.group(1)), match.group(2)
+    asked = f"--k8s-version {text}: " if text else ""
+    release = next((r for r in RELEASES if r.minor == minor), None)
+    if release is None:
+        known = (
+            f"reached end of life (it is older than 1.{RELEASES[0].minor}, the oldest release "
+            "kubelab knows)"
+            if minor < RELEASES[0].minor
+            else "is not a release kubelab knows yet"
+        )
+        raise UsageError(f"{asked}Kubernetes 1.{minor} {known}; give {supported()}")
+    if not today() < release.end_of_life:
+        raise UsageError(
+            f"{asked}Kubernetes 1.{minor} reached end of life on "
+            f"{release.end_of_life.isoformat()}; give {supported()}"
+        )
+    if patch is None or not text:
+        return Chosen(release, release.version)
+    if int(patch) > int(release.version.split(".")[2]):
+        raise UsageError(
+            f"{asked}the newest 1.{minor} patch kubelab knows is {release.version}; give 1.{minor} "
+            f"or a patch up to {release.version}, or raise the 1.{minor} row's version in "
+            "kubelab/releases.py once the Go module proxy serves the newer patch"
+        )
+    return Chosen(release, f"1.{minor}.{patch}", patch_asked=True)
 
 
 def choose_proxy_mode(text: str | None) -> str:

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from kubelab import releases
 from tests.stand_in_api import kubeconfig, serve
 
 ROOT = Path(__file__).resolve().parents[1]
+# A patch of the newest release that kubelab does not know (1.37.99).
+UNKNOWN_PATCH = f"1.{releases.DEFAULT.minor}.99"
 
 
 def run_lab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -86,6 +89,14 @@ def test_a_failed_collection_reaches_no_cluster(tmp_path, args, said):
     assert result.returncode == 4
     assert one_line_error(result).startswith(said)
     assert "kubelab:" not in result.stdout + result.stderr
+
+
+def test_a_release_asked_of_an_existing_cluster(tmp_path):
+    result = run_lab(
+        "--cluster=existing", f"--kubeconfig={tmp_path / 'config'}", "--k8s-version=1.36"
+    )
+    assert result.returncode != 0
+    assert "--k8s-version 1.36: kubelab runs on the existing cluster of" in one_line_error(result)
 
 
 def test_malformed_kubeconfig(tmp_path):
@@ -170,15 +181,16 @@ def test_a_change_asked_wrongly(options: tuple[str, ...], said: str) -> None:
         (
             "--k8s-version=1.34",
             (
-                "ERROR: --k8s-version 1.34: Kubernetes 1.34 reached end of life on 2026-10-27; "
-                "give 1.35, 1.36 or 1.37"
+                "ERROR: --k8s-version 1.34: Kubernetes 1.34 reached end of life (it is older than "
+                f"1.35, the oldest release kubelab knows); give {releases.supported()}"
             ),
         ),
         (
             "--k8s-version=banana",
             (
-                "ERROR: --k8s-version 'banana' is not a Kubernetes version: give 1.35, 1.36 or 1.37 "
-                "(a minor, or a full version such as 1.37.2)"
+                f"ERROR: --k8s-version 'banana' is not a Kubernetes version: give "
+                f"{releases.supported()} (a minor, or a full version such as "
+                f"{releases.DEFAULT.version})"
             ),
         ),
         (
@@ -200,6 +212,13 @@ def test_a_release_or_mode_not_offered(option: str, said: str) -> None:
     ("option", "said"),
     [
         ("--k8s-version=1.34", "kubelab: --k8s-version 1.34: Kubernetes 1.34 reached end of life"),
+        (
+            f"--k8s-version={UNKNOWN_PATCH}",
+            (
+                f"kubelab: --k8s-version {UNKNOWN_PATCH}: the newest 1.{releases.DEFAULT.minor} patch "
+                f"kubelab knows is {releases.DEFAULT.version}; give"
+            ),
+        ),
         ("--proxy-mode=ipvs", "kubelab: --proxy-mode ipvs: kube-proxy's ipvs mode is deprecated"),
     ],
 )

@@ -16,7 +16,7 @@ import kubelab.cluster.kind
 from kubelab import releases
 from kubelab.cluster.kind import KindProvider, nodeimage, nodelogs, nodes, provider
 from kubelab.cluster.kind.config import kind_config, offline_corefile
-from kubelab.errors import EnvironmentProblem
+from kubelab.errors import EnvironmentProblem, UsageError
 
 # kubeadm's Corefile as kind's clusters have it (kubeadm v1.34).
 KUBEADM_COREFILE = """.:53 {
@@ -68,8 +68,26 @@ def test_config_names_the_proxy_mode_asked_for():
 
 
 def test_a_users_docker_runs_the_upstream_node_image_of_the_release(tmp_path: Path):
-    provider = KindProvider(tmp_path / "app", tmp_path / "work", k8s_version="1.36")
-    assert provider.release.release.kind_node.startswith("kindest/node:v1.36.4@sha256:")
+    for row in releases.RELEASES:
+        provider = KindProvider(tmp_path / "app", tmp_path / "work", k8s_version=f"1.{row.minor}")
+        assert provider.release.kindest_node() == row.kind_node
+
+
+def test_a_patch_kind_has_no_image_of_is_refused_on_a_users_docker(monkeypatch, tmp_path: Path):
+    # A patch kubelab knows of the newest release, other than the one kind's image runs.
+    row = releases.DEFAULT
+    patches = [f"1.{row.minor}.{p}" for p in range(int(row.version.split(".")[2]) + 1)]
+    asked = next(v for v in patches if v != row.kind_version)
+    calls = stand_in_kind(tmp_path, monkeypatch)
+    provider = KindProvider(tmp_path / "app", tmp_path / "work", k8s_version=asked)
+    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)  # the user's own engine
+    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
+    monkeypatch.setattr(nodes, "node_images", lambda name: {})
+    with pytest.raises(UsageError, match=rf"^--k8s-version {asked}: kind on your own Docker"):
+        provider.setup()
+    provider.teardown()
+    assert not calls.exists()  # kind was never asked for anything
 
 
 def test_config_tells_kubeadm_the_real_etcd_and_coredns_tags():
@@ -157,7 +175,83 @@ def test_a_kind_cluster_of_another_release_is_refused_not_reused(monkeypatch, tm
     )
     provider.teardown()  # not this run's cluster: left as it is
     assert not calls.exists()
+    monkeypatch.setattr(nodes, "proxy_mode", lambda name: "iptables")
     assert nodes.reuse_or_refuse("kubelab", "kubelab.local/kind-node:v1.36.3")  # its own release
+
+
+def stand_in_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_conf: str) -> Path:
+    """A stand-in for docker on PATH that records each command line in the file it returns and
+    answers ``docker exec`` with ``config_conf`` (kube-proxy's ConfigMap as kubectl prints it);
+    an empty one: the exec fails, as on a stopped node."""
+    calls = tmp_path / "docker-calls"
+    fake = tmp_path / "docker-bin" / "docker"
+    fake.parent.mkdir()
+    (tmp_path / "config.conf").write_text(config_conf)
+    answer = (
+        f"cat {tmp_path / 'config.conf'}"
+        if config_conf
+        else "echo 'Error response from daemon: container is not running' >&2; exit 1"
+    )
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n{answer}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    return calls
+
+
+# kube-proxy's config.conf as kubeadm writes it from kind's kubeProxyMode (trimmed).
+KUBE_PROXY_CONF = """apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clusterCIDR: 10.244.0.0/16
+mode: {mode}
+"""
+
+
+def test_a_kind_cluster_in_another_proxy_mode_is_refused_not_reused(monkeypatch, tmp_path: Path):
+    calls = stand_in_kind(tmp_path, monkeypatch)
+    docker = stand_in_docker(tmp_path, monkeypatch, KUBE_PROXY_CONF.format(mode="nftables"))
+    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    image = provider.release.kindest_node()
+    kept = {"kubelab-control-plane": image, "kubelab-worker": image}
+    monkeypatch.setattr(nodes, "node_images", lambda name: kept)
+    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
+    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
+    with pytest.raises(EnvironmentProblem) as refused:
+        provider.setup()
+    fake = tmp_path / "bin" / "kind"
+    assert str(refused.value) == (
+        "kind cluster kubelab runs kube-proxy in nftables mode and this run asks for iptables: "
+        f"it is not reused; delete it (`{fake} delete cluster --name kubelab`) or ask for "
+        "--proxy-mode nftables"
+    )
+    provider.teardown()  # not this run's cluster: left as it is
+    assert not calls.exists()
+    assert docker.read_text().split()[:4] == [
+        "exec",
+        "kubelab-control-plane",
+        "kubectl",
+        ("--kubeconfig=/etc/kubernetes/admin.conf"),
+    ]
+    assert nodes.reuse_or_refuse("kubelab", image, "nftables")  # its own mode: reused
+
+
+def test_a_kind_cluster_whose_proxy_mode_cannot_be_read_is_refused(monkeypatch, tmp_path: Path):
+    stand_in_docker(tmp_path, monkeypatch, "")
+    monkeypatch.setattr(nodes, "node_images", lambda name: {"kubelab-control-plane": "node:1"})
+    with pytest.raises(EnvironmentProblem) as refused:
+        nodes.reuse_or_refuse("kubelab", "node:1", "iptables")
+    said = str(refused.value)
+    assert said.startswith("kind cluster kubelab exists and its kube-proxy mode cannot be read (")
+    assert "container is not running" in said
+    assert said.endswith(
+        "it is not reused; start it, or delete it (`kind delete cluster --name kubelab`)"
+    )
+    assert "\n" not in said
+
+
+def test_kube_proxy_without_a_mode_runs_iptables(monkeypatch, tmp_path: Path):
+    stand_in_docker(tmp_path, monkeypatch, KUBE_PROXY_CONF.format(mode='""'))
+    assert nodes.proxy_mode("kubelab") == "iptables"
 
 
 @pytest.mark.parametrize("found", [True, False], ids=["found", "created"])
@@ -172,6 +266,7 @@ def test_a_run_deletes_only_the_kind_cluster_it_created(
     image = provider.release.release.kind_node
     there = {"kubelab-control-plane": image, "kubelab-worker": image} if found else {}
     monkeypatch.setattr(nodes, "node_images", lambda name: there)
+    monkeypatch.setattr(nodes, "proxy_mode", lambda name: provider.proxy_mode)
     monkeypatch.setattr(provider.engine, "ensure", lambda: None)
     monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
     monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
@@ -208,11 +303,30 @@ def test_kubelab_runc_drops_only_what_the_bounding_set_lacks(tmp_path: Path):
     assert "CAP_SYS_ADMIN" in kept  # what a kind node needs is still there
 
 
+# The lines of kind v0.33.0's containerd config that the node image changes.
+KIND_CONTAINERD = """[plugins."io.containerd.grpc.v1.cri"]
+  # use fixed sandbox image
+  sandbox_image = "registry.k8s.io/pause:3.10"
+  restrict_oom_score_adj = false
+"""
+
+
 def test_node_containerd_keeps_pods_oom_score_adj_at_or_above_its_own():
-    kind_config = '[plugins."io.containerd.grpc.v1.cri"]\n  restrict_oom_score_adj = false\n'
-    assert "restrict_oom_score_adj = true" in nodeimage.containerd_config(kind_config)
+    config = nodeimage.containerd_config(KIND_CONTAINERD, "registry.k8s.io/pause:3.10.2")
+    assert "restrict_oom_score_adj = true" in config
     with pytest.raises(EnvironmentProblem, match="restrict_oom_score_adj"):
-        nodeimage.containerd_config("version = 2\n")
+        nodeimage.containerd_config("version = 2\n", "registry.k8s.io/pause:3.10.2")
+
+
+@pytest.mark.parametrize("row", releases.RELEASES, ids=lambda r: f"1.{r.minor}")
+def test_node_containerd_runs_the_pause_the_release_pins(row: releases.Release):
+    node = nodeimage.NodeImage.of("kubelab.local/kind-node:v1", releases.choose(f"1.{row.minor}"))
+    assert node.pause_ref == f"registry.k8s.io/pause:{row.pause}"
+    config = nodeimage.containerd_config(KIND_CONTAINERD, node.pause_ref)
+    assert f'  sandbox_image = "{node.pause_ref}"\n' in config
+    assert config.count("sandbox_image") == 1
+    with pytest.raises(EnvironmentProblem, match="no sandbox_image"):
+        nodeimage.containerd_config("restrict_oom_score_adj = false\n", node.pause_ref)
 
 
 def test_node_entrypoint_waits_for_dockers_rules_and_logs_both_counts():

@@ -171,6 +171,25 @@ def test_a_module_needing_a_newer_go_is_built_with_the_newer_toolchain(
     assert (out / "x").exists()
 
 
+def test_a_go_install_needing_a_newer_go_is_built_with_the_newer_toolchain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kind and crictl are `go install`ed: the same fallback as the Kubernetes build.
+    toolchains = _fake_go(
+        tmp_path,
+        monkeypatch,
+        'if [ "$GOTOOLCHAIN" = local ]; then\n'
+        "  echo 'go: sigs.k8s.io/kind@v0.34.0 requires go >= 1.27.1 (running go 1.26.8; "
+        "GOTOOLCHAIN=local)' >&2\n"
+        "  exit 1\n"
+        'fi\n: > "$GOBIN/kind"',
+    )
+    kind = go.go_install("sigs.k8s.io/kind", "v0.34.0", tmp_path / "bin", "kind")
+    assert toolchains.read_text().split() == ["local", go.NEWER_TOOLCHAIN]
+    assert kind == tmp_path / "bin" / "kind"
+    assert kind.exists()
+
+
 def test_a_go_newer_than_any_toolchain_here_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kubelab import releases
 from kubelab.build.kubernetes import staging_modules, version_ldflags
-from kubelab.cluster.local import configs, plan
+from kubelab.cluster.local import LocalCluster, configs, plan
 from kubelab.cluster.local.configs import NodeDirs
 
 
@@ -100,14 +101,21 @@ def test_kubelet_config(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("row", releases.RELEASES, ids=lambda r: f"1.{r.minor}")
+def test_the_sandbox_image_is_the_pause_the_release_pins(row: releases.Release) -> None:
+    cluster = LocalCluster(workers=1, k8s_version=f"1.{row.minor}")
+    assert cluster.pause == f"kubelab.local/pause:{row.pause}"
+
+
 def test_containerd_config_is_private_to_the_node(tmp_path: Path) -> None:
     node = plan.plan_nodes("kubelab", 1)[1]
     dirs = _dirs(tmp_path, node)
-    conf = tomllib.loads(configs.containerd_config(node, dirs, Path("/opt/kubelab/runc")))
+    pause = "kubelab.local/pause:3.10.2"
+    conf = tomllib.loads(configs.containerd_config(node, dirs, Path("/opt/kubelab/runc"), pause))
     assert conf["version"] == 3  # containerd 2.x's own format
     assert conf["grpc"]["address"] == str(node.containerd_socket)
     images = conf["plugins"]["io.containerd.cri.v1.images"]
-    assert images["pinned_images"]["sandbox"] == "kubelab.local/pause:3.10"
+    assert images["pinned_images"]["sandbox"] == pause
     runtime = conf["plugins"]["io.containerd.cri.v1.runtime"]
     runc = runtime["containerd"]["runtimes"]["runc"]["options"]
     assert runc == {"SystemdCgroup": False, "BinaryName": "/opt/kubelab/runc", "Root": runc["Root"]}

@@ -2,46 +2,102 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 
 from kubelab import releases
 from kubelab.errors import UsageError
 
+ROWS = releases.RELEASES
+NEWEST = ROWS[-1]
+
 
 def test_the_default_is_the_newest_supported_release() -> None:
-    assert releases.choose(None).version == releases.RELEASES[-1].version
-    assert [r.minor for r in releases.RELEASES] == [35, 36, 37]
+    assert releases.choose(None) == releases.Chosen(NEWEST, NEWEST.version)
+    assert releases.choose("") == releases.choose(None)
 
 
-@pytest.mark.parametrize(
-    ("given", "version"),
-    [("1.36", "1.36.3"), ("v1.36", "1.36.3"), ("1.36.1", "1.36.1"), ("v1.35.4", "1.35.4")],
-)
-def test_a_minor_means_its_newest_known_patch(given: str, version: str) -> None:
-    chosen = releases.choose(given)
-    assert (chosen.version, chosen.release.minor) == (version, int(version.split(".")[1]))
+def test_the_table_is_one_row_per_minor_oldest_first() -> None:
+    minors = [r.minor for r in ROWS]
+    assert minors == list(range(minors[0], minors[0] + len(ROWS))), minors
+    ends = [r.end_of_life for r in ROWS]
+    assert ends == sorted(ends), ends
+    for row in ROWS:
+        # kind's image of a minor is of that minor, whatever its patch
+        assert row.kind_version.startswith(f"1.{row.minor}."), row.kind_node
+        assert re.fullmatch(r"kindest/node:v[\d.]+@sha256:[0-9a-f]{64}", row.kind_node), row
+        pinned = (row.version, row.etcd, row.coredns, row.pause)
+        assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in pinned), pinned
 
 
-def test_each_release_names_what_its_kubeadm_pins() -> None:
-    pinned = {r.minor: (r.etcd, r.coredns, r.pause) for r in releases.RELEASES}
-    assert pinned == {
-        35: ("3.6.6", "1.13.1", "3.10.1"),
-        36: ("3.6.8", "1.14.2", "3.10.2"),
-        37: ("3.7.0", "1.14.6", "3.10.2"),
-    }
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: f"1.{r.minor}")
+def test_a_minor_means_its_newest_known_patch(row: releases.Release) -> None:
+    for given in (f"1.{row.minor}", f"v1.{row.minor}", row.version, f"v{row.version}"):
+        chosen = releases.choose(given)
+        assert (chosen.release, chosen.version) == (row, row.version), given
+
+
+def test_an_older_patch_of_a_supported_minor_is_accepted() -> None:
+    chosen = releases.choose(f"1.{NEWEST.minor}.0")
+    assert (chosen.release, chosen.version, chosen.patch_asked) == (
+        NEWEST,
+        f"1.{NEWEST.minor}.0",
+        True,
+    )
+
+
+def test_a_patch_newer_than_the_known_one_is_refused_naming_it() -> None:
+    newer = f"1.{NEWEST.minor}.{int(NEWEST.version.split('.')[2]) + 1}"
+    with pytest.raises(UsageError) as err:
+        releases.choose(newer)
+    assert str(err.value) == (
+        f"--k8s-version {newer}: the newest 1.{NEWEST.minor} patch kubelab knows is "
+        f"{NEWEST.version}; give 1.{NEWEST.minor} or a patch up to {NEWEST.version}, or raise "
+        f"the 1.{NEWEST.minor} row's version in kubelab/releases.py once the Go module proxy "
+        "serves the newer patch"
+    )
+
+
+def test_a_release_is_refused_from_the_day_its_end_of_life_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    oldest = ROWS[0]
+    monkeypatch.setattr(releases, "today", lambda: oldest.end_of_life - timedelta(days=1))
+    assert releases.choose(f"1.{oldest.minor}").release == oldest
+    assert releases.supported().startswith(f"1.{oldest.minor}, ")
+    monkeypatch.setattr(releases, "today", lambda: oldest.end_of_life)
+    with pytest.raises(UsageError) as err:
+        releases.choose(f"1.{oldest.minor}")
+    rest = ", ".join(f"1.{r.minor}" for r in ROWS[1:-1])
+    assert str(err.value) == (
+        f"--k8s-version 1.{oldest.minor}: Kubernetes 1.{oldest.minor} reached end of life on "
+        f"{oldest.end_of_life.isoformat()}; give {rest} or 1.{NEWEST.minor}"
+    )
 
 
 @pytest.mark.parametrize(
     ("given", "said"),
     [
         (
-            "1.34",
-            "--k8s-version 1.34: Kubernetes 1.34 reached end of life on 2026-10-27; give 1.35, 1.36 or 1.37",
+            f"1.{ROWS[0].minor - 1}",
+            (
+                f"--k8s-version 1.{ROWS[0].minor - 1}: Kubernetes 1.{ROWS[0].minor - 1} reached end "
+                f"of life (it is older than 1.{ROWS[0].minor}, the oldest release kubelab knows); "
+                f"give {releases.supported()}"
+            ),
         ),
-        ("1.34.4", "Kubernetes 1.34 reached end of life on 2026-10-27"),
-        ("1.20", "Kubernetes 1.20 is past its end of life"),
-        ("1.38", "Kubernetes 1.38 is not a release kubelab knows yet"),
-        ("banana", "--k8s-version 'banana' is not a Kubernetes version: give 1.35, 1.36 or 1.37"),
+        (f"1.{ROWS[0].minor - 1}.4", f"Kubernetes 1.{ROWS[0].minor - 1} reached end of life ("),
+        ("1.20", "Kubernetes 1.20 reached end of life ("),
+        (
+            f"1.{NEWEST.minor + 1}",
+            f"Kubernetes 1.{NEWEST.minor + 1} is not a release kubelab knows",
+        ),
+        (
+            "banana",
+            f"--k8s-version 'banana' is not a Kubernetes version: give {releases.supported()}",
+        ),
         ("2.0.0", "is not a Kubernetes version"),
     ],
 )
@@ -50,6 +106,21 @@ def test_other_versions_are_refused_in_one_line(given: str, said: str) -> None:
         releases.choose(given)
     assert said in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_kind_on_a_users_docker_runs_the_kind_image_of_the_minor_or_the_patch_asked() -> None:
+    assert releases.choose(f"1.{NEWEST.minor}").kindest_node() == NEWEST.kind_node
+    asked = releases.Chosen(NEWEST, NEWEST.kind_version, patch_asked=True)
+    assert asked.kindest_node() == NEWEST.kind_node
+    other = f"1.{NEWEST.minor}.{int(NEWEST.kind_version.split('.')[2]) + 1}"
+    with pytest.raises(UsageError) as err:
+        releases.Chosen(NEWEST, other, patch_asked=True).kindest_node()
+    assert str(err.value) == (
+        f"--k8s-version {other}: kind on your own Docker engine runs kind's node image of "
+        f"Kubernetes 1.{NEWEST.minor}, kindest/node v{NEWEST.kind_version} (pinned in "
+        f"kubelab/releases.py), and kubelab pins none of {other}; give --k8s-version "
+        f"1.{NEWEST.minor}"
+    )
 
 
 def test_proxy_modes() -> None:

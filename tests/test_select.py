@@ -36,6 +36,24 @@ def test_auto_with_a_kubeconfig_uses_that_cluster(tmp_path: Path):
     assert provider.kubeconfig == tmp_path / "config"
 
 
+@pytest.mark.parametrize("asked", ["existing", "auto"])
+def test_a_release_or_mode_asked_of_an_existing_cluster_is_refused(asked: str, tmp_path: Path):
+    config = tmp_path / "config"
+    with pytest.raises(UsageError) as err:
+        choose(Options(cluster=asked, kubeconfig=config, k8s_version="1.36"))
+    assert str(err.value) == (
+        f"--k8s-version 1.36: kubelab runs on the existing cluster of {config} as it is, at the "
+        "release and kube-proxy mode it runs, and neither sets nor checks them; drop it, or use "
+        "--cluster=local or --cluster=kind"
+    )
+    with pytest.raises(
+        UsageError, match=r"^--k8s-version 1\.37 and --proxy-mode nftables: .* drop them"
+    ):
+        choose(Options(cluster=asked, kubeconfig=config, k8s_version="1.37", proxy_mode="nftables"))
+    with pytest.raises(UsageError, match=r"^--proxy-mode iptables: "):
+        choose(Options(cluster=asked, kubeconfig=config, proxy_mode="iptables"))
+
+
 def test_auto_reads_kubeconfig_from_the_environment(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
     assert choose(Options()).kubeconfig == tmp_path / "a"

@@ -90,6 +90,22 @@ def write_module(src: Path, go_mod: str, main_file: str | None = None) -> None:
         (src / "main.go").write_text(text)
 
 
+def run_go_any_toolchain(
+    args: list[str], cwd: Path, env: dict[str, str], name: str, what: str
+) -> None:
+    """Run ``go args`` (BUILD_TIMEOUT) with the machine's Go, and again with NEWER_TOOLCHAIN when
+    the module asks for a newer Go than the machine's (``name``: what is built, for the line
+    that says so); CommandFailed naming ``what`` otherwise."""
+    try:
+        run_go(args, cwd, BUILD_TIMEOUT, env, what)
+    except commands.CommandFailed as exc:
+        newer = _NEEDS_NEWER_GO.search(exc.stderr)
+        if newer is None or go_version(newer.group(1)) > go_version(NEWER_TOOLCHAIN):
+            raise
+        say(f"[build] {name} needs Go {newer.group(1)}: building with {NEWER_TOOLCHAIN}")
+        run_go(args, cwd, BUILD_TIMEOUT, env | {"GOTOOLCHAIN": NEWER_TOOLCHAIN}, what)
+
+
 def build(
     names: list[str],
     src: Path,
@@ -110,15 +126,7 @@ def build(
     tmp.mkdir(parents=True)
     args = ["build", "-ldflags", ldflags, *(["-tags", tags] if tags else []), "-o", f"{tmp}/"]
     try:
-        try:
-            run_go([*args, *packages], src, BUILD_TIMEOUT, go_env(cgo=cgo), f"go build of {what}")
-        except commands.CommandFailed as exc:
-            newer = _NEEDS_NEWER_GO.search(exc.stderr)
-            if newer is None or go_version(newer.group(1)) > go_version(NEWER_TOOLCHAIN):
-                raise
-            say(f"[build] {what} needs Go {newer.group(1)}: building with {NEWER_TOOLCHAIN}")
-            env = go_env(cgo=cgo, toolchain=NEWER_TOOLCHAIN)
-            run_go([*args, *packages], src, BUILD_TIMEOUT, env, f"go build of {what}")
+        run_go_any_toolchain([*args, *packages], src, go_env(cgo=cgo), what, f"go build of {what}")
         for name in names:
             (tmp / name).replace(bin_dir / name)
     finally:
@@ -138,7 +146,7 @@ def go_install(package: str, version: str, bin_dir: Path, name: str) -> Path:
     started = time.monotonic()
     env = go_env() | {"GOBIN": str(bin_dir.absolute())}
     argv = ["install", "-ldflags=-s -w", f"{package}@{version}"]
-    run_go(argv, bin_dir, BUILD_TIMEOUT, env, f"go install {package}@{version}")
+    run_go_any_toolchain(argv, bin_dir, env, f"{name} {version}", f"go install {package}@{version}")
     say(f"[build] {name}: built in {time.monotonic() - started:.0f} s")
     return binary
 

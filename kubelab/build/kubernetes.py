@@ -28,7 +28,7 @@ ALL_BINARIES = (*KUBE_BINARIES, "etcd", "coredns")
 # Built only for kind's node image (kubeadm bootstraps its nodes, kubectl applies its add-ons).
 KIND_EXTRA_BINARIES = ("kubeadm", "kubectl")
 # The go directive of the etcd and CoreDNS wrapper modules (each module's own go.mod may ask for
-# more; the build then says so, see go.toolchain_for).
+# more: the build then takes go.NEWER_TOOLCHAIN and says so, see go.run_go_any_toolchain).
 WRAPPER_GO = "1.24"
 
 _STAGING_RE = re.compile(r"^\s*(?:replace\s+)?(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", re.M)

@@ -50,6 +50,25 @@ def kubeconfig_given(options: Options) -> Path | None:
     return None
 
 
+def refuse_release_or_mode(options: Options, kubeconfig: Path) -> None:
+    """A one-line UsageError when --k8s-version or --proxy-mode is given for an existing
+    cluster: it runs what it runs, and kubelab checks neither."""
+    asked = [
+        f"--{option} {value}"
+        for option, value in (
+            ("k8s-version", options.k8s_version),
+            ("proxy-mode", options.proxy_mode),
+        )
+        if value
+    ]
+    if asked:
+        raise UsageError(
+            f"{' and '.join(asked)}: kubelab runs on the existing cluster of {kubeconfig} as it "
+            "is, at the release and kube-proxy mode it runs, and neither sets nor checks them; drop "
+            f"{'them' if len(asked) > 1 else 'it'}, or use --cluster=local or --cluster=kind"
+        )
+
+
 def choose(options: Options) -> Provider:
     """The provider for ``options``; a one-line UsageError/EnvironmentProblem when none fits."""
     from kubelab.cluster.kind.engine import docker_answers
@@ -77,6 +96,7 @@ def choose(options: Options) -> Provider:
             raise UsageError(
                 "--cluster=existing needs --kubeconfig (or KUBECONFIG) naming the cluster"
             )
+        refuse_release_or_mode(options, given)
         from kubelab.cluster.existing.provider import ExistingCluster
 
         return ExistingCluster(given, options.images)

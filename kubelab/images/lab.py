@@ -20,7 +20,6 @@ from kubelab import commands
 from kubelab.errors import UsageError
 from kubelab.images import Images
 from kubelab.images.buildah import Buildah
-from kubelab.images.pause import PAUSE
 from kubelab.images.rootfs import (
     LAYER_EXCLUDES,
     PYTHON_VERSION,
@@ -35,7 +34,7 @@ from kubelab.names import WEB_V1_IMAGE as WEB_V1
 from kubelab.names import WEB_V2_IMAGE as WEB_V2
 
 BASE = "kubelab.local/base"
-__all__ = ["PAUSE", "REDIS", "WEB_V1", "WEB_V2", "build_lab_images", "lab_images_for_nodes"]
+__all__ = ["REDIS", "WEB_V1", "WEB_V2", "build_lab_images", "lab_images_for_nodes"]
 
 REDIS_CONTEXT = Path(__file__).with_name("redis")
 WEB_BUILDS = {WEB_V1: {"VERSION": "1.0"}, WEB_V2: {"VERSION": "2.0"}}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -46,7 +47,7 @@ from kubelab.build.runtime import CONTAINERD_COMMANDS
 from kubelab.cluster.kind import tools
 from kubelab.errors import EnvironmentProblem
 from kubelab.images.buildah import Buildah
-from kubelab.images.pause import build_pause_image
+from kubelab.images.pause import pause_binary
 from kubelab.images.rootfs import (
     DEBOOTSTRAP_TIMEOUT,
     SUITE,
@@ -86,7 +87,9 @@ NODE_PACKAGES = (
 TOOLS_PACKAGES = ("iptables", "nftables", "conntrack", "iproute2", "kmod")
 RECIPE_VERSION = "5"
 REGISTRY = "registry.k8s.io"
-PAUSE_REF = f"{REGISTRY}/pause:3.10"  # the sandbox image named in kind's containerd config
+# kind's containerd config names a fixed sandbox image; the node image names the one kubeadm of
+# the release pins (Release.pause) instead, and holds it.
+SANDBOX_IMAGE = re.compile(r'^(\s*sandbox_image\s*=\s*)"[^"\n]*"', re.M)
 PODNET_REF = "kubelab.local/podnet:1"
 STEP_TIMEOUT = 600.0
 FILES = resources.files("kubelab.cluster.kind").joinpath("files")
@@ -104,18 +107,23 @@ class NodeImage:
     ref: str
     etcd_tag: str
     coredns_tag: str
+    pause_ref: str  # the pod sandbox image: the node's containerd config names it
 
     @classmethod
     def of(cls, ref: str, chosen: Chosen) -> NodeImage:
         """The image ``ref`` of the release ``chosen``: its tags state the versions really
         inside (kubeadm derives etcd's flags from its tag)."""
-        return cls(ref, f"{chosen.release.etcd}-0", f"v{chosen.release.coredns}")
+        release = chosen.release
+        return cls(
+            ref, f"{release.etcd}-0", f"v{release.coredns}", f"{REGISTRY}/pause:{release.pause}"
+        )
 
 
 def inputs_key(node: NodeImage, bins: Binaries, runtime: Runtime, kind_files: Path) -> str:
     """A hash of everything that goes into the node image."""
     h = hashlib.sha256(f"kubelab-kind-node-{RECIPE_VERSION}\0{node.ref}\0{SUITE}\0".encode())
-    h.update(json.dumps([NODE_PACKAGES, TOOLS_PACKAGES, node.etcd_tag, node.coredns_tag]).encode())
+    tags = [node.etcd_tag, node.coredns_tag, node.pause_ref]
+    h.update(json.dumps([NODE_PACKAGES, TOOLS_PACKAGES, *tags]).encode())
     h.update(f"{tools.KIND_VERSION}\0{tools.CRICTL_VERSION}\0".encode())
     # The binaries, not the build's bookkeeping (.versions.json is rewritten on every run).
     for bin_dir in (bins.bin_dir, runtime.bin_dir):
@@ -171,7 +179,7 @@ def ensure_node_image(cache: Path, chosen: Chosen) -> NodeImage:
             )
             node_fs.result()
             tools_fs.result()
-        _install_node_files(root, kind_files, bins, runtime, cache, version)
+        _install_node_files(root, kind_files, bins, runtime, cache, node, version)
         archives = _component_images(work, tools_root, bins, cache, node, version)
         _preload(root, runtime, archives)
         _docker_import(root, node.ref, key)
@@ -220,8 +228,9 @@ def _chroot(root: Path, script: str) -> str:
     ).strip()
 
 
-def containerd_config(text: str) -> str:
-    """kind's containerd config with a pod's oom_score_adj no lower than containerd's own.
+def containerd_config(text: str, sandbox: str) -> str:
+    """kind's containerd config with ``sandbox`` as the pod sandbox image and a pod's
+    oom_score_adj no lower than containerd's own.
 
     Lowering it needs CAP_SYS_RESOURCE, which root's bounding set may lack (this machine's
     does): runc then fails every pod sandbox ("can't get final child's PID from pipe").
@@ -229,6 +238,9 @@ def containerd_config(text: str) -> str:
     """
     if "restrict_oom_score_adj = false" not in text:
         raise EnvironmentProblem("kind's containerd config changed: no restrict_oom_score_adj")
+    if not SANDBOX_IMAGE.search(text):
+        raise EnvironmentProblem("kind's containerd config changed: no sandbox_image")
+    text = SANDBOX_IMAGE.sub(lambda m: f'{m.group(1)}"{sandbox}"', text)
     return text.replace("restrict_oom_score_adj = false", "restrict_oom_score_adj = true")
 
 
@@ -278,7 +290,13 @@ def entrypoint(text: str) -> str:
 
 
 def _install_node_files(
-    root: Path, kind_files: Path, bins: Binaries, runtime: Runtime, cache: Path, version: str
+    root: Path,
+    kind_files: Path,
+    bins: Binaries,
+    runtime: Runtime,
+    cache: Path,
+    node: NodeImage,
+    version: str,
 ) -> None:
     """kind's base-image files and steps, Kubernetes binaries, the runtime, crictl, manifests,
     version."""
@@ -291,7 +309,7 @@ def _install_node_files(
         executable = rel.parts[:3] == ("usr", "local", "bin") or rel.parts[:2] == ("kind", "bin")
         dest.chmod(0o755 if executable else 0o644)
     config = root / "etc/containerd/config.toml"
-    config.write_text(containerd_config(config.read_text()))
+    config.write_text(containerd_config(config.read_text(), node.pause_ref))
     script = root / "usr/local/bin/entrypoint"
     script.write_text(entrypoint(script.read_text()))
     for name in ("kubelet", *KIND_EXTRA_BINARIES):
@@ -370,16 +388,15 @@ def _component_images(
             )
         )
     etcd_ref = f"{REGISTRY}/etcd:{node.etcd_tag}"
-    say(f"{etcd_ref}, {REGISTRY}/coredns/coredns:{node.coredns_tag}, {PAUSE_REF}")
+    say(f"{etcd_ref}, {REGISTRY}/coredns/coredns:{node.coredns_tag}, {node.pause_ref}")
     etcd = [(bins.path("etcd"), "/usr/local/bin/etcd")]
     archives.append(_buildah_image(builder, etcd_ref, out / "etcd.tar", etcd, [etcd[0][1]]))
     coredns = [(bins.path("coredns"), "/coredns")]
     ref = f"{REGISTRY}/coredns/coredns:{node.coredns_tag}"
     archives.append(_buildah_image(builder, ref, out / "coredns.tar", coredns, ["/coredns"]))
-    build_pause_image(cache)  # compiles pause.c (cached) next to its archive
-    pause = [(cache / "images" / "pause" / "pause", "/pause")]
+    pause = [(pause_binary(cache), "/pause")]
     archives.append(
-        _buildah_image(builder, PAUSE_REF, out / "pause.tar", pause, ["/pause"], "65535:65535")
+        _buildah_image(builder, node.pause_ref, out / "pause.tar", pause, ["/pause"], "65535:65535")
     )
     say(f"{REGISTRY}/kube-proxy:{tag}, {PODNET_REF}")
     base = write_layer_tar(tools_root, work / "tools-rootfs.tar")

@@ -105,16 +105,17 @@ class KindProvider(Provider):
                 self.workers, node.etcd_tag, node.coredns_tag, self.proxy_mode, cgroup_v1
             )
         else:
-            image = self.release.release.kind_node
+            image = self.release.kindest_node()  # refuses a patch kind has no image of
             config = kind_config(self.workers, proxy_mode=self.proxy_mode, cgroup_v1=cgroup_v1)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         config_file = self.work_dir / "kind-config.yaml"
         config_file.write_text(config)
         # pytest-kind reuses any cluster of the name as it is (one kept by --keep-cluster): a
-        # run reuses only one of the release it asks for, never another silently, and leaves it
-        # in place at its end, as the local provider does with a cluster it did not boot.
-        self._found = reuse_or_refuse(self.cluster_name, image, kind_path)
+        # run reuses only one of the release and kube-proxy mode it asks for, never another
+        # silently, and leaves it in place at its end, as the local provider does with a cluster
+        # it did not boot.
+        self._found = reuse_or_refuse(self.cluster_name, image, self.proxy_mode, kind_path)
         cluster = kind_cluster.KindCluster(
             self.cluster_name, kubeconfig=self._kubeconfig, image=image, kind_path=kind_path
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kubelab.build import go
 
+# Both move with a new release if needed (a kind publishing its kindest/node, crictl of its minor).
 KIND_VERSION = "v0.33.0"
 KIND_MODULE = "sigs.k8s.io/kind"
 CRICTL_VERSION = "v1.37.0"

@@ -49,6 +49,7 @@ class Boot:
     name: str
     workers: int
     release: Chosen
+    pause: str  # the pod sandbox image every node's containerd is told of
     proxy_mode: str
     layout: Layout
     processes: Supervisor
@@ -83,7 +84,7 @@ class Boot:
         for node in nodes:
             network.setup_node(node)
             cleanup.create_cgroup(configs.cgroup_root(self.name, node))
-            files.write_node_files(layout, node, runtime.path("runc"), self.proxy_mode)
+            files.write_node_files(layout, node, runtime.path("runc"), self.pause, self.proxy_mode)
         phase("starting containerd on every node, etcd and kube-apiserver")
         for node in nodes:
             self.processes.spawn(node, "containerd", components.containerd(runtime, layout, node))

@@ -64,6 +64,14 @@ class LocalCluster:
     # ---- public API -------------------------------------------------------------------------
 
     @property
+    def pause(self) -> str:
+        """The pod sandbox image a boot gives every node: kubelab's build of pause, tagged with
+        the version kubeadm of the release pins (an upgrade in place keeps the booted one)."""
+        from kubelab.images.pause import pause_image
+
+        return pause_image(self.release.release.pause)
+
+    @property
     def kubeconfig(self) -> Path:
         """The admin kubeconfig (server https://<control-plane address>:6443)."""
         return self.layout.admin_kubeconfig
@@ -125,7 +133,7 @@ class LocalCluster:
             from kubelab.images.pause import build_pause_image
 
             images = [
-                build_pause_image(paths.cache_dir()),
+                build_pause_image(paths.cache_dir(), self.pause),
                 build_coredns_image(paths.cache_dir(), bins.path("coredns"), coredns),
             ]
             if self._has_leftovers():  # none of its processes runs: what a stopped cluster left
@@ -136,6 +144,7 @@ class LocalCluster:
                     self.name,
                     self.workers,
                     self.release,
+                    self.pause,
                     self.proxy_mode,
                     self.layout,
                     self.processes,

@@ -10,7 +10,7 @@ import yaml
 
 from kubelab.cluster.local import plan
 from kubelab.cluster.local.plan import LocalNode
-from kubelab.names import CONTROL_PLANE_LABEL, PAUSE_IMAGE
+from kubelab.names import CONTROL_PLANE_LABEL
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,9 @@ def cni_network_name(cluster: str) -> str:
     return f"{cluster}-pods"
 
 
-def containerd_config(node: LocalNode, dirs: NodeDirs, runc: Path) -> str:
-    """config.toml (version 3, containerd 2.x) of a node's own containerd, running ``runc``;
-    no NRI (its socket, /var/run/nri/nri.sock, would be shared by every node's containerd)."""
+def containerd_config(node: LocalNode, dirs: NodeDirs, runc: Path, pause: str) -> str:
+    """config.toml (version 3, containerd 2.x) of a node's own containerd, running ``runc``,
+    with ``pause`` as the pod sandbox image; no NRI (its socket, /var/run/nri/nri.sock, would be shared by every node's containerd)."""
     run = dirs.containerd_state
     images = '"io.containerd.cri.v1.images"'
     runtime = '"io.containerd.cri.v1.runtime"'
@@ -106,7 +106,7 @@ disabled_plugins = [
 [plugins.{images}]
   snapshotter = "overlayfs"
   [plugins.{images}.pinned_images]
-    sandbox = "{PAUSE_IMAGE}"
+    sandbox = "{pause}"
   [plugins.{images}.registry]
     config_path = "{dirs.registry_hosts}"
 

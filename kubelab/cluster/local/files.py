@@ -75,9 +75,11 @@ def write_pki(layout: Layout, nodes: list[LocalNode]) -> None:
         pki.write_pair(d, f"kubelet-{node.short}", serving)
 
 
-def write_node_files(layout: Layout, node: LocalNode, runc: Path, proxy_mode: str) -> None:
-    """A node's directories and config files: containerd (running ``runc``), CNI, kubelet,
-    kube-proxy (in ``proxy_mode``)."""
+def write_node_files(
+    layout: Layout, node: LocalNode, runc: Path, pause: str, proxy_mode: str
+) -> None:
+    """A node's directories and config files: containerd (running ``runc``, ``pause`` the pod
+    sandbox image), CNI, kubelet, kube-proxy (in ``proxy_mode``)."""
     dirs = layout.node_dirs(node)
     for d in (
         dirs.state,
@@ -89,7 +91,7 @@ def write_node_files(layout: Layout, node: LocalNode, runc: Path, proxy_mode: st
     ):
         d.mkdir(parents=True, exist_ok=True)
     dirs.resolv_conf.write_text("")
-    (dirs.state / "containerd.toml").write_text(configs.containerd_config(node, dirs, runc))
+    (dirs.state / "containerd.toml").write_text(configs.containerd_config(node, dirs, runc, pause))
     (dirs.cni_conf_dir / "10-kubelab.conflist").write_text(
         configs.cni_config(layout.cluster, node, dirs)
     )
