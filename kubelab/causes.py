@@ -41,6 +41,21 @@ def service_without_endpoints(ns: LabNamespace, name: str) -> str:
             f"Service {name} in {ns.name} has no ready endpoint: the pods its selector {selector} "
             f"matches are not ready ({describe_pods(matched)})"
         )
+    return _selects_nothing(ns, name, selector)
+
+
+def selector_matches_no_pod(ns: LabNamespace, name: str) -> str:
+    """Why Service ``name`` in ``ns`` can never answer: its selector matches no pod there ("" when
+    it matches one, has no selector, or there is no such Service). Unlike a pod that is not
+    ready yet, waiting does not help."""
+    service = ns.get("Service", name)
+    selector = labels(service.spec.selector or {}) if service is not None else ""
+    if not selector or ns.pods(selector):
+        return ""
+    return _selects_nothing(ns, name, selector)
+
+
+def _selects_nothing(ns: LabNamespace, name: str, selector: str) -> str:
     there = ", ".join(f"{p.metadata.name} ({labels(p.metadata.labels or {})})" for p in ns.pods())
     return (
         f"Service {name} in {ns.name} has no endpoints because its selector {selector} matches no "

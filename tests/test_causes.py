@@ -75,6 +75,16 @@ def test_a_service_whose_selector_matches_no_pod_says_so_first(api, ns):
     ), cause
 
 
+def test_a_selector_that_matches_no_pod_is_a_cause_waiting_cannot_cure(api, ns):
+    assert causes.selector_matches_no_pod(ns, "redis") == ""  # no such Service (yet)
+    api.objects[f"{CORE}/services/redis"] = _service("redis", {"app": "redis"})
+    assert causes.selector_matches_no_pod(ns, "redis") == ""  # the redis pod, ready or not
+    api.objects[f"{CORE}/services/redis"] = _service("redis", {"app": "redisx"})
+    assert causes.selector_matches_no_pod(ns, "redis").startswith(
+        f"Service redis in {NS} has no endpoints because its selector app=redisx matches no pod"
+    )
+
+
 def test_a_service_with_a_ready_endpoint_has_nothing_to_say(api, ns):
     api.objects[f"{CORE}/services/redis"] = _service("redis", {"app": "redis"})
     api.objects[f"/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices/redis-abcde"] = _slice(

@@ -216,6 +216,17 @@ def ask_until_page_settles(
         lookups.append((time.monotonic() - since, resolved))
         return PageSince(tuple(answers), lookups=tuple(lookups), service_address=address)
 
+    checked = [since]
+
+    def doomed(seen: PageSince) -> str | None:
+        # A Service whose selector matches no pod never answers: say so once the asking window
+        # has passed (asked every 2 s) rather than ask for the namespace's whole timeout.
+        now = time.monotonic()
+        if now - since < settle or now - checked[0] < 2.0 or seen.settled(settle):
+            return None
+        checked[0] = now
+        return causes.selector_matches_no_pod(ns, host) or None
+
     try:
         return wait_until(
             ask,
@@ -223,6 +234,7 @@ def ask_until_page_settles(
             timeout=ns.timeout,
             what=f"pod {name} in {ns.name} to answer with its page for good",
             describe=PageSince.runs,
+            fatal=doomed,
         )
     except WaitTimeout:
         if not answers:  # not one answer: nothing for a Then to judge
