@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from kubelab import hostpkgs
 from kubelab.errors import EnvironmentProblem
+from kubelab.waits import MEDIUM
 
 if TYPE_CHECKING:
     from playwright.sync_api import ConsoleMessage
@@ -36,7 +37,6 @@ FLAGS = (
 )
 WIDTH = 1280
 MAX_HEIGHT = 16000  # Chromium cannot capture taller pages in one picture
-TIMEOUT = 60.0
 
 # What the page looks like to a reader, gathered in the page itself after it loaded.
 SURVEY = """(() => {
@@ -93,7 +93,7 @@ def console_error(message: ConsoleMessage) -> str | None:
 
 def check_page(page: Path, screenshot: Path | None = None) -> PageCheck:
     """Open ``page`` (a local file) in headless Chromium, survey it, and save a full-page
-    screenshot at ``screenshot``; each step waits up to 60 s."""
+    screenshot at ``screenshot``; each step waits up to 120 s."""
     # Imported here: Playwright takes a while to import, and a pytest run that checks no page
     # (the plugin imports this module) should not pay for it.
     from playwright.sync_api import Error as PlaywrightError
@@ -114,11 +114,11 @@ def check_page(page: Path, screenshot: Path | None = None) -> PageCheck:
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
-                executable_path=program, args=list(FLAGS), timeout=TIMEOUT * 1000
+                executable_path=program, args=list(FLAGS), timeout=MEDIUM * 1000
             )
             try:
                 tab = browser.new_page(viewport={"width": WIDTH, "height": 900})
-                tab.set_default_timeout(TIMEOUT * 1000)
+                tab.set_default_timeout(MEDIUM * 1000)
                 tab.on("console", on_console)
                 tab.on("pageerror", on_page_error)
                 tab.goto(url, wait_until="load")

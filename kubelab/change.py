@@ -27,6 +27,7 @@ from kubelab.lab.asking import ask_through_node_port, node_addresses
 from kubelab.lab.objects import WEB_SELECTOR
 from kubelab.lab.rolling import version_of
 from kubelab.timeline import Band
+from kubelab.waits import SHORT
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ def start_web_spread(lab: Lab, replicas: int = 3, min_available: int = MIN_AVAIL
 def _pdb(lab: Lab) -> client.V1PodDisruptionBudget | None:
     try:
         return client.PolicyV1Api(lab.ns.kube.api).read_namespaced_pod_disruption_budget(
-            "web", lab.ns.name, _request_timeout=30
+            "web", lab.ns.name, _request_timeout=SHORT
         )
     except client.exceptions.ApiException as exc:
         if exc.status == 404:

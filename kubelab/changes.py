@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from kubelab.client import Kube
     from kubelab.cluster.local import LocalCluster
 
-DEFAULT_TIMEOUT = 600.0  # --change-timeout's default: an upgrade script may take minutes
+# --change-timeout's default (the README names it): an upgrade script may take minutes. Not a
+# tier: it bounds the user's command, not a wait of kubelab's own.
+DEFAULT_TIMEOUT = 600.0
 OUTPUT_TAIL = 5  # lines of a failed command's output its error shows
 STOP_GRACE = 5.0  # an interrupted command's time to end on SIGTERM before SIGKILL
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")  # a shell variable set before a command

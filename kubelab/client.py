@@ -24,8 +24,6 @@ from kubelab.names import MANAGED_BY
 from kubelab.waits import SHORT
 from kubelab.watching import Follower
 
-REQUEST_TIMEOUT = SHORT  # no single API call may hang a run
-
 # The group/version kubelab speaks for each kind it addresses by name; the kind alone can be
 # ambiguous (Event is in the core group and in events.k8s.io). The dynamic client finds the rest
 # (path, scope, subresources) by discovery.
@@ -111,7 +109,7 @@ class Kube:
     def server_version(self) -> str:
         """The API server's gitVersion; one-line errors when unreachable or refusing us."""
         try:
-            info = client.VersionApi(self.api).get_code(_request_timeout=10)
+            info = client.VersionApi(self.api).get_code(_request_timeout=SHORT)
         except urllib3.exceptions.HTTPError as exc:
             reason = getattr(exc, "reason", exc)
             raise EnvironmentProblem(
@@ -138,7 +136,7 @@ class Kube:
         )
         try:
             result = client.AuthorizationV1Api(self.api).create_self_subject_access_review(
-                review, _request_timeout=REQUEST_TIMEOUT
+                review, _request_timeout=SHORT
             )
         except ApiException as exc:
             raise self.explain(exc, "check permissions") from None
@@ -182,9 +180,7 @@ class Kube:
 
     def _request(self, verb: str, resource: Any, answer: Any = None, **kwargs: Any) -> Any:
         """``verb`` on a dynamic ``resource``; the answer as the model class ``answer``, if any."""
-        response = getattr(resource, verb)(
-            serialize=False, _request_timeout=REQUEST_TIMEOUT, **kwargs
-        )
+        response = getattr(resource, verb)(serialize=False, _request_timeout=SHORT, **kwargs)
         return None if answer is None else answer.from_dict(json.loads(response.data))
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Any:
@@ -252,7 +248,7 @@ class Kube:
         """Delete every pod in ``namespace`` with a grace period of ``grace_period`` seconds."""
         try:
             self.core.delete_collection_namespaced_pod(
-                namespace, grace_period_seconds=grace_period, _request_timeout=REQUEST_TIMEOUT
+                namespace, grace_period_seconds=grace_period, _request_timeout=SHORT
             )
         except ApiException as exc:
             if exc.status != 404:
@@ -325,7 +321,7 @@ class Kube:
                 namespace,
                 path,
                 _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT,
+                _request_timeout=SHORT,
             )
         except ApiException as exc:
             body = exc.body.decode() if isinstance(exc.body, bytes) else str(exc.body or "")
@@ -336,7 +332,7 @@ class Kube:
         """The last ``tail`` lines of a container's log."""
         return str(
             self.core.read_namespaced_pod_log(
-                pod, namespace, container=container, tail_lines=tail, _request_timeout=10
+                pod, namespace, container=container, tail_lines=tail, _request_timeout=SHORT
             )
         )
 

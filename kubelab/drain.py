@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kubelab.client import REQUEST_TIMEOUT, Kube
+from kubelab.client import Kube
 from kubelab.errors import WaitTimeout
-from kubelab.waits import LONG, wait_until
+from kubelab.waits import LONG, SHORT, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def pods_on(kube: Kube, node: str) -> list[client.V1Pod]:
     """Every pod bound to ``node``, in every namespace."""
     return list(
         kube.core.list_pod_for_all_namespaces(
-            field_selector=f"spec.nodeName={node}", _request_timeout=REQUEST_TIMEOUT
+            field_selector=f"spec.nodeName={node}", _request_timeout=SHORT
         ).items
     )
 
@@ -73,9 +73,7 @@ def evict(kube: Kube, namespace: str, name: str) -> bool:
     PodDisruptionBudget refuses it now (429)."""
     body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
     try:
-        kube.core.create_namespaced_pod_eviction(
-            name, namespace, body, _request_timeout=REQUEST_TIMEOUT
-        )
+        kube.core.create_namespaced_pod_eviction(name, namespace, body, _request_timeout=SHORT)
     except ApiException as exc:
         if exc.status == TOO_MANY_REQUESTS:
             return False

@@ -30,9 +30,8 @@ from kubelab.paths import source_dir
 
 # The plugin's shield for the end of a run, reused (the same message, the same handling).
 from kubelab.report import set_aside_earlier_run
+from kubelab.waits import COLD, LONG, SHORT
 
-RUN_TIMEOUT = 1800.0  # one pytest run: the lab, or the change with its settling
-STOP_TIMEOUT = 300.0  # a run told to stop cleans up first (uncordons, deletes its namespaces)
 PHASES = ("before", "change", "after")
 KIND_ISSUE = "kind#1972"  # kubernetes-sigs/kind: no in-place upgrade of a cluster's Kubernetes
 
@@ -241,11 +240,11 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
     # its handling short with a traceback.
     child = subprocess.Popen(argv, cwd=source_dir("steps").parent, process_group=0)
     try:
-        status = child.wait(timeout=RUN_TIMEOUT)
+        status = child.wait(timeout=COLD)
     except subprocess.TimeoutExpired:
         _stop(child)
         raise EnvironmentProblem(
-            f"the {phase} phase did not finish within {RUN_TIMEOUT:g} s: stopped (reports in "
+            f"the {phase} phase did not finish within {COLD:g} s: stopped (reports in "
             f"{reports / phase})"
         ) from None
     except BaseException:
@@ -257,15 +256,15 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:
-    """Tell a run to stop (SIGTERM) and wait for it (STOP_TIMEOUT, then kill it); another
+    """Tell a run to stop (SIGTERM) and wait for it (LONG, then kill it); another
     Ctrl-C or SIGTERM meanwhile only says so, as the run's own cleanup does."""
     with signals.shielded():
         child.send_signal(signal.SIGTERM)
         try:
-            child.wait(timeout=STOP_TIMEOUT)
+            child.wait(timeout=LONG)  # it cleans up first: uncordons, deletes its namespaces
         except subprocess.TimeoutExpired:
             child.kill()
-            child.wait(timeout=30)
+            child.wait(timeout=SHORT)
 
 
 @dataclass(frozen=True)

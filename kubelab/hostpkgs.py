@@ -11,8 +11,7 @@ from pathlib import Path
 
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem
-
-APT_TIMEOUT = 900.0
+from kubelab.waits import BUILD
 
 
 def missing(programs: Mapping[str, str]) -> list[str]:
@@ -43,12 +42,12 @@ def install(packages: list[str], purpose: str) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
         # Another apt-get (a parallel run, unattended upgrades) may hold dpkg's lock: wait for it.
-        wait = f"DPkg::Lock::Timeout={int(APT_TIMEOUT)}"
+        wait = f"DPkg::Lock::Timeout={int(BUILD)}"
         for args in (["update"], ["install", "-y", "--no-install-recommends", *packages]):
             subprocess.run(
                 ["apt-get", "-o", wait, "-qq", *args],
                 check=True,
-                timeout=APT_TIMEOUT,
+                timeout=BUILD,
                 env=env,
                 stdout=2,  # stderr
             )

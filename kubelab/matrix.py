@@ -22,9 +22,9 @@ from kubelab.bench import MEASUREMENTS
 from kubelab.cluster.local import LocalCluster
 from kubelab.console import say
 from kubelab.errors import KubelabError
+from kubelab.waits import COLD
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_TIMEOUT = 3600.0  # a cold build of a release is part of its cell
 # The matrix's section of docs/measurements.md lies between these lines, after bench's
 # "Measured by other means" (which a bench run keeps as it is); nothing else there is touched.
 SECTION_START = "<!-- written by tox -e matrix (kubelab/matrix.py): edit outside this section -->"
@@ -40,7 +40,7 @@ class Cell:
     passed: int
     total: int
     seconds: float
-    timed_out: bool = False  # killed after RUN_TIMEOUT: counted as failed
+    timed_out: bool = False  # killed after COLD: counted as failed
 
     @property
     def ok(self) -> bool:
@@ -51,7 +51,7 @@ class Cell:
     def outcome(self) -> str:
         """'14 of 14', or that the run timed out."""
         if self.timed_out:
-            return f"failed: timed out after {RUN_TIMEOUT:.0f} s"
+            return f"failed: timed out after {COLD:.0f} s"
         return f"{self.passed} of {self.total}"
 
 
@@ -100,10 +100,10 @@ def run_cell(version: str, mode: str, pytest_args: list[str]) -> Cell:
         ]
         started = time.monotonic()
         try:
-            subprocess.run(argv, cwd=ROOT, check=False, timeout=RUN_TIMEOUT)
+            subprocess.run(argv, cwd=ROOT, check=False, timeout=COLD)
         except subprocess.TimeoutExpired:  # the run was killed: the cluster it booted is left
             seconds = time.monotonic() - started
-            say(f"[matrix] Kubernetes {version}, {mode}: no end after {RUN_TIMEOUT:.0f} s")
+            say(f"[matrix] Kubernetes {version}, {mode}: no end after {COLD:.0f} s")
             cluster = LocalCluster()
             if cluster.has_processes():
                 cluster.down()

@@ -232,7 +232,7 @@ class PodWatch:
         if self._follower is not None:
             self._follower.stop()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=SHORT)
         if self._error is not None:
             raise RuntimeError(f"the pod watch failed: {self._error}") from self._error
         return self.counts

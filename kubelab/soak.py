@@ -29,9 +29,9 @@ from xml.etree import ElementTree
 
 from kubelab import errors
 from kubelab.console import say
+from kubelab.waits import COLD
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_TIMEOUT = 3600.0  # the first run may build the cluster's binaries and the lab's images
 CLUSTER, KUBELAB = "cluster", "kubelab"
 RUN_DIR = re.compile(r"run-\d+")  # run K's reports directory in the soak's; its log is run-K.log
 # Exceptions that carry a diagnosis of the cluster's state: kubelab's own, and a step's assert.
@@ -169,10 +169,10 @@ def _run(n: int, pytest_args: list[str], reports: Path, keep: bool = True) -> Fa
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 check=True,
-                timeout=RUN_TIMEOUT,
+                timeout=COLD,
             )
         except subprocess.TimeoutExpired:
-            return Failure("", f"the run did not end within {RUN_TIMEOUT:.0f} s", KUBELAB)
+            return Failure("", f"the run did not end within {COLD:.0f} s", KUBELAB)
         except subprocess.CalledProcessError:
             return first_failure(junit, log.read_text())
     return None

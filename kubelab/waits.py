@@ -16,10 +16,15 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Named tiers instead of magic numbers.
-SHORT = 30.0
-MEDIUM = 120.0
-LONG = 300.0
+# Named tiers instead of magic numbers: the one home of kubelab's timeouts. A wait takes the tier
+# of what it waits for; a module keeps its own constant only for a bound no tier means.
+SHORT = 30.0  # one API call or a quick command: it answers at once unless something is wrong
+MEDIUM = 120.0  # a pod, a daemon or a node coming up or going away; a small compile
+LONG = (
+    300.0  # a rollout, a cluster's nodes getting Ready, a run cleaning up; an image push or import
+)
+BUILD = 900.0  # one build or download step: apt, debootstrap, an image build, a module download
+COLD = 3600.0  # compiling a release from cold, or a whole pytest run that may include it
 PROGRESS_EVERY = 10.0
 
 

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PROGRESS_EVERY = 10.0  # a long wait says what it waits for, and what it sees, this often
-LIST_TIMEOUT = SHORT
 GONE = 410  # the watch's resourceVersion is too old: list again
 RETRY_PAUSE = 0.5  # after a transient error, before listing again
 
@@ -122,7 +121,7 @@ class Follower:
                 time.sleep(min(RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
 
     def _list(self) -> str:
-        listing = self.list_call(**self.kwargs, _request_timeout=LIST_TIMEOUT)
+        listing = self.list_call(**self.kwargs, _request_timeout=SHORT)
         self.objects = {o.metadata.name: o for o in listing.items}
         return str(listing.metadata.resource_version)
 

@@ -356,7 +356,7 @@ def test_a_phase_past_its_time_is_stopped_and_named_in_one_line(
     pid = tmp_path / "pid"
     hangs = f"import os, time; open({str(pid)!r}, 'w').write(str(os.getpid())); time.sleep(300)"
     monkeypatch.setattr(gate, "pytest_argv", lambda *a: [sys.executable, "-c", hangs])
-    monkeypatch.setattr(gate, "RUN_TIMEOUT", 2.0)
+    monkeypatch.setattr(gate, "COLD", 2.0)
     monkeypatch.setattr(gate, "_kind_host", lambda g: gate.Host())
     with pytest.raises(KubelabError) as stopped:
         gate.run(gate.plan("kind", "1.36", "1.37", None, None), tmp_path, [])

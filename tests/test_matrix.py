@@ -81,7 +81,7 @@ def test_a_cell_that_times_out_is_failed_and_its_cluster_taken_down(monkeypatch)
     assert (cell.timed_out, cell.ok) == (True, False)
     assert StandInCluster.downs == ["down"]
     assert matrix.table([cell]).splitlines()[2] == (
-        f"| 1.37.2 | nftables | failed: timed out after {matrix.RUN_TIMEOUT:.0f} s | 0 s |"
+        f"| 1.37.2 | nftables | failed: timed out after {matrix.COLD:.0f} s | 0 s |"
     )
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from kubelab import commands
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem
+from kubelab.waits import BUILD, COLD
 
-BUILD_TIMEOUT = 3600.0  # one cold go build takes minutes on a small machine; leave room
-DOWNLOAD_TIMEOUT = 900.0
 # The one newer toolchain the Go module proxy serves here: taken when a module's go.mod asks for
 # a newer Go than the machine's (the go command downloads it like a module).
 NEWER_TOOLCHAIN = "go1.27.3"
@@ -93,17 +92,17 @@ def write_module(src: Path, go_mod: str, main_file: str | None = None) -> None:
 def run_go_any_toolchain(
     args: list[str], cwd: Path, env: dict[str, str], name: str, what: str
 ) -> None:
-    """Run ``go args`` (BUILD_TIMEOUT) with the machine's Go, and again with NEWER_TOOLCHAIN when
+    """Run ``go args`` (COLD) with the machine's Go, and again with NEWER_TOOLCHAIN when
     the module asks for a newer Go than the machine's (``name``: what is built, for the line
     that says so); CommandFailed naming ``what`` otherwise."""
     try:
-        run_go(args, cwd, BUILD_TIMEOUT, env, what)
+        run_go(args, cwd, COLD, env, what)
     except commands.CommandFailed as exc:
         newer = _NEEDS_NEWER_GO.search(exc.stderr)
         if newer is None or go_version(newer.group(1)) > go_version(NEWER_TOOLCHAIN):
             raise
         say(f"[build] {name} needs Go {newer.group(1)}: building with {NEWER_TOOLCHAIN}")
-        run_go(args, cwd, BUILD_TIMEOUT, env | {"GOTOOLCHAIN": NEWER_TOOLCHAIN}, what)
+        run_go(args, cwd, COLD, env | {"GOTOOLCHAIN": NEWER_TOOLCHAIN}, what)
 
 
 def build(
@@ -156,5 +155,5 @@ def module_dir(module: str, version: str, cwd: Path) -> Path:
     import json
 
     cwd.mkdir(parents=True, exist_ok=True)
-    out = run_go(["mod", "download", "-json", f"{module}@{version}"], cwd, DOWNLOAD_TIMEOUT)
+    out = run_go(["mod", "download", "-json", f"{module}@{version}"], cwd, BUILD)
     return Path(json.loads(out)["Dir"])

@@ -15,7 +15,7 @@ from kubelab.build import go
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem
 from kubelab.releases import Chosen
-from kubelab.waits import SHORT
+from kubelab.waits import BUILD, SHORT
 
 KUBE_BINARIES = (
     "kube-apiserver",
@@ -142,7 +142,7 @@ def _prepare_kubernetes(root: Path, version: str) -> Path:
     info = go.run_go(
         ["mod", "download", "-json", f"k8s.io/kubernetes@v{version}"],
         src.parent,
-        go.DOWNLOAD_TIMEOUT,
+        BUILD,
     )
     gomod_path = json.loads(info).get("GoMod")
     if not gomod_path:

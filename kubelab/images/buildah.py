@@ -25,13 +25,11 @@ from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.images.rootfs import say
 from kubelab.names import INPUTS_LABEL
 from kubelab.paths import cache_dir
-from kubelab.waits import SHORT
+from kubelab.waits import BUILD, LONG, SHORT
 
 # The label naming the architecture the image's binaries are for (also the config's field).
 ARCH_LABEL = "org.kubelab.architecture"
 ARCHIVE_FORMATS = ("oci-archive", "docker-archive")
-BUILD_TIMEOUT = 900.0
-PUSH_TIMEOUT = 300.0
 
 
 def architecture() -> str:
@@ -127,7 +125,7 @@ class Buildah:
         build_args: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
         volumes: Sequence[str] = (),
-        timeout: float = BUILD_TIMEOUT,
+        timeout: float = BUILD,
     ) -> str:
         """Build ``context`` (with its Dockerfile) into image ``tag``; return the image id.
 
@@ -205,7 +203,7 @@ class Buildah:
         container = self._run("from", "--pull=never", "scratch").strip()
         try:
             for source, destination in files:
-                self._run("add", container, str(source), destination, timeout=BUILD_TIMEOUT)
+                self._run("add", container, str(source), destination, timeout=BUILD)
             config = ["config", "--os", "linux", "--arch", architecture()]
             for item in env:
                 config += ["--env", item]
@@ -216,9 +214,7 @@ class Buildah:
             for key, value in {ARCH_LABEL: architecture(), **(labels or {})}.items():
                 config += ["--label", f"{key}={value}"]
             self._run(*config, container)
-            self._run(
-                "commit", "--quiet", "--format=oci", "--rm", container, tag, timeout=BUILD_TIMEOUT
-            )
+            self._run("commit", "--quiet", "--format=oci", "--rm", container, tag, timeout=BUILD)
         except BaseException:
             commands.query(self.command("rm", container))  # gone already is fine
             raise
@@ -241,7 +237,7 @@ class Buildah:
             "--quiet",
             ref,
             f"{fmt}:{tmp}:{ref}",
-            timeout=PUSH_TIMEOUT,
+            timeout=LONG,
             what=f"writing {ref} to {dest}",
         )
         tmp.replace(dest)
@@ -273,7 +269,7 @@ class Buildah:
             "--retry=0",
             ref,
             f"docker://{dest}",
-            timeout=PUSH_TIMEOUT,
+            timeout=LONG,
             what=f"pushing {ref} to {dest}",
         )
 

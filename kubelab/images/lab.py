@@ -32,6 +32,7 @@ from kubelab.locks import file_lock
 from kubelab.names import REDIS_IMAGE as REDIS
 from kubelab.names import WEB_V1_IMAGE as WEB_V1
 from kubelab.names import WEB_V2_IMAGE as WEB_V2
+from kubelab.waits import BUILD
 
 BASE = "kubelab.local/base"
 __all__ = ["REDIS", "WEB_V1", "WEB_V2", "build_lab_images", "lab_images_for_nodes"]
@@ -46,7 +47,6 @@ BASE_ENV = (
 # reads its site-wide configuration from (no-index, find-links), so the Dockerfile's own
 # `pip install` line works unchanged and nothing of it stays in the image.
 PIP_MOUNT = "/etc/xdg/pip"
-DOWNLOAD_TIMEOUT = 600.0
 
 
 def base_image(builder: Buildah, cache_dir: Path) -> str:
@@ -91,7 +91,7 @@ def download_wheels(lock: Path, cache_dir: Path) -> Path:
         *("--dest", str(dest), "--requirement", str(unmarked)),
     ]
     say(f"downloading the wheels {lock.name} pins (hash-checked)")
-    commands.run(argv, timeout=DOWNLOAD_TIMEOUT, what=f"pip download of {lock}")
+    commands.run(argv, timeout=BUILD, what=f"pip download of {lock}")
     done.write_text(f"[global]\nno-index = true\nfind-links = {PIP_MOUNT}\n")
     return dest
 

@@ -11,12 +11,12 @@ from kubelab import commands
 from kubelab.errors import EnvironmentProblem
 from kubelab.images.buildah import Buildah
 from kubelab.names import PAUSE_REPO
+from kubelab.waits import MEDIUM
 
 log = logging.getLogger(__name__)
 
 PAUSE_SOURCE = Path(__file__).with_name("pause.c")
 CFLAGS = ("-static", "-Os", "-s", "-Wall", "-Wextra")
-COMPILE_TIMEOUT = 120.0
 
 
 def pause_image(version: str) -> str:
@@ -47,7 +47,7 @@ def pause_binary(cache_dir: Path) -> Path:
     log.info("compiling %s (gcc %s)", PAUSE_SOURCE.name, " ".join(CFLAGS))
     commands.run(
         [gcc, *CFLAGS, "-o", compiled, PAUSE_SOURCE],
-        timeout=COMPILE_TIMEOUT,
+        timeout=MEDIUM,
         what="gcc of pause.c (static glibc needs libc6-dev)",
     )
     compiled.replace(binary)

@@ -15,6 +15,7 @@ from pathlib import Path
 from kubelab import commands, console, hostpkgs
 from kubelab.errors import EnvironmentProblem
 from kubelab.mounts import unmount_under
+from kubelab.waits import BUILD, LONG
 
 SUITE = "bookworm"
 # The python3 that SUITE ships: the web image's wheels are fetched for it.
@@ -41,14 +42,14 @@ RUNTIME_DIRS = ("dev", "proc", "sys", "run", "tmp")
 # Left out of the layer too: Debian's PEP 668 marker, which would refuse the Dockerfile's
 # `pip install` (python:3.11-slim, the Dockerfile's base on a laptop, has none).
 LAYER_EXCLUDES = ("usr/lib/python3*/EXTERNALLY-MANAGED",)
-TAR_TIMEOUT = 300.0
 # Bump when the recipe below changes in a way the inputs above do not show.
 RECIPE_VERSION = "1"
-DEBOOTSTRAP_TIMEOUT = 900.0
 
 
 def say(message: str) -> None:
     """Print one progress line (image builds take tens of seconds; the user should see why)."""
+    # On stderr: `kubelab images build` prints the built refs and `kubelab images push` the
+    # pytest options on stdout, for a script or a shell's $(...) to take.
     console.say(f"kubelab images: {message}", sys.stderr)
 
 
@@ -175,7 +176,7 @@ def build_base_rootfs(cache_dir: Path) -> BaseRootfs:
                 str(root),
                 mirror,
             ],
-            timeout=DEBOOTSTRAP_TIMEOUT,
+            timeout=BUILD,
             on_line=on_line,
             log_file=work / "debootstrap.log",
         )
@@ -197,7 +198,7 @@ def write_layer_tar(root: Path, dest: Path) -> Path:
     excludes += [f"--exclude=./{pattern}" for pattern in LAYER_EXCLUDES]
     commands.run(
         ["tar", "-C", root, "--numeric-owner", "--xattrs", *excludes, "-cf", dest, "."],
-        timeout=TAR_TIMEOUT,
+        timeout=LONG,
     )
     return dest
 

@@ -23,10 +23,11 @@ from kubelab import commands, hostpkgs
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem
 from kubelab.paths import state_dir
+from kubelab.waits import MEDIUM
 
+# Not a tier: `docker info` is the probe for an engine, and a host without one must hear so
+# quickly (kubelab then starts its own dockerd).
 INFO_TIMEOUT = 10.0
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 60.0
 # kind's known-issues page: every node's systemd and kubelet take inotify instances; 128 (this
 # host's default) runs out with four nodes.
 INOTIFY = {"fs/inotify/max_user_instances": 512, "fs/inotify/max_user_watches": 524288}
@@ -106,7 +107,7 @@ class DockerEngine:
         self.start()
 
     def start(self) -> None:
-        """Start dockerd (no iptables changes) and wait until it answers (60 s)."""
+        """Start dockerd (no iptables changes) and wait until it answers (120 s)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._raise_sysctls()
         flags = [*DOCKERD_FLAGS, f"--pidfile={self.workdir / 'dockerd.docker.pid'}"]
@@ -132,7 +133,7 @@ class DockerEngine:
             )
         self.pidfile.write_text(f"{proc.pid}\n")
         self.started_here = True
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + MEDIUM
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 self.stop()
@@ -145,7 +146,7 @@ class DockerEngine:
             time.sleep(0.5)
         self.stop()
         raise EnvironmentProblem(
-            f"dockerd did not answer within {START_TIMEOUT:.0f} s (log: {self.log_file})"
+            f"dockerd did not answer within {MEDIUM:.0f} s (log: {self.log_file})"
         )
 
     def stop(self) -> None:
@@ -154,7 +155,7 @@ class DockerEngine:
         if pid is not None:
             say("[kind] stopping dockerd")
             os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT
+            deadline = time.monotonic() + MEDIUM
             while _pid_alive(pid) and time.monotonic() < deadline:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)

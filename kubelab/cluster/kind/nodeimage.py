@@ -49,7 +49,6 @@ from kubelab.errors import EnvironmentProblem
 from kubelab.images.buildah import Buildah
 from kubelab.images.pause import pause_binary
 from kubelab.images.rootfs import (
-    DEBOOTSTRAP_TIMEOUT,
     SUITE,
     apt_mirror,
     ensure_debootstrap,
@@ -59,7 +58,7 @@ from kubelab.images.rootfs import (
 from kubelab.mounts import unmount_under
 from kubelab.names import INPUTS_LABEL
 from kubelab.releases import Chosen
-from kubelab.waits import MEDIUM
+from kubelab.waits import BUILD, MEDIUM, SHORT
 
 NODE_REPO = "kubelab.local/kind-node"
 # What kind's base Dockerfile installs, plus what it builds from git (containerd, runc, CNI).
@@ -91,7 +90,6 @@ REGISTRY = "registry.k8s.io"
 # the release pins (Release.pause) instead, and holds it.
 SANDBOX_IMAGE = re.compile(r'^(\s*sandbox_image\s*=\s*)"[^"\n]*"', re.M)
 PODNET_REF = "kubelab.local/podnet:1"
-STEP_TIMEOUT = 600.0
 FILES = resources.files("kubelab.cluster.kind").joinpath("files")
 
 
@@ -207,7 +205,7 @@ def _debootstrap(root: Path, packages: tuple[str, ...], cache: Path, log: Path) 
                 str(root),
                 apt_mirror(),
             ],
-            timeout=DEBOOTSTRAP_TIMEOUT,
+            timeout=BUILD,
             on_line=lambda line: None,
             log_file=log,
         )
@@ -222,7 +220,7 @@ def _debootstrap(root: Path, packages: tuple[str, ...], cache: Path, log: Path) 
 def _chroot(root: Path, script: str) -> str:
     return commands.run(
         ["chroot", root, "/bin/sh", "-euc", script],
-        timeout=STEP_TIMEOUT,
+        timeout=BUILD,
         what=f"chroot {root.name} /bin/sh",
         env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
     ).strip()
@@ -443,13 +441,13 @@ def _preload(root: Path, runtime: Runtime, archives: list[Path]) -> None:
             for archive in archives:
                 commands.run(
                     [*ctr, "images", "import", "--no-unpack", "--snapshotter=overlayfs", archive],
-                    timeout=STEP_TIMEOUT,
+                    timeout=BUILD,
                 )
             names = commands.run([*ctr, "images", "ls", "-q"]).split()
             say("preloaded: " + ", ".join(n for n in names if not n.startswith("sha256:")))
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            proc.wait(timeout=SHORT)
 
 
 def _docker_import(root: Path, ref: str, key: str) -> None:
@@ -470,11 +468,11 @@ def _docker_import(root: Path, ref: str, key: str) -> None:
         for change in changes:
             argv += ["--change", change]
         commands.run(
-            [*argv, "-", ref], timeout=STEP_TIMEOUT, what=f"docker import {ref}", stdin=tar.stdout
+            [*argv, "-", ref], timeout=BUILD, what=f"docker import {ref}", stdin=tar.stdout
         )
     finally:
         if tar.stdout is not None:
             tar.stdout.close()
-        tar.wait(timeout=60)
+        tar.wait(timeout=MEDIUM)
     if old:
         commands.query(["docker", "rmi", old], timeout=MEDIUM)  # still in use is fine

@@ -30,14 +30,11 @@ from kubelab.names import WEB_V1_IMAGE, WEB_V2_IMAGE
 from kubelab.namespace import LabNamespace
 from kubelab.paths import cache_dir
 from kubelab.states import is_ready, not_ready_reason, rollout_status
-from kubelab.waits import LONG, SHORT, wait_until
+from kubelab.waits import BUILD, LONG, SHORT, wait_until
 
 log = logging.getLogger(__name__)
 
 REDIS_UPSTREAM = "redis:7"
-READY_TIMEOUT = 180.0
-# kind load, docker build and docker pull: an image's worth of work.
-BUILD_TIMEOUT = 600.0
 
 
 class KindProvider(Provider):
@@ -189,7 +186,7 @@ class KindProvider(Provider):
             wait_until(
                 problems,
                 lambda seen: not seen,
-                timeout=READY_TIMEOUT,
+                timeout=LONG,
                 interval=0.5,
                 what=f"{want} kind nodes Ready",
                 describe="; ".join,
@@ -232,7 +229,7 @@ class KindProvider(Provider):
         wait_until(
             lambda: rollout_status(kube.get("Deployment", "coredns", "kube-system")),
             lambda status: status.endswith("successfully rolled out"),
-            timeout=READY_TIMEOUT,
+            timeout=LONG,
             what="kind's CoreDNS to restart with the offline Corefile",
             describe=str,
         )
@@ -243,7 +240,7 @@ class KindProvider(Provider):
             say(f"[kind] kind load image-archive {ref}")
             commands.run(
                 [self._kind_path, "load", "image-archive", "--name", self.cluster_name, archive],
-                timeout=BUILD_TIMEOUT,
+                timeout=BUILD,
             )
         return images
 
@@ -267,9 +264,9 @@ class KindProvider(Provider):
                     f"VERSION={version}",
                     self.app_dir,
                 ],
-                timeout=BUILD_TIMEOUT,
+                timeout=BUILD,
             )
-        commands.run(["docker", "pull", "-q", REDIS_UPSTREAM], timeout=BUILD_TIMEOUT)
+        commands.run(["docker", "pull", "-q", REDIS_UPSTREAM], timeout=BUILD)
         for ref in (images.redis, images.web_v1, images.web_v2):
             cluster.load_docker_image(ref)  # type: ignore[attr-defined]
         return images

@@ -18,6 +18,8 @@ from kubelab.names import CONTROL_PLANE_LABEL, MANAGED_BY
 
 DNS_ADDON = Path(__file__).with_name("coredns.yaml")
 APISERVER_KUBELET_USER = "kube-apiserver-kubelet-client"
+# Not a tier: the boot polls /readyz inside its own MEDIUM waits, where a request a starting
+# API server leaves hanging is better cut short and asked again than waited on.
 API_TIMEOUT = 10.0
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 

@@ -15,10 +15,10 @@ from kubelab.build import Runtime
 from kubelab.build.runtime import runtime_dir
 from kubelab.cluster.local.plan import LocalNode
 from kubelab.errors import EnvironmentProblem
+from kubelab.waits import LONG
 
 log = logging.getLogger(__name__)
 
-IMPORT_TIMEOUT = 300.0
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
 
@@ -104,7 +104,7 @@ def import_archive(
     *,
     namespace: str = "k8s.io",
     snapshotter: str = "overlayfs",
-    timeout: float = IMPORT_TIMEOUT,
+    timeout: float = LONG,
 ) -> None:
     """Import an OCI archive into a containerd and unpack it for the CRI (timeout 300 s)."""
     cmd = [

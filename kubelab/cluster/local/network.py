@@ -11,6 +11,7 @@ from kubelab.cluster.local.plan import LocalNode
 from kubelab.cluster.local.proc import in_netns
 from kubelab.commands import run
 from kubelab.errors import EnvironmentProblem
+from kubelab.waits import SHORT
 
 _NODE_NETNS = re.compile(r"^([a-z][a-z0-9]{0,11})-(?:cp|w\d+)$")
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
@@ -169,7 +170,7 @@ def _delete_link(name: str) -> None:
 
 def _rule_exists(rule: list[str]) -> bool:
     try:
-        run(["iptables", "-C", *rule], timeout=10)
+        run(["iptables", "-C", *rule], timeout=SHORT)
     except EnvironmentProblem:
         return False
     return True

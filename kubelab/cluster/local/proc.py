@@ -12,6 +12,8 @@ from pathlib import Path
 
 from kubelab.waits import SHORT, wait_until
 
+# Not a tier: the grace a process gets after SIGTERM before SIGKILL (the wait after SIGKILL is
+# SHORT): a grace, like changes.STOP_GRACE, not a wait for work to finish.
 STOP_TIMEOUT = 10.0
 
 
