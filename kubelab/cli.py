@@ -147,10 +147,10 @@ def _images(args: argparse.Namespace) -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from kubelab import gate
+    from kubelab import gate, gateplan
 
     extra = [a for a in args.pytest_args if a != "--"]
-    chosen = gate.plan(
+    chosen = gateplan.plan(
         args.cluster,
         args.source,
         args.target,

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from kubelab import change, drain, gate, gatereport, upgrade
+from kubelab import change, drain, gate, gateplan, gatereport, upgrade
 from kubelab.errors import KubelabError, UsageError
 from kubelab.waits import wait_until
 from tests import stand_in_api
@@ -225,13 +225,13 @@ def test_a_drain_evicts_controlled_pods_and_keeps_bare_daemonset_and_finished_on
 )
 def test_bad_releases_are_refused_in_one_line(args: tuple[Any, ...], message: str) -> None:
     with pytest.raises(UsageError) as refused:
-        gate.plan(args[0], args[1], args[2], None, None)
+        gateplan.plan(args[0], args[1], args[2], None, None)
     assert message in str(refused.value)
     assert "\n" not in str(refused.value)
 
 
 def test_one_minor_up_is_a_plan() -> None:
-    chosen = gate.plan("local", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("local", "1.36", "1.37", None, None)
     assert (chosen.source.version, chosen.target.version) == ("1.36.3", "1.37.2")  # type: ignore[union-attr]
     assert chosen.phases == ("before", "change", "after")
 
@@ -241,7 +241,7 @@ def test_the_gate_goes_from_the_second_newest_release_to_the_newest_by_default(
 ) -> None:
     from kubelab import releases
 
-    chosen = gate.plan("kind", None, None, None, None)
+    chosen = gateplan.plan("kind", None, None, None, None)
     assert (chosen.source, chosen.target) == (
         releases.choose(f"1.{releases.RELEASES[-2].minor}"),
         releases.choose(None),
@@ -250,15 +250,15 @@ def test_the_gate_goes_from_the_second_newest_release_to_the_newest_by_default(
     newer = dataclasses.replace(releases.DEFAULT, version="1.38.0")
     monkeypatch.setattr(releases, "RELEASES", (*releases.RELEASES, newer))
     monkeypatch.setattr(releases, "DEFAULT", newer)
-    chosen = gate.plan("local", None, None, None, None)
+    chosen = gateplan.plan("local", None, None, None, None)
     assert (chosen.source.version, chosen.target.version) == ("1.37.2", "1.38.0")  # type: ignore[union-attr]
     # One given: the other is a minor away, as upstream upgrades.
-    assert gate.plan("local", "1.36", None, None, None).versions()[1].version == "1.37.2"
-    assert gate.plan("kind", None, "1.36", None, None).versions()[0].version == "1.35.4"
+    assert gateplan.plan("local", "1.36", None, None, None).versions()[1].version == "1.37.2"
+    assert gateplan.plan("kind", None, "1.36", None, None).versions()[0].version == "1.35.4"
 
 
 def test_on_kind_the_lab_runs_at_each_release_with_no_change_in_between() -> None:
-    chosen = gate.plan("kind", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("kind", "1.36", "1.37", None, None)
     assert chosen.phases == ("before", "after")
     reports = Path("/r")
     before = gate.pytest_argv(chosen, "before", reports, ["-x"])
@@ -271,12 +271,12 @@ def test_on_kind_the_lab_runs_at_each_release_with_no_change_in_between() -> Non
     assert "change" not in before[3:] + after[3:]  # the lab, not the change chapter
     with pytest.raises(UsageError, match="the kind gate has no change phase"):
         gate.pytest_argv(chosen, "change", reports, [])
-    patched = gate.plan("kind", "1.36.1", "1.37", None, None)
+    patched = gateplan.plan("kind", "1.36.1", "1.37", None, None)
     assert gate.pytest_argv(patched, "before", reports, [])[-1] == "--k8s-version=1.36.1"
 
 
 def test_the_local_gate_upgrades_in_its_change_phase() -> None:
-    chosen = gate.plan("local", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("local", "1.36", "1.37", None, None)
     argv = gate.pytest_argv(chosen, "change", Path("/r"), [])
     assert argv[-5:] == [
         "--cluster=local",
@@ -288,7 +288,7 @@ def test_the_local_gate_upgrades_in_its_change_phase() -> None:
 
 
 def test_the_kind_gate_says_in_one_line_that_the_upgrade_is_not_performed() -> None:
-    line = gate.describe(gate.plan("kind", "1.36", "1.37", None, None))
+    line = gateplan.describe(gateplan.plan("kind", "1.36", "1.37", None, None))
     assert line == (
         "kind has no in-place upgrade (kind#1972): the upgrade itself is not performed on kind; "
         "instead the lab runs on a new kind cluster at Kubernetes 1.36.3, then on another at "
@@ -314,7 +314,7 @@ def test_the_kind_gate_refuses_a_change_and_a_kept_cluster_in_one_line(
     change: str | None, extra: tuple[str, ...], message: str
 ) -> None:
     with pytest.raises(UsageError) as refused:
-        gate.plan("kind", "1.36", "1.37", None, change, extra)
+        gateplan.plan("kind", "1.36", "1.37", None, change, extra)
     assert str(refused.value) == message
 
 
@@ -327,18 +327,18 @@ def kubeconfig(tmp_path: Path) -> Iterator[Path]:
 
 def test_an_existing_cluster_needs_a_change_that_exists(tmp_path: Path, kubeconfig: Path) -> None:
     with pytest.raises(UsageError, match="needs the change to gate"):
-        gate.plan("existing", None, None, kubeconfig, None)
+        gateplan.plan("existing", None, None, kubeconfig, None)
     with pytest.raises(UsageError, match="no-such-upgrade-script is not a program"):
-        gate.plan("existing", None, None, kubeconfig, "no-such-upgrade-script --now")
+        gateplan.plan("existing", None, None, kubeconfig, "no-such-upgrade-script --now")
     with pytest.raises(UsageError, match="needs --kubeconfig FILE"):
-        gate.plan("existing", None, None, tmp_path / "missing", "true")
-    assert gate.plan("existing", None, None, kubeconfig, "true").change == "true"
+        gateplan.plan("existing", None, None, tmp_path / "missing", "true")
+    assert gateplan.plan("existing", None, None, kubeconfig, "true").change == "true"
 
 
 def test_the_existing_gate_gives_its_change_timeout_to_the_change_phase(
     tmp_path: Path, kubeconfig: Path
 ) -> None:
-    chosen = gate.plan("existing", None, None, kubeconfig, "true", change_timeout=45.0)
+    chosen = gateplan.plan("existing", None, None, kubeconfig, "true", change_timeout=45.0)
     assert gate.pytest_argv(chosen, "change", tmp_path, [])[-4:] == [
         "-m",
         "change",
@@ -346,7 +346,7 @@ def test_the_existing_gate_gives_its_change_timeout_to_the_change_phase(
         "--change-timeout=45",
     ]
     assert not any("--change" in a for a in gate.pytest_argv(chosen, "after", tmp_path, []))
-    default = gate.plan("existing", None, None, kubeconfig, "true")
+    default = gateplan.plan("existing", None, None, kubeconfig, "true")
     assert gate.pytest_argv(default, "change", tmp_path, [])[-1] == "--change=true"
 
 
@@ -359,7 +359,7 @@ def test_a_phase_past_its_time_is_stopped_and_named_in_one_line(
     monkeypatch.setattr(gate, "COLD", 2.0)
     monkeypatch.setattr(gate, "_kind_host", lambda g: gate.Host())
     with pytest.raises(KubelabError) as stopped:
-        gate.run(gate.plan("kind", "1.36", "1.37", None, None), tmp_path, [])
+        gate.run(gateplan.plan("kind", "1.36", "1.37", None, None), tmp_path, [])
     line = f"the before phase did not finish within 2 s: stopped (reports in {tmp_path / 'before'})"
     assert str(stopped.value) == line
     assert not _alive(int(pid.read_text()))
@@ -372,10 +372,10 @@ def test_an_existing_cluster_is_reached_before_anything_runs(
     tmp_path: Path, kubeconfig: Path
 ) -> None:
     with pytest.raises(UsageError) as refused:
-        gate.plan("existing", None, None, kubeconfig, "true", ["-x", "--kube-context", "other"])
+        gateplan.plan("existing", None, None, kubeconfig, "true", ["-x", "--kube-context", "other"])
     assert str(refused.value).startswith(f"kubeconfig {kubeconfig} is not usable: ")
     assert "other" in str(refused.value)
-    assert gate.plan("existing", None, None, kubeconfig, "true", ["--kube-context=x"]).change
+    assert gateplan.plan("existing", None, None, kubeconfig, "true", ["--kube-context=x"]).change
 
 
 def test_an_unusable_kubeconfig_ends_the_gate_in_one_line_before_it_starts(tmp_path: Path) -> None:
@@ -769,10 +769,10 @@ def test_gate_md_lists_the_scenarios_by_name_phase_by_phase(tmp_path: Path) -> N
 def test_the_kind_gate_runs_the_lab_before_and_after_and_says_why_in_gate_md(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    chosen = gate.plan("kind", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("kind", "1.36", "1.37", None, None)
     ran: list[str] = []
 
-    def run_phase(g: gate.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
+    def run_phase(g: gateplan.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
         ran.append(phase)
         return gatereport.PhaseResult(phase, 0, 1.0, {"F: s": "passed"})
 
@@ -784,7 +784,7 @@ def test_the_kind_gate_runs_the_lab_before_and_after_and_says_why_in_gate_md(
     assert ran == ["before", "after", "down"]
     text = (tmp_path / "gate.md").read_text().splitlines()
     assert text[0].startswith("# kubelab gate: passed in ")
-    assert text[2] == gate.describe(chosen)
+    assert text[2] == gateplan.describe(chosen)
     assert text[4:] == [
         "| scenario | before | after |",
         "|---|---|---|",
@@ -796,7 +796,7 @@ def test_the_kind_gate_runs_the_lab_before_and_after_and_says_why_in_gate_md(
 def test_a_kind_cluster_left_behind_fails_the_gate_even_when_each_phase_passed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    chosen = gate.plan("kind", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("kind", "1.36", "1.37", None, None)
     monkeypatch.setattr(
         gate, "run_phase", lambda g, phase, r, e: gatereport.PhaseResult(phase, 0, 1.0, {})
     )
@@ -851,7 +851,7 @@ def kind_host(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def test_the_kind_gate_builds_both_node_images_first_and_stops_its_docker(
     kind_host: dict[str, Any],
 ) -> None:
-    host = gate._kind_host(gate.plan("kind", "1.36", "1.37", None, None))
+    host = gate._kind_host(gateplan.plan("kind", "1.36", "1.37", None, None))
     assert kind_host["built"] == ["1.36.3", "1.37.2"]
     assert not _Engine.stopped
     assert host.down() == []
@@ -863,7 +863,7 @@ def test_the_kind_gate_refuses_a_kind_cluster_it_did_not_create(
 ) -> None:
     kind_host["nodes"] = {"kubelab-control-plane": "kubelab.local/kind-node:v1.36.3"}
     with pytest.raises(KubelabError) as refused:
-        gate._kind_host(gate.plan("kind", "1.36", "1.37", None, None))
+        gate._kind_host(gateplan.plan("kind", "1.36", "1.37", None, None))
     assert str(refused.value) == (
         "kind cluster kubelab exists (kubelab-control-plane): the gate creates its own at each "
         "release; delete it first (`/cache/kind delete cluster --name kubelab`)"
@@ -872,7 +872,7 @@ def test_the_kind_gate_refuses_a_kind_cluster_it_did_not_create(
 
 
 def test_the_kind_gate_deletes_a_cluster_a_phase_left_behind(kind_host: dict[str, Any]) -> None:
-    host = gate._kind_host(gate.plan("kind", "1.36", "1.37", None, None))
+    host = gate._kind_host(gateplan.plan("kind", "1.36", "1.37", None, None))
     kind_host["nodes"] = {"kubelab-control-plane": "i", "kubelab-worker": "i"}
     assert host.down() == [
         "kind cluster kubelab was left behind (kubelab-control-plane, kubelab-worker): deleted"
@@ -886,18 +886,19 @@ def test_a_phase_runs_in_a_process_group_of_its_own(
     # A Ctrl-C in the terminal then reaches the gate alone, which tells the run to stop once.
     own_group = "import os, sys; sys.exit(0 if os.getpgrp() == os.getpid() else 3)"
     monkeypatch.setattr(gate, "pytest_argv", lambda *a: [sys.executable, "-c", own_group])
-    chosen = gate.plan("kind", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("kind", "1.36", "1.37", None, None)
     assert gate.run_phase(chosen, "before", tmp_path, []).status == 0
 
 
 def _gate_script(tmp_path: Path, body: str) -> subprocess.Popen[str]:
     """A gate in a process of its own, Ctrl-C raising KeyboardInterrupt there (as in a
-    terminal), ``body`` run after ``from kubelab import gate`` with ``reports`` its directory."""
+    terminal), ``body`` run after ``from kubelab import gate, gateplan`` with ``reports`` its
+    directory."""
     script = (
-        "import os, signal, sys, time; from pathlib import Path; from kubelab import gate\n"
+        "import os, signal, sys, time; from pathlib import Path; from kubelab import gate, gateplan\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         f"reports = Path({str(tmp_path)!r})\n"
-        "chosen = gate.plan('kind', '1.36', '1.37', None, None)\n" + body
+        "chosen = gateplan.plan('kind', '1.36', '1.37', None, None)\n" + body
     )
     return subprocess.Popen(
         [sys.executable, "-c", script],
@@ -978,7 +979,7 @@ def test_an_interrupted_gate_says_during_which_phase_and_ends_its_host(
         gate, "_kind_host", lambda g: gate.Host(down=lambda: ended.append(True) or [])
     )
     with pytest.raises(KeyboardInterrupt):
-        gate.run(gate.plan("kind", "1.36", "1.37", None, None), tmp_path, [])
+        gate.run(gateplan.plan("kind", "1.36", "1.37", None, None), tmp_path, [])
     assert ended == [True]
     text = (tmp_path / "gate.md").read_text()
     assert text.startswith("# kubelab gate: FAILED in ")
@@ -996,7 +997,7 @@ def test_an_interrupted_upgrade_says_in_gate_md_which_node_it_left_between_relea
 ) -> None:
     between = "the upgrade stopped: the cluster is between releases: cp at 1.37.2; w1 at 1.36.3"
 
-    def run_phase(g: gate.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
+    def run_phase(g: gateplan.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
         if phase == "change":  # what the upgrade in the phase's run does when it is stopped
             change.Progress(reports=reports / phase).alert(between)
             raise KeyboardInterrupt
@@ -1005,7 +1006,7 @@ def test_an_interrupted_upgrade_says_in_gate_md_which_node_it_left_between_relea
     monkeypatch.setattr(gate, "run_phase", run_phase)
     monkeypatch.setattr(gate, "_local_host", lambda g: gate.Host())
     with pytest.raises(KeyboardInterrupt):
-        gate.run(gate.plan("local", "1.36", "1.37", None, None), tmp_path, [])
+        gate.run(gateplan.plan("local", "1.36", "1.37", None, None), tmp_path, [])
     text = (tmp_path / "gate.md").read_text()
     assert f"reports in {tmp_path / 'change'})\n\n{between}\n" in text
 
@@ -1019,13 +1020,13 @@ def test_a_gate_sets_the_earlier_runs_files_aside_and_names_only_its_own_phases(
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text("an earlier run's")
 
-    def before_fails(g: gate.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
+    def before_fails(g: gateplan.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
         (reports / phase / "lab.html").write_text("this run's")
         return gatereport.PhaseResult(phase, 1, 1.0, {})
 
     monkeypatch.setattr(gate, "run_phase", before_fails)
     monkeypatch.setattr(gate, "_local_host", lambda g: gate.Host())
-    assert gate.run(gate.plan("local", "1.36", "1.37", None, None), tmp_path, []) == 1
+    assert gate.run(gateplan.plan("local", "1.36", "1.37", None, None), tmp_path, []) == 1
     for name in earlier:
         kept = tmp_path / Path(name).parent / ".previous" / Path(name).name
         assert kept.read_text() == "an earlier run's", name
@@ -1043,7 +1044,9 @@ def test_gate_html_links_each_phase_and_shows_the_change(tmp_path: Path) -> None
         (tmp_path / phase).mkdir()
         (tmp_path / phase / "lab.html").write_text("<html></html>")
     (tmp_path / "change" / "change-kubelab-1.png").write_bytes(b"\x89PNG")
-    page = gatereport.html("# kubelab gate: FAILED\n\n<script>x</script>", tmp_path, gate.PHASES)
+    page = gatereport.html(
+        "# kubelab gate: FAILED\n\n<script>x</script>", tmp_path, gateplan.PHASES
+    )
     assert '<a href="before/lab.html">' in page
     assert '<a href="change/lab.html">' in page
     assert "after: no report" in page
