@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from pytest_bdd import parsers, then, when
 
-from kubelab import change, changes, upgrade
+from kubelab import change, changes, containers, upgrade
 from kubelab.change import ChangeRun
 from kubelab.checks import counter_regressions
 from kubelab.cluster.base import Provider
@@ -98,7 +98,7 @@ def _(change_run: ChangeRun) -> None:
 
 @then("every pod kept its container, with no restart")
 def _(lab: Lab, change_run: ChangeRun) -> None:
-    changed = change.kept_containers(lab, change_run)
+    changed = containers.kept_containers(lab, change_run)
     assert changed == [], "; ".join(changed)
 
 
@@ -122,7 +122,7 @@ def _(lab: Lab, change_run: ChangeRun) -> None:
 
 @then("the redis pod kept its container, with no restart, while its node's kubelet was upgraded")
 def _(lab: Lab, change_run: ChangeRun) -> None:
-    changed = change.kept_containers(lab, change_run, ["redis"], never_restarted=True)
+    changed = containers.kept_containers(lab, change_run, ["redis"], never_restarted=True)
     assert changed == [], "; ".join(changed)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from kubelab import change, drain, gate, gateplan, gatereport, upgrade
+from kubelab import change, containers, drain, gate, gateplan, gatereport, upgrade
 from kubelab.errors import KubelabError, UsageError
 from kubelab.waits import wait_until
 from tests import stand_in_api
@@ -489,29 +489,29 @@ def test_the_change_of_a_scenario_is_known_by_its_when_step() -> None:
     assert change.kind_of(["I roll the web pods to version 2.0"]) is None
 
 
-def _c(pod: str, cid: str, restarts: int = 0) -> change.Container:
-    return change.Container(pod, "w1", cid, restarts)
+def _c(pod: str, cid: str, restarts: int = 0) -> containers.Container:
+    return containers.Container(pod, "w1", cid, restarts)
 
 
 def test_a_replaced_or_restarted_container_is_named() -> None:
     before = {"redis": _c("redis", "aaa"), "web-1": _c("web-1", "bbb"), "web-2": _c("web-2", "c")}
     after = {"redis": _c("redis", "aaa", 1), "web-1": _c("web-1", "zzz")}
-    assert change.changed_containers(before, after, ["redis", "web-1", "web-2"]) == [
+    assert containers.changed_containers(before, after, ["redis", "web-1", "web-2"]) == [
         "pod redis on w1: container aaa restarted (0 -> 1 restarts)",
         "pod web-1 on w1: container bbb replaced by zzz",
         "pod web-2: gone after the change (it ran on w1)",
     ]
-    assert change.changed_containers(before, before, ["redis"]) == []
+    assert containers.changed_containers(before, before, ["redis"]) == []
 
 
 def test_redis_must_never_have_restarted_not_only_not_during_the_change() -> None:
     once = {"redis": _c("redis", "aaa", 1)}  # restarted before the change, not during it
-    assert change.changed_containers(once, once, ["redis"]) == []
-    assert change.changed_containers(once, once, ["redis"], never_restarted=True) == [
+    assert containers.changed_containers(once, once, ["redis"]) == []
+    assert containers.changed_containers(once, once, ["redis"], never_restarted=True) == [
         "pod redis on w1: container aaa has restarted (restartCount 1, expected 0)"
     ]
     fresh = {"redis": _c("redis", "aaa")}
-    assert change.changed_containers(fresh, fresh, ["redis"], never_restarted=True) == []
+    assert containers.changed_containers(fresh, fresh, ["redis"], never_restarted=True) == []
 
 
 def test_the_gate_puts_the_lab_before_and_after_side_by_side() -> None:
