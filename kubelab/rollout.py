@@ -106,6 +106,36 @@ def _wait_rc_ready(ns: LabNamespace, name: str, replicas: int, timeout: float) -
     )
 
 
+def _wait_labels_seen(ns: LabNamespace, name: str, replicas: int) -> None:
+    """Until RC ``name``'s controller has seen its template's new label on all ``replicas`` of
+    its pods: its status's fullyLabeledReplicas, counted from the controller's own cache of
+    pods. Its selector may then require the label: with a cache that does not show a pod's new
+    label yet, the controller would release that pod and start another in its place (five web
+    pods at once where the update promises four at most)."""
+
+    def seen(rcs: list[client.V1ReplicationController]) -> bool:
+        if not rcs:
+            return False
+        rc = rcs[0]
+        return (rc.status.observed_generation or 0) >= (rc.metadata.generation or 0) and (
+            rc.status.fully_labeled_replicas or 0
+        ) >= replicas
+
+    ns.watch_until(
+        "ReplicationController",
+        seen,
+        name=name,
+        timeout=ns.timeout,
+        what=f"ReplicationController {name}'s controller to see the new label on its {replicas} pods",
+        describe=lambda rcs: ", ".join(
+            f"{r.status.fully_labeled_replicas or 0} of {r.status.replicas or 0} pods fully "
+            f"labelled (generation {r.metadata.generation}, observed "
+            f"{r.status.observed_generation})"
+            for r in rcs
+        ),
+    )
+
+
 def _wait_settled(ns: LabNamespace, name: str, selector: str, replicas: int) -> None:
     """Until RC ``name`` has acted on its current spec and exactly ``replicas`` pods of
     ``selector``, all ready, are left (pods shutting down not counted).
@@ -166,6 +196,7 @@ def rolling_update_rc(
     selector = ",".join(f"{k}={v}" for k, v in old.spec.selector.items())
     for pod in ns.pods(selector):
         ns.patch("Pod", pod.metadata.name, {"metadata": {"labels": {DEPLOYMENT_KEY: old_hash}}})
+    _wait_labels_seen(ns, name, desired)
     ns.patch("ReplicationController", name, {"spec": {"selector": {DEPLOYMENT_KEY: old_hash}}})
     _wait_settled(ns, name, f"{selector},{DEPLOYMENT_KEY}={old_hash}", desired)
 
