@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from kubelab import signals
 from kubelab.errors import EnvironmentProblem
-from kubelab.waits import SHORT
+from kubelab.waits import LONG, SHORT
 
 
 class CommandFailed(EnvironmentProblem):
@@ -144,3 +145,37 @@ def kill_group(proc: subprocess.Popen[Any], grace: float = 30.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def run_child(
+    argv: Sequence[str | Path], *, timeout: float, cwd: Path, stdout: IO[Any] | None = None
+) -> int:
+    """Run a long child of kubelab's (a pytest run of the lab) to its exit status, in a process
+    group of its own: a Ctrl-C in the terminal reaches kubelab alone, which tells the child to
+    stop once (``stop_child``) and waits for its cleanup before raising; so does a timeout
+    (subprocess.TimeoutExpired). ``stdout`` takes its output and errors (default: the terminal)."""
+    child = subprocess.Popen(
+        [str(arg) for arg in argv],
+        cwd=cwd,
+        stdout=stdout,
+        stderr=subprocess.STDOUT if stdout is not None else None,
+        process_group=0,
+    )
+    try:
+        return child.wait(timeout=timeout)
+    except BaseException:
+        stop_child(child)
+        raise
+
+
+def stop_child(child: subprocess.Popen[Any]) -> None:
+    """Tell a run to stop (SIGTERM) and wait for it (LONG, then kill it): it cleans up first
+    (uncordons a node, deletes its namespaces and the cluster it created). Another Ctrl-C or
+    SIGTERM meanwhile only says so."""
+    with signals.shielded():
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=LONG)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=SHORT)

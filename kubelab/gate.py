@@ -13,7 +13,6 @@ steps with reports of its own (``before/``, ``change/``, ``after/`` under ``--re
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubelab import signals
+from kubelab import commands, signals
 from kubelab.change import stopped
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
@@ -31,7 +30,7 @@ from kubelab.paths import source_dir
 
 # The plugin's shield for the end of a run, reused (the same message, the same handling).
 from kubelab.report import set_aside_earlier_run
-from kubelab.waits import COLD, LONG, SHORT
+from kubelab.waits import COLD
 
 
 def pytest_argv(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> list[str]:
@@ -79,36 +78,16 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
     argv = pytest_argv(gate, phase, reports, extra)
     say(f"[gate] {phase}: {' '.join(argv[2:])}")
     started = time.monotonic()
-    # A process group of its own: a Ctrl-C in the terminal reaches the gate alone, which tells
-    # the run to stop once. A second signal, landing while pytest handles the first, would cut
-    # its handling short with a traceback.
-    child = subprocess.Popen(argv, cwd=source_dir("steps").parent, process_group=0)
     try:
-        status = child.wait(timeout=COLD)
+        status = commands.run_child(argv, timeout=COLD, cwd=source_dir("steps").parent)
     except subprocess.TimeoutExpired:
-        _stop(child)
         raise EnvironmentProblem(
             f"the {phase} phase did not finish within {COLD:g} s: stopped (reports in "
             f"{reports / phase})"
         ) from None
-    except BaseException:
-        _stop(child)
-        raise
     result = PhaseResult(phase, status, time.monotonic() - started, outcomes(reports / phase))
     say(f"[gate] {phase}: exit {status} in {result.seconds:.0f} s")
     return result
-
-
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    """Tell a run to stop (SIGTERM) and wait for it (LONG, then kill it); another
-    Ctrl-C or SIGTERM meanwhile only says so, as the run's own cleanup does."""
-    with signals.shielded():
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=LONG)  # it cleans up first: uncordons, deletes its namespaces
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=SHORT)
 
 
 @dataclass(frozen=True)

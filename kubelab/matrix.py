@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from kubelab import releases
+from kubelab import commands, releases, signals
 from kubelab.bench import MEASUREMENTS
 from kubelab.cluster.local import LocalCluster
 from kubelab.console import say
@@ -100,8 +100,8 @@ def run_cell(version: str, mode: str, pytest_args: list[str]) -> Cell:
         ]
         started = time.monotonic()
         try:
-            subprocess.run(argv, cwd=ROOT, check=False, timeout=COLD)
-        except subprocess.TimeoutExpired:  # the run was killed: the cluster it booted is left
+            commands.run_child(argv, timeout=COLD, cwd=ROOT)
+        except subprocess.TimeoutExpired:  # the run was stopped: the cluster it booted may be left
             seconds = time.monotonic() - started
             say(f"[matrix] Kubernetes {version}, {mode}: no end after {COLD:.0f} s")
             cluster = LocalCluster()
@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     if LocalCluster().has_processes():
         say("kubelab: a local cluster is up: the matrix boots its own; run `kubelab local down`")
         return 2
-    cells = [run_cell(v, m, pytest_args) for v in versions for m in modes]
+    with signals.sigterm_interrupts():  # a CI cancel stops the cell's run as Ctrl-C does
+        cells = [run_cell(v, m, pytest_args) for v in versions for m in modes]
     say(table(cells))
     if args.k8s_version or args.proxy_mode or pytest_args:
         say(f"[matrix] a narrowed run: {MEASUREMENTS} is left as it is")

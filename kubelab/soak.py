@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from kubelab import errors
+from kubelab import commands, errors, signals
 from kubelab.console import say
 from kubelab.waits import COLD
 
@@ -163,19 +163,10 @@ def _run(n: int, pytest_args: list[str], reports: Path, keep: bool = True) -> Fa
     say(f"[soak] run {n}: {' '.join(command[2:])}")
     with log.open("w") as output:
         try:
-            subprocess.run(
-                command,
-                cwd=ROOT,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                check=True,
-                timeout=COLD,
-            )
+            status = commands.run_child(command, timeout=COLD, cwd=ROOT, stdout=output)
         except subprocess.TimeoutExpired:
             return Failure("", f"the run did not end within {COLD:.0f} s", KUBELAB)
-        except subprocess.CalledProcessError:
-            return first_failure(junit, log.read_text())
-    return None
+    return first_failure(junit, log.read_text()) if status else None
 
 
 def asks_for_kind(pytest_args: list[str]) -> bool:
@@ -265,15 +256,17 @@ def main(argv: list[str] | None = None) -> int:
     kind = KindBefore.look() if asks_for_kind(pytest_args) else None
     results: list[Failure | None] = []
     try:
-        for n in range(1, args.runs + 1):
-            results.append(_run(n, pytest_args, args.soak_dir, not args.new_cluster_each_run))
-            say(f"[soak] run {n}: {'passed' if results[-1] is None else 'FAILED'}")
+        with signals.sigterm_interrupts():  # a CI cancel stops the run as Ctrl-C does
+            for n in range(1, args.runs + 1):
+                results.append(_run(n, pytest_args, args.soak_dir, not args.new_cluster_each_run))
+                say(f"[soak] run {n}: {'passed' if results[-1] is None else 'FAILED'}")
     finally:
-        if not was_up and local.has_processes():
-            say("[soak] taking down the local cluster the soak started")
-            local.down()
-        if kind is not None:
-            kind.take_down()
+        with signals.shielded():
+            if not was_up and local.has_processes():
+                say("[soak] taking down the local cluster the soak started")
+                local.down()
+            if kind is not None:
+                kind.take_down()
         say(
             report(
                 results, "each on a new cluster" if args.new_cluster_each_run else "on one cluster"

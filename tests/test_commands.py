@@ -38,3 +38,18 @@ def test_stream_raises_like_check_true() -> None:
         commands.stream(["sh", "-c", "echo bad; exit 3"], timeout=10, on_line=lambda _: None)
     assert info.value.returncode == 3
     assert info.value.output == "bad"
+
+
+def test_run_child_on_a_timeout_lets_the_child_clean_up_first(tmp_path: Path) -> None:
+    """A timeout (as a Ctrl-C) tells the child to stop with SIGTERM and waits for its cleanup."""
+    cleaned = tmp_path / "cleaned"
+    script = f"trap 'sleep 0.3; touch {cleaned}; exit 3' TERM; echo started; sleep 30 & wait"
+    log = tmp_path / "log"
+    with log.open("w") as out, pytest.raises(subprocess.TimeoutExpired):
+        commands.run_child(["sh", "-c", script], timeout=1, cwd=tmp_path, stdout=out)
+    assert cleaned.exists()  # it was not killed before its trap ran
+    assert log.read_text() == "started\n"
+
+
+def test_run_child_returns_the_exit_status(tmp_path: Path) -> None:
+    assert commands.run_child(["sh", "-c", "exit 4"], timeout=10, cwd=tmp_path) == 4

@@ -74,7 +74,7 @@ def test_a_cell_that_times_out_is_failed_and_its_cluster_taken_down(monkeypatch)
     def no_end(argv: list[str], **kwargs: object) -> None:  # a stand-in run that never ends
         raise subprocess.TimeoutExpired(argv, kwargs["timeout"])  # type: ignore[arg-type]
 
-    monkeypatch.setattr(matrix.subprocess, "run", no_end)
+    monkeypatch.setattr(matrix.commands, "run_child", no_end)
     monkeypatch.setattr(matrix, "LocalCluster", StandInCluster)
     StandInCluster.downs = []
     cell = matrix.run_cell("1.37.2", "nftables", [])

@@ -183,7 +183,7 @@ def test_a_failed_run_is_reported_though_the_run_moved_its_reports_aside(
     """A run moves what it finds in its reports directory into ``.previous/`` as it starts;
     the soak still reads the failed run's output."""
 
-    def failing_run(command: list[str], stdout: object, **kwargs: object) -> None:
+    def failing_run(command: list[str], stdout: object, **kwargs: object) -> int:
         out = tmp_path / "run-1"
         (out / ".previous").mkdir()
         for found in out.iterdir():
@@ -191,9 +191,9 @@ def test_a_failed_run_is_reported_though_the_run_moved_its_reports_aside(
                 found.rename(out / ".previous" / found.name)
         stdout.write("E   EnvironmentProblem: the cluster has no node\n")  # type: ignore[attr-defined]
         stdout.flush()  # type: ignore[attr-defined]
-        raise subprocess.CalledProcessError(1, command)
+        return 1
 
-    monkeypatch.setattr(soak.subprocess, "run", failing_run)
+    monkeypatch.setattr(soak.commands, "run_child", failing_run)
     failure = soak._run(1, [], tmp_path)
     assert failure is not None
     assert "the cluster has no node" in failure.shown()
@@ -240,10 +240,11 @@ def test_a_soak_sets_the_earlier_soaks_runs_aside(
         (soak_dir / f"run-{n}.log").write_text("earlier")
     (soak_dir / "kind").mkdir()  # not a run of a soak: left alone
 
-    def passing_run(command: list[str], stdout: object, **kwargs: object) -> None:
+    def passing_run(command: list[str], stdout: object, **kwargs: object) -> int:
         stdout.write("1 passed\n")  # type: ignore[attr-defined]
+        return 0
 
-    monkeypatch.setattr(soak.subprocess, "run", passing_run)
+    monkeypatch.setattr(soak.commands, "run_child", passing_run)
     monkeypatch.setattr(LocalCluster, "has_processes", lambda self: False)
     assert soak.main(["--runs", "1", f"--soak-dir={soak_dir}"]) == 0
     assert sorted(p.name for p in soak_dir.iterdir()) == [".previous", "kind", "run-1", "run-1.log"]
