@@ -255,11 +255,15 @@ def main(argv: list[str] | None = None) -> int:
     was_up = local.has_processes()
     kind = KindBefore.look() if asks_for_kind(pytest_args) else None
     results: list[Failure | None] = []
+    interrupted = False
     try:
         with signals.sigterm_interrupts():  # a CI cancel stops the run as Ctrl-C does
             for n in range(1, args.runs + 1):
                 results.append(_run(n, pytest_args, args.soak_dir, not args.new_cluster_each_run))
                 say(f"[soak] run {n}: {'passed' if results[-1] is None else 'FAILED'}")
+    except KeyboardInterrupt:
+        interrupted = True
+        say(f"[soak] interrupted in run {len(results) + 1}: it was told to stop and cleaned up")
     finally:
         with signals.shielded():
             if not was_up and local.has_processes():
@@ -272,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                 results, "each on a new cluster" if args.new_cluster_each_run else "on one cluster"
             )
         )
+    if interrupted:
+        return 130
     return 0 if all(r is None for r in results) and len(results) == args.runs else 1
 
 

@@ -258,3 +258,29 @@ def test_a_soak_sets_the_earlier_soaks_runs_aside(
         "run-3",
         "run-3.log",
     ]
+
+
+def test_an_interrupted_soak_ends_in_one_line_and_takes_its_cluster_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM, which the soak turns into one) in a run: the run was told to stop
+    (commands.run_child), the cluster the soak started goes down, exit 130, no traceback."""
+    from kubelab.cluster.local import LocalCluster
+
+    def interrupted_run(command: list[str], stdout: object, **kwargs: object) -> int:
+        raise KeyboardInterrupt
+
+    up = [False]
+    downs: list[str] = []
+    monkeypatch.setattr(soak.commands, "run_child", interrupted_run)
+    monkeypatch.setattr(LocalCluster, "has_processes", lambda self: up[0])
+    monkeypatch.setattr(LocalCluster, "down", lambda self: downs.append("down"))
+    real_run = soak._run
+
+    def run_booting(*args: object, **kwargs: object) -> object:
+        up[0] = True  # the run booted the cluster before it was interrupted
+        return real_run(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(soak, "_run", run_booting)
+    assert soak.main(["--runs", "3", f"--soak-dir={tmp_path}"]) == 130
+    assert downs == ["down"]
