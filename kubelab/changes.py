@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kubelab import evidence
+from kubelab import commands, evidence
 from kubelab.change import ChangeRun, Progress
 from kubelab.cluster.base import Provider
 from kubelab.cluster.local import changing
@@ -111,7 +111,7 @@ class CommandChange:
             except BaseException:
                 # Ctrl-C, SIGTERM or an error here: the change must not go on with no one
                 # watching it (its process group outlives the run otherwise).
-                _end_group(child)
+                commands.kill_group(child, grace=STOP_GRACE, whole_group=True)
                 raise
             finally:
                 evidence.record(
@@ -130,20 +130,6 @@ class CommandChange:
                 f"the change {self.command!r} exited with status {self.status}; its output "
                 f"ended: {tail}"
             )
-
-
-def _end_group(child: subprocess.Popen[str]) -> None:
-    """SIGTERM the command's process group, give its shell STOP_GRACE seconds to exit, then
-    SIGKILL whatever is left of the group (also when a second Ctrl-C cuts the wait short)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGTERM)
-    try:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=STOP_GRACE)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait(timeout=SHORT)
 
 
 def local_cluster(provider: Provider, change: str) -> LocalCluster:

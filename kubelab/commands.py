@@ -135,16 +135,23 @@ def stream(
         raise subprocess.CalledProcessError(code, list(cmd), output="\n".join(tail))
 
 
-def kill_group(proc: subprocess.Popen[Any], grace: float = 30.0) -> None:
-    """SIGTERM the command first (buildah, say, then stops its RUN container and removes its
-    working container), then SIGKILL whatever is left of its process group."""
+def kill_group(proc: subprocess.Popen[Any], grace: float = 30.0, whole_group: bool = False) -> None:
+    """SIGTERM the command (``whole_group``: every process of its group; else the command alone,
+    so buildah, say, stops its RUN container and removes its working container itself), wait
+    ``grace`` seconds, then SIGKILL whatever is left of its process group (also when a second
+    Ctrl-C cuts the wait short)."""
     with contextlib.suppress(ProcessLookupError):
-        proc.terminate()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.terminate()
+    try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=SHORT)
 
 
 def run_child(
