@@ -229,3 +229,53 @@ def test_kubelab_without_its_test_extra_leaves_a_plain_run_working(tmp_path):
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout, run.stdout
+
+
+PAST_END_OF_LIFE = """\
+import datetime
+
+from kubelab import releases
+
+# As on the day after the last end of life in kubelab's table: every release in it is refused.
+AFTER = max(r.end_of_life for r in releases.RELEASES) + datetime.timedelta(days=1)
+releases.today = lambda: AFTER
+assert releases.live() == []
+"""
+
+PLAIN = "def test_one():\n    assert 2 + 3 == 5\n"
+
+
+@pytest.fixture
+def past_end_of_life(tmp_path: Path) -> Path:
+    """A plain project, run on a day past every release's end of life (its conftest.py moves
+    kubelab's clock: a test hook of the project, no setting of kubelab's)."""
+    project = tmp_path / "plain"
+    (project / "lab").mkdir(parents=True)
+    (project / "test_plain.py").write_text(PLAIN)
+    (project / "lab" / "test_lab.py").write_text(PLAIN)
+    (project / "conftest.py").write_text(PAST_END_OF_LIFE)
+    (project / "pytest.ini").write_text("[pytest]\nkubelab_paths = lab\n")
+    return project
+
+
+def test_a_release_past_its_end_of_life_fails_no_unrelated_run(past_end_of_life, tmp_path):
+    ran = run_beside_kubelab(past_end_of_life, tmp_path, "test_plain.py")
+    assert ran.result.returncode == 0, ran.result.stdout + ran.result.stderr
+    assert "1 passed" in ran.result.stdout, ran.result.stdout
+    assert ran.made == NOTHING_MADE
+
+
+@pytest.mark.parametrize(
+    "args", [["lab"], ["test_plain.py", "--k8s-version=1.37"]], ids=["the-lab", "asked"]
+)
+def test_a_release_past_its_end_of_life_is_refused_where_kubelab_is_asked(past_end_of_life, args):
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=past_end_of_life,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout + run.stderr
+    assert "Kubernetes 1.37 reached end of life" in run.stderr, run.stderr
