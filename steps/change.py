@@ -13,6 +13,7 @@ from kubelab.checks import counter_regressions
 from kubelab.cluster.base import Provider
 from kubelab.lab import Lab
 from kubelab.plugin.ahead import given_ahead
+from kubelab.plugin.options import value
 
 Record = Callable[[str, object], None]  # pytest's record_property
 
@@ -33,10 +34,10 @@ def _(
     lab: Lab, request: pytest.FixtureRequest, provider: Provider, record_property: Record
 ) -> ChangeRun:
     command = changes.CommandChange(
-        request.config.getoption("--change"),
+        value(request.config, "change"),
         provider.kubeconfig,
         lab.ns.name,
-        timeout=request.config.getoption("--change-timeout"),
+        timeout=value(request.config, "change-timeout"),
     )
     return change.run_under_traffic(lab, command, record=record_property)
 

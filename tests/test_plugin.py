@@ -91,7 +91,9 @@ def test_another_project_runs_its_own_features_on_the_cluster(project, tmp_path)
 
 def test_the_plugin_registers_its_options(project):
     result = project.runpytest_subprocess("--help")
-    result.stdout.fnmatch_lines(["kubelab: the cluster the lab runs on:", "*--cluster=CLUSTER*"])
+    result.stdout.fnmatch_lines(
+        ["kubelab: the cluster the lab runs on (each also --kubelab-NAME*", "*--cluster=CLUSTER*"]
+    )
 
 
 def test_a_plain_test_run_sets_up_no_cluster(pytester):

@@ -279,3 +279,41 @@ def test_a_release_past_its_end_of_life_is_refused_where_kubelab_is_asked(past_e
     )
     assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout + run.stderr
     assert "Kubernetes 1.37 reached end of life" in run.stderr, run.stderr
+
+
+# A project's own --cluster and --workers, as plain pytest_addoption declares them (dest
+# "cluster" and "workers"), read by its test.
+OWN_OPTIONS_CONFTEST = """\
+def pytest_addoption(parser):
+    parser.addoption("--cluster", default="staging")
+    parser.addoption("--workers", type=int, default=1)
+"""
+
+OWN_OPTIONS_TEST = """\
+def test_its_own_options(pytestconfig):
+    assert pytestconfig.getoption("--cluster") == "production"
+    assert pytestconfig.getoption("workers") == 4
+"""
+
+
+def test_a_project_with_its_own_cluster_and_workers_options_keeps_them(tmp_path):
+    project = tmp_path / "own-options"
+    project.mkdir()
+    (project / "conftest.py").write_text(OWN_OPTIONS_CONFTEST)
+    (project / "test_options.py").write_text(OWN_OPTIONS_TEST)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    ran = run_beside_kubelab(project, tmp_path, "--cluster", "production", "--workers=4")
+    assert ran.result.returncode == 0, ran.result.stdout + ran.result.stderr
+    assert "1 passed" in ran.result.stdout, ran.result.stdout
+    assert ran.made == NOTHING_MADE
+    # kubelab's own is still there, by its other name.
+    refused = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--kubelab-cluster=nowhere"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.stdout + refused.stderr
+    assert "--cluster=nowhere is not one of auto" in refused.stderr, refused.stderr

@@ -51,6 +51,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(parser: pytest.Parser) -> Generator[None, None, None]:
+    """kubelab's short option names once the project's conftest.py files have declared theirs
+    (pytest asks every plugin first): a project's own ``--cluster`` keeps its name, and kubelab's
+    is then ``--kubelab-cluster`` only (kubelab.plugin.options.add_short_names)."""
+    try:
+        return (yield)
+    finally:  # also when a conftest.py fails to import: ``--help`` still lists them
+        options.add_short_names(parser)
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-bdd would open its own cucumber JSON writer
 def pytest_configure(config: pytest.Config) -> None:
     options.check_options(config)

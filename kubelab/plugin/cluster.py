@@ -23,7 +23,7 @@ from kubelab.images import Images
 from kubelab.plugin import namespaces
 from kubelab.plugin.bdd import is_scenario
 from kubelab.plugin.documentation import NAME, LivingDocumentation
-from kubelab.plugin.options import cluster_options, reports_dir
+from kubelab.plugin.options import cluster_options, reports_dir, value
 
 if TYPE_CHECKING:
     from kubelab import isolation
@@ -117,14 +117,14 @@ def start_cluster(config: pytest.Config) -> None:
         # An xdist worker uses the cluster its controller set up (see kubelab.plugin.xdist).
         images = Images(**shared["images"]) if shared else provider.setup()
         kubeconfig = Path(shared["kubeconfig"]) if shared else provider.kubeconfig
-        kube = Kube.from_kubeconfig(kubeconfig, config.getoption("--kube-context"))
+        kube = Kube.from_kubeconfig(kubeconfig, value(config, "kube-context"))
         version = kube.check_access()
     except KubelabError as exc:
         hint = provider.logs_hint()
         pytest.exit(f"kubelab: {exc}" + (f" ({hint})" if hint else ""), returncode=2)
     log.info("cluster %s (%s provider): Kubernetes %s", kube.where, provider.name, version)
     config.stash[CLUSTER] = Cluster(provider, images, kube)
-    wanted = config.getoption("--sentinels")
+    wanted = value(config, "sentinels")
     if shared is None and (wanted == "yes" or (wanted == "auto" and provider.name == "local")):
         config.stash[SENTINELS] = sentinels = isolation.Sentinels(kube)
         isolation.plant(sentinels)

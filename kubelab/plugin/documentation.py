@@ -12,7 +12,7 @@ import pytest
 from kubelab import evidence
 from kubelab.errors import KubelabError
 from kubelab.plugin.bdd import complete_record, report_context, set_report_context
-from kubelab.plugin.options import reports_dir
+from kubelab.plugin.options import reports_dir, value
 
 if TYPE_CHECKING:
     from kubelab.report import ScenarioResult
@@ -110,7 +110,7 @@ class LivingDocumentation:
             report.order_junit(Path(xml), results)
         page = report.render(results, reports_dir(self.config) / "lab.html", where)
         say(f"kubelab: living documentation in {page}")
-        if self.config.getoption("--check-report") == "no":
+        if value(self.config, "check-report") == "no":
             return
         try:
             check = browser.check_page(page, page.with_suffix(".png"))

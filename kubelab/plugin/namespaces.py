@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from kubelab.plugin.options import value
+
 if TYPE_CHECKING:
     from kubelab.client import Kube
     from kubelab.namespace import LabNamespace
@@ -33,7 +35,7 @@ def _new_namespace(config: pytest.Config, kube: Kube) -> LabNamespace:
     name = namespace_name()
     # Listed before it exists: a Ctrl-C at any point leaves nothing behind.
     config.stash.setdefault(CREATED, []).append(name)
-    return LabNamespace.new(kube, name, timeout=config.getoption("--wait-timeout"))
+    return LabNamespace.new(kube, name, timeout=value(config, "wait-timeout"))
 
 
 def prepare_namespace(
@@ -67,7 +69,7 @@ def scenario_namespace(request: pytest.FixtureRequest, kube: Kube) -> Iterator[L
     name = ns.name
     created = request.config.stash[CREATED]
     yield ns
-    keep = request.config.getoption("--keep-namespace")
+    keep = value(request.config, "keep-namespace")
     if keep == "always" or (keep == "on-failure" and request.node.stash.get(FAILED, False)):
         log.warning("keeping namespace %s", ns.name)
         created.remove(name)
@@ -92,4 +94,4 @@ def delete_namespaces(config: pytest.Config, kube: Kube, names: list[str]) -> No
     for name in names:  # those whose scenario was cut short are not deleted yet
         kube.delete("Namespace", name)
     if names:
-        wait_until_deleted(kube, names, config.getoption("--wait-timeout"))
+        wait_until_deleted(kube, names, value(config, "wait-timeout"))
