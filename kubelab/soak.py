@@ -7,19 +7,24 @@ removes its own, e.g. kind's creation soaked with the lab; a kind cluster alread
 run would reuse and leave in place, is refused); a local cluster the soak started is taken down at
 the end. Each run's reports go to ``reports/soak/run-K``, its output to ``run-K.log`` beside
 them; an earlier soak's go to ``reports/soak/.previous`` as the soak starts. At the end: how many
-runs passed, and for each failed run its first failure line and where the failure came from:
+runs passed, and for each failed run its first failure line, the file and line it was raised at,
+and what it is:
 
-- ``cluster``: a diagnosis about the cluster's state, raised on purpose: one of kubelab's errors
-  (kubelab/errors.py: a wait that ran out, a problem the cluster has) or a step's assertion;
-- ``kubelab``: any other exception, which kubelab's own code raised or let through (a bug, or
-  a cluster problem kubelab failed to name), with the frame it was raised in; and the sentinels'
-  finding that the lab changed objects it did not create.
+- ``kubelab``: an exception that is no diagnosis (a TypeError, an OSError, ...), which kubelab's
+  own code raised or let through: a bug, or a cluster problem kubelab failed to name; a run that
+  failed without a line of kubelab's; and the sentinels' finding that the lab changed objects it
+  did not create;
+- ``diagnosis``: what kubelab says about the cluster, raised on purpose: one of kubelab's errors
+  (kubelab/errors.py and their subclasses: a wait that ran out, a problem the cluster has) or a
+  step's assertion. Usually the cluster's fault, yet it can be kubelab's own mistake (the one false
+  failure a soak found, "the watch saw 5 web pods at once", was an assertion about a rollout
+  kubelab itself had driven wrongly): the line and where it was raised tell which.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
+import importlib
 import re
 import subprocess
 import sys
@@ -32,20 +37,15 @@ from kubelab.console import say
 from kubelab.waits import COLD
 
 ROOT = Path(__file__).resolve().parents[1]
-CLUSTER, KUBELAB = "cluster", "kubelab"
+DIAGNOSIS, KUBELAB = "diagnosis", "kubelab"
 RUN_DIR = re.compile(r"run-\d+")  # run K's reports directory in the soak's; its log is run-K.log
-# Exceptions that carry a diagnosis of the cluster's state: kubelab's own, and a step's assert.
-DIAGNOSES = frozenset(
-    {
-        name
-        for name, cls in inspect.getmembers(errors, inspect.isclass)
-        if issubclass(cls, errors.KubelabError)
-    }
-    | {"AssertionError"}
-)
 # Where kubelab's own code lives, as tracebacks name it.
 OWN_CODE = re.compile(r"(^|/)(kubelab|steps)/[\w/]+\.py$")
 FRAME = re.compile(r"^(?P<path>[\w./-]+\.py):(?P<line>\d+): ", re.M)  # pytest's long traceback
+# A library's file as tracebacks name it, from where its package starts.
+LIBRARY = re.compile(r"^.*/(?:site-packages|dist-packages|lib/python\d+\.\d+)/")
+# What kubelab's plugin adds to a failure's report after its traceback (kubelab/plugin/__init__.py).
+DIAGNOSTICS = re.compile(r"^-+ kubelab diagnostics -+$", re.M)
 # What a run's output says when it failed outside any test: kubelab's lines, of which these are
 # about kubelab's own reports rather than the cluster.
 RUN_LINE = re.compile(r"^(?:! _pytest\.outcomes\.Exit: )?(kubelab: .*?)(?: !)?$", re.M)
@@ -61,35 +61,58 @@ IN_FIXTURE = re.compile(r'failed on (?:setup|teardown) with "(?P<message>.*?)"?'
 
 @dataclass(frozen=True)
 class Failure:
-    """The first failure of one run: its test, first line, and where it came from."""
+    """The first failure of one run: its test, first line, what it is, and where it was raised."""
 
     test: str
     line: str
-    source: str  # CLUSTER or KUBELAB
-    raised_at: str = ""  # the last frame in kubelab's own code, for KUBELAB
+    source: str  # KUBELAB or DIAGNOSIS
+    raised_at: str = ""  # file:line of the frame that raised it (and kubelab's frame that called)
 
     def shown(self) -> str:
-        """One line: source, first line, and (for kubelab's) where it was raised."""
+        """One line: what it is, first line, where it was raised, and its test."""
         where = f" (raised at {self.raised_at})" if self.raised_at else ""
         test = f" [{self.test}]" if self.test else ""
         return f"{self.source}: {self.line}{where}{test}"
 
 
-def exception_name(message: str) -> str:
-    """The exception's class name in pytest's one-line message: ``kubelab.errors.WaitTimeout:
-    ...`` gives ``WaitTimeout``; a bare ``assert`` gives AssertionError."""
+def exception_class(message: str) -> str:
+    """The exception's class in pytest's one-line message: ``kubelab.errors.WaitTimeout: ...``
+    gives ``kubelab.errors.WaitTimeout``; a bare ``assert`` gives AssertionError."""
     head = message.split(":", 1)[0].strip()
     if re.fullmatch(r"[\w.]+", head):
-        return head.rsplit(".", 1)[-1]
+        return head
     return "AssertionError" if message.startswith("assert") else ""
 
 
-def own_frame(traceback: str) -> str:
-    """The last frame of ``traceback`` (pytest's long form) in kubelab's or the steps' code."""
-    own = [m for m in FRAME.finditer(traceback) if OWN_CODE.search(m["path"])]
-    if not own:
+def is_diagnosis(qualified: str) -> bool:
+    """The exception class (``module.Name``) says something about the cluster on purpose: an
+    AssertionError, or one of kubelab's errors (kubelab/errors.py, or a subclass of one of them
+    elsewhere in kubelab, e.g. kubelab.commands.CommandFailed)."""
+    module, _, name = qualified.rpartition(".")
+    if module in ("", "builtins"):
+        return name == "AssertionError"
+    if module.split(".")[0] != "kubelab":
+        return False
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):  # not importable here: judged by its name alone
+        found = getattr(errors, name, None)
+    return isinstance(found, type) and issubclass(found, (errors.KubelabError, AssertionError))
+
+
+def raised_at(traceback: str) -> str:
+    """Where ``traceback`` (pytest's long form) ends: the file and line of the frame that raised,
+    a library's from its package on; when that is not kubelab's or the steps' code, with the last
+    frame that is ("json/decoder.py:353, from kubelab/watching.py:10")."""
+    frames = list(FRAME.finditer(DIAGNOSTICS.split(traceback, 1)[0]))
+    if not frames:
         return ""
-    return f"{own[-1]['path']}:{own[-1]['line']}"
+    last = frames[-1]
+    where = f"{LIBRARY.sub('', last['path'])}:{last['line']}"
+    own = [m for m in frames if OWN_CODE.search(m["path"])]
+    if own and own[-1] is not last:
+        where += f", from {own[-1]['path']}:{own[-1]['line']}"
+    return where
 
 
 def classify(message: str, traceback: str) -> Failure:
@@ -99,9 +122,8 @@ def classify(message: str, traceback: str) -> Failure:
     if in_fixture:
         message = in_fixture["message"]
     first = message.strip().splitlines()[0] if message.strip() else "(no message)"
-    if exception_name(message) in DIAGNOSES:
-        return Failure("", first, CLUSTER)
-    return Failure("", first, KUBELAB, own_frame(traceback))
+    source = DIAGNOSIS if is_diagnosis(exception_class(message)) else KUBELAB
+    return Failure("", first, source, raised_at(traceback))
 
 
 def junit_failures(xml: str) -> list[Failure]:
@@ -126,7 +148,7 @@ def run_failure(output: str) -> Failure:
         tail = [line for line in output.splitlines() if line.strip()][-1:] or ["(no output)"]
         return Failure("", tail[0], KUBELAB)
     line = lines[0]
-    return Failure("", line, KUBELAB if any(k in line for k in KUBELAB_RUN_LINES) else CLUSTER)
+    return Failure("", line, KUBELAB if any(k in line for k in KUBELAB_RUN_LINES) else DIAGNOSIS)
 
 
 def first_failure(junit: Path, output: str) -> Failure:
@@ -140,11 +162,12 @@ def report(results: list[Failure | None], where: str = "on one cluster") -> str:
     passed = sum(1 for r in results if r is None)
     lines = [f"kubelab soak: {passed} of {len(results)} runs passed {where}"]
     lines += [f"  run {n}: {r.shown()}" for n, r in enumerate(results, 1) if r is not None]
-    by_source = {s: sum(1 for r in results if r and r.source == s) for s in (CLUSTER, KUBELAB)}
+    by_source = {s: sum(1 for r in results if r and r.source == s) for s in (KUBELAB, DIAGNOSIS)}
     if passed < len(results):
         lines.append(
-            f"failures from kubelab's code: {by_source[KUBELAB]}, from the cluster: "
-            f"{by_source[CLUSTER]}"
+            f"failures from kubelab's code: {by_source[KUBELAB]}; diagnoses: "
+            f"{by_source[DIAGNOSIS]} (of the cluster, or kubelab's own mistake: read the line and "
+            "where it was raised)"
         )
     return "\n".join(lines)
 

@@ -1,9 +1,11 @@
-"""``tox -e soak``: each failed run's first line, and whether kubelab's code or the cluster
-raised it, read from the JUnit file a real pytest run writes (a project whose ``kubelab`` and
-``steps`` directories raise what the lab's code can)."""
+"""``tox -e soak``: each failed run's first line, where it was raised, and whether it is a
+diagnosis (kubelab's errors, a step's assertion) or an exception kubelab's code should not raise,
+read from the JUnit file a real pytest run writes (a project whose ``kubelab`` and ``steps``
+directories raise what the lab's code can)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from kubelab import soak
-from kubelab.soak import CLUSTER, KUBELAB, Failure, first_failure, report, run_failure
+from kubelab.soak import DIAGNOSIS, KUBELAB, Failure, first_failure, report, run_failure
 
 STEPS = """\
 import pytest
 
-from kubelab.watching import stop
+from kubelab.commands import run
+from kubelab.watching import decode, stop
 from kubelab.waits import wait
 
 
@@ -26,6 +29,11 @@ def test_a_diagnosis_of_the_cluster():
 
 def test_an_assertion_about_the_cluster():
     assert [] == ["redis"], "Service redis has no endpoints because its selector app=x matches no pod"
+
+
+def test_an_assertion_kubelab_got_wrong():
+    most = 5
+    assert most <= 4, "the watch saw 5 web pods at once: web, web-dmkvd, web-p6t82"
 
 
 def test_kubelab_raising_what_it_should_not():
@@ -53,14 +61,40 @@ def watch():
 
 def test_a_watch_kubelab_cannot_start(watch):
     pass
+
+
+def test_a_library_raising_under_kubelab():
+    decode()
+
+
+def test_a_command_on_the_host_failing():
+    run()
 """
 
 WATCHING = """\
 import errno
+import json
 
 
 def stop():
     raise OSError(errno.EBADF, "Bad file descriptor")
+
+
+def decode():
+    return json.loads("{")
+"""
+
+# A diagnosis whose class is not in kubelab/errors.py: a subclass of one of them elsewhere.
+COMMANDS = """\
+from kubelab.errors import EnvironmentProblem
+
+
+class CommandFailed(EnvironmentProblem):
+    pass
+
+
+def run():
+    raise CommandFailed("containerd restart on kubelab-worker: exit status 1")
 """
 
 WAITS = """\
@@ -74,8 +108,8 @@ def wait():
 
 @pytest.fixture(scope="module")
 def junit(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The JUnit file of a run of three failing tests, a passing one, one whose fixture's
-    teardown fails on the cluster and one whose fixture's setup fails in kubelab's code."""
+    """The JUnit file of a run of failing tests, a passing one, one whose fixture's teardown fails
+    on the cluster and one whose fixture's setup fails in kubelab's code."""
     root = tmp_path_factory.mktemp("project")
     (root / "steps").mkdir()
     (root / "steps" / "test_lab.py").write_text(STEPS)
@@ -86,13 +120,14 @@ def junit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (own / "__init__.py").write_text("")
     (own / "watching.py").write_text(WATCHING)
     (own / "waits.py").write_text(WAITS)
+    (own / "commands.py").write_text(COMMANDS)
     out = root / "junit.xml"
     subprocess.run(
         [sys.executable, "-m", "pytest", "steps", "-p", "no:kubelab", f"--junitxml={out}"],
         cwd=root,
         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
         capture_output=True,
-        check=False,  # three tests fail on purpose
+        check=False,  # all but one fail on purpose
         timeout=60,
     )
     return out
@@ -103,34 +138,64 @@ def test_the_first_failure_is_a_diagnosis_of_the_cluster(junit):
         "test_a_diagnosis_of_the_cluster",
         "kubelab.errors.WaitTimeout: pod web to be ready: not reached within 0:02:00; "
         "last seen: Pending",
-        CLUSTER,
+        DIAGNOSIS,
+        "kubelab/waits.py:5",
     )
 
 
-def test_each_failure_says_where_it_came_from(junit):
+def test_each_failure_says_what_it_is_and_where_it_was_raised(junit):
     from kubelab.soak import junit_failures
 
-    found = junit_failures(junit.read_text())
-    assert [(f.test, f.source) for f in found] == [
-        ("test_a_diagnosis_of_the_cluster", CLUSTER),
-        ("test_an_assertion_about_the_cluster", CLUSTER),
-        ("test_kubelab_raising_what_it_should_not", KUBELAB),
-        ("test_a_namespace_that_does_not_go", CLUSTER),
-        ("test_a_watch_kubelab_cannot_start", KUBELAB),
-    ]
-    assert found[1].line.startswith("AssertionError: Service redis has no endpoints")
-    assert found[2].line == "OSError: [Errno 9] Bad file descriptor"
-    assert found[2].raised_at == "kubelab/watching.py:5"
+    found = {f.test: f for f in junit_failures(junit.read_text())}
+    # json raised it (its line is the Python version's), called by kubelab: kubelab's to answer.
+    library = found.pop("test_a_library_raising_under_kubelab")
+    assert library.source == KUBELAB
+    assert re.fullmatch(r"json/decoder\.py:\d+, from kubelab/watching\.py:10", library.raised_at)
+    assert library.line.startswith("json.decoder.JSONDecodeError: Expecting property name")
+    assert {test: (f.source, f.raised_at) for test, f in found.items()} == {
+        "test_a_diagnosis_of_the_cluster": (DIAGNOSIS, "kubelab/waits.py:5"),
+        "test_an_assertion_about_the_cluster": (DIAGNOSIS, "steps/test_lab.py:13"),
+        # The soak's one false failure: a diagnosis, and kubelab's own mistake all the same.
+        "test_an_assertion_kubelab_got_wrong": (DIAGNOSIS, "steps/test_lab.py:18"),
+        "test_kubelab_raising_what_it_should_not": (KUBELAB, "kubelab/watching.py:6"),
+        "test_a_namespace_that_does_not_go": (DIAGNOSIS, "kubelab/waits.py:5"),
+        "test_a_watch_kubelab_cannot_start": (KUBELAB, "kubelab/watching.py:6"),
+        "test_a_command_on_the_host_failing": (DIAGNOSIS, "kubelab/commands.py:9"),
+    }
+    assert found["test_an_assertion_about_the_cluster"].line.startswith(
+        "AssertionError: Service redis has no endpoints"
+    )
+    assert found["test_an_assertion_kubelab_got_wrong"].shown() == (
+        "diagnosis: AssertionError: the watch saw 5 web pods at once: web, web-dmkvd, web-p6t82 "
+        "(raised at steps/test_lab.py:18) [test_an_assertion_kubelab_got_wrong]"
+    )
+    assert found["test_kubelab_raising_what_it_should_not"].line == (
+        "OSError: [Errno 9] Bad file descriptor"
+    )
     # JUnit wraps a fixture's error ('failed on teardown with "..."'): the line is the error's.
-    assert found[3].line.startswith("kubelab.errors.WaitTimeout: pod web to be ready")
-    assert found[4].line == "OSError: [Errno 9] Bad file descriptor"
-    assert found[4].raised_at == "kubelab/watching.py:5"
+    assert found["test_a_namespace_that_does_not_go"].line.startswith(
+        "kubelab.errors.WaitTimeout: pod web to be ready"
+    )
+    assert found["test_a_watch_kubelab_cannot_start"].line == (
+        "OSError: [Errno 9] Bad file descriptor"
+    )
+
+
+def test_kubelabs_diagnostics_under_a_traceback_are_not_its_frames():
+    from kubelab.soak import raised_at
+
+    traceback = (
+        "kubelab/waits.py:5: WaitTimeout\n"
+        "------------------------- kubelab diagnostics -------------------------\n"
+        "app/app.py:12: a line of the pod's log that looks like a frame\n"
+    )
+    assert raised_at(traceback) == "kubelab/waits.py:5"
 
 
 def test_a_run_that_failed_outside_any_test_names_kubelabs_line():
     exit_line = "! _pytest.outcomes.Exit: kubelab: no cluster to run on: no kubeconfig given !"
     assert run_failure(f"collected 40 items\n\n{exit_line}\n") == Failure(
-        "", "kubelab: no cluster to run on: no kubeconfig given", CLUSTER
+        "", "kubelab: no cluster to run on: no kubeconfig given", DIAGNOSIS
     )
     chromium = "kubelab: reports/lab.html does not read well in Chromium: no section Pods"
     assert run_failure(f"40 passed\n{chromium}\n").source == KUBELAB
@@ -144,10 +209,15 @@ def test_a_run_that_failed_outside_any_test_names_kubelabs_line():
 
 def test_the_report_counts_and_lists_each_failed_run():
     failure = Failure("test_x", "OSError: boom", KUBELAB, "kubelab/watching.py:5")
-    assert report([None, failure, None]).splitlines() == [
-        "kubelab soak: 2 of 3 runs passed on one cluster",
+    wait = Failure("test_y", "WaitTimeout: pod web", DIAGNOSIS, "kubelab/waits.py:60")
+    assert report([None, failure, wait, None]).splitlines() == [
+        "kubelab soak: 2 of 4 runs passed on one cluster",
         "  run 2: kubelab: OSError: boom (raised at kubelab/watching.py:5) [test_x]",
-        "failures from kubelab's code: 1, from the cluster: 0",
+        "  run 3: diagnosis: WaitTimeout: pod web (raised at kubelab/waits.py:60) [test_y]",
+        (
+            "failures from kubelab's code: 1; diagnoses: 1 (of the cluster, or kubelab's own "
+            "mistake: read the line and where it was raised)"
+        ),
     ]
 
 
