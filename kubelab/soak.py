@@ -193,9 +193,10 @@ def _run(n: int, pytest_args: list[str], reports: Path, keep: bool = True) -> Fa
 
 
 def asks_for_kind(pytest_args: list[str]) -> bool:
-    """The runs' pytest options name ``--cluster=kind`` (or ``--cluster kind``)."""
-    given = argparse.ArgumentParser(add_help=False)
-    given.add_argument("--cluster")
+    """The runs' pytest options name ``--cluster=kind`` (or ``--cluster kind``, or the
+    ``--kubelab-cluster`` spelling)."""
+    given = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    given.add_argument("--cluster", "--kubelab-cluster", dest="cluster")
     return given.parse_known_args(pytest_args)[0].cluster == "kind"
 
 

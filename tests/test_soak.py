@@ -244,6 +244,7 @@ def test_only_a_kind_soak_looks_for_a_kind_cluster():
     assert soak.asks_for_kind(["--cluster=kind", "-x"])
     assert soak.asks_for_kind(["-k", "Every node", "--cluster", "kind"])
     assert not soak.asks_for_kind(["--cluster=local"])
+    assert soak.asks_for_kind(["--kubelab-cluster=kind"])
     assert not soak.asks_for_kind([])
 
 
