@@ -34,8 +34,7 @@ def test_nothing_of_kube_proxy_left_after_its_cleanup() -> None:
     [
         '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
         "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
-        '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer '
-        'firewall" -j KUBE-PROXY-FIREWALL',
+        '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
     ],
 )
 def test_a_single_rule_left_outside_the_service_chains_is_found(leftover: str) -> None:

@@ -27,7 +27,9 @@ KUBE_CHAIN = re.compile(r"KUBE-[A-Z0-9-]+")
 # The programs each kube-proxy mode runs (switch_proxy_mode gives a kube-proxy only these).
 MODE_PROGRAMS = {
     "iptables": tuple(
-        f"{family}{tool}" for family in ("iptables", "ip6tables") for tool in ("", "-save", "-restore")
+        f"{family}{tool}"
+        for family in ("iptables", "ip6tables")
+        for tool in ("", "-save", "-restore")
     ),
     "nftables": ("nft",),
 }
