@@ -222,7 +222,9 @@ class ProxyModeSwitch:
                 problems.append(f"{node.name}: no kube-proxy table in nftables")
         evidence.record(
             "kube-proxy's rules on every node",
-            evidence.table(["NODE", "IPTABLES SERVICE RULES", "NFTABLES KUBE-PROXY CHAINS"], rows),
+            evidence.table(
+                ["NODE", "IPTABLES KUBE-PROXY RULES", "NFTABLES KUBE-PROXY CHAINS"], rows
+            ),
         )
         return problems
 

@@ -229,7 +229,7 @@ def _lives(
     bottom.tick_params(axis="y", labelsize=7)
     bottom.set_ylim(-0.7, max(len(lives), 1) - 0.3)
     bottom.invert_yaxis()
-    if lives:
+    if any(xs for _marker, xs, _ys in marks.values()):  # no pod started or ended: no marks
         bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     bottom.grid(alpha=0.3, axis="x")
     bottom.set_xlim(0, max(record.duration, 1.0))

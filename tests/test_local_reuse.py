@@ -108,3 +108,38 @@ def test_the_provider_reuses_through_up(running, monkeypatch):
     monkeypatch.setattr(running, "_health_problems", lambda nodes: [])
     with pytest.raises(UsageError, match="not the 2 workers"):
         provider.setup()
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalCluster:
+    """This state directory started nothing; processes run in the node namespaces of a cluster
+    of the same name (stand-ins: the namespaces and their processes as the test says)."""
+    monkeypatch.setenv("KUBELAB_STATE_DIR", str(tmp_path))
+    cluster = LocalCluster(workers=3)
+    monkeypatch.setattr(cluster_module, "check_platform", lambda: None)
+    monkeypatch.setattr(
+        cluster_module.network, "node_netns_names", lambda name: [f"{name}-cp", f"{name}-w1"]
+    )
+
+    def no_teardown() -> None:
+        raise AssertionError("another state directory's running cluster must never be torn down")
+
+    monkeypatch.setattr(cluster, "_teardown", no_teardown)
+    return cluster
+
+
+@pytest.mark.parametrize("action", ["up", "down"])
+def test_a_cluster_started_with_another_state_directory_is_left_alone(
+    elsewhere, monkeypatch, action
+):
+    monkeypatch.setattr(cluster_module.network, "netns_pids", lambda ns: [4242])
+    with pytest.raises(UsageError, match="was not started with this state directory"):
+        getattr(elsewhere, action)()
+
+
+def test_namespaces_with_no_process_are_a_stopped_clusters_leftovers(elsewhere, monkeypatch):
+    monkeypatch.setattr(cluster_module.network, "netns_pids", lambda ns: [])
+    torn = []
+    monkeypatch.setattr(elsewhere, "_teardown", lambda: torn.append(True))
+    elsewhere.down()
+    assert torn == [True]

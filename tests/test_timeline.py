@@ -136,3 +136,10 @@ def test_deployment_progress_in_kubectl_rollout_status_words(state, said):
     from kubelab.states import rollout_status
 
     assert rollout_status(deployment(*state)).endswith(said)
+
+
+def test_pods_that_neither_start_nor_end_are_drawn_without_a_warning(tmp_path: Path, recwarn):
+    """A change that leaves every pod alone (a kube-proxy switch): lanes, but no marks."""
+    lives = [(PodLife("web-a", "kubelab.local/web:1.0", before=True), "1.0")]
+    timeline.draw(steady(2.0), [], "test", tmp_path / "t.png", lives=lives)
+    assert [str(w.message) for w in recwarn] == []

@@ -6,6 +6,7 @@ runs afterwards (``kubelab local status``, and which runs reuse it)."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,18 @@ if TYPE_CHECKING:
 
 # The control-plane node's own components, in the order they start (and kubeadm upgrades them).
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-# A rule of kube-proxy's iptables mode for a Service (not the kubelet's own KUBE- chains).
-KUBE_PROXY_RULE = re.compile(r"^-A KUBE-(SERVICES|NODEPORTS|SVC-|SEP-|EXT-)")
+# The kubelet's own iptables chains; every other KUBE- chain is kube-proxy's.
+KUBELET_CHAINS = frozenset({"KUBE-IPTABLES-HINT", "KUBE-FIREWALL", "KUBE-KUBELET-CANARY"})
+KUBE_CHAIN = re.compile(r"KUBE-[A-Z0-9-]+")
+# The programs each kube-proxy mode runs (switch_proxy_mode gives a kube-proxy only these).
+MODE_PROGRAMS = {
+    "iptables": tuple(
+        f"{family}{tool}"
+        for family in ("iptables", "ip6tables")
+        for tool in ("", "-save", "-restore")
+    ),
+    "nftables": ("nft",),
+}
 HEALTH = {  # on the control-plane node's loopback (components.py)
     "etcd": "http://127.0.0.1:2381/health",
     "kube-controller-manager": "https://127.0.0.1:10257/healthz",
@@ -51,12 +62,16 @@ def restart_runtime(cluster: LocalCluster, node_name: str) -> None:
 
 
 def restart_component(
-    cluster: LocalCluster, node_name: str, component: str, bins: Binaries
+    cluster: LocalCluster,
+    node_name: str,
+    component: str,
+    bins: Binaries,
+    env: dict[str, str] | None = None,
 ) -> None:
     """Stop one component of a node (``kube-apiserver``, ``kubelet``, ...) and start it again
     from ``bins`` (another release's binaries: an upgrade in place), with the command line
-    kubelab gives it; its data (etcd's) and its node's pods are kept. Returns once it runs;
-    what it serves is for the caller to wait for."""
+    kubelab gives it and ``env`` added to its environment; its data (etcd's) and its node's
+    pods are kept. Returns once it runs; what it serves is for the caller to wait for."""
     node = cluster.node(node_name)
     cp = plan.control_plane(cluster.nodes())
     layout = cluster.layout
@@ -72,7 +87,7 @@ def restart_component(
         raise UsageError(f"no component {component} on node {node.name}")
     argv = argvs[component]()
     proc.stop(layout.pids, [f"{node.short}-{component}"])
-    cluster.processes.spawn(node, component, argv)
+    cluster.processes.spawn(node, component, argv, env)
 
 
 def component_binary(cluster: LocalCluster, node_name: str, component: str) -> str:
@@ -128,16 +143,37 @@ def record_release(cluster: LocalCluster, version: str) -> None:
 
 def switch_proxy_mode(cluster: LocalCluster, node_name: str, mode: str) -> None:
     """Start the node's kube-proxy again in ``mode`` (iptables or nftables), on the binary it
-    runs; starting, kube-proxy removes the other mode's rules, then writes its own. Returns
-    once it has written them (120 s)."""
+    runs, the node never without rules. kube-proxy started in a new mode deletes the other
+    mode's rules before its first sync writes its own, and the node refuses Service traffic in
+    between (docs/measurements.md). So the new one runs with only its mode's programs on its
+    PATH (upstream's start-up cleanup is best effort: finding no other mode's program, it
+    deletes nothing); once it has written its rules (120 s), upstream's own cleanup,
+    ``kube-proxy --cleanup`` with only the old mode's programs on its PATH, deletes the old
+    mode's."""
     node = cluster.node(node_name)
     mode = releases.choose_proxy_mode(mode)
-    (cluster.layout.node_dirs(node).state / "kube-proxy.yaml").write_text(
+    old = next(other for other in MODE_PROGRAMS if other != mode)
+    config = cluster.layout.node_dirs(node).state / "kube-proxy.yaml"
+    config.write_text(
         configs.kube_proxy_config(node, cluster.layout.kubeconfig_of("kube-proxy"), mode)
     )
     bins = Binaries(Path(component_binary(cluster, node.name, "kube-proxy")).parent)
-    restart_component(cluster, node.name, "kube-proxy", bins)
+    restart_component(cluster, node.name, "kube-proxy", bins, {"PATH": programs_of(cluster, mode)})
     wait_for_kube_proxy(cluster, node.name)
+    kube_proxy = str(bins.path("kube-proxy"))
+    cleanup_argv = ["env", f"PATH={programs_of(cluster, old)}", kube_proxy, "--cleanup"]
+    cluster.run_on_node(node.name, [*cleanup_argv, f"--config={config}"], timeout=SHORT)
+
+
+def programs_of(cluster: LocalCluster, mode: str) -> str:
+    """A directory holding only ``mode``'s programs (links to the host's), as a PATH."""
+    directory = cluster.layout.root / "programs" / mode
+    directory.mkdir(parents=True, exist_ok=True)
+    for program in MODE_PROGRAMS[mode]:
+        found, link = shutil.which(program), directory / program
+        if found and not link.is_symlink():
+            link.symlink_to(found)
+    return str(directory)
 
 
 def record_proxy_mode(cluster: LocalCluster, mode: str) -> None:
@@ -146,11 +182,21 @@ def record_proxy_mode(cluster: LocalCluster, mode: str) -> None:
     cluster.proxy_mode = mode
 
 
+def kube_proxy_iptables_rules(saved: str) -> int:
+    """How many rules of an ``iptables-save`` are kube-proxy's: in one of its chains, or
+    jumping to one (every KUBE- chain but the kubelet's own)."""
+    return sum(
+        1
+        for line in saved.splitlines()
+        if line.startswith("-A ") and set(KUBE_CHAIN.findall(line)) - KUBELET_CHAINS
+    )
+
+
 def proxy_rules(cluster: LocalCluster, node_name: str) -> dict[str, int]:
-    """How many of kube-proxy's Service rules the node's iptables holds, and how many chains
-    its nftables table (``ip kube-proxy``) has (0: no such table)."""
+    """How many of kube-proxy's rules the node's iptables holds, and how many chains its
+    nftables table (``ip kube-proxy``) has (0: no such table)."""
     saved = cluster.run_on_node(node_name, ["iptables-save"], timeout=SHORT)
-    iptables = sum(1 for line in saved.splitlines() if KUBE_PROXY_RULE.match(line))
+    iptables = kube_proxy_iptables_rules(saved)
     tables = cluster.run_on_node(node_name, ["nft", "list", "tables"], timeout=SHORT)
     chains = 0
     if "table ip kube-proxy" in tables:

@@ -120,6 +120,7 @@ class LocalCluster:
                     f"local cluster {others[0]} is up and there is one per host: "
                     f"run `kubelab local down --name {others[0]}` first"
                 )
+            self._refuse_another_state_dirs()
             ensure_host_packages()
             bins = ensure_binaries(paths.cache_dir(), self.release)
             runtime = ensure_runtime(paths.cache_dir())
@@ -190,6 +191,7 @@ class LocalCluster:
         """Stop every process, remove mounts, namespaces, links, rules, cgroups and state."""
         check_platform()
         with self._lock():
+            self._refuse_another_state_dirs()
             if not self._has_leftovers():
                 say(f"[down] cluster {self.name}: nothing to remove")
                 return
@@ -324,6 +326,21 @@ class LocalCluster:
             for n in self.nodes()
             if states.get(n.name) != "True"
         ]
+
+    def _refuse_another_state_dirs(self) -> None:
+        """Processes run in this cluster's node namespaces, yet this state directory started
+        none: a cluster of the same name started with another state directory, never taken
+        for leftovers (one line, nothing touched)."""
+        if proc.records(self.layout.pids):
+            return
+        busy = [ns for ns in network.node_netns_names(self.name) if network.netns_pids(ns)]
+        if busy:
+            raise UsageError(
+                f"a cluster named {self.name} runs on this host (processes in {', '.join(busy)}) "
+                f"but was not started with this state directory ({paths.state_dir()}): take it "
+                "down with the state directory (XDG_STATE_HOME or KUBELAB_STATE_DIR) it was "
+                "started with"
+            )
 
     def _has_leftovers(self) -> bool:
         return (

@@ -126,6 +126,15 @@ def node_netns_names(cluster: str) -> list[str]:
     )
 
 
+def netns_pids(netns: str) -> list[int]:
+    """The processes that run in the network namespace ``netns`` (none once it is gone)."""
+    try:
+        listed = run(["ip", "netns", "pids", netns])
+    except EnvironmentProblem:
+        return []
+    return [int(pid) for pid in listed.split()]
+
+
 def other_clusters(cluster: str) -> list[str]:
     """Names of other local clusters whose node netns exist (they share the bridge and subnet)."""
     root = Path("/run/netns")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Sequence
@@ -21,7 +22,8 @@ def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
     """argv run in a node's network namespace only (same mount namespace as the host)."""
     # Not `ip netns exec`: it makes a private mount namespace, so the kubelet's tmpfs volume
     # mounts would be invisible to containerd/runc and containers would see empty volumes.
-    return ["nsenter", f"--net=/run/netns/{netns}", "--", *argv]
+    # By its path: a component may run with a PATH of its own (changing.switch_proxy_mode).
+    return [shutil.which("nsenter") or "nsenter", f"--net=/run/netns/{netns}", "--", *argv]
 
 
 def _start_time(pid: int) -> str | None:

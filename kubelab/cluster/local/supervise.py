@@ -30,13 +30,17 @@ class Supervisor:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
 
-    def spawn(self, node: LocalNode, component: str, argv: list[str]) -> None:
-        """Start ``component`` on ``node`` (in its network namespace), logging to its log."""
+    def spawn(
+        self, node: LocalNode, component: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> None:
+        """Start ``component`` on ``node`` (in its network namespace), logging to its log; ``env``
+        is added to kubelab's environment."""
         proc.start(
             f"{node.short}-{component}",
             proc.in_netns(node.netns, argv),
             self.layout.log_of(node, component),
             self.layout.pids,
+            env,
         )
 
     def record(self, node: LocalNode, component: str) -> dict[str, object] | None:
