@@ -26,7 +26,9 @@ from kubernetes import client, config
 
 from kubelab import hostpkgs
 from kubelab.cluster.local import LocalCluster
+from kubelab.cluster.local.hostdeps import check_platform
 from kubelab.cluster.local.plan import GATEWAY
+from kubelab.errors import EnvironmentProblem
 from kubelab.waits import wait_until
 from tests.cli import kubelab_cli
 
@@ -43,6 +45,10 @@ class Registry:
 @pytest.fixture(scope="module")
 def local_cluster() -> Iterator[LocalCluster]:
     """A local cluster booted for this test: only the pause image is on its nodes."""
+    try:
+        check_platform()
+    except EnvironmentProblem as exc:  # one line, no traceback: what it needs and what to run
+        pytest.fail(f"{exc}; without root, run `tox -e lint,type,unit,lab,lab-kind`", False)
     cluster = LocalCluster()
     if cluster.is_running():
         pytest.fail("a local cluster is up: this test boots its own (`kubelab local down` first)")
