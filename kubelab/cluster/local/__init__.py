@@ -7,7 +7,8 @@ Commands (root, Linux): ``kubelab local up [--workers N] [--k8s-version 1.3X[.Z]
 Layout (see ``plan`` for the address plan):
 
 - host netns: bridge ``klab0`` 172.30.0.1/24, a route per node pod /24, ip_forward on
-  (restored by down), FORWARD ACCEPT rules for klab0 only when the policy is DROP;
+  (restored by down), FORWARD ACCEPT rules for klab0 only when the policy is DROP, and a
+  FORWARD REJECT for what a node or pod sends out of the bridge (the cluster talks only on it);
 - ``<name>-cp`` (node ``<name>-control-plane``, 172.30.0.10, pods 10.244.0.0/24): etcd on
   127.0.0.1, kube-apiserver on :6443, controller-manager, scheduler, and
   containerd + kubelet + kube-proxy; tainted and labelled control-plane;
