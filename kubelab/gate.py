@@ -29,7 +29,7 @@ from kubelab.gatereport import PhaseResult, html, outcomes, side_by_side
 from kubelab.paths import source_dir
 
 # The plugin's shield for the end of a run, reused (the same message, the same handling).
-from kubelab.report import set_aside_earlier_run
+from kubelab.report import refuse_reports_dir, set_aside_earlier_run
 from kubelab.waits import COLD
 
 
@@ -103,7 +103,11 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
     """Run the gate; write gate.md; 0 only when every phase passed and nothing was left behind.
     A local cluster is booted at --from first (the binaries and CoreDNS image of --to built
     too) and torn down at the end; on kind each phase creates and deletes its cluster, and a
-    cluster a phase left behind is deleted at the end; also on Ctrl-C."""
+    cluster a phase left behind is deleted at the end; also on Ctrl-C. A ``reports`` that holds
+    the project (or the home directory) is refused in one line first."""
+    refuse_reports_dir(
+        reports, "--reports-dir", (source_dir("steps").parent, Path.cwd()), "reports/gate"
+    )
     reports.mkdir(parents=True, exist_ok=True)
     # This run's files only, as a lab run does: gate.html links and shows what is there.
     for directory in (reports, *(reports / phase for phase in PHASES)):
