@@ -27,6 +27,14 @@ from tests.cli import kubelab_cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _as_root_on_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local gate plans as on the host it needs (tests/test_gate_guard.py: refused elsewhere)."""
+    from kubelab.cluster.local import hostdeps
+
+    monkeypatch.setattr(hostdeps, "check_platform", lambda: None)
+
+
 def test_upgrade_goes_control_plane_first_then_coredns_then_each_node_in_turn() -> None:
     steps = upgrade.upgrade_plan("cp", ["w1", "w2"])
     assert [(s.node, s.action) for s in steps[:5]] == [
