@@ -74,6 +74,11 @@ class GatePlan:
         """The pytest runs, in order: on kind no change (the upgrade is not performed there)."""
         return ("before", "after") if self.cluster == "kind" else PHASES
 
+    @property
+    def change_kind(self) -> str | None:
+        """The change its change phase runs (``--cluster-change``): None on kind (none runs)."""
+        return {"local": "upgrade", "existing": "command"}.get(self.cluster)
+
     def versions(self) -> tuple[releases.Chosen, releases.Chosen]:
         """A local or kind gate's (source, target)."""
         if self.source is None or self.target is None:

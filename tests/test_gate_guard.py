@@ -7,11 +7,15 @@ PodDisruptionBudget, against the stand-in API server of tests/stand_in_api.py.""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kubelab import gate, gateplan, soak
+from kubelab import gate, gateplan, gatereport, soak
 from kubelab.errors import UsageError
 from kubelab.report import refuse_reports_dir
 
@@ -275,3 +279,216 @@ def test_the_gate_says_in_one_line_that_it_refuses_a_marker_after_dash_dash(tmp_
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr.splitlines() == [f"kubelab: -m services after --: {SELECTS}"]
     assert not (tmp_path / "r").exists()
+
+
+UPGRADE_TEST = "test_upgrading_the_cluster_one_minor_release_in_place_drops_no_request"
+UPGRADE = "Upgrading the cluster one minor release in place drops no request"
+CHANGE_FEATURE = "Change the cluster without an outage"
+SUMMARY = (
+    "Kubernetes 1.36.3 upgraded in place to 1.37.2: 50000 requests in 200.0 s (250/s), 2 failed, "
+    "versions seen {1.0: 49998}, longest gap between answers 1200 ms; per node: w1 62.5/s; the "
+    "change took 180.0 s"
+)
+FAILED = [
+    (
+        "  61.250 s  node kubelab-worker1 (172.30.0.11:30080) during kubelab-worker1: drain: "
+        "connection refused"
+    ),
+    (
+        "  61.254 s  node kubelab-worker1 (172.30.0.11:30080) during kubelab-worker1: drain: "
+        "connection refused"
+    ),
+]
+
+
+def _scenario(test: str, name: str, when: str, failed: list[str] | None = None) -> dict[str, Any]:
+    """A scenario as kubelab's cucumber JSON has it (kubelab.report.cucumber), its When step with
+    the failed requests it recorded as its output."""
+    from kubelab import change
+
+    output = [f"{change.FAILED_REQUESTS}\n" + "\n".join(failed)] if failed else []
+    steps = [
+        {"keyword": "When", "name": when, "result": {"status": "passed"}, "output": output},
+        {"keyword": "Then", "name": "no request failed during the change", "result": {}},
+    ]
+    steps[1]["result"]["status"] = "failed" if failed else "passed"
+    return {"keyword": "Scenario", "id": test, "name": name, "type": "scenario", "steps": steps}
+
+
+def _write_phase(
+    reports: Path, phase: str, elements: list[dict[str, Any]], junit: str = ""
+) -> None:
+    out = reports / phase
+    out.mkdir(parents=True, exist_ok=True)
+    feature = {"keyword": "Feature", "name": CHANGE_FEATURE, "elements": elements}
+    (out / "cucumber.json").write_text(json.dumps([feature]))
+    if junit:
+        (out / "junit.xml").write_text(junit)
+
+
+def _gate_with_phases(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change_phase: Callable[[Path], int],
+    output: str = "",
+) -> int:
+    """A local gate whose phases are stood in for: before and after pass (one lab scenario
+    each), the change phase writes its reports with ``change_phase`` and exits with what it
+    returns (``output``: what it printed)."""
+
+    def run_phase(g: gateplan.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
+        if phase == "change":
+            status = change_phase(reports)
+        else:
+            _write_phase(reports, phase, [_scenario(f"test_{phase}", "A lab scenario", "x")])
+            status = 0
+        return gate.phase_result(phase, status, 1.0, reports, output)
+
+    monkeypatch.setattr(gate, "run_phase", run_phase)
+    monkeypatch.setattr(gate, "_local_host", lambda g: gate.Host())
+    return gate.run(gateplan.plan("local", "1.36", "1.37", None, None), tmp_path, [])
+
+
+def test_a_change_phase_that_ran_no_change_scenario_fails_the_gate_with_a_line_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_root_on_linux: None
+) -> None:
+    from kubelab import change
+
+    def no_change(reports: Path) -> int:  # as `-m services` after `-m change` would leave it
+        _write_phase(reports, "change", [_scenario("test_s", "A Service answers", "x")])
+        return 0
+
+    assert _gate_with_phases(tmp_path, monkeypatch, no_change) == 1
+    text = (tmp_path / "gate.md").read_text()
+    assert text.startswith("# kubelab gate: FAILED in ")
+    line = (
+        f"the change phase ran no change scenario (none whose When is {change.WHEN['upgrade']!r}):"
+        " the change was not gated"
+    )
+    assert f"\n{line}\n" in text
+
+
+def test_a_change_phase_whose_change_scenario_did_not_pass_fails_the_gate_though_it_exited_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_root_on_linux: None
+) -> None:
+    from kubelab import change
+
+    def skipped(reports: Path) -> int:
+        scenario = _scenario(UPGRADE_TEST, UPGRADE, change.WHEN["upgrade"])
+        scenario["steps"][0]["result"]["status"] = "skipped"
+        _write_phase(reports, "change", [scenario])
+        return 0
+
+    assert _gate_with_phases(tmp_path, monkeypatch, skipped) == 1
+    text = (tmp_path / "gate.md").read_text()
+    assert f"\nthe change scenario '{CHANGE_FEATURE}: {UPGRADE}' skipped\n" in text
+
+
+def test_a_gate_whose_change_scenario_passed_passes_and_shows_the_changes_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_root_on_linux: None
+) -> None:
+    from kubelab import change
+
+    def upgraded(reports: Path) -> int:
+        junit = _junit(f'<property name="change" value="{SUMMARY}"/>')
+        _write_phase(
+            reports, "change", [_scenario(UPGRADE_TEST, UPGRADE, change.WHEN["upgrade"])], junit
+        )
+        return 0
+
+    assert _gate_with_phases(tmp_path, monkeypatch, upgraded) == 0
+    text = (tmp_path / "gate.md").read_text()
+    assert text.startswith("# kubelab gate: passed in ")
+    assert f"\n## The change\n\n{SUMMARY}\n" in text + "\n"
+    assert "What failed" not in text
+
+
+def _junit(properties: str, failure: str = "") -> str:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">'
+        f'<testcase classname="steps.test_change" name="{UPGRADE_TEST}" time="200.0">'
+        f"<properties>{properties}</properties>{failure}</testcase></testsuite></testsuites>"
+    )
+
+
+def test_gate_md_names_each_failed_phases_first_failure_and_the_changes_failed_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_root_on_linux: None
+) -> None:
+    from kubelab import change
+
+    error = (
+        "EnvironmentProblem: the change './upgrade.sh' exited with status 3; its output ended: "
+        "draining w1 | error: cannot evict pod"
+    )
+    message = "AssertionError: " + SUMMARY.split(":")[0] + ": 2 failed"
+
+    def failed(reports: Path) -> int:
+        junit = _junit(
+            f'<property name="change" value="{SUMMARY}"/>'
+            f'<property name="change-error" value="{error}"/>',
+            f'<failure message="{message}">traceback</failure>',
+        )
+        scenario = _scenario(UPGRADE_TEST, UPGRADE, change.WHEN["upgrade"], FAILED)
+        _write_phase(reports, "change", [scenario], junit)
+        return 1
+
+    assert _gate_with_phases(tmp_path, monkeypatch, failed) == 1
+    text = (tmp_path / "gate.md").read_text()
+    assert (
+        f"\n## What failed first, phase by phase\n\n- change: {soak.DIAGNOSIS}: {message} [" in text
+    )
+    assert f"\n## The change\n\n{SUMMARY}\n\nThe change failed: {error}\n" in text
+    assert "\n2 failed requests:\n\n```\n" + "\n".join(FAILED) + "\n```" in text
+    page = (tmp_path / "gate.html").read_text()
+    assert "The change failed: EnvironmentProblem: the change './upgrade.sh' exited" in page
+    assert FAILED[0].strip() in page
+
+
+def test_gate_md_lists_the_first_failed_requests_and_says_where_the_rest_are() -> None:
+    many = tuple(
+        f"{n:8.3f} s  node w1 (10.0.0.2:30080) during w1: drain: refused" for n in range(45)
+    )
+    section = gatereport.change_section(gatereport.ChangeFound("F: s", "failed", "sum", "", many))
+    assert "45 failed requests (the first 20; all in change/lab.html):" in section
+    assert section.count("during w1: drain") == gatereport.SHOWN_REQUESTS == 20
+
+
+def test_the_properties_the_change_records_are_read_back_from_pytests_junit(
+    pytester: pytest.Pytester,
+) -> None:
+    from kubelab import change
+
+    pytester.makepyfile(
+        test_recorded=(
+            "def test_one(record_property):\n"
+            f"    record_property({change.SUMMARY_PROPERTY!r}, 'a summary')\n"
+            f"    record_property({change.ERROR_PROPERTY!r}, 'exited with status 3')\n"
+        )
+    )
+    junit = pytester.path / "junit.xml"
+    pytester.runpytest("-p", "no:kubelab", f"--junitxml={junit}", "-o", "junit_family=xunit1")
+    assert gatereport.junit_properties(junit) == {
+        "test_one": {"change": "a summary", "change-error": "exited with status 3"}
+    }
+
+
+def test_a_phase_s_output_is_shown_kept_and_its_first_failure_named_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A run that fails outside any test: its kubelab line is on stderr, its JUnit file missing.
+    run = (
+        "import sys; print('collected 12 items', flush=True)\n"
+        "print('kubelab: the local cluster did not come up: node w1 not Ready', file=sys.stderr)\n"
+        "sys.exit(2)\n"
+    )
+    monkeypatch.setattr(gate, "pytest_argv", lambda *a: [sys.executable, "-c", run])
+    chosen = gateplan.plan("kind", "1.36", "1.37", None, None)
+    result = gate.run_phase(chosen, "before", tmp_path, [])
+    said = "kubelab: the local cluster did not come up: node w1 not Ready"
+    assert result.first_failure == f"{soak.DIAGNOSIS}: {said}"
+    assert (tmp_path / "before.log").read_text().splitlines() == ["collected 12 items", said]
+    shown = capsys.readouterr().out
+    assert "collected 12 items\n" in shown
+    assert f"{said}\n" in shown
+    page = gatereport.html("# kubelab gate", tmp_path, ["before"])
+    assert '(its output: <a href="before.log">before.log</a>)' in page
