@@ -111,7 +111,7 @@ def test_an_interrupted_upgrade_says_which_node_is_between_releases() -> None:
     [
         ("cordon", "w1 at 1.36.3"),
         ("drain", "w1 at 1.36.3"),
-        ("kube-proxy", "w1 between releases (kubelet 1.37.2, kube-proxy 1.36.3)"),
+        ("kube-proxy", "w1 between releases (kubelet 1.37.2, kube-proxy stopped)"),
     ],
 )
 def test_an_upgrade_interrupted_at_a_node_uncordons_it_and_says_so_on_stderr(

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -492,3 +493,124 @@ def test_a_phase_s_output_is_shown_kept_and_its_first_failure_named_from_it(
     assert f"{said}\n" in shown
     page = gatereport.html("# kubelab gate", tmp_path, ["before"])
     assert '(its output: <a href="before.log">before.log</a>)' in page
+
+
+def _upgrade(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    restart: Callable[[str, str], None] = lambda node, action: None,
+    uncordon: Callable[[str], None] = lambda node: None,
+    serving: Callable[[str, str], None] = lambda node, action: None,
+) -> tuple[Any, list[tuple[str, bool]]]:
+    """An upgrade of cp, w1, w2 from 1.36 to 1.37 with the cluster stood in for: ``restart``
+    in place of restarting a component, ``uncordon`` called as a node is uncordoned,
+    ``serving`` in place of waiting for a restarted component to serve; the cordons and
+    uncordons, in order."""
+    from kubelab import releases, upgrade
+
+    nodes = [SimpleNamespace(name="cp", control_plane=True)] + [
+        SimpleNamespace(name=n, control_plane=False) for n in ("w1", "w2")
+    ]
+    cluster = SimpleNamespace(k8s_version=releases.choose("1.36").version, nodes=lambda: nodes)
+    cordons: list[tuple[str, bool]] = []
+
+    def set_unschedulable(kube: Any, node: str, cordon: bool) -> None:
+        if not cordon:
+            uncordon(node)
+        cordons.append((node, cordon))
+
+    monkeypatch.setattr(upgrade.drain, "set_unschedulable", set_unschedulable)
+    monkeypatch.setattr(upgrade.drain, "drain", lambda kube, node, say: None)
+    monkeypatch.setattr(
+        upgrade.changing, "restart_component", lambda c, node, action, bins: restart(node, action)
+    )
+    monkeypatch.setattr(
+        upgrade.Upgrade, "_wait_serving", lambda self, step, t: serving(step.node, step.action)
+    )
+    for method in ("_check_skew", "_upgrade_coredns"):
+        monkeypatch.setattr(upgrade.Upgrade, method, lambda *args: None)
+    built = SimpleNamespace(bins=None)
+    return upgrade.Upgrade(cluster, None, releases.choose("1.37"), built), cordons  # type: ignore[arg-type]
+
+
+def _interrupt_at(node: str, action: str) -> Callable[[str, str], None]:
+    def interrupt(at_node: str, at_action: str) -> None:
+        if (at_node, at_action) == (node, action):
+            raise KeyboardInterrupt
+
+    return interrupt
+
+
+@pytest.mark.parametrize(
+    ("where", "w1"),
+    [
+        ("restart", "w1 between releases (kubelet stopped, kube-proxy {old})"),
+        ("serving", "w1 between releases (kubelet {new}, kube-proxy {old})"),
+    ],
+)
+def test_a_component_interrupted_between_its_stop_and_its_start_is_reported_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, w1: str
+) -> None:
+    from kubelab import change, releases
+
+    old, new = releases.choose("1.36").version, releases.choose("1.37").version
+    up, cordons = _upgrade(tmp_path, monkeypatch, **{where: _interrupt_at("w1", "kubelet")})
+    with pytest.raises(KeyboardInterrupt):
+        up.run(change.Progress(reports=tmp_path))
+    assert cordons[-2:] == [("w1", True), ("w1", False)]
+    assert change.stopped(tmp_path) == [
+        "w1: uncordoned (the upgrade stopped)",
+        (
+            f"the upgrade stopped: the cluster is between releases: cp at {new}; "
+            f"{w1.format(old=old, new=new)}; w2 at {old}"
+        ),
+    ]
+
+
+def test_an_uncordon_that_fails_after_the_upgrade_stopped_names_the_node_left_cordoned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab import change
+    from kubelab.errors import EnvironmentProblem
+
+    def refused(node: str) -> None:
+        if node == "w1":  # cp's own uncordon step went through
+            raise EnvironmentProblem("the API server at https://172.30.0.10:6443 does not answer")
+
+    up, _ = _upgrade(
+        tmp_path, monkeypatch, restart=_interrupt_at("w1", "kube-proxy"), uncordon=refused
+    )
+    with pytest.raises(KeyboardInterrupt):  # the interrupt goes on, not the uncordon's error
+        up.run(change.Progress(reports=tmp_path))
+    assert change.stopped(tmp_path)[0] == (
+        "w1: still cordoned: the uncordon failed (EnvironmentProblem: the API server at "
+        "https://172.30.0.10:6443 does not answer); run `kubectl uncordon w1`"
+    )
+
+
+def test_a_second_ctrl_c_does_not_cut_the_uncordon_after_an_interrupted_upgrade_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import signal
+    import time
+
+    from kubelab import change
+
+    def interrupted_again(node: str) -> None:
+        if node == "w1":  # a second Ctrl-C as the node is uncordoned after the first
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+
+    up, cordons = _upgrade(
+        tmp_path, monkeypatch, restart=_interrupt_at("w1", "kubelet"), uncordon=interrupted_again
+    )
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            up.run(change.Progress(reports=tmp_path))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert cordons[-1] == ("w1", False)
+    assert change.stopped(tmp_path)[0] == "w1: uncordoned (the upgrade stopped)"
+    assert "kubelab: still cleaning up; it ends by itself" in capsys.readouterr().err
