@@ -7,8 +7,9 @@ the coredns Deployment rolled to it. Then each node in turn, the control-plane n
 cordon, drain through the eviction API (honouring PodDisruptionBudgets; a bare pod stays in
 place), the kubelet and kube-proxy started on the new binaries, uncordon. The version-skew
 policy holds at every step: no kubelet, kube-proxy, controller-manager or scheduler is newer
-than the API server. Interrupted, it uncordons the node it was at and says which components
-run which release.
+than the API server. Interrupted, it uncordons the node it was at (another Ctrl-C waits for
+that; an uncordon that fails names the node left cordoned) and says which components run which
+release, and which run none: stopped, and not yet started on the new one.
 """
 
 from __future__ import annotations
