@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from kubelab import gate, gateplan, gatereport, soak
+from kubelab import gate, gateplan, gatereport, releases, soak
 from kubelab.errors import UsageError
 from kubelab.report import refuse_reports_dir
+from tests import stand_in_api
+
+# The second-newest release and the newest: the local gate's one-minor step (a new row moves them).
+OLD, NEW = (f"1.{r.minor}" for r in releases.RELEASES[-2:])
 
 
 @pytest.fixture
@@ -75,7 +79,7 @@ def test_the_gate_refuses_a_reports_directory_holding_the_project(
     ran: list[str] = []
     monkeypatch.setattr(gate, "run_phase", lambda *a: ran.append("phase"))
     monkeypatch.setattr(gate, "_kind_host", lambda g: gate.Host(up=lambda: ran.append("up")))
-    chosen = gateplan.plan("kind", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("kind", OLD, NEW, None, None)
     for reports in (project, Path.cwd().parent):
         with pytest.raises(UsageError, match=r"^--reports-dir=\S+ holds the project itself, "):
             gate.run(chosen, reports, [])
@@ -206,7 +210,7 @@ def test_an_extra_option_the_gate_sets_or_that_changes_what_a_phase_runs_is_refu
     tmp_path: Path, as_root_on_linux: None, cluster: str, extra: list[str], line: str
 ) -> None:
     # Refused before an existing cluster is reached (this one is not even there).
-    change, source = (None, "1.36") if cluster == "local" else ("true", None)
+    change, source = (None, OLD) if cluster == "local" else ("true", None)
     with pytest.raises(UsageError) as refused:
         gateplan.plan(cluster, source, None, tmp_path / "kubeconfig", change, extra)
     assert str(refused.value) == line
@@ -217,12 +221,12 @@ def test_the_local_gate_refuses_other_workers_the_kind_gate_takes_them(
 ) -> None:
     for extra in (["--workers", "2"], ["--workers=2"], ["--kubelab-workers", "2"]):
         with pytest.raises(UsageError) as refused:
-            gateplan.plan("local", "1.36", "1.37", None, None, extra)
+            gateplan.plan("local", OLD, NEW, None, None, extra)
         assert str(refused.value) == (
             f"{' '.join(extra)} after --: the local gate boots its cluster, with kubelab's "
             "default workers, before the first phase; every phase runs on it"
         )
-    assert gateplan.plan("kind", "1.36", "1.37", None, None, ["--workers", "2"]).cluster == "kind"
+    assert gateplan.plan("kind", OLD, NEW, None, None, ["--workers", "2"]).cluster == "kind"
 
 
 def test_extra_options_that_change_nothing_the_gate_decides_are_taken(
@@ -230,7 +234,7 @@ def test_extra_options_that_change_nothing_the_gate_decides_are_taken(
 ) -> None:
     fine = ["-x", "-rm", "-vv", "-o", "log_cli=true", "--wait-timeout=60", "--tb", "short"]
     fine += ["-n", "2", "--web-image", "registry/web:1", "-p", "no:randomly", "--kube-context=c"]
-    assert gateplan.plan("local", "1.36", "1.37", None, None, fine).cluster == "local"
+    assert gateplan.plan("local", OLD, NEW, None, None, fine).cluster == "local"
 
 
 @pytest.mark.parametrize(
@@ -257,9 +261,9 @@ def test_the_local_gate_refuses_a_host_it_cannot_boot_on_before_it_builds(
     monkeypatch.setattr(os, "geteuid", lambda: euid)
     monkeypatch.setattr(upgrade, "build", lambda target: pytest.fail("built"))
     with pytest.raises(EnvironmentProblem) as refused:
-        gateplan.plan("local", "1.36", "1.37", None, None)
+        gateplan.plan("local", OLD, NEW, None, None)
     assert str(refused.value) == line
-    assert gateplan.plan("kind", "1.36", "1.37", None, None).cluster == "kind"  # no root needed
+    assert gateplan.plan("kind", OLD, NEW, None, None).cluster == "kind"  # no root needed
 
 
 def test_the_gate_says_in_one_line_that_it_refuses_a_marker_after_dash_dash(tmp_path: Path) -> None:
@@ -347,7 +351,7 @@ def _gate_with_phases(
 
     monkeypatch.setattr(gate, "run_phase", run_phase)
     monkeypatch.setattr(gate, "_local_host", lambda g: gate.Host())
-    return gate.run(gateplan.plan("local", "1.36", "1.37", None, None), tmp_path, [])
+    return gate.run(gateplan.plan("local", OLD, NEW, None, None), tmp_path, [])
 
 
 def test_a_change_phase_that_ran_no_change_scenario_fails_the_gate_with_a_line_saying_so(
@@ -483,7 +487,7 @@ def test_a_phase_s_output_is_shown_kept_and_its_first_failure_named_from_it(
         "sys.exit(2)\n"
     )
     monkeypatch.setattr(gate, "pytest_argv", lambda *a: [sys.executable, "-c", run])
-    chosen = gateplan.plan("kind", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("kind", OLD, NEW, None, None)
     result = gate.run_phase(chosen, "before", tmp_path, [])
     said = "kubelab: the local cluster did not come up: node w1 not Ready"
     assert result.first_failure == f"{soak.DIAGNOSIS}: {said}"
@@ -502,16 +506,16 @@ def _upgrade(
     uncordon: Callable[[str], None] = lambda node: None,
     serving: Callable[[str, str], None] = lambda node, action: None,
 ) -> tuple[Any, list[tuple[str, bool]]]:
-    """An upgrade of cp, w1, w2 from 1.36 to 1.37 with the cluster stood in for: ``restart``
+    """An upgrade of cp, w1, w2 from OLD to NEW with the cluster stood in for: ``restart``
     in place of restarting a component, ``uncordon`` called as a node is uncordoned,
     ``serving`` in place of waiting for a restarted component to serve; the cordons and
     uncordons, in order."""
-    from kubelab import releases, upgrade
+    from kubelab import upgrade
 
     nodes = [SimpleNamespace(name="cp", control_plane=True)] + [
         SimpleNamespace(name=n, control_plane=False) for n in ("w1", "w2")
     ]
-    cluster = SimpleNamespace(k8s_version=releases.choose("1.36").version, nodes=lambda: nodes)
+    cluster = SimpleNamespace(k8s_version=releases.choose(OLD).version, nodes=lambda: nodes)
     cordons: list[tuple[str, bool]] = []
 
     def set_unschedulable(kube: Any, node: str, cordon: bool) -> None:
@@ -530,7 +534,7 @@ def _upgrade(
     for method in ("_check_skew", "_upgrade_coredns"):
         monkeypatch.setattr(upgrade.Upgrade, method, lambda *args: None)
     built = SimpleNamespace(bins=None)
-    return upgrade.Upgrade(cluster, None, releases.choose("1.37"), built), cordons  # type: ignore[arg-type]
+    return upgrade.Upgrade(cluster, None, releases.choose(NEW), built), cordons  # type: ignore[arg-type]
 
 
 def _interrupt_at(node: str, action: str) -> Callable[[str, str], None]:
@@ -551,9 +555,9 @@ def _interrupt_at(node: str, action: str) -> Callable[[str, str], None]:
 def test_a_component_interrupted_between_its_stop_and_its_start_is_reported_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, w1: str
 ) -> None:
-    from kubelab import change, releases
+    from kubelab import change
 
-    old, new = releases.choose("1.36").version, releases.choose("1.37").version
+    old, new = releases.choose(OLD).version, releases.choose(NEW).version
     up, cordons = _upgrade(tmp_path, monkeypatch, **{where: _interrupt_at("w1", "kubelet")})
     with pytest.raises(KeyboardInterrupt):
         up.run(change.Progress(reports=tmp_path))
@@ -614,3 +618,114 @@ def test_a_second_ctrl_c_does_not_cut_the_uncordon_after_an_interrupted_upgrade_
     assert cordons[-1] == ("w1", False)
     assert change.stopped(tmp_path)[0] == "w1: uncordoned (the upgrade stopped)"
     assert "kubelab: still cleaning up; it ends by itself" in capsys.readouterr().err
+
+
+def _node(name: str, kubelet: str) -> dict[str, Any]:
+    """A node as the API server lists it, its kubelet reporting ``kubelet``."""
+    info = dict.fromkeys(
+        (
+            "architecture",
+            "bootID",
+            "containerRuntimeVersion",
+            "kernelVersion",
+            "kubeProxyVersion",
+            "machineID",
+            "operatingSystem",
+            "osImage",
+            "systemUUID",
+        ),
+        "",
+    )
+    return {
+        "metadata": {"name": name},
+        "spec": {},
+        "status": {"nodeInfo": {**info, "kubeletVersion": kubelet}},
+    }
+
+
+def test_the_skew_check_records_a_kubelet_newer_than_the_api_server(tmp_path: Path) -> None:
+    from kubelab import upgrade
+    from kubelab.client import Kube
+
+    older, old, new = (f"v{r.version}" for r in releases.RELEASES[-3:])
+    with stand_in_api.serve() as api:
+        api.version["gitVersion"] = old
+        api.nodes = [_node("cp", old), _node("w1", new), _node("w2", older)]
+        kube = Kube.from_kubeconfig(stand_in_api.kubeconfig(tmp_path, api.url))
+        cluster = SimpleNamespace(k8s_version=old.lstrip("v"))
+        target = releases.choose(new.lstrip("v"))
+        up = upgrade.Upgrade(cluster, kube, target, None)  # type: ignore[arg-type]
+        up._check_skew(upgrade.Step("w1", "kubelet"))
+        minor = releases.RELEASES[-1].minor
+        assert up.skew_seen == [
+            f"after w1 kubelet: kubelet of w1 1.{minor}, API server 1.{minor - 1}"
+        ]
+        api.version["gitVersion"] = new  # the API server upgraded: no kubelet is newer
+        up._check_skew(upgrade.Step("cp", "kube-apiserver"))
+        assert len(up.skew_seen) == 1
+
+
+def _pod(name: str, node: str) -> dict[str, Any]:
+    """A web pod of a ReplicaSet, bound to ``node``."""
+    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "u"}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "lab",
+            "ownerReferences": [{**owner, "controller": True}],
+        },
+        "spec": {"nodeName": node, "containers": [{"name": "web"}]},
+        "status": {"phase": "Running"},
+    }
+
+
+@pytest.fixture
+def pods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
+    """The stand-in API server with web-a and web-b on w1 and web-c on w2, and a client of it;
+    the drain asks again at once after a refusal."""
+    from kubelab import drain
+    from kubelab.client import Kube
+
+    monkeypatch.setattr(drain, "EVICT_AGAIN", 0.05)
+    with stand_in_api.serve() as api:
+        for name, node in (("web-a", "w1"), ("web-b", "w1"), ("web-c", "w2")):
+            api.objects[f"/api/v1/namespaces/lab/pods/{name}"] = _pod(name, node)
+        yield api, Kube.from_kubeconfig(stand_in_api.kubeconfig(tmp_path, api.url))
+
+
+def test_a_drain_asks_again_while_a_disruption_budget_refuses_an_eviction(
+    pods: tuple[Any, Any],
+) -> None:
+    from kubelab import drain
+
+    api, kube = pods
+    web_a = "/api/v1/namespaces/lab/pods/web-a"
+    api.refusals[web_a] = 2  # the budget allows it at the third ask
+    said: list[str] = []
+    found = drain.drain(kube, "w1", say=said.append, timeout=30)
+    assert found.evict == [("lab", "web-a"), ("lab", "web-b")]
+    assert api.evictions == [web_a] * 3 + ["/api/v1/namespaces/lab/pods/web-b"]
+    assert said == [
+        "w1: evicting lab/web-a would break its PodDisruptionBudget; waiting",
+        "w1: evicted lab/web-a",
+        "w1: evicted lab/web-b",
+    ]
+    assert sorted(api.objects) == ["/api/v1/namespaces/lab/pods/web-c"]  # w2's stays
+
+
+def test_a_drain_a_disruption_budget_refuses_past_its_timeout_ends_in_one_line(
+    pods: tuple[Any, Any],
+) -> None:
+    from kubelab import drain
+    from kubelab.errors import WaitTimeout
+
+    api, kube = pods
+    api.refusals["/api/v1/namespaces/lab/pods/web-a"] = 200  # 10 s of refusals: past 1 s
+    with pytest.raises(WaitTimeout) as late:
+        drain.drain(kube, "w1", say=lambda line: None, timeout=1.0)
+    refused = api.evictions.count("/api/v1/namespaces/lab/pods/web-a")
+    assert refused > 2
+    assert str(late.value) == (
+        f"evicting lab/web-a from w1: its PodDisruptionBudget refused it {refused} times within 1 s"
+    )
+    assert "/api/v1/namespaces/lab/pods/web-b" in api.objects  # nothing evicted past the refusal
