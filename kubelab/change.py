@@ -49,6 +49,15 @@ KINDS = tuple(WHEN)
 # The lines a change left for the user (Progress.alert), in its reports directory.
 STOPPED = "change-stopped.txt"
 MIN_AVAILABLE = 2  # the web PodDisruptionBudget's minAvailable, as in manifests/web-pdb.yml
+# What a change run leaves in its reports for ``kubelab gate`` to read back: JUnit properties
+# of the change scenario (its summary line; the change's error, if any) and the title of the
+# evidence block under its When step that lists each failed request, one a line.
+SUMMARY_PROPERTY = "change"
+ERROR_PROPERTY = "change-error"
+FAILED_REQUESTS = (
+    "each failed request: when (s since the traffic started), the node it went to, the steps of "
+    "the change then in progress, the error"
+)
 HOSTNAME_KEY = "kubernetes.io/hostname"
 
 
@@ -339,11 +348,7 @@ def run_under_traffic(
         error,
     )
     if result.record.failed:
-        evidence.record(
-            "each failed request: when (s since the traffic started), the node it went to, the "
-            "steps of the change then in progress, the error",
-            "\n".join(result.failures()),
-        )
+        evidence.record(FAILED_REQUESTS, "\n".join(result.failures()))
     timeline.publish(
         probe.record,
         counts,
@@ -355,6 +360,8 @@ def run_under_traffic(
         bands=result.bands,
     )
     if record is not None:
-        record("change", result.summary())
+        record(SUMMARY_PROPERTY, result.summary())
         record("timeline", str(picture))
+        if error:
+            record(ERROR_PROPERTY, error)
     return result

@@ -13,24 +13,41 @@ steps with reports of its own (``before/``, ``change/``, ``after/`` under ``--re
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubelab import commands, signals
-from kubelab.change import stopped
+from kubelab.change import WHEN, stopped
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.gateplan import PHASES, GatePlan, describe
-from kubelab.gatereport import PhaseResult, html, outcomes, side_by_side
+from kubelab.gatereport import (
+    PhaseResult,
+    change_found,
+    change_section,
+    failures,
+    html,
+    outcomes,
+    side_by_side,
+)
 from kubelab.paths import source_dir
 
 # The plugin's shield for the end of a run, reused (the same message, the same handling).
-from kubelab.report import set_aside_earlier_run
+from kubelab.report import refuse_reports_dir, set_aside_earlier_run
+from kubelab.soak import first_failure
 from kubelab.waits import COLD
+
+# Once a phase's run has ended, how long the rest of its output may take to arrive; a process it
+# left behind holding its output open is not waited for.
+OUTPUT_DRAIN = 5.0
 
 
 def pytest_argv(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> list[str]:
@@ -38,6 +55,7 @@ def pytest_argv(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> 
     out = reports / phase
     argv = [
         sys.executable,
+        "-u",  # its output on the terminal as it comes, through the gate's copy of it
         "-m",
         "pytest",
         str(source_dir("steps")),
@@ -61,7 +79,7 @@ def pytest_argv(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> 
             version = f"1.{chosen.release.minor}"
         argv += [f"--cluster={gate.cluster}", f"--k8s-version={version}"]
         if phase == "change":
-            argv += ["-m", "change", "--cluster-change=upgrade"]
+            argv += ["-m", "change", f"--cluster-change={gate.change_kind}"]
     else:
         argv += ["--cluster=existing", f"--kubeconfig={gate.kubeconfig}"]
         if phase == "change":
@@ -72,22 +90,65 @@ def pytest_argv(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> 
 
 
 def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> PhaseResult:
-    """Run one phase as a pytest process; on Ctrl-C or SIGTERM tell it to stop (it cleans up,
-    e.g. uncordons a node it was draining, deletes its kind cluster) and wait for it (300 s)
-    before raising."""
+    """Run one phase as a pytest process, its output on the terminal and in ``PHASE.log`` beside
+    its reports; on Ctrl-C or SIGTERM tell it to stop (it cleans up, e.g. uncordons a node it was
+    draining, deletes its kind cluster) and wait for it (300 s) before raising."""
     argv = pytest_argv(gate, phase, reports, extra)
-    say(f"[gate] {phase}: {' '.join(argv[2:])}")
+    say(f"[gate] {phase}: {' '.join(argv[3:])}")
     started = time.monotonic()
+    log = reports / f"{phase}.log"
     try:
-        status = commands.run_child(argv, timeout=COLD, cwd=source_dir("steps").parent)
+        status = _run_logged(argv, log)
     except subprocess.TimeoutExpired:
         raise EnvironmentProblem(
             f"the {phase} phase did not finish within {COLD:g} s: stopped (reports in "
             f"{reports / phase})"
         ) from None
-    result = PhaseResult(phase, status, time.monotonic() - started, outcomes(reports / phase))
+    result = phase_result(phase, status, time.monotonic() - started, reports, log.read_text())
     say(f"[gate] {phase}: exit {status} in {result.seconds:.0f} s")
     return result
+
+
+def phase_result(
+    phase: str, status: int, seconds: float, reports: Path, output: str | None = None
+) -> PhaseResult:
+    """A phase's result from what its run wrote: each scenario's outcome; its first failure when
+    it failed (``output``: its output, None when it was stopped); its change scenario."""
+    out = reports / phase
+    failure = (
+        first_failure(out / "junit.xml", output).shown() if status and output is not None else ""
+    )
+    return PhaseResult(phase, status, seconds, outcomes(out), failure, change_found(out))
+
+
+def _run_logged(argv: list[str], log: Path) -> int:
+    """Run a phase (commands.run_child) to its exit status, its output (and errors) copied to
+    the terminal as they come and into ``log``."""
+    read, write = os.pipe()
+    copier = threading.Thread(target=_copy, args=(read, log), name="kubelab-gate-output")
+    copier.daemon = True  # a process the run left behind may hold the pipe open
+    copier.start()
+    try:
+        with os.fdopen(write, "wb", buffering=0) as into:
+            return commands.run_child(
+                argv, timeout=COLD, cwd=source_dir("steps").parent, stdout=into
+            )
+    finally:
+        copier.join(timeout=OUTPUT_DRAIN)
+
+
+def _copy(fd: int, log: Path) -> None:
+    """Copy what arrives on ``fd`` to ``log`` and to the terminal (which may be gone) until its
+    end."""
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with os.fdopen(fd, "rb", buffering=0) as output, log.open("w") as kept:
+        while chunk := output.read(1 << 16):
+            piece = text.decode(chunk)
+            kept.write(piece)
+            kept.flush()
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.write(piece)
+                sys.stdout.flush()
 
 
 @dataclass(frozen=True)
@@ -103,7 +164,11 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
     """Run the gate; write gate.md; 0 only when every phase passed and nothing was left behind.
     A local cluster is booted at --from first (the binaries and CoreDNS image of --to built
     too) and torn down at the end; on kind each phase creates and deletes its cluster, and a
-    cluster a phase left behind is deleted at the end; also on Ctrl-C."""
+    cluster a phase left behind is deleted at the end; also on Ctrl-C. A ``reports`` that holds
+    the project (or the home directory) is refused in one line first."""
+    refuse_reports_dir(
+        reports, "--reports-dir", (source_dir("steps").parent, Path.cwd()), "reports/gate"
+    )
     reports.mkdir(parents=True, exist_ok=True)
     # This run's files only, as a lab run does: gate.html links and shows what is there.
     for directory in (reports, *(reports / phase for phase in PHASES)):
@@ -133,7 +198,7 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
                 # What the stopped run wrote before it stopped, as far as it got.
                 seconds = time.monotonic() - phase_started
                 status = 130 if interrupted else 1
-                results.append(PhaseResult(phase, status, seconds, outcomes(reports / phase)))
+                results.append(phase_result(phase, status, seconds, reports))
                 raise
             finally:
                 # How a change that stopped left the cluster: a node it uncordoned, a node
@@ -165,9 +230,27 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
 
 
 def passed(gate: GatePlan, results: list[PhaseResult], problems: list[str]) -> bool:
-    """Every phase ran and passed, and the gate's own end found nothing wrong."""
+    """Every phase ran and passed, the change phase's results show its change scenario passed,
+    and the gate's own end found nothing wrong."""
     ran = len(results) == len(gate.phases) and all(r.status == 0 for r in results)
-    return ran and not problems
+    return ran and not problems and not change_unproven(gate, results)
+
+
+def change_unproven(gate: GatePlan, results: list[PhaseResult]) -> str:
+    """Why the change phase's results do not show the change scenario passed, in one line ("":
+    they do, or the gate has no change phase, or it did not run): a phase can exit 0 having
+    run no change at all."""
+    ran = next((r for r in results if r.phase == "change"), None)
+    if gate.change_kind is None or ran is None:
+        return ""
+    if ran.change is None:
+        return (
+            f"the change phase ran no change scenario (none whose When is "
+            f"{WHEN[gate.change_kind]!r}): the change was not gated"
+        )
+    if ran.change.outcome != "passed":
+        return f"the change scenario {ran.change.scenario!r} {ran.change.outcome}"
+    return ""
 
 
 def _local_host(gate: GatePlan) -> Host:
@@ -241,5 +324,8 @@ def _summary(
     head = (
         f"# kubelab gate: {'passed' if ok else 'FAILED'} in {seconds:.0f} s\n\n{describe(gate)}\n"
     )
-    head += "".join(f"\n{p}\n" for p in problems)
-    return head + "\n" + (side_by_side(results) if results else "(no phase ran)")
+    unproven = change_unproven(gate, results)
+    head += "".join(f"\n{p}\n" for p in [*problems, *([unproven] if unproven else [])])
+    sections = [side_by_side(results) if results else "(no phase ran)", failures(results)]
+    sections += [change_section(r.change) for r in results if r.change is not None]
+    return head + "\n" + "\n\n".join(s for s in sections if s)

@@ -16,6 +16,47 @@ from kubelab.errors import UsageError
 PHASES = ("before", "change", "after")
 KIND_ISSUE = "kind#1972"  # kubernetes-sigs/kind: no in-place upgrade of a cluster's Kubernetes
 
+# Extra pytest options (after --) the gate refuses, and why: each is one the gate gives every
+# phase itself (pytest takes the last one given: the user's would win) or would change what a
+# phase runs, e.g. `-m services` after the change phase's `-m change` leaves the change unrun.
+_SELECTS = (
+    "the gate chooses what each phase runs (the lab, then the change chapter alone); an option "
+    "that selects tests could leave the change unrun"
+)
+_REPORTS = (
+    "the gate puts each phase's reports under its own --reports-dir (before/, change/, after/); "
+    "give --reports-dir before --"
+)
+_CLUSTER = "the gate sets each phase's cluster: give --cluster (and --kubeconfig) before --"
+REFUSED_OPTIONS = {
+    **dict.fromkeys(("-m", "-k", "--deselect", "--ignore", "--ignore-glob"), _SELECTS),
+    **dict.fromkeys(("--reports-dir", "--junitxml", "--junit-xml"), _REPORTS),
+    **dict.fromkeys(("--cucumberjson", "--cucumber-json", "--rootdir"), _REPORTS),
+    "--kubeconfig": _CLUSTER,
+    "--cluster-change": "the gate chooses the change: the upgrade on the local cluster, the "
+    "--change command on an existing one",
+    "--k8s-version": "the gate sets each phase's release: give --from and --to before --",
+    "--proxy-mode": "the gate's clusters run kube-proxy in its default mode (an existing one: in "
+    "the mode it runs); every phase runs on the same",
+    "--keep-cluster": "the gate takes down the cluster it created and leaves an existing one as "
+    "it is",
+    "@": "pytest would read more options from the file, which the gate cannot check; give them "
+    "on the command line",
+}
+# Options of the families the gate sets (--cluster=..., --change=...), whatever their suffix.
+REFUSED_PREFIXES = {
+    "--cluster": _CLUSTER,
+    "--change": "the gate runs the change: give --change (and --change-timeout) before --",
+}
+LOCAL_REFUSED = {
+    "--workers": "the local gate boots its cluster, with kubelab's default workers, before the "
+    "first phase; every phase runs on it",
+}
+FLAGS = frozenset({"--keep-cluster", "@"})  # refused options that take no value
+# pytest's short options that take a value (-k EXPR, -mEXPR, -n 4, -rA, -W error, ...): in a
+# cluster of short options (-xvk EXPR) the rest of the word after one is its value.
+SHORT_WITH_VALUE = frozenset("kmpcorWn")
+
 
 @dataclass(frozen=True)
 class GatePlan:
@@ -32,6 +73,11 @@ class GatePlan:
     def phases(self) -> tuple[str, ...]:
         """The pytest runs, in order: on kind no change (the upgrade is not performed there)."""
         return ("before", "after") if self.cluster == "kind" else PHASES
+
+    @property
+    def change_kind(self) -> str | None:
+        """The change its change phase runs (``--cluster-change``): None on kind (none runs)."""
+        return {"local": "upgrade", "existing": "command"}.get(self.cluster)
 
     def versions(self) -> tuple[releases.Chosen, releases.Chosen]:
         """A local or kind gate's (source, target)."""
@@ -56,6 +102,7 @@ def plan(
     if change_timeout is not None and change_timeout <= 0:
         raise UsageError("--change-timeout must be a positive number of seconds")
     if cluster == "existing":
+        refuse_extra(cluster, extra)
         return _plan_existing(source or target, kubeconfig, change, change_timeout, extra)
     if change_timeout is not None and not change:
         raise UsageError(
@@ -79,8 +126,49 @@ def plan(
             "--keep-cluster: the kind gate creates a cluster at each release and deletes it; a "
             "kept --from cluster would stand in the way of the --to one"
         )
+    refuse_extra(cluster, extra)
     old, new = _releases(source, target)
+    if cluster == "local":  # before the gate builds --to's binaries (minutes) and boots
+        from kubelab.cluster.local import hostdeps
+
+        hostdeps.check_platform()
     return GatePlan(cluster, source=old, target=new)
+
+
+def refuse_extra(cluster: str, extra: Sequence[str]) -> None:
+    """A one-line UsageError for the first of ``extra`` (the pytest options after --) that the
+    gate sets itself or that would change what a phase runs (REFUSED_OPTIONS), in any of
+    pytest's spellings: ``--opt=v``, ``--opt v``, ``-m v``, ``-mv``, ``-xm v``, ``@file``, and
+    kubelab's ``--kubelab-opt``."""
+    refused = {**REFUSED_OPTIONS, **(LOCAL_REFUSED if cluster == "local" else {})}
+    for at, word in enumerate(extra):
+        name = _option_name(word)
+        if name is None:
+            continue
+        prefix = next((p for p in REFUSED_PREFIXES if name.startswith(p)), None)
+        why = refused.get(name) or (REFUSED_PREFIXES[prefix] if prefix else None)
+        if not why:
+            continue
+        # Shown as given, with its value when that is the next word (-m services, -xk redis).
+        inline = "=" in word if word.startswith("--") else not word.endswith(name[-1])
+        value = extra[at + 1] if at + 1 < len(extra) else "-"
+        apart = not (inline or name in FLAGS or value.startswith("-"))
+        given = f"{word} {value}" if apart else word
+        raise UsageError(f"{given} after --: {why}")
+
+
+def _option_name(word: str) -> str | None:
+    """The option ``word`` names, as REFUSED_OPTIONS knows it: ``--opt`` for ``--opt=v``, ``-m``
+    for ``-mv`` or ``-xm`` (the first short option that takes a value, or None), ``@`` for an
+    argument file; None for a value or a path."""
+    if word.startswith("@"):
+        return "@"
+    if word.startswith("--"):  # kubelab's --kubelab-NAME is its --NAME (kubelab.plugin.options)
+        return "--" + word.split("=", 1)[0][2:].removeprefix("kubelab-")
+    if not word.startswith("-") or word[1:2].isdigit():
+        return None
+    taking = next((c for c in word[1:] if c in SHORT_WITH_VALUE), None)
+    return f"-{taking}" if taking else None
 
 
 def _reach(kubeconfig: Path, extra: Sequence[str]) -> None:

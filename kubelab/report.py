@@ -20,7 +20,32 @@ import jinja2
 import markupsafe
 from markdown_it import MarkdownIt
 
+from kubelab.errors import UsageError
+
 PREVIOUS = ".previous"  # where an earlier run's reports are kept, in the reports directory
+
+
+def refuse_reports_dir(
+    directory: Path, option: str, projects: Iterable[Path], example: str = "reports"
+) -> None:
+    """A one-line UsageError when ``directory`` (the value of ``option``) holds one of
+    ``projects`` (kubelab's source tree, the directory the command runs in), the home directory
+    or the root directory: set_aside_earlier_run would move their files (README.md,
+    pyproject.toml, ...) into PREVIOUS, and the next run would delete them."""
+    where = directory.resolve()
+    held = [
+        (what, path)
+        for what, path in (
+            *(("the project itself", p) for p in projects),
+            ("the home directory", Path.home()),
+        )
+        if path.resolve().is_relative_to(where)
+    ]
+    if held:
+        raise UsageError(
+            f"{option}={directory} holds {held[0][0]}, and kubelab moves an earlier run's files "
+            f"out of the reports directory: name a directory of its own (e.g. {example})"
+        )
 
 
 def set_aside_earlier_run(directory: Path, runs: re.Pattern[str] | None = None) -> list[Path]:

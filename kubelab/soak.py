@@ -263,6 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     args, pytest_args = parser.parse_known_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    from kubelab.report import refuse_reports_dir, set_aside_earlier_run
+
+    try:
+        refuse_reports_dir(args.soak_dir, "--soak-dir", (ROOT, Path.cwd()), "reports/soak")
+    except errors.UsageError as exc:
+        say(f"kubelab soak: {exc}", sys.stderr)
+        return 2
     if args.new_cluster_each_run and asks_for_kind(pytest_args):
         try:
             refuse_a_kind_cluster_there()
@@ -270,7 +277,6 @@ def main(argv: list[str] | None = None) -> int:
             say(f"kubelab soak: {exc}", sys.stderr)
             return 2
     from kubelab.cluster.local import LocalCluster
-    from kubelab.report import set_aside_earlier_run
 
     # One soak, one set of runs: an earlier soak's run-K/ and run-K.log (also those past this
     # soak's --runs) go to .previous/, as a lab run does with its reports directory.

@@ -7,8 +7,9 @@ the coredns Deployment rolled to it. Then each node in turn, the control-plane n
 cordon, drain through the eviction API (honouring PodDisruptionBudgets; a bare pod stays in
 place), the kubelet and kube-proxy started on the new binaries, uncordon. The version-skew
 policy holds at every step: no kubelet, kube-proxy, controller-manager or scheduler is newer
-than the API server. Interrupted, it uncordons the node it was at and says which components
-run which release.
+than the API server. Interrupted, it uncordons the node it was at (another Ctrl-C waits for
+that; an uncordon that fails names the node left cordoned) and says which components run which
+release, and which run none: stopped, and not yet started on the new one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kubelab import clusterdns, drain, releases
+from kubelab import clusterdns, drain, releases, signals
 from kubelab.build import Binaries, ensure_binaries
 from kubelab.change import ChangeRun, Progress
 from kubelab.changes import wait_for_node_ready
@@ -44,6 +45,8 @@ CLUSTER = "cluster"  # the node a cluster-wide step names (Progress bands, Step.
 COMPONENTS = (*CONTROL_PLANE, "kubelet", "kube-proxy")
 # How far each component may lag the API server (minor releases); none may be newer.
 BEHIND = {"kube-controller-manager": 1, "kube-scheduler": 1, "kubelet": 3, "kube-proxy": 3}
+# What a component runs from the moment its old process is stopped until its new one is started.
+STOPPED = "stopped"
 
 
 def next_release(version: str) -> releases.Chosen:
@@ -183,17 +186,31 @@ class Upgrade:
                 if (step.node, step.action) in self.versions:
                     self._check_skew(step)
         except BaseException:
-            if cordoned is not None:
-                drain.set_unschedulable(self.kube, cordoned, False)
-                progress.alert(f"{cordoned}: uncordoned (the upgrade stopped)")
-            between = self.between_releases()
-            if between:
-                progress.alert(f"the upgrade stopped: {between}")
+            # Another Ctrl-C or SIGTERM would leave the node cordoned: it only says so meanwhile.
+            with signals.shielded():
+                if cordoned is not None:
+                    self._uncordon_after_stop(cordoned, progress)
+                between = self.between_releases()
+                if between:
+                    progress.alert(f"the upgrade stopped: {between}")
             raise
         changing.record_release(self.cluster, self.target.version)
 
+    def _uncordon_after_stop(self, node: str, progress: Progress) -> None:
+        """Uncordon ``node`` once the upgrade stopped; say so, or that it is still cordoned."""
+        try:
+            drain.set_unschedulable(self.kube, node, False)
+        except Exception as exc:  # noqa: BLE001  (the error the upgrade stopped on goes on)
+            progress.alert(
+                f"{node}: still cordoned: the uncordon failed ({type(exc).__name__}: {exc}); "
+                f"run `kubectl uncordon {node}`"
+            )
+        else:
+            progress.alert(f"{node}: uncordoned (the upgrade stopped)")
+
     def between_releases(self) -> str:
-        """Where each node stands, when not every component runs the same release."""
+        """Where each node stands, when not every component runs the same release (or one is
+        STOPPED: ``w1 between releases (kubelet stopped, kube-proxy 1.36.3)``)."""
         if len(set(self.versions.values())) < 2:
             return ""
         nodes: dict[str, dict[str, str]] = {}
@@ -217,8 +234,11 @@ class Upgrade:
         elif step.action == "drain":
             drain.drain(self.kube, step.node, say=progress.say)
         else:
+            # Interrupted between stopping the old process and starting the new, the component
+            # runs no release at all: what an interruption reports.
+            self.versions[(step.node, step.action)] = STOPPED
             changing.restart_component(self.cluster, step.node, step.action, self.built.bins)
-            # From here the new release runs, serving or not: what an interruption reports.
+            # From here the new release runs, serving or not.
             self.versions[(step.node, step.action)] = self.target.version
             self._wait_serving(step, time.time())
 

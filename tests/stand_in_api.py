@@ -3,7 +3,9 @@
 A plain HTTP server on loopback answering the few requests kubelab's start and a namespace
 fixture make: /version, discovery, SelfSubjectAccessReview, the node list, and creating, reading
 and deleting namespaces; and listing any namespaced kind a test put in its ``objects``, filtered
-by an equality label selector. Real clusters are used by the lab itself (``pytest steps``).
+by an equality label selector; the pods of a node (``spec.nodeName``) in every namespace, and
+their eviction, which a PodDisruptionBudget may refuse (429) as a test sets it. Real clusters
+are used by the lab itself (``pytest steps``).
 """
 
 from __future__ import annotations
@@ -130,11 +132,12 @@ class StandInApi(BaseHTTPRequestHandler):
         if path == "/version" and self.version_status != 200:
             self._status(self.version_status, "Unauthorized")
         elif path == "/version":
-            self._answer(200, VERSION)
+            self._answer(200, self.store.version)
         elif (found := discovery(path)) is not None:
             self._answer(200, found)
-        elif path == "/api/v1/nodes":
-            self._answer(200, {"kind": "NodeList", "metadata": {}, "items": [NODE]})
+        elif path in ("/api/v1/nodes", "/api/v1/pods"):
+            items = self.store.nodes if path.endswith("nodes") else self._pods_on_node()
+            self._answer(200, {"kind": "List", "metadata": {}, "items": items})
         elif path.endswith("/serviceaccounts/default") and parts[4] in self.store.namespaces:
             self._answer(200, {"metadata": {"name": "default"}})
         elif path in self.store.objects:
@@ -167,6 +170,28 @@ class StandInApi(BaseHTTPRequestHandler):
             and wanted.items() <= (obj["metadata"].get("labels") or {}).items()
         ]
 
+    def _pods_on_node(self) -> list[dict[str, Any]]:
+        """Every pod, in every namespace, on the node the query's ``spec.nodeName=`` names."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        node = query.get("fieldSelector", [""])[0].removeprefix("spec.nodeName=")
+        return [
+            obj
+            for key, obj in sorted(self.store.objects.items())
+            if key.rpartition("/")[0].endswith("/pods") and obj["spec"].get("nodeName") == node
+        ]
+
+    def _evict(self, pod: str) -> None:
+        """The eviction of the pod at ``pod``: refused (429) while the test's ``refusals`` for it
+        last, as a PodDisruptionBudget refuses one; then the pod is deleted."""
+        self.store.evictions.append(pod)
+        if self.store.refusals.get(pod, 0) > 0:
+            self.store.refusals[pod] -= 1
+            self._status(429, "TooManyRequests")
+        elif self.store.objects.pop(pod, None) is None:
+            self._status(404, "NotFound")
+        else:
+            self._answer(201, {"kind": "Status", "status": "Success"})
+
     def _end_of_watch(self) -> None:
         """A watch that sees no change, held a moment, then ended as by the server's timeout."""
         self.send_response(200)
@@ -179,6 +204,9 @@ class StandInApi(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         path = self._path()
+        if path.endswith("/eviction"):
+            self._evict(path.removesuffix("/eviction"))
+            return
         if path.endswith("selfsubjectaccessreviews"):
             body["status"] = {"allowed": self.allowed}
         else:
@@ -210,6 +238,10 @@ class StandIn:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     posted: list[str] = field(default_factory=list)
     asked: list[str] = field(default_factory=list)  # every request answered, in order
+    version: dict[str, str] = field(default_factory=lambda: dict(VERSION))  # /version's answer
+    nodes: list[dict[str, Any]] = field(default_factory=lambda: [NODE])  # the node list
+    refusals: dict[str, int] = field(default_factory=dict)  # pod path -> evictions to refuse
+    evictions: list[str] = field(default_factory=list)  # each eviction asked, by pod path
 
     @property
     def namespaces(self) -> set[str]:

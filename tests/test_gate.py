@@ -27,6 +27,14 @@ from tests.cli import kubelab_cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _as_root_on_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local gate plans as on the host it needs (tests/test_gate_guard.py: refused elsewhere)."""
+    from kubelab.cluster.local import hostdeps
+
+    monkeypatch.setattr(hostdeps, "check_platform", lambda: None)
+
+
 def test_upgrade_goes_control_plane_first_then_coredns_then_each_node_in_turn() -> None:
     steps = upgrade.upgrade_plan("cp", ["w1", "w2"])
     assert [(s.node, s.action) for s in steps[:5]] == [
@@ -103,7 +111,7 @@ def test_an_interrupted_upgrade_says_which_node_is_between_releases() -> None:
     [
         ("cordon", "w1 at 1.36.3"),
         ("drain", "w1 at 1.36.3"),
-        ("kube-proxy", "w1 between releases (kubelet 1.37.2, kube-proxy 1.36.3)"),
+        ("kube-proxy", "w1 between releases (kubelet 1.37.2, kube-proxy stopped)"),
     ],
 )
 def test_an_upgrade_interrupted_at_a_node_uncordons_it_and_says_so_on_stderr(

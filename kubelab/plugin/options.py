@@ -194,15 +194,16 @@ def check_options(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"--{option}={value(config, option)} is not one of {', '.join(allowed)}"
             )
-    reports = config.getoption("--reports-dir")
-    if reports is not None and any(
-        p.is_relative_to(reports.resolve())
-        for p in (config.rootpath, config.invocation_params.dir.resolve())
-    ):
-        raise pytest.UsageError(
-            f"--reports-dir={reports} holds the project itself, and kubelab moves an earlier run's "
-            "files out of the reports directory: name a directory of its own (e.g. reports)"
-        )
+    reports = value(config, "reports-dir")
+    if reports is not None:
+        from kubelab.report import refuse_reports_dir
+
+        try:
+            refuse_reports_dir(
+                reports, "--reports-dir", (config.rootpath, config.invocation_params.dir)
+            )
+        except KubelabError as exc:
+            raise pytest.UsageError(str(exc)) from None
     wait = value(config, "wait-timeout")
     if wait < MIN_WAIT:
         raise pytest.UsageError(
