@@ -3,6 +3,7 @@ kube-proxy modes it offers. Supporting a new release is one row in RELEASES."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -101,9 +102,16 @@ class Chosen:
         return self.release.kind_node
 
 
+# A test hook, not a setting: kubelab's unit tests (tests/conftest.py) set it to an ISO date, so
+# that they, and the commands they start, judge end of life on a day derived from RELEASES
+# rather than on the calendar's.
+TEST_TODAY = "KUBELAB_TEST_TODAY"
+
+
 def today() -> date:
     """Today's date, by which a release's end of life has come or not."""
-    return date.today()
+    pinned = os.environ.get(TEST_TODAY)
+    return date.fromisoformat(pinned) if pinned else date.today()
 
 
 def live() -> list[Release]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -75,6 +75,19 @@ def test_a_release_is_refused_from_the_day_its_end_of_life_comes(
         f"--k8s-version 1.{oldest.minor}: Kubernetes 1.{oldest.minor} reached end of life on "
         f"{oldest.end_of_life.isoformat()}; give {rest} or 1.{NEWEST.minor}"
     )
+
+
+def test_the_unit_tests_hook_sets_the_day_end_of_life_is_judged_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    oldest = ROWS[0]
+    monkeypatch.setenv(releases.TEST_TODAY, oldest.end_of_life.isoformat())
+    with pytest.raises(
+        UsageError, match=rf"^--k8s-version 1\.{oldest.minor}: .* reached end of life"
+    ):
+        releases.choose(f"1.{oldest.minor}")
+    monkeypatch.delenv(releases.TEST_TODAY)
+    assert releases.today() == date.today()
 
 
 @pytest.mark.parametrize(
