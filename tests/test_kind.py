@@ -18,6 +18,10 @@ from kubelab.cluster.kind import KindProvider, nodeimage, nodelogs, nodes, provi
 from kubelab.cluster.kind.config import kind_config, offline_corefile
 from kubelab.errors import EnvironmentProblem, UsageError
 
+# The supported releases kind publishes a node image of (kubelab/releases.py), newest last: kind
+# runs those on a user's own Docker engine.
+KINDS_OWN = [r for r in releases.live() if r.kind_node is not None]
+
 # kubeadm's Corefile as kind's clusters have it (kubeadm v1.34).
 KUBEADM_COREFILE = """.:53 {
     errors
@@ -68,14 +72,14 @@ def test_config_names_the_proxy_mode_asked_for():
 
 
 def test_a_users_docker_runs_the_upstream_node_image_of_the_release(tmp_path: Path):
-    for row in releases.RELEASES:
+    for row in KINDS_OWN:
         provider = KindProvider(tmp_path / "app", tmp_path / "work", k8s_version=f"1.{row.minor}")
         assert provider.release.kindest_node() == row.kind_node
 
 
 def test_a_patch_kind_has_no_image_of_is_refused_on_a_users_docker(monkeypatch, tmp_path: Path):
-    # A patch kubelab knows of the newest release, other than the one kind's image runs.
-    row = releases.DEFAULT
+    # A patch kubelab knows of the newest release kind has an image of, other than that image's.
+    row = KINDS_OWN[-1]
     patches = [f"1.{row.minor}.{p}" for p in range(int(row.version.split(".")[2]) + 1)]
     asked = next(v for v in patches if v != row.kind_version)
     calls = stand_in_kind(tmp_path, monkeypatch)
@@ -159,7 +163,8 @@ def test_a_kind_cluster_of_another_release_is_refused_not_reused(monkeypatch, tm
         "kubelab-worker": "kubelab.local/kind-node:v1.36.3",
     }
     monkeypatch.setattr(nodes, "node_images", lambda name: kept)
-    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1, k8s_version="1.37")
+    asked = f"1.{KINDS_OWN[-1].minor}"
+    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1, k8s_version=asked)
     monkeypatch.setattr(provider.engine, "ensure", lambda: None)
     monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
     monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
@@ -318,7 +323,7 @@ def test_node_containerd_keeps_pods_oom_score_adj_at_or_above_its_own():
         nodeimage.containerd_config("version = 2\n", "registry.k8s.io/pause:3.10.2")
 
 
-@pytest.mark.parametrize("row", releases.RELEASES, ids=lambda r: f"1.{r.minor}")
+@pytest.mark.parametrize("row", releases.live(), ids=lambda r: f"1.{r.minor}")
 def test_node_containerd_runs_the_pause_the_release_pins(row: releases.Release):
     node = nodeimage.NodeImage.of("kubelab.local/kind-node:v1", releases.choose(f"1.{row.minor}"))
     assert node.pause_ref == f"registry.k8s.io/pause:{row.pause}"
@@ -367,9 +372,10 @@ def test_node_image_key_follows_the_binaries_not_the_build_bookkeeping(tmp_path:
     runtime = nodeimage.Runtime(tmp_path / "runtime")
     runtime.bin_dir.mkdir()
     (runtime.bin_dir / "containerd").write_text("2.3.7")
-    node = nodeimage.NodeImage.of("kubelab.local/kind-node:v1.37.2", releases.choose("1.37"))
+    chosen = releases.choose(None)
+    node = nodeimage.NodeImage.of(f"kubelab.local/kind-node:v{chosen.version}", chosen)
     key = nodeimage.inputs_key(node, bins, runtime, kind_files)
-    (bin_dir / ".versions.json").write_text('{"kubelet": "v1.37.2"}')
+    (bin_dir / ".versions.json").write_text(f'{{"kubelet": "v{chosen.version}"}}')
     assert nodeimage.inputs_key(node, bins, runtime, kind_files) == key
     (bin_dir / "kubelet").write_text("v2")
     assert nodeimage.inputs_key(node, bins, runtime, kind_files) != key

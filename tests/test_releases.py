@@ -12,6 +12,7 @@ from kubelab.errors import UsageError
 
 ROWS = releases.RELEASES
 NEWEST = ROWS[-1]
+LIVE = releases.live()  # on the day tests/conftest.py judges end of life on
 
 
 def test_the_default_is_the_newest_supported_release() -> None:
@@ -32,7 +33,7 @@ def test_the_table_is_one_row_per_minor_oldest_first() -> None:
         assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in pinned), pinned
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda r: f"1.{r.minor}")
+@pytest.mark.parametrize("row", LIVE, ids=lambda r: f"1.{r.minor}")
 def test_a_minor_means_its_newest_known_patch(row: releases.Release) -> None:
     for given in (f"1.{row.minor}", f"v1.{row.minor}", row.version, f"v{row.version}"):
         chosen = releases.choose(given)
