@@ -129,17 +129,22 @@ def supported() -> str:
 
 def choose(text: str | None) -> Chosen:
     """The release a ``--k8s-version`` names: a minor (``1.36``: its newest known patch) or a full
-    version (``1.36.3``, up to the newest known); none: the newest supported. UsageError in one
-    line otherwise, or when the release is past its end of life."""
-    text = text.strip() if text else ""
-    match = _VERSION_RE.match(text or DEFAULT.version)
+    version (``1.36.3``, up to the newest known); None (not given): the newest supported.
+    UsageError in one line otherwise (an empty one too), or when the release is past its end of
+    life."""
+    if text is None:
+        text = DEFAULT.version
+        asked = ""
+    else:
+        text = text.strip()
+        asked = f"--k8s-version {text}: "
+    match = _VERSION_RE.match(text)
     if not match:
         raise UsageError(
             f"--k8s-version {text!r} is not a Kubernetes version: give {supported()} "
             f"(a minor, or a full version such as {DEFAULT.version})"
         )
     minor, patch = int(match.group(1)), match.group(2)
-    asked = f"--k8s-version {text}: " if text else ""
     release = next((r for r in RELEASES if r.minor == minor), None)
     if release is None:
         known = (
@@ -154,7 +159,7 @@ def choose(text: str | None) -> Chosen:
             f"{asked}Kubernetes 1.{minor} reached end of life on "
             f"{release.end_of_life.isoformat()}; give {supported()}"
         )
-    if patch is None or not text:
+    if patch is None or not asked:
         return Chosen(release, release.version)
     if int(patch) > int(release.version.split(".")[2]):
         raise UsageError(
@@ -166,8 +171,9 @@ def choose(text: str | None) -> Chosen:
 
 
 def choose_proxy_mode(text: str | None) -> str:
-    """kube-proxy's mode: iptables (default) or nftables; UsageError in one line otherwise."""
-    mode = (text or DEFAULT_PROXY_MODE).strip().lower()
+    """kube-proxy's mode: iptables (None: not given) or nftables; UsageError in one line otherwise
+    (an empty one too)."""
+    mode = DEFAULT_PROXY_MODE if text is None else text.strip().lower()
     if mode == "ipvs":
         raise UsageError(
             "--proxy-mode ipvs: kube-proxy's ipvs mode is deprecated since Kubernetes 1.35 and "

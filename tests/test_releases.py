@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from kubelab import releases
+from kubelab import gateplan, releases
 from kubelab.errors import UsageError
 
 ROWS = releases.RELEASES
@@ -17,7 +17,46 @@ LIVE = releases.live()  # on the day tests/conftest.py judges end of life on
 
 def test_the_default_is_the_newest_supported_release() -> None:
     assert releases.choose(None) == releases.Chosen(NEWEST, NEWEST.version)
-    assert releases.choose("") == releases.choose(None)
+    assert releases.choose_proxy_mode(None) == releases.DEFAULT_PROXY_MODE
+
+
+EMPTY = (
+    f"--k8s-version '' is not a Kubernetes version: give {releases.supported()} (a minor, or a "
+    f"full version such as {NEWEST.version})"
+)
+
+
+@pytest.mark.parametrize("given", ["", " "])
+def test_a_version_given_empty_is_refused_not_taken_for_the_default(given: str) -> None:
+    with pytest.raises(UsageError) as err:
+        releases.choose(given)
+    assert str(err.value) == EMPTY
+    with pytest.raises(UsageError) as err:
+        releases.choose_proxy_mode(given)
+    assert str(err.value) == f"--proxy-mode {given!r}: give iptables or nftables"
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "said"),
+    [
+        ("", None, EMPTY.replace("--k8s-version", "--from")),
+        (None, "", EMPTY.replace("--k8s-version", "--to")),
+    ],
+)
+def test_the_gate_refuses_an_empty_from_or_to(
+    source: str | None, target: str | None, said: str
+) -> None:
+    with pytest.raises(UsageError) as err:
+        gateplan.plan("kind", source, target, None, None)
+    assert str(err.value) == said
+
+
+def test_pytest_refuses_an_empty_k8s_version_as_it_starts(pytester: pytest.Pytester) -> None:
+    # An existing cluster that is not there: were the option let through, nothing could start.
+    given = ("--cluster=existing", "--kubeconfig=/nonexistent", "--k8s-version=")
+    with pytest.raises(pytest.UsageError) as err:
+        pytester.parseconfigure(*given)
+    assert str(err.value) == EMPTY
 
 
 def test_the_table_is_one_row_per_minor_oldest_first() -> None:
