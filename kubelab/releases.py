@@ -26,8 +26,9 @@ class Release:
     end_of_life: date  # from this day on the release is refused
     # The kindest/node image kind (tools.KIND_VERSION) publishes for this minor, pinned by digest,
     # for kind on a user's own Docker engine: kind builds it at a patch of its choosing, which
-    # may differ from ``version``.
-    kind_node: str
+    # may differ from ``version``. None while kind publishes none: kind on a user's own Docker
+    # then refuses the release; kubelab's offline node image is built from ``version`` alone.
+    kind_node: str | None = None
 
     @property
     def minor(self) -> int:
@@ -35,8 +36,10 @@ class Release:
         return int(self.version.split(".")[1])
 
     @property
-    def kind_version(self) -> str:
-        """The Kubernetes version kind_node runs ("1.37.0")."""
+    def kind_version(self) -> str | None:
+        """The Kubernetes version kind_node runs ("1.37.0"); None without a kind_node."""
+        if self.kind_node is None:
+            return None
         return self.kind_node.split(":v", 1)[1].split("@", 1)[0]
 
 
@@ -88,11 +91,19 @@ class Chosen:
 
     def kindest_node(self) -> str:
         """The upstream kindest/node image kind runs for this release on a user's own Docker
-        engine: the row's (its patch is kind's); UsageError in one line when another patch was
-        asked (kubelab pins one image per minor, by digest; an unpinned tag may not exist, or
-        be built for another kind)."""
+        engine: the row's (its patch is kind's); UsageError in one line when the row has none,
+        or another patch was asked (kubelab pins one image per minor, by digest; an unpinned
+        tag may not exist, or be built for another kind)."""
+        minor = f"1.{self.release.minor}"
+        if self.release.kind_node is None:
+            with_image = [f"1.{r.minor}" for r in live() if r.kind_node is not None]
+            instead = f"give --k8s-version {with_image[-1]}, or " if with_image else ""
+            raise UsageError(
+                f"Kubernetes {minor}: kind on your own Docker engine runs kind's node image of the "
+                f"release (kindest/node), and kind had published none of {minor} when kubelab's "
+                f"release table (kubelab/releases.py) was written; {instead}use --cluster=local"
+            )
         if self.patch_asked and self.version != self.release.kind_version:
-            minor = f"1.{self.release.minor}"
             raise UsageError(
                 f"--k8s-version {self.version}: kind on your own Docker engine runs kind's node "
                 f"image of Kubernetes {minor}, kindest/node v{self.release.kind_version} (pinned "

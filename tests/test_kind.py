@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import runpy
@@ -21,6 +22,7 @@ from kubelab.errors import EnvironmentProblem, UsageError
 # The supported releases kind publishes a node image of (kubelab/releases.py), newest last: kind
 # runs those on a user's own Docker engine.
 KINDS_OWN = [r for r in releases.live() if r.kind_node is not None]
+KINDS_NEWEST = f"1.{KINDS_OWN[-1].minor}"
 
 # kubeadm's Corefile as kind's clusters have it (kubeadm v1.34).
 KUBEADM_COREFILE = """.:53 {
@@ -94,6 +96,41 @@ def test_a_patch_kind_has_no_image_of_is_refused_on_a_users_docker(monkeypatch, 
     assert not calls.exists()  # kind was never asked for anything
 
 
+class _Built(Exception):
+    """Stands in for the offline node image build: raised with the release it was asked for."""
+
+
+def test_a_release_kind_has_no_image_of_is_refused_on_a_users_docker_and_built_offline(
+    monkeypatch, tmp_path: Path
+):
+    # The next minor, in the table before kind publishes a node image of it: the default.
+    newer = dataclasses.replace(
+        releases.DEFAULT, version=f"1.{releases.DEFAULT.minor + 1}.0", kind_node=None
+    )
+    monkeypatch.setattr(releases, "RELEASES", (*releases.RELEASES, newer))
+    monkeypatch.setattr(releases, "DEFAULT", newer)
+    calls = stand_in_kind(tmp_path, monkeypatch)
+    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)  # the user's own engine
+    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
+    monkeypatch.setattr(nodes, "node_images", lambda name: {})
+    with pytest.raises(UsageError, match=rf"^Kubernetes 1\.{newer.minor}: kind on your own Docker"):
+        provider.setup()
+    provider.teardown()
+    assert not calls.exists()  # kind was never asked for anything
+
+    def build(cache: Path, chosen: releases.Chosen) -> nodeimage.NodeImage:
+        raise _Built(chosen)
+
+    monkeypatch.setattr(nodeimage, "ensure_node_image", build)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: 4242)  # kubelab's own: offline
+    with pytest.raises(_Built) as built:
+        provider.setup()
+    assert built.value.args[0] == releases.Chosen(newer, newer.version)
+    assert not calls.exists()
+
+
 def test_config_tells_kubeadm_the_real_etcd_and_coredns_tags():
     config = yaml.safe_load(kind_config(workers=1, etcd_tag="3.5.24-0", coredns_tag="v1.15.0"))
     patch = yaml.safe_load(config["kubeadmConfigPatches"][0])
@@ -139,7 +176,9 @@ def test_a_failing_create_is_one_line_and_the_cluster_is_deleted(monkeypatch, tm
         'case "$1" in create) echo "ERROR: failed to create cluster" >&2; exit 1;; esac\n',
     )
     monkeypatch.chdir(tmp_path)
-    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    provider = KindProvider(
+        tmp_path / "app", tmp_path / "work", workers=1, k8s_version=KINDS_NEWEST
+    )
     monkeypatch.setattr(provider.engine, "ensure", lambda: None)
     monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
     monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
@@ -163,8 +202,9 @@ def test_a_kind_cluster_of_another_release_is_refused_not_reused(monkeypatch, tm
         "kubelab-worker": "kubelab.local/kind-node:v1.36.3",
     }
     monkeypatch.setattr(nodes, "node_images", lambda name: kept)
-    asked = f"1.{KINDS_OWN[-1].minor}"
-    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1, k8s_version=asked)
+    provider = KindProvider(
+        tmp_path / "app", tmp_path / "work", workers=1, k8s_version=KINDS_NEWEST
+    )
     monkeypatch.setattr(provider.engine, "ensure", lambda: None)
     monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
     monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
@@ -214,7 +254,9 @@ mode: {mode}
 def test_a_kind_cluster_in_another_proxy_mode_is_refused_not_reused(monkeypatch, tmp_path: Path):
     calls = stand_in_kind(tmp_path, monkeypatch)
     docker = stand_in_docker(tmp_path, monkeypatch, KUBE_PROXY_CONF.format(mode="nftables"))
-    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    provider = KindProvider(
+        tmp_path / "app", tmp_path / "work", workers=1, k8s_version=KINDS_NEWEST
+    )
     image = provider.release.kindest_node()
     kept = {"kubelab-control-plane": image, "kubelab-worker": image}
     monkeypatch.setattr(nodes, "node_images", lambda name: kept)
@@ -267,7 +309,9 @@ def test_a_run_deletes_only_the_kind_cluster_it_created(
     # nodes Ready, images) is not what is tested here.
     calls = stand_in_kind(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
-    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    provider = KindProvider(
+        tmp_path / "app", tmp_path / "work", workers=1, k8s_version=KINDS_NEWEST
+    )
     image = provider.release.release.kind_node
     there = {"kubelab-control-plane": image, "kubelab-worker": image} if found else {}
     monkeypatch.setattr(nodes, "node_images", lambda name: there)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date, timedelta
 
@@ -13,6 +14,7 @@ from kubelab.errors import UsageError
 ROWS = releases.RELEASES
 NEWEST = ROWS[-1]
 LIVE = releases.live()  # on the day tests/conftest.py judges end of life on
+KINDS_NEWEST = [r for r in LIVE if r.kind_node is not None][-1]  # kind has an image of it
 
 
 def test_the_default_is_the_newest_supported_release() -> None:
@@ -66,8 +68,9 @@ def test_the_table_is_one_row_per_minor_oldest_first() -> None:
     assert ends == sorted(ends), ends
     for row in ROWS:
         # kind's image of a minor is of that minor, whatever its patch
-        assert row.kind_version.startswith(f"1.{row.minor}."), row.kind_node
-        assert re.fullmatch(r"kindest/node:v[\d.]+@sha256:[0-9a-f]{64}", row.kind_node), row
+        if row.kind_node is not None:
+            assert (row.kind_version or "").startswith(f"1.{row.minor}."), row.kind_node
+            assert re.fullmatch(r"kindest/node:v[\d.]+@sha256:[0-9a-f]{64}", row.kind_node), row
         pinned = (row.version, row.etcd, row.coredns, row.pause)
         assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in pinned), pinned
 
@@ -162,18 +165,42 @@ def test_other_versions_are_refused_in_one_line(given: str, said: str) -> None:
 
 
 def test_kind_on_a_users_docker_runs_the_kind_image_of_the_minor_or_the_patch_asked() -> None:
-    assert releases.choose(f"1.{NEWEST.minor}").kindest_node() == NEWEST.kind_node
-    asked = releases.Chosen(NEWEST, NEWEST.kind_version, patch_asked=True)
-    assert asked.kindest_node() == NEWEST.kind_node
-    other = f"1.{NEWEST.minor}.{int(NEWEST.kind_version.split('.')[2]) + 1}"
+    row = KINDS_NEWEST
+    kind_version = str(row.kind_version)
+    assert releases.choose(f"1.{row.minor}").kindest_node() == row.kind_node
+    asked = releases.Chosen(row, kind_version, patch_asked=True)
+    assert asked.kindest_node() == row.kind_node
+    other = f"1.{row.minor}.{int(kind_version.split('.')[2]) + 1}"
     with pytest.raises(UsageError) as err:
-        releases.Chosen(NEWEST, other, patch_asked=True).kindest_node()
+        releases.Chosen(row, other, patch_asked=True).kindest_node()
     assert str(err.value) == (
         f"--k8s-version {other}: kind on your own Docker engine runs kind's node image of "
-        f"Kubernetes 1.{NEWEST.minor}, kindest/node v{NEWEST.kind_version} (pinned in "
+        f"Kubernetes 1.{row.minor}, kindest/node v{kind_version} (pinned in "
         f"kubelab/releases.py), and kubelab pins none of {other}; give --k8s-version "
-        f"1.{NEWEST.minor}"
+        f"1.{row.minor}"
     )
+
+
+def test_a_release_kind_has_no_image_of_is_refused_on_a_users_docker_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The next minor, in the table before kind publishes a node image of it.
+    newer = dataclasses.replace(NEWEST, version=f"1.{NEWEST.minor + 1}.0", kind_node=None)
+    monkeypatch.setattr(releases, "RELEASES", (*ROWS, newer))
+    monkeypatch.setattr(releases, "DEFAULT", newer)
+    chosen = releases.choose(None)
+    assert (chosen.release, chosen.release.kind_version) == (newer, None)
+    with pytest.raises(UsageError) as err:
+        chosen.kindest_node()
+    assert str(err.value) == (
+        f"Kubernetes 1.{newer.minor}: kind on your own Docker engine runs kind's node image of "
+        f"the release (kindest/node), and kind had published none of 1.{newer.minor} when "
+        "kubelab's release table (kubelab/releases.py) was written; give --k8s-version "
+        f"1.{KINDS_NEWEST.minor}, or use --cluster=local"
+    )
+    monkeypatch.setattr(releases, "RELEASES", (newer,))  # no release kind has an image of
+    with pytest.raises(UsageError, match=r"was written; use --cluster=local$"):
+        chosen.kindest_node()
 
 
 def test_proxy_modes() -> None:
