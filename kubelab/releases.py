@@ -134,7 +134,7 @@ def supported() -> str:
     """'1.35, 1.36 or 1.37' (for messages)."""
     minors = [f"1.{r.minor}" for r in live()]
     if not minors:
-        return "none: every release in kubelab/releases.py is past its end of life"
+        return "none (kubelab's release table is out of date: upgrade kubelab)"
     return f"{', '.join(minors[:-1])} or {minors[-1]}" if len(minors) > 1 else minors[0]
 
 
@@ -142,13 +142,10 @@ def choose(text: str | None) -> Chosen:
     """The release a ``--k8s-version`` names: a minor (``1.36``: its newest known patch) or a full
     version (``1.36.3``, up to the newest known); None (not given): the newest supported.
     UsageError in one line otherwise (an empty one too), or when the release is past its end of
-    life."""
-    if text is None:
-        text = DEFAULT.version
-        asked = ""
-    else:
-        text = text.strip()
-        asked = f"--k8s-version {text}: "
+    life (once every release is, the line says to upgrade kubelab)."""
+    given = text is not None
+    text = DEFAULT.version if text is None else text.strip()
+    asked = f"--k8s-version {text}: " if given and text else ""
     match = _VERSION_RE.match(text)
     if not match:
         raise UsageError(
@@ -166,11 +163,14 @@ def choose(text: str | None) -> Chosen:
         )
         raise UsageError(f"{asked}Kubernetes 1.{minor} {known}; give {supported()}")
     if not today() < release.end_of_life:
-        raise UsageError(
-            f"{asked}Kubernetes 1.{minor} reached end of life on "
-            f"{release.end_of_life.isoformat()}; give {supported()}"
-        )
-    if patch is None or not asked:
+        ended = f"{asked}Kubernetes 1.{minor} reached end of life on {release.end_of_life}"
+        if not live():
+            raise UsageError(
+                f"{ended}, and so has every release kubelab knows (1.{RELEASES[0].minor} to "
+                f"1.{DEFAULT.minor}): kubelab's release table is out of date; upgrade kubelab"
+            )
+        raise UsageError(f"{ended}; give {supported()}")
+    if patch is None or not given:
         return Chosen(release, release.version)
     if int(patch) > int(release.version.split(".")[2]):
         raise UsageError(

@@ -69,7 +69,7 @@ def test_a_cluster_that_stays_unhealthy_is_left_as_it_is(running, monkeypatch):
             ),
         ),
         (
-            {"k8s_version": OTHER},
+            {"release": releases.Chosen(releases.RELEASES[-2], OTHER)},
             (
                 f"is up with 3 workers, Kubernetes v{RUNS} and kube-proxy in iptables mode, not the "
                 f"3 workers, v{OTHER} and iptables asked for"

@@ -5,10 +5,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
 from kubelab import gateplan, releases
+from kubelab.cluster import select
+from kubelab.cluster.existing import ExistingCluster
+from kubelab.cluster.local import LocalCluster
 from kubelab.errors import UsageError
 
 ROWS = releases.RELEASES
@@ -210,3 +214,62 @@ def test_proxy_modes() -> None:
         releases.choose_proxy_mode("ipvs")
     with pytest.raises(UsageError, match="give iptables or nftables"):
         releases.choose_proxy_mode("userspace")
+
+
+@pytest.fixture
+def past_every_end_of_life(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """The day the newest release in the table reaches its end of life; the refusal then."""
+    monkeypatch.setattr(releases, "today", lambda: NEWEST.end_of_life)
+    monkeypatch.setenv("KUBELAB_STATE_DIR", str(tmp_path / "state"))
+    return (
+        f"Kubernetes 1.{NEWEST.minor} reached end of life on {NEWEST.end_of_life.isoformat()}, and "
+        f"so has every release kubelab knows (1.{ROWS[0].minor} to 1.{NEWEST.minor}): kubelab's "
+        "release table is out of date; upgrade kubelab"
+    )
+
+
+def test_past_every_end_of_life_a_release_is_refused_saying_to_upgrade_kubelab(
+    past_every_end_of_life: str,
+) -> None:
+    with pytest.raises(UsageError) as err:
+        releases.choose(None)
+    assert str(err.value) == past_every_end_of_life
+    with pytest.raises(UsageError) as err:
+        releases.choose(f"1.{NEWEST.minor}")
+    assert str(err.value) == f"--k8s-version 1.{NEWEST.minor}: {past_every_end_of_life}"
+    oldest = ROWS[0]
+    with pytest.raises(UsageError) as err:
+        releases.choose(f"1.{oldest.minor}")
+    assert str(err.value).startswith(
+        f"--k8s-version 1.{oldest.minor}: Kubernetes 1.{oldest.minor} reached end of life on "
+        f"{oldest.end_of_life.isoformat()}, and so has every release kubelab knows ("
+    )
+    stale = "none (kubelab's release table is out of date: upgrade kubelab)"
+    assert releases.supported() == stale
+    with pytest.raises(UsageError, match=rf"give {re.escape(stale)}$"):
+        releases.choose(f"1.{NEWEST.minor + 1}")
+
+
+def test_past_every_end_of_life_a_local_cluster_is_still_looked_at_not_booted(
+    past_every_end_of_life: str, tmp_path: Path
+) -> None:
+    # What `kubelab local status`, `kubeconfig` and `down` construct; and bench, soak, matrix.
+    cluster = LocalCluster()
+    assert cluster.kubeconfig.is_relative_to(tmp_path / "state")
+    assert cluster.status().startswith("cluster kubelab: not created (no state in ")
+    assert not cluster.has_processes()
+    with pytest.raises(UsageError) as err:
+        _ = cluster.release  # what a boot chooses first
+    assert str(err.value) == past_every_end_of_life
+    with pytest.raises(UsageError, match=r"release table is out of date; upgrade kubelab$"):
+        LocalCluster(k8s_version=f"1.{NEWEST.minor}")
+
+
+def test_past_every_end_of_life_an_existing_cluster_is_still_chosen_and_kind_refused(
+    past_every_end_of_life: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    assert isinstance(select.choose(select.Options(kubeconfig=config)), ExistingCluster)
+    with pytest.raises(UsageError) as err:
+        select.choose(select.Options(cluster="kind", work_dir=tmp_path))
+    assert str(err.value) == past_every_end_of_life
