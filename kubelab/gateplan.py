@@ -224,13 +224,15 @@ def _plan_existing(
 def _releases(source: str | None, target: str | None) -> tuple[releases.Chosen, releases.Chosen]:
     """--from and --to: one minor release and the next (local upgrades, kind runs on each). One
     not given is a minor away from the other; neither: the second-newest release in the table
-    and the newest (a new row moves them)."""
-    if not source:
+    and the newest (a new row moves them). One given empty is refused, as any other bad one."""
+    if source is None:
         previous = (
-            _choose(target, "--to").release.minor - 1 if target else releases.RELEASES[-2].minor
+            _choose(target, "--to").release.minor - 1
+            if target is not None
+            else releases.RELEASES[-2].minor
         )
         source = f"1.{previous}"
-    if not target:
+    if target is None:
         target = f"1.{_choose(source, '--from').release.minor + 1}"
     old = _choose(source, "--from")
     new = _choose(target, "--to")

@@ -3,6 +3,7 @@ kube-proxy modes it offers. Supporting a new release is one row in RELEASES."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -25,8 +26,9 @@ class Release:
     end_of_life: date  # from this day on the release is refused
     # The kindest/node image kind (tools.KIND_VERSION) publishes for this minor, pinned by digest,
     # for kind on a user's own Docker engine: kind builds it at a patch of its choosing, which
-    # may differ from ``version``.
-    kind_node: str
+    # may differ from ``version``. None while kind publishes none: kind on a user's own Docker
+    # then refuses the release; kubelab's offline node image is built from ``version`` alone.
+    kind_node: str | None = None
 
     @property
     def minor(self) -> int:
@@ -34,8 +36,10 @@ class Release:
         return int(self.version.split(".")[1])
 
     @property
-    def kind_version(self) -> str:
-        """The Kubernetes version kind_node runs ("1.37.0")."""
+    def kind_version(self) -> str | None:
+        """The Kubernetes version kind_node runs ("1.37.0"); None without a kind_node."""
+        if self.kind_node is None:
+            return None
         return self.kind_node.split(":v", 1)[1].split("@", 1)[0]
 
 
@@ -87,11 +91,19 @@ class Chosen:
 
     def kindest_node(self) -> str:
         """The upstream kindest/node image kind runs for this release on a user's own Docker
-        engine: the row's (its patch is kind's); UsageError in one line when another patch was
-        asked (kubelab pins one image per minor, by digest; an unpinned tag may not exist, or
-        be built for another kind)."""
+        engine: the row's (its patch is kind's); UsageError in one line when the row has none,
+        or another patch was asked (kubelab pins one image per minor, by digest; an unpinned
+        tag may not exist, or be built for another kind)."""
+        minor = f"1.{self.release.minor}"
+        if self.release.kind_node is None:
+            with_image = [f"1.{r.minor}" for r in live() if r.kind_node is not None]
+            instead = f"give --k8s-version {with_image[-1]}, or " if with_image else ""
+            raise UsageError(
+                f"Kubernetes {minor}: kind on your own Docker engine runs kind's node image of the "
+                f"release (kindest/node), and kind had published none of {minor} when kubelab's "
+                f"release table (kubelab/releases.py) was written; {instead}use --cluster=local"
+            )
         if self.patch_asked and self.version != self.release.kind_version:
-            minor = f"1.{self.release.minor}"
             raise UsageError(
                 f"--k8s-version {self.version}: kind on your own Docker engine runs kind's node "
                 f"image of Kubernetes {minor}, kindest/node v{self.release.kind_version} (pinned "
@@ -101,9 +113,16 @@ class Chosen:
         return self.release.kind_node
 
 
+# A test hook, not a setting: kubelab's unit tests (tests/conftest.py) set it to an ISO date, so
+# that they, and the commands they start, judge end of life on a day derived from RELEASES
+# rather than on the calendar's.
+TEST_TODAY = "KUBELAB_TEST_TODAY"
+
+
 def today() -> date:
     """Today's date, by which a release's end of life has come or not."""
-    return date.today()
+    pinned = os.environ.get(TEST_TODAY)
+    return date.fromisoformat(pinned) if pinned else date.today()
 
 
 def live() -> list[Release]:
@@ -115,23 +134,25 @@ def supported() -> str:
     """'1.35, 1.36 or 1.37' (for messages)."""
     minors = [f"1.{r.minor}" for r in live()]
     if not minors:
-        return "none: every release in kubelab/releases.py is past its end of life"
+        return "none (kubelab's release table is out of date: upgrade kubelab)"
     return f"{', '.join(minors[:-1])} or {minors[-1]}" if len(minors) > 1 else minors[0]
 
 
 def choose(text: str | None) -> Chosen:
     """The release a ``--k8s-version`` names: a minor (``1.36``: its newest known patch) or a full
-    version (``1.36.3``, up to the newest known); none: the newest supported. UsageError in one
-    line otherwise, or when the release is past its end of life."""
-    text = text.strip() if text else ""
-    match = _VERSION_RE.match(text or DEFAULT.version)
+    version (``1.36.3``, up to the newest known); None (not given): the newest supported.
+    UsageError in one line otherwise (an empty one too), or when the release is past its end of
+    life (once every release is, the line says to upgrade kubelab)."""
+    given = text is not None
+    text = DEFAULT.version if text is None else text.strip()
+    asked = f"--k8s-version {text}: " if given and text else ""
+    match = _VERSION_RE.match(text)
     if not match:
         raise UsageError(
             f"--k8s-version {text!r} is not a Kubernetes version: give {supported()} "
             f"(a minor, or a full version such as {DEFAULT.version})"
         )
     minor, patch = int(match.group(1)), match.group(2)
-    asked = f"--k8s-version {text}: " if text else ""
     release = next((r for r in RELEASES if r.minor == minor), None)
     if release is None:
         known = (
@@ -142,11 +163,14 @@ def choose(text: str | None) -> Chosen:
         )
         raise UsageError(f"{asked}Kubernetes 1.{minor} {known}; give {supported()}")
     if not today() < release.end_of_life:
-        raise UsageError(
-            f"{asked}Kubernetes 1.{minor} reached end of life on "
-            f"{release.end_of_life.isoformat()}; give {supported()}"
-        )
-    if patch is None or not text:
+        ended = f"{asked}Kubernetes 1.{minor} reached end of life on {release.end_of_life}"
+        if not live():
+            raise UsageError(
+                f"{ended}, and so has every release kubelab knows (1.{RELEASES[0].minor} to "
+                f"1.{DEFAULT.minor}): kubelab's release table is out of date; upgrade kubelab"
+            )
+        raise UsageError(f"{ended}; give {supported()}")
+    if patch is None or not given:
         return Chosen(release, release.version)
     if int(patch) > int(release.version.split(".")[2]):
         raise UsageError(
@@ -158,8 +182,9 @@ def choose(text: str | None) -> Chosen:
 
 
 def choose_proxy_mode(text: str | None) -> str:
-    """kube-proxy's mode: iptables (default) or nftables; UsageError in one line otherwise."""
-    mode = (text or DEFAULT_PROXY_MODE).strip().lower()
+    """kube-proxy's mode: iptables (None: not given) or nftables; UsageError in one line otherwise
+    (an empty one too)."""
+    mode = DEFAULT_PROXY_MODE if text is None else text.strip().lower()
     if mode == "ipvs":
         raise UsageError(
             "--proxy-mode ipvs: kube-proxy's ipvs mode is deprecated since Kubernetes 1.35 and "

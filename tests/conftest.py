@@ -1,4 +1,5 @@
-"""Fixtures for kubelab's own tests: a real redis-server and the app under gunicorn."""
+"""Fixtures for kubelab's own tests: a real redis-server and the app under gunicorn; and the day
+on which the tests judge a Kubernetes release's end of life."""
 
 from __future__ import annotations
 
@@ -9,16 +10,28 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
+from kubelab import releases
 from kubelab.hostpkgs import ensure_programs
 from kubelab.waits import SHORT, wait_until
 
 APP_DIR = Path(__file__).resolve().parents[1] / "app"
 pytest_plugins = ["pytester"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before kubelab's plugin checks --k8s-version
+def pytest_configure(config: pytest.Config) -> None:
+    """Judge end of life, in this process and in every command the tests start, on the day
+    before the first one in kubelab's release table, when each release in it is supported: the
+    suite passes on any calendar day, and moves with the table. Set at configure time, before
+    the collection, where parametrize lists already ask which releases are supported."""
+    first = min(r.end_of_life for r in releases.RELEASES)
+    os.environ[releases.TEST_TODAY] = (first - timedelta(days=1)).isoformat()
 
 
 def free_port() -> int:

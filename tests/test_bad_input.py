@@ -18,7 +18,10 @@ from kubelab import releases
 from tests.stand_in_api import kubeconfig, serve
 
 ROOT = Path(__file__).resolve().parents[1]
-# A patch of the newest release that kubelab does not know (1.37.99).
+# From kubelab's release table: the oldest release it knows, a minor older than that (past its
+# end of life: 1.34), and a patch of the newest release that kubelab does not know (1.37.99).
+OLDEST = f"1.{releases.RELEASES[0].minor}"
+GONE = f"1.{releases.RELEASES[0].minor - 1}"
 UNKNOWN_PATCH = f"1.{releases.DEFAULT.minor}.99"
 
 
@@ -92,11 +95,13 @@ def test_a_failed_collection_reaches_no_cluster(tmp_path, args, said):
 
 
 def test_a_release_asked_of_an_existing_cluster(tmp_path):
+    newest = f"1.{releases.DEFAULT.minor}"
     result = run_lab(
-        "--cluster=existing", f"--kubeconfig={tmp_path / 'config'}", "--k8s-version=1.36"
+        "--cluster=existing", f"--kubeconfig={tmp_path / 'config'}", f"--k8s-version={newest}"
     )
     assert result.returncode != 0
-    assert "--k8s-version 1.36: kubelab runs on the existing cluster of" in one_line_error(result)
+    said = f"--k8s-version {newest}: kubelab runs on the existing cluster of"
+    assert said in one_line_error(result)
 
 
 def test_malformed_kubeconfig(tmp_path):
@@ -179,10 +184,10 @@ def test_a_change_asked_wrongly(options: tuple[str, ...], said: str) -> None:
     ("option", "said"),
     [
         (
-            "--k8s-version=1.34",
+            f"--k8s-version={GONE}",
             (
-                "ERROR: --k8s-version 1.34: Kubernetes 1.34 reached end of life (it is older than "
-                f"1.35, the oldest release kubelab knows); give {releases.supported()}"
+                f"ERROR: --k8s-version {GONE}: Kubernetes {GONE} reached end of life (it is older "
+                f"than {OLDEST}, the oldest release kubelab knows); give {releases.supported()}"
             ),
         ),
         (
@@ -211,7 +216,10 @@ def test_a_release_or_mode_not_offered(option: str, said: str) -> None:
 @pytest.mark.parametrize(
     ("option", "said"),
     [
-        ("--k8s-version=1.34", "kubelab: --k8s-version 1.34: Kubernetes 1.34 reached end of life"),
+        (
+            f"--k8s-version={GONE}",
+            f"kubelab: --k8s-version {GONE}: Kubernetes {GONE} reached end of life",
+        ),
         (
             f"--k8s-version={UNKNOWN_PATCH}",
             (

@@ -18,12 +18,20 @@ from typing import Any
 
 import pytest
 
-from kubelab import change, containers, drain, gate, gateplan, gatereport, upgrade
+from kubelab import change, containers, drain, gate, gateplan, gatereport, releases, upgrade
 from kubelab.errors import KubelabError, UsageError
 from kubelab.waits import wait_until
 from tests import stand_in_api
 from tests.cli import kubelab_cli
 
+# The releases the gate's tests name, from kubelab's table (a new row moves them): they upgrade
+# from OLD (--from FROM) to NEW (--to TO), the two newest; OLDER is the one before OLD. OLDEST is
+# the oldest supported minor, GONE the one before it (past its end of life), NEXT the minor after
+# the newest (not known yet) and FAR one further still.
+OLDER, OLD, NEW = releases.RELEASES[-3:]
+FROM, TO = f"1.{OLD.minor}", f"1.{NEW.minor}"
+OLDEST, GONE = f"1.{releases.live()[0].minor}", f"1.{releases.live()[0].minor - 1}"
+NEXT, FAR = f"1.{NEW.minor + 1}", f"1.{NEW.minor + 3}"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -109,9 +117,9 @@ def test_an_interrupted_upgrade_says_which_node_is_between_releases() -> None:
 @pytest.mark.parametrize(
     ("interrupted", "w1"),
     [
-        ("cordon", "w1 at 1.36.3"),
-        ("drain", "w1 at 1.36.3"),
-        ("kube-proxy", "w1 between releases (kubelet 1.37.2, kube-proxy stopped)"),
+        ("cordon", f"w1 at {OLD.version}"),
+        ("drain", f"w1 at {OLD.version}"),
+        ("kube-proxy", f"w1 between releases (kubelet {NEW.version}, kube-proxy stopped)"),
     ],
 )
 def test_an_upgrade_interrupted_at_a_node_uncordons_it_and_says_so_on_stderr(
@@ -121,12 +129,10 @@ def test_an_upgrade_interrupted_at_a_node_uncordons_it_and_says_so_on_stderr(
     interrupted: str,
     w1: str,
 ) -> None:
-    from kubelab import releases
-
     nodes = [SimpleNamespace(name="cp", control_plane=True)] + [
         SimpleNamespace(name=n, control_plane=False) for n in ("w1", "w2")
     ]
-    cluster = SimpleNamespace(k8s_version="1.36.3", nodes=lambda: nodes)
+    cluster = SimpleNamespace(k8s_version=OLD.version, nodes=lambda: nodes)
     unschedulable: list[tuple[str, bool]] = []
 
     def interrupt(node: str, action: str) -> None:
@@ -145,13 +151,16 @@ def test_an_upgrade_interrupted_at_a_node_uncordons_it_and_says_so_on_stderr(
     for method in ("_wait_serving", "_check_skew", "_upgrade_coredns"):
         monkeypatch.setattr(upgrade.Upgrade, method, lambda *args: None)
     built = SimpleNamespace(bins=None)
-    up = upgrade.Upgrade(cluster, None, releases.choose("1.37"), built)  # type: ignore[arg-type]
+    up = upgrade.Upgrade(cluster, None, releases.choose(TO), built)  # type: ignore[arg-type]
     with pytest.raises(KeyboardInterrupt):
         up.run(change.Progress(reports=tmp_path))
     assert unschedulable[-2:] == [("w1", True), ("w1", False)]
     said = [
         "w1: uncordoned (the upgrade stopped)",
-        f"the upgrade stopped: the cluster is between releases: cp at 1.37.2; {w1}; w2 at 1.36.3",
+        (
+            f"the upgrade stopped: the cluster is between releases: cp at {NEW.version}; {w1}; "
+            f"w2 at {OLD.version}"
+        ),
     ]
     assert capsys.readouterr().err.splitlines() == [f"kubelab: {line}" for line in said]
     assert change.stopped(tmp_path) == said  # for kubelab gate's summary
@@ -216,19 +225,23 @@ def test_a_drain_evicts_controlled_pods_and_keeps_bare_daemonset_and_finished_on
     ]
 
 
+# A gate from OLDER skips a minor; it needs OLDER supported too (the tests' day has it).
+THREE = pytest.mark.skipif(len(releases.live()) < 3, reason="fewer than three supported releases")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("local", "1.37", "1.36"), "--from 1.37 is not older than --to 1.36"),
-        (("local", "1.35", "1.37"), "skips a minor release"),
-        (("local", "1.34", "1.35"), "--from 1.34: Kubernetes 1.34 reached end of life"),
-        (("local", "1.36", "1.40"), "--to 1.40: Kubernetes 1.40 is not a release kubelab knows"),
-        (("local", "1.36.1", "1.36.3"), "a patch upgrade within 1.36"),
-        (("kind", "1.37", "1.36"), "--from 1.37 is not older than --to 1.36"),
-        (("kind", "1.35", "1.37"), "skips a minor release"),
-        (("kind", None, "1.35"), "--from 1.34: Kubernetes 1.34 reached end of life"),
-        (("local", "1.37", None), "--to 1.38: Kubernetes 1.38 is not a release kubelab knows"),
-        (("podman", "1.36", "1.37"), "--cluster=podman: the gate runs on local, kind or existing"),
+        (("local", TO, FROM), f"--from {TO} is not older than --to {FROM}"),
+        pytest.param(("local", f"1.{OLDER.minor}", TO), "skips a minor release", marks=THREE),
+        (("local", GONE, OLDEST), f"--from {GONE}: Kubernetes {GONE} reached end of life"),
+        (("local", FROM, FAR), f"--to {FAR}: Kubernetes {FAR} is not a release kubelab knows"),
+        (("local", f"{FROM}.1", OLD.version), f"a patch upgrade within {FROM}"),
+        (("kind", TO, FROM), f"--from {TO} is not older than --to {FROM}"),
+        pytest.param(("kind", f"1.{OLDER.minor}", TO), "skips a minor release", marks=THREE),
+        (("kind", None, OLDEST), f"--from {GONE}: Kubernetes {GONE} reached end of life"),
+        (("local", TO, None), f"--to {NEXT}: Kubernetes {NEXT} is not a release kubelab knows"),
+        (("podman", FROM, TO), "--cluster=podman: the gate runs on local, kind or existing"),
     ],
 )
 def test_bad_releases_are_refused_in_one_line(args: tuple[Any, ...], message: str) -> None:
@@ -239,56 +252,54 @@ def test_bad_releases_are_refused_in_one_line(args: tuple[Any, ...], message: st
 
 
 def test_one_minor_up_is_a_plan() -> None:
-    chosen = gateplan.plan("local", "1.36", "1.37", None, None)
-    assert (chosen.source.version, chosen.target.version) == ("1.36.3", "1.37.2")  # type: ignore[union-attr]
+    chosen = gateplan.plan("local", FROM, TO, None, None)
+    assert (chosen.source.version, chosen.target.version) == (OLD.version, NEW.version)  # type: ignore[union-attr]
     assert chosen.phases == ("before", "change", "after")
 
 
 def test_the_gate_goes_from_the_second_newest_release_to_the_newest_by_default(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from kubelab import releases
-
     chosen = gateplan.plan("kind", None, None, None, None)
     assert (chosen.source, chosen.target) == (
         releases.choose(f"1.{releases.RELEASES[-2].minor}"),
         releases.choose(None),
     )
     # A release added to the table moves the defaults, and nothing in the gate changes.
-    newer = dataclasses.replace(releases.DEFAULT, version="1.38.0")
+    newer = dataclasses.replace(releases.DEFAULT, version=f"{NEXT}.0")
     monkeypatch.setattr(releases, "RELEASES", (*releases.RELEASES, newer))
     monkeypatch.setattr(releases, "DEFAULT", newer)
     chosen = gateplan.plan("local", None, None, None, None)
-    assert (chosen.source.version, chosen.target.version) == ("1.37.2", "1.38.0")  # type: ignore[union-attr]
+    assert (chosen.source.version, chosen.target.version) == (NEW.version, newer.version)  # type: ignore[union-attr]
     # One given: the other is a minor away, as upstream upgrades.
-    assert gateplan.plan("local", "1.36", None, None, None).versions()[1].version == "1.37.2"
-    assert gateplan.plan("kind", None, "1.36", None, None).versions()[0].version == "1.35.4"
+    assert gateplan.plan("local", FROM, None, None, None).versions()[1].version == NEW.version
+    assert gateplan.plan("kind", None, TO, None, None).versions()[0].version == OLD.version
 
 
 def test_on_kind_the_lab_runs_at_each_release_with_no_change_in_between() -> None:
-    chosen = gateplan.plan("kind", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("kind", FROM, TO, None, None)
     assert chosen.phases == ("before", "after")
     reports = Path("/r")
     before = gate.pytest_argv(chosen, "before", reports, ["-x"])
     after = gate.pytest_argv(chosen, "after", reports, ["-x"])
     # A minor: on a user's own Docker, kind runs its node image of it, whatever its patch.
-    assert before[-3:] == ["--cluster=kind", "--k8s-version=1.36", "-x"]
-    assert after[-3:] == ["--cluster=kind", "--k8s-version=1.37", "-x"]
+    assert before[-3:] == ["--cluster=kind", f"--k8s-version={FROM}", "-x"]
+    assert after[-3:] == ["--cluster=kind", f"--k8s-version={TO}", "-x"]
     assert "--reports-dir=/r/after" in after
     assert "--cucumberjson=/r/after/cucumber.json" in after
     assert "change" not in before[3:] + after[3:]  # the lab, not the change chapter
     with pytest.raises(UsageError, match="the kind gate has no change phase"):
         gate.pytest_argv(chosen, "change", reports, [])
-    patched = gateplan.plan("kind", "1.36.1", "1.37", None, None)
-    assert gate.pytest_argv(patched, "before", reports, [])[-1] == "--k8s-version=1.36.1"
+    patched = gateplan.plan("kind", f"{FROM}.1", TO, None, None)
+    assert gate.pytest_argv(patched, "before", reports, [])[-1] == f"--k8s-version={FROM}.1"
 
 
 def test_the_local_gate_upgrades_in_its_change_phase() -> None:
-    chosen = gateplan.plan("local", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("local", FROM, TO, None, None)
     argv = gate.pytest_argv(chosen, "change", Path("/r"), [])
     assert argv[-5:] == [
         "--cluster=local",
-        "--k8s-version=1.36.3",
+        f"--k8s-version={OLD.version}",
         "-m",
         "change",
         "--cluster-change=upgrade",
@@ -296,11 +307,11 @@ def test_the_local_gate_upgrades_in_its_change_phase() -> None:
 
 
 def test_the_kind_gate_says_in_one_line_that_the_upgrade_is_not_performed() -> None:
-    line = gateplan.describe(gateplan.plan("kind", "1.36", "1.37", None, None))
+    line = gateplan.describe(gateplan.plan("kind", FROM, TO, None, None))
     assert line == (
         "kind has no in-place upgrade (kind#1972): the upgrade itself is not performed on kind; "
-        "instead the lab runs on a new kind cluster at Kubernetes 1.36.3, then on another at "
-        "1.37.2"
+        f"instead the lab runs on a new kind cluster at Kubernetes {OLD.version}, then on another "
+        f"at {NEW.version}"
     )
 
 
@@ -322,7 +333,7 @@ def test_the_kind_gate_refuses_a_change_and_a_kept_cluster_in_one_line(
     change: str | None, extra: tuple[str, ...], message: str
 ) -> None:
     with pytest.raises(UsageError) as refused:
-        gateplan.plan("kind", "1.36", "1.37", None, change, extra)
+        gateplan.plan("kind", FROM, TO, None, change, extra)
     assert str(refused.value) == message
 
 
@@ -367,7 +378,7 @@ def test_a_phase_past_its_time_is_stopped_and_named_in_one_line(
     monkeypatch.setattr(gate, "COLD", 2.0)
     monkeypatch.setattr(gate, "_kind_host", lambda g: gate.Host())
     with pytest.raises(KubelabError) as stopped:
-        gate.run(gateplan.plan("kind", "1.36", "1.37", None, None), tmp_path, [])
+        gate.run(gateplan.plan("kind", FROM, TO, None, None), tmp_path, [])
     line = f"the before phase did not finish within 2 s: stopped (reports in {tmp_path / 'before'})"
     assert str(stopped.value) == line
     assert not _alive(int(pid.read_text()))
@@ -449,22 +460,22 @@ def test_a_change_that_runs_a_program_or_a_shell_construct_is_taken(command: str
     ("args", "line"),
     [
         (
-            ["--from", "1.37", "--to", "1.36"],
+            ["--from", TO, "--to", FROM],
             (
-                "--from 1.37 is not older than --to 1.36: the gate upgrades, from an older "
+                f"--from {TO} is not older than --to {FROM}: the gate upgrades, from an older "
                 "release to a newer one"
             ),
         ),
         (
-            ["--cluster=kind", "--from", "1.36", "--to", "1.37", "--change", "./upgrade.sh"],
+            ["--cluster=kind", "--from", FROM, "--to", TO, "--change", "./upgrade.sh"],
             KIND_CHANGE_REFUSED,
         ),
         (
-            ["--cluster=kind", "--from", "1.36", "--to", "1.37", "--", "--keep-cluster"],
+            ["--cluster=kind", "--from", FROM, "--to", TO, "--", "--keep-cluster"],
             KEEP_REFUSED,
         ),
         (
-            ["--from", "1.36", "--to", "1.37", "--change-timeout", "30"],
+            ["--from", FROM, "--to", TO, "--change-timeout", "30"],
             (
                 "--change-timeout bounds the --change command of --cluster=existing; the local "
                 "gate runs none"
@@ -777,7 +788,7 @@ def test_gate_md_lists_the_scenarios_by_name_phase_by_phase(tmp_path: Path) -> N
 def test_the_kind_gate_runs_the_lab_before_and_after_and_says_why_in_gate_md(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    chosen = gateplan.plan("kind", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("kind", FROM, TO, None, None)
     ran: list[str] = []
 
     def run_phase(g: gateplan.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
@@ -804,7 +815,7 @@ def test_the_kind_gate_runs_the_lab_before_and_after_and_says_why_in_gate_md(
 def test_a_kind_cluster_left_behind_fails_the_gate_even_when_each_phase_passed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    chosen = gateplan.plan("kind", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("kind", FROM, TO, None, None)
     monkeypatch.setattr(
         gate, "run_phase", lambda g, phase, r, e: gatereport.PhaseResult(phase, 0, 1.0, {})
     )
@@ -859,8 +870,8 @@ def kind_host(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def test_the_kind_gate_builds_both_node_images_first_and_stops_its_docker(
     kind_host: dict[str, Any],
 ) -> None:
-    host = gate._kind_host(gateplan.plan("kind", "1.36", "1.37", None, None))
-    assert kind_host["built"] == ["1.36.3", "1.37.2"]
+    host = gate._kind_host(gateplan.plan("kind", FROM, TO, None, None))
+    assert kind_host["built"] == [OLD.version, NEW.version]
     assert not _Engine.stopped
     assert host.down() == []
     assert (kind_host["deleted"], _Engine.stopped) == (0, True)
@@ -871,7 +882,7 @@ def test_the_kind_gate_refuses_a_kind_cluster_it_did_not_create(
 ) -> None:
     kind_host["nodes"] = {"kubelab-control-plane": "kubelab.local/kind-node:v1.36.3"}
     with pytest.raises(KubelabError) as refused:
-        gate._kind_host(gateplan.plan("kind", "1.36", "1.37", None, None))
+        gate._kind_host(gateplan.plan("kind", FROM, TO, None, None))
     assert str(refused.value) == (
         "kind cluster kubelab exists (kubelab-control-plane): the gate creates its own at each "
         "release; delete it first (`/cache/kind delete cluster --name kubelab`)"
@@ -880,7 +891,7 @@ def test_the_kind_gate_refuses_a_kind_cluster_it_did_not_create(
 
 
 def test_the_kind_gate_deletes_a_cluster_a_phase_left_behind(kind_host: dict[str, Any]) -> None:
-    host = gate._kind_host(gateplan.plan("kind", "1.36", "1.37", None, None))
+    host = gate._kind_host(gateplan.plan("kind", FROM, TO, None, None))
     kind_host["nodes"] = {"kubelab-control-plane": "i", "kubelab-worker": "i"}
     assert host.down() == [
         "kind cluster kubelab was left behind (kubelab-control-plane, kubelab-worker): deleted"
@@ -894,7 +905,7 @@ def test_a_phase_runs_in_a_process_group_of_its_own(
     # A Ctrl-C in the terminal then reaches the gate alone, which tells the run to stop once.
     own_group = "import os, sys; sys.exit(0 if os.getpgrp() == os.getpid() else 3)"
     monkeypatch.setattr(gate, "pytest_argv", lambda *a: [sys.executable, "-c", own_group])
-    chosen = gateplan.plan("kind", "1.36", "1.37", None, None)
+    chosen = gateplan.plan("kind", FROM, TO, None, None)
     assert gate.run_phase(chosen, "before", tmp_path, []).status == 0
 
 
@@ -906,7 +917,7 @@ def _gate_script(tmp_path: Path, body: str) -> subprocess.Popen[str]:
         "import os, signal, sys, time; from pathlib import Path; from kubelab import gate, gateplan\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         f"reports = Path({str(tmp_path)!r})\n"
-        "chosen = gateplan.plan('kind', '1.36', '1.37', None, None)\n" + body
+        f"chosen = gateplan.plan('kind', {FROM!r}, {TO!r}, None, None)\n" + body
     )
     return subprocess.Popen(
         [sys.executable, "-c", script],
@@ -987,7 +998,7 @@ def test_an_interrupted_gate_says_during_which_phase_and_ends_its_host(
         gate, "_kind_host", lambda g: gate.Host(down=lambda: ended.append(True) or [])
     )
     with pytest.raises(KeyboardInterrupt):
-        gate.run(gateplan.plan("kind", "1.36", "1.37", None, None), tmp_path, [])
+        gate.run(gateplan.plan("kind", FROM, TO, None, None), tmp_path, [])
     assert ended == [True]
     text = (tmp_path / "gate.md").read_text()
     assert text.startswith("# kubelab gate: FAILED in ")
@@ -1014,7 +1025,7 @@ def test_an_interrupted_upgrade_says_in_gate_md_which_node_it_left_between_relea
     monkeypatch.setattr(gate, "run_phase", run_phase)
     monkeypatch.setattr(gate, "_local_host", lambda g: gate.Host())
     with pytest.raises(KeyboardInterrupt):
-        gate.run(gateplan.plan("local", "1.36", "1.37", None, None), tmp_path, [])
+        gate.run(gateplan.plan("local", FROM, TO, None, None), tmp_path, [])
     text = (tmp_path / "gate.md").read_text()
     assert f"reports in {tmp_path / 'change'})\n\n{between}\n" in text
 
@@ -1034,7 +1045,7 @@ def test_a_gate_sets_the_earlier_runs_files_aside_and_names_only_its_own_phases(
 
     monkeypatch.setattr(gate, "run_phase", before_fails)
     monkeypatch.setattr(gate, "_local_host", lambda g: gate.Host())
-    assert gate.run(gateplan.plan("local", "1.36", "1.37", None, None), tmp_path, []) == 1
+    assert gate.run(gateplan.plan("local", FROM, TO, None, None), tmp_path, []) == 1
     for name in earlier:
         kept = tmp_path / Path(name).parent / ".previous" / Path(name).name
         assert kept.read_text() == "an earlier run's", name

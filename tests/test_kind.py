@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import runpy
@@ -17,6 +18,11 @@ from kubelab import releases
 from kubelab.cluster.kind import KindProvider, nodeimage, nodelogs, nodes, provider
 from kubelab.cluster.kind.config import kind_config, offline_corefile
 from kubelab.errors import EnvironmentProblem, UsageError
+
+# The supported releases kind publishes a node image of (kubelab/releases.py), newest last: kind
+# runs those on a user's own Docker engine.
+KINDS_OWN = [r for r in releases.live() if r.kind_node is not None]
+KINDS_NEWEST = f"1.{KINDS_OWN[-1].minor}"
 
 # kubeadm's Corefile as kind's clusters have it (kubeadm v1.34).
 KUBEADM_COREFILE = """.:53 {
@@ -68,14 +74,14 @@ def test_config_names_the_proxy_mode_asked_for():
 
 
 def test_a_users_docker_runs_the_upstream_node_image_of_the_release(tmp_path: Path):
-    for row in releases.RELEASES:
+    for row in KINDS_OWN:
         provider = KindProvider(tmp_path / "app", tmp_path / "work", k8s_version=f"1.{row.minor}")
         assert provider.release.kindest_node() == row.kind_node
 
 
 def test_a_patch_kind_has_no_image_of_is_refused_on_a_users_docker(monkeypatch, tmp_path: Path):
-    # A patch kubelab knows of the newest release, other than the one kind's image runs.
-    row = releases.DEFAULT
+    # A patch kubelab knows of the newest release kind has an image of, other than that image's.
+    row = KINDS_OWN[-1]
     patches = [f"1.{row.minor}.{p}" for p in range(int(row.version.split(".")[2]) + 1)]
     asked = next(v for v in patches if v != row.kind_version)
     calls = stand_in_kind(tmp_path, monkeypatch)
@@ -88,6 +94,41 @@ def test_a_patch_kind_has_no_image_of_is_refused_on_a_users_docker(monkeypatch, 
         provider.setup()
     provider.teardown()
     assert not calls.exists()  # kind was never asked for anything
+
+
+class _Built(Exception):
+    """Stands in for the offline node image build: raised with the release it was asked for."""
+
+
+def test_a_release_kind_has_no_image_of_is_refused_on_a_users_docker_and_built_offline(
+    monkeypatch, tmp_path: Path
+):
+    # The next minor, in the table before kind publishes a node image of it: the default.
+    newer = dataclasses.replace(
+        releases.DEFAULT, version=f"1.{releases.DEFAULT.minor + 1}.0", kind_node=None
+    )
+    monkeypatch.setattr(releases, "RELEASES", (*releases.RELEASES, newer))
+    monkeypatch.setattr(releases, "DEFAULT", newer)
+    calls = stand_in_kind(tmp_path, monkeypatch)
+    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)  # the user's own engine
+    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
+    monkeypatch.setattr(nodes, "node_images", lambda name: {})
+    with pytest.raises(UsageError, match=rf"^Kubernetes 1\.{newer.minor}: kind on your own Docker"):
+        provider.setup()
+    provider.teardown()
+    assert not calls.exists()  # kind was never asked for anything
+
+    def build(cache: Path, chosen: releases.Chosen) -> nodeimage.NodeImage:
+        raise _Built(chosen)
+
+    monkeypatch.setattr(nodeimage, "ensure_node_image", build)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: 4242)  # kubelab's own: offline
+    with pytest.raises(_Built) as built:
+        provider.setup()
+    assert built.value.args[0] == releases.Chosen(newer, newer.version)
+    assert not calls.exists()
 
 
 def test_config_tells_kubeadm_the_real_etcd_and_coredns_tags():
@@ -135,7 +176,9 @@ def test_a_failing_create_is_one_line_and_the_cluster_is_deleted(monkeypatch, tm
         'case "$1" in create) echo "ERROR: failed to create cluster" >&2; exit 1;; esac\n',
     )
     monkeypatch.chdir(tmp_path)
-    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    provider = KindProvider(
+        tmp_path / "app", tmp_path / "work", workers=1, k8s_version=KINDS_NEWEST
+    )
     monkeypatch.setattr(provider.engine, "ensure", lambda: None)
     monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
     monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
@@ -159,7 +202,9 @@ def test_a_kind_cluster_of_another_release_is_refused_not_reused(monkeypatch, tm
         "kubelab-worker": "kubelab.local/kind-node:v1.36.3",
     }
     monkeypatch.setattr(nodes, "node_images", lambda name: kept)
-    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1, k8s_version="1.37")
+    provider = KindProvider(
+        tmp_path / "app", tmp_path / "work", workers=1, k8s_version=KINDS_NEWEST
+    )
     monkeypatch.setattr(provider.engine, "ensure", lambda: None)
     monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
     monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
@@ -209,7 +254,9 @@ mode: {mode}
 def test_a_kind_cluster_in_another_proxy_mode_is_refused_not_reused(monkeypatch, tmp_path: Path):
     calls = stand_in_kind(tmp_path, monkeypatch)
     docker = stand_in_docker(tmp_path, monkeypatch, KUBE_PROXY_CONF.format(mode="nftables"))
-    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    provider = KindProvider(
+        tmp_path / "app", tmp_path / "work", workers=1, k8s_version=KINDS_NEWEST
+    )
     image = provider.release.kindest_node()
     kept = {"kubelab-control-plane": image, "kubelab-worker": image}
     monkeypatch.setattr(nodes, "node_images", lambda name: kept)
@@ -262,7 +309,9 @@ def test_a_run_deletes_only_the_kind_cluster_it_created(
     # nodes Ready, images) is not what is tested here.
     calls = stand_in_kind(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
-    provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
+    provider = KindProvider(
+        tmp_path / "app", tmp_path / "work", workers=1, k8s_version=KINDS_NEWEST
+    )
     image = provider.release.release.kind_node
     there = {"kubelab-control-plane": image, "kubelab-worker": image} if found else {}
     monkeypatch.setattr(nodes, "node_images", lambda name: there)
@@ -318,7 +367,7 @@ def test_node_containerd_keeps_pods_oom_score_adj_at_or_above_its_own():
         nodeimage.containerd_config("version = 2\n", "registry.k8s.io/pause:3.10.2")
 
 
-@pytest.mark.parametrize("row", releases.RELEASES, ids=lambda r: f"1.{r.minor}")
+@pytest.mark.parametrize("row", releases.live(), ids=lambda r: f"1.{r.minor}")
 def test_node_containerd_runs_the_pause_the_release_pins(row: releases.Release):
     node = nodeimage.NodeImage.of("kubelab.local/kind-node:v1", releases.choose(f"1.{row.minor}"))
     assert node.pause_ref == f"registry.k8s.io/pause:{row.pause}"
@@ -367,9 +416,10 @@ def test_node_image_key_follows_the_binaries_not_the_build_bookkeeping(tmp_path:
     runtime = nodeimage.Runtime(tmp_path / "runtime")
     runtime.bin_dir.mkdir()
     (runtime.bin_dir / "containerd").write_text("2.3.7")
-    node = nodeimage.NodeImage.of("kubelab.local/kind-node:v1.37.2", releases.choose("1.37"))
+    chosen = releases.choose(None)
+    node = nodeimage.NodeImage.of(f"kubelab.local/kind-node:v{chosen.version}", chosen)
     key = nodeimage.inputs_key(node, bins, runtime, kind_files)
-    (bin_dir / ".versions.json").write_text('{"kubelet": "v1.37.2"}')
+    (bin_dir / ".versions.json").write_text(f'{{"kubelet": "v{chosen.version}"}}')
     assert nodeimage.inputs_key(node, bins, runtime, kind_files) == key
     (bin_dir / "kubelet").write_text("v2")
     assert nodeimage.inputs_key(node, bins, runtime, kind_files) != key

@@ -101,7 +101,7 @@ def test_kubelet_config(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("row", releases.RELEASES, ids=lambda r: f"1.{r.minor}")
+@pytest.mark.parametrize("row", releases.live(), ids=lambda r: f"1.{r.minor}")
 def test_the_sandbox_image_is_the_pause_the_release_pins(row: releases.Release) -> None:
     cluster = LocalCluster(workers=1, k8s_version=f"1.{row.minor}")
     assert cluster.pause == f"kubelab.local/pause:{row.pause}"

@@ -11,20 +11,23 @@ from pathlib import Path
 import pytest
 import urllib3
 
+from kubelab import releases
 from kubelab.cluster.local import LocalCluster
 from kubelab.cluster.local import cluster as cluster_module
 from kubelab.errors import EnvironmentProblem, UsageError
 
 PROCESSES = ["cp-etcd", "cp-kube-apiserver", "w1-kubelet"]
+# The release the running cluster runs (the default: the newest), and another one.
+RUNS, OTHER = releases.DEFAULT.version, releases.RELEASES[-2].version
 
 
 @pytest.fixture
 def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalCluster:
-    """A cluster whose state says: 3 workers, v1.37.2 (the default), iptables, every process alive."""
+    """A cluster whose state says: 3 workers, the default release, iptables, every process alive."""
     monkeypatch.setenv("KUBELAB_STATE_DIR", str(tmp_path))
     cluster = LocalCluster(workers=3)
     cluster.layout.root.mkdir(parents=True)
-    cluster.layout.meta.write_text('{"name": "kubelab", "workers": 3, "k8s_version": "1.37.2"}')
+    cluster.layout.meta.write_text(f'{{"name": "kubelab", "workers": 3, "k8s_version": "{RUNS}"}}')
     monkeypatch.setattr(cluster_module.proc, "records", lambda _: {name: {} for name in PROCESSES})
     monkeypatch.setattr(cluster_module.proc, "dead", lambda _: [])
 
@@ -61,22 +64,22 @@ def test_a_cluster_that_stays_unhealthy_is_left_as_it_is(running, monkeypatch):
         (
             {"workers": 2},
             (
-                "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
-                "2 workers, v1.37.2 and iptables asked for"
+                f"is up with 3 workers, Kubernetes v{RUNS} and kube-proxy in iptables mode, not the "
+                f"2 workers, v{RUNS} and iptables asked for"
             ),
         ),
         (
-            {"k8s_version": "1.36.3"},
+            {"release": releases.Chosen(releases.RELEASES[-2], OTHER)},
             (
-                "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
-                "3 workers, v1.36.3 and iptables asked for"
+                f"is up with 3 workers, Kubernetes v{RUNS} and kube-proxy in iptables mode, not the "
+                f"3 workers, v{OTHER} and iptables asked for"
             ),
         ),
         (
             {"proxy_mode": "nftables"},
             (
-                "is up with 3 workers, Kubernetes v1.37.2 and kube-proxy in iptables mode, not the "
-                "3 workers, v1.37.2 and nftables asked for"
+                f"is up with 3 workers, Kubernetes v{RUNS} and kube-proxy in iptables mode, not the "
+                f"3 workers, v{RUNS} and nftables asked for"
             ),
         ),
     ],

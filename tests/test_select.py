@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from kubelab import releases
 from kubelab.cluster import select
 from kubelab.cluster.existing import ExistingCluster
 from kubelab.cluster.kind import KindProvider
@@ -38,18 +39,16 @@ def test_auto_with_a_kubeconfig_uses_that_cluster(tmp_path: Path):
 
 @pytest.mark.parametrize("asked", ["existing", "auto"])
 def test_a_release_or_mode_asked_of_an_existing_cluster_is_refused(asked: str, tmp_path: Path):
-    config = tmp_path / "config"
+    config, newest = tmp_path / "config", f"1.{releases.DEFAULT.minor}"
     with pytest.raises(UsageError) as err:
-        choose(Options(cluster=asked, kubeconfig=config, k8s_version="1.36"))
+        choose(Options(cluster=asked, kubeconfig=config, k8s_version=newest))
     assert str(err.value) == (
-        f"--k8s-version 1.36: kubelab runs on the existing cluster of {config} as it is, at the "
-        "release and kube-proxy mode it runs, and neither sets nor checks them; drop it, or use "
-        "--cluster=local or --cluster=kind"
+        f"--k8s-version {newest}: kubelab runs on the existing cluster of {config} as it is, at "
+        "the release and kube-proxy mode it runs, and neither sets nor checks them; drop it, or "
+        "use --cluster=local or --cluster=kind"
     )
-    with pytest.raises(
-        UsageError, match=r"^--k8s-version 1\.37 and --proxy-mode nftables: .* drop them"
-    ):
-        choose(Options(cluster=asked, kubeconfig=config, k8s_version="1.37", proxy_mode="nftables"))
+    with pytest.raises(UsageError, match=r" and --proxy-mode nftables: .* drop them"):
+        choose(Options(cluster=asked, kubeconfig=config, k8s_version=newest, proxy_mode="nftables"))
     with pytest.raises(UsageError, match=r"^--proxy-mode iptables: "):
         choose(Options(cluster=asked, kubeconfig=config, proxy_mode="iptables"))
 
@@ -88,7 +87,7 @@ def test_kind_takes_workers_version_and_kubeconfig(tmp_path: Path):
         Options(
             cluster="kind",
             workers=1,
-            k8s_version="v1.36.1",
+            k8s_version=f"v1.{releases.DEFAULT.minor}.0",
             proxy_mode="nftables",
             kubeconfig=tmp_path / "kc",
             work_dir=tmp_path,
@@ -97,7 +96,7 @@ def test_kind_takes_workers_version_and_kubeconfig(tmp_path: Path):
     assert isinstance(provider, KindProvider)
     assert (provider.workers, provider.release.version, provider.proxy_mode) == (
         1,
-        "1.36.1",
+        f"1.{releases.DEFAULT.minor}.0",
         "nftables",
     )
     assert provider.kubeconfig == tmp_path / "kc"

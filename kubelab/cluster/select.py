@@ -69,6 +69,15 @@ def refuse_release_or_mode(options: Options, kubeconfig: Path) -> None:
         )
 
 
+def refuse_unoffered(options: Options) -> None:
+    """A one-line UsageError for a --k8s-version or --proxy-mode kubelab does not offer, before
+    anything starts. The default release is chosen by the kind or local cluster that boots it:
+    an existing cluster needs none, also once every release kubelab knows is past its end of life."""
+    if options.k8s_version is not None:
+        releases.choose(options.k8s_version)
+    releases.choose_proxy_mode(options.proxy_mode)
+
+
 def choose(options: Options) -> Provider:
     """The provider for ``options``; a one-line UsageError/EnvironmentProblem when none fits."""
     from kubelab.cluster.kind.engine import docker_answers
@@ -76,8 +85,7 @@ def choose(options: Options) -> Provider:
     kind = options.cluster
     if kind not in CHOICES:
         raise UsageError(f"--cluster={kind} is not one of {', '.join(CHOICES)}")
-    releases.choose(options.k8s_version)  # bad input is refused before anything starts
-    releases.choose_proxy_mode(options.proxy_mode)
+    refuse_unoffered(options)
     given = kubeconfig_given(options)
     if kind == "auto":
         if given is not None:

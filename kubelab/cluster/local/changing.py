@@ -138,7 +138,6 @@ def record_release(cluster: LocalCluster, version: str) -> None:
     that ``status`` says so and a run asking for that release reuses it."""
     files.update_meta(cluster.layout, k8s_version=version)
     cluster.release = releases.choose(version)
-    cluster.k8s_version = cluster.release.version
 
 
 def switch_proxy_mode(cluster: LocalCluster, node_name: str, mode: str) -> None:

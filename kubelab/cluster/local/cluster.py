@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import shutil
 from pathlib import Path
@@ -55,13 +56,27 @@ class LocalCluster:
             raise UsageError(f"--workers {workers}: give 0 to {plan.MAX_WORKERS}")
         self.name = name
         self.workers = workers
-        self.release = releases.choose(k8s_version)
-        self.k8s_version = self.release.version
+        self._asked = k8s_version
+        if k8s_version is not None:  # a release asked for and not offered: refused at once
+            self.release = releases.choose(k8s_version)
         self.proxy_mode = releases.choose_proxy_mode(proxy_mode)
         self.layout = Layout(name, paths.state_dir() / "clusters" / name)
         self.processes = Supervisor(self.layout)
 
     # ---- public API -------------------------------------------------------------------------
+
+    @functools.cached_property
+    def release(self) -> releases.Chosen:
+        """The release a boot runs (and an upgrade in place records): the one asked for, else
+        the newest supported, chosen when first needed, so that status, kubeconfig and down work
+        whatever the release table says (also once every release in it is past its end of
+        life)."""
+        return releases.choose(self._asked)
+
+    @property
+    def k8s_version(self) -> str:
+        """The Kubernetes version of ``release`` ("1.37.2")."""
+        return self.release.version
 
     @property
     def pause(self) -> str:
@@ -102,6 +117,7 @@ class LocalCluster:
         transient API error; never removes a cluster whose processes run. Ready: all nodes
         Ready and cluster DNS answering from every worker (timeout 300 s).
         """
+        release = self.release  # chosen, or refused in one line, before anything starts
         check_platform()
         with self._lock():
             state = self._state()
@@ -122,9 +138,9 @@ class LocalCluster:
                 )
             self._refuse_another_state_dirs()
             ensure_host_packages()
-            bins = ensure_binaries(paths.cache_dir(), self.release)
+            bins = ensure_binaries(paths.cache_dir(), release)
             runtime = ensure_runtime(paths.cache_dir())
-            coredns = self.release.release.coredns
+            coredns = release.release.coredns
             if not cgroup_v2():
                 say(
                     "[up] this host's cgroups are v1 (or hybrid): the kubelets run with "
@@ -144,7 +160,7 @@ class LocalCluster:
                 Boot(
                     self.name,
                     self.workers,
-                    self.release,
+                    release,
                     self.pause,
                     self.proxy_mode,
                     self.layout,
