@@ -423,18 +423,14 @@ def _preload(root: Path, runtime: Runtime, archives: list[Path]) -> None:
             'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
             f'[grpc]\n  address = "{sock}"\n'
         )
-        proc = subprocess.Popen(
-            [str(runtime.path("containerd")), "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=(Path(tmp) / "log").open("w"),
-            start_new_session=True,
-        )
+        log = Path(tmp) / "log"
+        proc = commands.spawn([runtime.path("containerd"), "--config", config], output=log)
         try:
             deadline = time.monotonic() + 30
             while not Path(sock).exists():
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise EnvironmentProblem(
-                        f"containerd for the node image did not start: {(Path(tmp) / 'log').read_text()[-300:]}"
+                        f"containerd for the node image did not start: {log.read_text()[-300:]}"
                     )
                 time.sleep(0.2)
             ctr = [str(runtime.path("ctr")), "--address", sock, "--namespace", "k8s.io"]
@@ -459,6 +455,8 @@ def _docker_import(root: Path, ref: str, key: str) -> None:
         'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
         f"LABEL {INPUTS_LABEL}={key}",
     ]
+    # tar piped straight into `docker import` (no copy of the root filesystem on disk): Popen's
+    # own plumbing, which neither commands.run nor commands.spawn offers.
     tar = subprocess.Popen(
         ["tar", "-C", str(root), "--numeric-owner", "--xattrs", "-cf", "-", "."],
         stdout=subprocess.PIPE,
