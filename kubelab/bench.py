@@ -88,8 +88,16 @@ def rollout_lines(junit: Path) -> list[str]:
     return [p.get("value", "") for p in root.iter("property") if p.get("name") == "traffic"]
 
 
+def run_to_pass(argv: list[str], env: dict[str, str] | None = None) -> None:
+    """Run a timed lab run to its end (commands.run_child: a Ctrl-C lets it clean up first);
+    CalledProcessError, as check=True raises it, unless it exits 0."""
+    status = commands.run_child(argv, timeout=COLD, cwd=ROOT, env=env)
+    if status:
+        raise subprocess.CalledProcessError(status, argv)
+
+
 def _lab(*extra: str) -> None:
-    subprocess.run(
+    run_to_pass(
         [
             sys.executable,
             "-m",
@@ -100,10 +108,7 @@ def _lab(*extra: str) -> None:
             "-p",
             "no:cacheprovider",
             *extra,
-        ],
-        cwd=ROOT,
-        check=True,
-        timeout=COLD,
+        ]
     )
 
 
@@ -131,7 +136,7 @@ def _script(cluster: LocalCluster, kubectl: Path, tmp: Path) -> None:
         "KUBECTL": str(kubectl),
         "ON_NODE": str(on_node_shim(cluster, tmp / "on-node")),
     }
-    subprocess.run(["bash", str(SCRIPT)], cwd=ROOT, env=env, check=True, timeout=COLD)
+    run_to_pass(["bash", str(SCRIPT)], env)
 
 
 @dataclass

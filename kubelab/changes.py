@@ -92,15 +92,8 @@ class CommandChange:
             "KUBELAB_NAMESPACE": self.namespace,
         }
         with progress.step("cluster", f"$ {self.command}"):
-            child = subprocess.Popen(
-                ["sh", "-c", self.command],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env=env,
-                start_new_session=True,  # so a timeout ends everything it started
-            )
+            # Its own process group, so a timeout ends everything it started.
+            child = commands.spawn(["sh", "-c", self.command], output=subprocess.PIPE, env=env)
             try:
                 self.output, _ = child.communicate(timeout=self.timeout)
                 self.status = child.returncode

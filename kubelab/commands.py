@@ -1,7 +1,8 @@
-"""Running a command to its end: check=True and a timeout always. ``run`` returns its output
-or raises an error of one line naming the command and the last lines it wrote to stderr;
-``stream`` passes each line on as it comes (long builds) and kills the command's whole
-process group on a timeout or Ctrl-C."""
+"""Running commands. One run to its end has check=True and a timeout always: ``run`` returns
+its output or raises an error of one line naming the command and the last lines it wrote to
+stderr; ``stream`` passes each line on as it comes (long builds) and kills the command's whole
+process group on a timeout or Ctrl-C; ``run_child`` runs a lab run, which cleans up when told
+to stop. ``spawn`` starts a long-lived one (a daemon, a log follower) and returns at once."""
 
 from __future__ import annotations
 
@@ -135,6 +136,31 @@ def stream(
         raise subprocess.CalledProcessError(code, list(cmd), output="\n".join(tail))
 
 
+def spawn(
+    argv: Sequence[str | Path],
+    *,
+    output: Path | IO[Any] | int,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[str]:
+    """Start a long-lived command and return at once: in a process group of its own (a Ctrl-C in
+    the terminal reaches kubelab alone, which stops it, e.g. with ``kill_group``), reading
+    nothing, its output and errors to ``output``: a file appended to, an open file, or
+    subprocess.PIPE (read as text)."""
+    if isinstance(output, Path):
+        with output.open("ab") as out:
+            return spawn(argv, output=out, env=env)
+    return subprocess.Popen(
+        [str(arg) for arg in argv],
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        env=env,
+        start_new_session=True,
+    )
+
+
 def kill_group(proc: subprocess.Popen[Any], grace: float = 30.0, whole_group: bool = False) -> None:
     """SIGTERM the command (``whole_group``: every process of its group; else the command alone,
     so buildah, say, stops its RUN container and removes its working container itself), wait
@@ -155,7 +181,12 @@ def kill_group(proc: subprocess.Popen[Any], grace: float = 30.0, whole_group: bo
 
 
 def run_child(
-    argv: Sequence[str | Path], *, timeout: float, cwd: Path, stdout: IO[Any] | None = None
+    argv: Sequence[str | Path],
+    *,
+    timeout: float,
+    cwd: Path,
+    stdout: IO[Any] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> int:
     """Run a long child of kubelab's (a pytest run of the lab) to its exit status, in a process
     group of its own: a Ctrl-C in the terminal reaches kubelab alone, which tells the child to
@@ -166,6 +197,7 @@ def run_child(
         cwd=cwd,
         stdout=stdout,
         stderr=subprocess.STDOUT if stdout is not None else None,
+        env=env,
         process_group=0,
     )
     try:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from kubelab import commands
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem
 from kubelab.waits import BUILD
@@ -44,12 +45,11 @@ def install(packages: list[str], purpose: str) -> None:
         # Another apt-get (a parallel run, unattended upgrades) may hold dpkg's lock: wait for it.
         wait = f"DPkg::Lock::Timeout={int(BUILD)}"
         for args in (["update"], ["install", "-y", "--no-install-recommends", *packages]):
-            subprocess.run(
+            commands.stream(
                 ["apt-get", "-o", wait, "-qq", *args],
-                check=True,
                 timeout=BUILD,
+                on_line=lambda line: say(line, sys.stderr),
                 env=env,
-                stdout=2,  # stderr
             )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         raise EnvironmentProblem(f"{command} failed ({exc}): run it by hand and retry") from None

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kubelab import releases
+from tests.cli import refused
 from tests.stand_in_api import kubeconfig, serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,16 +234,6 @@ def test_a_release_or_mode_not_offered(option: str, said: str) -> None:
 def test_local_up_refuses_a_release_or_mode_not_offered(
     option: str, said: str, tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "kubelab.cli", "local", "up", option],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "KUBELAB_STATE_DIR": str(tmp_path / "state")},
-    )
+    result = refused("kubelab.cli", "local", "up", option, state=tmp_path / "state")
     assert result.returncode == 1
     assert result.stderr.startswith(said), result.stderr
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "state").exists()  # nothing started, not even a lock

@@ -9,7 +9,16 @@ import subprocess
 import time
 from pathlib import Path
 
-from kubelab.bench import Run, busy_seconds, measurements, on_node_shim, rollout_lines
+import pytest
+
+from kubelab.bench import (
+    Run,
+    busy_seconds,
+    measurements,
+    on_node_shim,
+    rollout_lines,
+    run_to_pass,
+)
 from kubelab.cluster.local import LocalCluster
 
 
@@ -81,3 +90,10 @@ def test_a_new_run_keeps_the_figures_measured_by_other_means() -> None:
     assert "old figures" not in text
     assert text.endswith("\n## Measured by other means\n\nfresh tox: 18 min\n")
     assert measurements(_run(), text) == text
+
+
+def test_a_timed_run_that_fails_raises_like_check_true_and_one_that_passes_gets_its_env() -> None:
+    with pytest.raises(subprocess.CalledProcessError) as info:
+        run_to_pass(["sh", "-c", "exit 3"])
+    assert info.value.returncode == 3
+    run_to_pass(["sh", "-c", 'test "$PASS" = yes'], {**os.environ, "PASS": "yes"})

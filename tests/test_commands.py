@@ -1,8 +1,9 @@
-"""kubelab.commands.stream: a long command's lines as they come, its process group killed on a
-timeout (real processes)."""
+"""kubelab.commands with real processes: stream's lines as they come and its process group
+killed on a timeout, run_child's lab run let clean up, spawn's long-lived one."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -53,3 +54,22 @@ def test_run_child_on_a_timeout_lets_the_child_clean_up_first(tmp_path: Path) ->
 
 def test_run_child_returns_the_exit_status(tmp_path: Path) -> None:
     assert commands.run_child(["sh", "-c", "exit 4"], timeout=10, cwd=tmp_path) == 4
+
+
+def test_run_child_passes_its_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "STATUS": "5"}
+    assert commands.run_child(["sh", "-c", "exit $STATUS"], timeout=10, cwd=tmp_path, env=env) == 5
+
+
+def test_spawn_returns_at_once_its_command_in_a_group_of_its_own(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_text("earlier\n")
+    script = "echo out; echo err >&2; exec sleep 30"
+    child = commands.spawn(["sh", "-c", script], output=log)
+    try:
+        assert child.poll() is None
+        assert os.getpgid(child.pid) == child.pid != os.getpgid(0)
+        wait_until(log.read_text, lambda text: "err" in text, timeout=5, what="its output")
+        assert log.read_text() == "earlier\nout\nerr\n"  # appended
+    finally:
+        commands.kill_group(child, grace=1, whole_group=True)

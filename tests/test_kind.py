@@ -15,7 +15,7 @@ import yaml
 
 import kubelab.cluster.kind
 from kubelab import releases
-from kubelab.cluster.kind import KindProvider, nodeimage, nodelogs, nodes, provider
+from kubelab.cluster.kind import KindProvider, nodeimage, nodelogs, noderootfs, nodes, provider
 from kubelab.cluster.kind.config import kind_config, offline_corefile
 from kubelab.errors import EnvironmentProblem, UsageError
 
@@ -361,21 +361,21 @@ KIND_CONTAINERD = """[plugins."io.containerd.grpc.v1.cri"]
 
 
 def test_node_containerd_keeps_pods_oom_score_adj_at_or_above_its_own():
-    config = nodeimage.containerd_config(KIND_CONTAINERD, "registry.k8s.io/pause:3.10.2")
+    config = noderootfs.containerd_config(KIND_CONTAINERD, "registry.k8s.io/pause:3.10.2")
     assert "restrict_oom_score_adj = true" in config
     with pytest.raises(EnvironmentProblem, match="restrict_oom_score_adj"):
-        nodeimage.containerd_config("version = 2\n", "registry.k8s.io/pause:3.10.2")
+        noderootfs.containerd_config("version = 2\n", "registry.k8s.io/pause:3.10.2")
 
 
 @pytest.mark.parametrize("row", releases.live(), ids=lambda r: f"1.{r.minor}")
 def test_node_containerd_runs_the_pause_the_release_pins(row: releases.Release):
     node = nodeimage.NodeImage.of("kubelab.local/kind-node:v1", releases.choose(f"1.{row.minor}"))
     assert node.pause_ref == f"registry.k8s.io/pause:{row.pause}"
-    config = nodeimage.containerd_config(KIND_CONTAINERD, node.pause_ref)
+    config = noderootfs.containerd_config(KIND_CONTAINERD, node.pause_ref)
     assert f'  sandbox_image = "{node.pause_ref}"\n' in config
     assert config.count("sandbox_image") == 1
     with pytest.raises(EnvironmentProblem, match="no sandbox_image"):
-        nodeimage.containerd_config("restrict_oom_score_adj = false\n", node.pause_ref)
+        noderootfs.containerd_config("restrict_oom_score_adj = false\n", node.pause_ref)
 
 
 def test_node_entrypoint_waits_for_dockers_rules_and_logs_both_counts():
@@ -386,13 +386,13 @@ def test_node_entrypoint_waits_for_dockers_rules_and_logs_both_counts():
             "select_iptables() {",
             "  local mode num_legacy_lines num_nft_lines",
             "  num_legacy_lines=$( (iptables-legacy-save || true) | grep -c '^-' || true)",
-            nodeimage.NFT_COUNT.rstrip("\n"),
+            noderootfs.NFT_COUNT.rstrip("\n"),
             "  mode=nft",
-            "  " + nodeimage.MODE_LOG,
+            "  " + noderootfs.MODE_LOG,
             "}",
         ]
     )
-    patched = nodeimage.entrypoint(upstream)
+    patched = noderootfs.entrypoint(upstream)
     assert 'timeout 60 sh -c "iptables-nft-save' in patched
     assert "timeout 5 " not in patched
     # the wait comes before either count
@@ -403,7 +403,7 @@ def test_node_entrypoint_waits_for_dockers_rules_and_logs_both_counts():
     )
     subprocess.run(["bash", "-n"], input=patched, text=True, check=True)
     with pytest.raises(EnvironmentProblem, match="entrypoint changed"):
-        nodeimage.entrypoint('#!/bin/bash\nexec "$@"\n')
+        noderootfs.entrypoint('#!/bin/bash\nexec "$@"\n')
 
 
 def test_node_image_key_follows_the_binaries_not_the_build_bookkeeping(tmp_path: Path):

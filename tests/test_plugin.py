@@ -119,6 +119,33 @@ def test_a_test_asking_for_kubelabs_fixture_has_the_cluster_before_the_first_tes
     assert not (pytester.path / "plain-test-ran").exists()
 
 
+TEARDOWN_SAYS = """\
+from kubelab.console import say
+from kubelab.plugin.cluster import PROVIDER, take_part
+
+
+class KeptCluster:
+    def teardown(self):
+        say("[stand-in] keeping cluster lab")
+
+
+def pytest_configure(config):
+    take_part(config)
+    config.stash[PROVIDER] = KeptCluster()
+"""
+
+
+@pytest.mark.parametrize("verbosity", ["-q", "-v"])
+def test_the_teardowns_progress_starts_a_line_of_its_own(pytester, verbosity):
+    """The cluster's teardown says what it does after pytest's last progress mark ("[100%]"),
+    on a line of its own."""
+    pytester.makeconftest(TEARDOWN_SAYS)
+    pytester.makepyfile(test_plain="def test_one():\n    pass\n")
+    result = pytester.runpytest_subprocess(verbosity, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*[[]100%]", "[[]stand-in] keeping cluster lab"], consecutive=True)
+
+
 @pytest.mark.parametrize(
     ("signum", "close_stdout"),
     [(signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGTERM, True), (None, True)],

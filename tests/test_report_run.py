@@ -270,22 +270,25 @@ def statuses(element: dict) -> list[str]:
     return [s["result"]["status"] for s in element["steps"]]
 
 
+def failed_hook(element: dict, side: str) -> str:
+    """The error of the scenario's one hook on ``side`` ("before" or "after"), which failed;
+    checks that it has no hook on the other side."""
+    [hook] = element[side]
+    assert hook["result"]["status"] == "failed"
+    assert ({"before", "after"} - {side}).isdisjoint(element), element.keys()
+    return hook["result"]["error_message"]
+
+
 def test_a_scenario_whose_setup_failed_has_a_failed_before_hook_and_no_step_run(phases):
     element = phases["Its setup fails"]
     assert statuses(element) == ["skipped", "skipped"]
-    [hook] = element["before"]
-    assert hook["result"]["status"] == "failed"
-    assert "RuntimeError: the namespace could not be made" in hook["result"]["error_message"]
-    assert "after" not in element
+    assert "RuntimeError: the namespace could not be made" in failed_hook(element, "before")
 
 
 def test_a_scenario_whose_teardown_failed_has_a_failed_after_hook(phases):
     element = phases["Its teardown fails"]
     assert statuses(element) == ["passed", "passed"]
-    [hook] = element["after"]
-    assert hook["result"]["status"] == "failed"
-    assert "AssertionError: left behind: pod web" in hook["result"]["error_message"]
-    assert "before" not in element
+    assert "AssertionError: left behind: pod web" in failed_hook(element, "after")
 
 
 def test_a_skipped_scenario_has_every_step_skipped(phases):

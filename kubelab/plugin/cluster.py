@@ -4,6 +4,7 @@ from Ctrl-C and SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -159,6 +160,7 @@ def end_of_run(session: pytest.Session, documentation: Callable[[], object] = la
                 )
                 say(f"kubelab: end-of-run check failed: {exc}", sys.stderr)
 
+    _end_pytests_line(config)
     with signals.shielded():
         cleanup = threading.Thread(target=clean_up, name="kubelab-end-of-run", daemon=True)
         cleanup.start()
@@ -166,6 +168,18 @@ def end_of_run(session: pytest.Session, documentation: Callable[[], object] = la
             documentation()
         finally:
             cleanup.join()
+
+
+def _end_pytests_line(config: pytest.Config) -> None:
+    """End the line pytest leaves open ("... [100%]"), so that what the cleanup says (kind's
+    "keeping cluster", the local cluster's "[down]") starts a line of its own."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    with contextlib.suppress(OSError, ValueError):  # a closed terminal, as in console.say
+        reporter.ensure_newline()
+        if config.get_terminal_writer().width_of_current_line:  # -q: the reporter cannot tell
+            reporter.line("")
 
 
 def _cleanup_steps(config: pytest.Config) -> list[Callable[[], object]]:

@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -123,14 +122,7 @@ class DockerEngine:
             wrapper.chmod(0o755)
             flags += [f"--add-runtime=kubelab-runc={wrapper}", "--default-runtime=kubelab-runc"]
         say("[kind] starting dockerd (Debian's docker.io) for this run")
-        with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(
-                ["dockerd", *flags],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C in the terminal reaches kubelab, not dockerd
-            )
+        proc = commands.spawn(["dockerd", *flags], output=self.log_file)
         self.pidfile.write_text(f"{proc.pid}\n")
         self.started_here = True
         deadline = time.monotonic() + MEDIUM

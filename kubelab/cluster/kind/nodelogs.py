@@ -20,7 +20,7 @@ def followed_node_logs(cluster_name: str, out: Path) -> Iterator[None]:
     streamed stays.
     """
     out.mkdir(parents=True, exist_ok=True)
-    followers: dict[str, subprocess.Popen[bytes]] = {}
+    followers: dict[str, subprocess.Popen[str]] = {}
     stop = threading.Event()
 
     def follow() -> None:
@@ -38,10 +38,8 @@ def followed_node_logs(cluster_name: str, out: Path) -> Iterator[None]:
                 # Listed a moment before `docker logs` finds it: asked again until it does.
                 if follower is not None and follower.poll() in (None, 0):
                     continue
-                with (out / f"{name}.log").open("wb") as sink:
-                    followers[name] = subprocess.Popen(
-                        ["docker", "logs", "-f", name], stdout=sink, stderr=subprocess.STDOUT
-                    )
+                with (out / f"{name}.log").open("wb") as sink:  # a retry starts the file afresh
+                    followers[name] = commands.spawn(["docker", "logs", "-f", name], output=sink)
 
     thread = threading.Thread(target=follow, name="kind-node-logs", daemon=True)
     thread.start()

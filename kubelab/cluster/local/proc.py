@@ -7,10 +7,10 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from kubelab import commands
 from kubelab.waits import SHORT, wait_until
 
 # Not a tier: the grace a process gets after SIGTERM before SIGKILL (the wait after SIGKILL is
@@ -40,15 +40,7 @@ def start(
     """Start a long-lived process in its own process group; log to ``log``; record its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
     pid_dir.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        child = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
+    child = commands.spawn(argv, output=log, env={**os.environ, **(env or {})})
     record = {
         "pid": child.pid,
         "start": _start_time(child.pid),
