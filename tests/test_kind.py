@@ -402,6 +402,19 @@ def test_node_entrypoint_waits_for_dockers_rules_and_logs_both_counts():
         "after waiting ${waited}x50 ms for Docker's DNS rules)" in patched
     )
     subprocess.run(["bash", "-n"], input=patched, text=True, check=True)
+    # Run: stand-ins for the iptables tools (Docker's rules there or not) and an instant sleep.
+    stand_ins = 'log_info() { echo "$*"; }\nlog_error() { echo "$*" >&2; }\nsleep() { :; }\n'
+    for rules, status, said in [
+        ("-N DOCKER_OUTPUT", 0, "setting iptables to detected mode: nft"),
+        ("", 1, "no Docker DNS rules (chain DOCKER_OUTPUT) after 30 s"),
+    ]:
+        tools = "".join(
+            f"{tool}() {{ echo '{rules}'; }}\n"
+            for tool in ("iptables-nft-save", "ip6tables-nft-save", "iptables-legacy-save")
+        )
+        script = stand_ins + tools + patched.removeprefix("#!/bin/bash") + "\nselect_iptables\n"
+        ran = subprocess.run(["bash"], input=script, text=True, capture_output=True)
+        assert (ran.returncode, said in ran.stdout + ran.stderr) == (status, True), ran
     with pytest.raises(EnvironmentProblem, match="entrypoint changed"):
         noderootfs.entrypoint('#!/bin/bash\nexec "$@"\n')
 

@@ -127,7 +127,10 @@ MODE_LOG = 'log_info "setting iptables to detected mode: ${mode}"'
 # kind's), in whichever backend dockerd wrote them.
 WAIT_FOR_DOCKER_RULES = """  local waited=0
   until (iptables-nft-save -t nat; iptables-legacy-save -t nat) 2>/dev/null | grep -q DOCKER_OUTPUT; do
-    [ "${waited}" -ge 600 ] && break
+    if [ "${waited}" -ge 600 ]; then
+      log_error "no Docker DNS rules (chain DOCKER_OUTPUT) after 30 s: this node could not resolve the others' names"
+      exit 1
+    fi
     sleep 0.05
     waited=$((waited + 1))
   done
@@ -145,7 +148,8 @@ def entrypoint(text: str) -> str:
     it writes into resolv.conf, and the node cannot resolve the control plane (``lookup
     kubelab-control-plane on 172.17.0.1:53: connection refused``, a failed join). The patched
     detection first waits (up to 30 s) for Docker's DNS chain in either backend, gives the nft
-    count 60 s, and logs both counts and the wait.
+    count 60 s, and logs both counts and the wait; with no such chain after 30 s the node exits
+    saying so (its log is kept), rather than fail its join later on a name it cannot resolve.
     """
     if NFT_COUNT not in text or MODE_LOG not in text or LEGACY_COUNT not in text:
         raise EnvironmentProblem("kind's entrypoint changed: no iptables mode detection to patch")
