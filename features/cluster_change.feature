@@ -6,7 +6,8 @@ Feature: Change the cluster without an outage
   the app can spare, too few are left to answer; a restarting kube-proxy may flush a node's
   rules before it writes them again; a Service's endpoints may still list a pod that is gone.
   Here the app runs in its final form, its three web pods spread over the workers and guarded
-  by a PodDisruptionBudget that keeps two available, and traffic asks every node all along. The
+  by a PodDisruptionBudget that keeps two available, and traffic asks every node all along: 250
+  requests a second in all, each node's NodePort in turn (at least 200 a second is required). The
   chapter proves that no request failed, that never fewer than two web pods were ready, that
   the counter never went backwards, that every web pod that went away was first asked to shut
   down (a pod killed outright cuts off the requests it is answering, even when none happened to
