@@ -27,6 +27,7 @@ from kubelab.waits import COLD
 ROOT = Path(__file__).resolve().parents[1]
 # The matrix's section of docs/measurements.md lies between these lines, after bench's
 # "Measured by other means" (which a bench run keeps as it is); nothing else there is touched.
+README = MEASUREMENTS.parents[1] / "README.md"
 SECTION_START = "<!-- written by tox -e matrix (kubelab/matrix.py): edit outside this section -->"
 SECTION_END = "<!-- end of the section written by tox -e matrix -->"
 
@@ -162,10 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.k8s_version or args.proxy_mode or pytest_args:
         say(f"[matrix] a narrowed run: {MEASUREMENTS} is left as it is")
     else:
-        earlier = MEASUREMENTS.read_text() if MEASUREMENTS.is_file() else ""
         written = section(cells, datetime.date.today(), os.cpu_count() or 1)
-        MEASUREMENTS.write_text(with_section(earlier, written))
-        say(f"[matrix] written to {MEASUREMENTS}")
+        for target in (MEASUREMENTS, README):  # the README shows the table as last measured
+            earlier = target.read_text() if target.is_file() else ""
+            target.write_text(with_section(earlier, written))
+            say(f"[matrix] written to {target}")
     return 0 if all(c.ok for c in cells) else 1
 
 

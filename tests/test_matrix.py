@@ -81,6 +81,9 @@ def test_the_matrix_goes_on_after_a_timed_out_cell_and_writes_its_section(
     measurements = tmp_path / "measurements.md"
     measurements.write_text(EARLIER)
     monkeypatch.setattr(matrix, "MEASUREMENTS", measurements)
+    readme = tmp_path / "README.md"
+    readme.write_text("# kubelab\n\n## Releases\n\nthe matrix:\n")
+    monkeypatch.setattr(matrix, "README", readme)
     monkeypatch.setattr(matrix.LocalCluster, "has_processes", lambda self: False)
     ran: list[tuple[str, str]] = []
 
@@ -98,6 +101,9 @@ def test_the_matrix_goes_on_after_a_timed_out_cell_and_writes_its_section(
     assert f"| {every[0][0]} | {every[0][1]} | failed: timed out after" in written
     assert written.count("\n| 1.") == len(every)
     assert written.endswith(f"{matrix.SECTION_END}\n")
+    shown = readme.read_text()  # the README shows the same table
+    assert shown.startswith("# kubelab\n\n## Releases\n\nthe matrix:\n")
+    assert shown.split(matrix.SECTION_START)[1] == written
 
 
 EARLIER = "# Measurements\n\nbench's figures\n\n## Measured by other means\n\nfresh tox: 18 min\n"
