@@ -79,6 +79,14 @@ def test_a_users_docker_runs_the_upstream_node_image_of_the_release(tmp_path: Pa
         assert provider.release.kindest_node() == row.kind_node
 
 
+def on_users_own_docker(provider: KindProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``provider`` as on a user's own Docker engine (cgroup v2) with no kind node image yet."""
+    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
+    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)
+    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
+    monkeypatch.setattr(nodes, "node_images", lambda name: {})
+
+
 def test_a_patch_kind_has_no_image_of_is_refused_on_a_users_docker(monkeypatch, tmp_path: Path):
     # A patch kubelab knows of the newest release kind has an image of, other than that image's.
     row = KINDS_OWN[-1]
@@ -86,10 +94,7 @@ def test_a_patch_kind_has_no_image_of_is_refused_on_a_users_docker(monkeypatch, 
     asked = next(v for v in patches if v != row.kind_version)
     calls = stand_in_kind(tmp_path, monkeypatch)
     provider = KindProvider(tmp_path / "app", tmp_path / "work", k8s_version=asked)
-    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
-    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)  # the user's own engine
-    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
-    monkeypatch.setattr(nodes, "node_images", lambda name: {})
+    on_users_own_docker(provider, monkeypatch)
     with pytest.raises(UsageError, match=rf"^--k8s-version {asked}: kind on your own Docker"):
         provider.setup()
     provider.teardown()
@@ -111,10 +116,7 @@ def test_a_release_kind_has_no_image_of_is_refused_on_a_users_docker_and_built_o
     monkeypatch.setattr(releases, "DEFAULT", newer)
     calls = stand_in_kind(tmp_path, monkeypatch)
     provider = KindProvider(tmp_path / "app", tmp_path / "work", workers=1)
-    monkeypatch.setattr(provider.engine, "ensure", lambda: None)
-    monkeypatch.setattr(provider.engine, "kubelabs", lambda: None)  # the user's own engine
-    monkeypatch.setattr(provider.engine, "cgroup_version", lambda: "2")
-    monkeypatch.setattr(nodes, "node_images", lambda name: {})
+    on_users_own_docker(provider, monkeypatch)
     with pytest.raises(UsageError, match=rf"^Kubernetes 1\.{newer.minor}: kind on your own Docker"):
         provider.setup()
     provider.teardown()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from kubelab import releases
 from tests.stand_in_api import kubeconfig, serve
 
 FEATURE = """\
@@ -83,15 +84,25 @@ exit 1
 """
 
 
+def make_project(project: Path, files: dict[str, str]) -> Path:
+    """A project of ``files`` (path -> text) at ``project``."""
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    return project
+
+
 @pytest.fixture
 def calculator(tmp_path: Path) -> Path:
-    project = tmp_path / "calculator"
-    (project / "steps").mkdir(parents=True)
-    (project / "calculator.feature").write_text(FEATURE)
-    (project / "steps" / "test_calculator.py").write_text(STEPS)
-    (project / "conftest.py").write_text(CONFTEST)
-    (project / "pytest.ini").write_text("[pytest]\n")
-    return project
+    return make_project(
+        tmp_path / "calculator",
+        {
+            "calculator.feature": FEATURE,
+            "steps/test_calculator.py": STEPS,
+            "conftest.py": CONFTEST,
+            "pytest.ini": "[pytest]\n",
+        },
+    )
 
 
 def _cpu_of_children() -> float:
@@ -249,13 +260,15 @@ PLAIN = "def test_one():\n    assert 2 + 3 == 5\n"
 def past_end_of_life(tmp_path: Path) -> Path:
     """A plain project, run on a day past every release's end of life (its conftest.py moves
     kubelab's clock: a test hook of the project, no setting of kubelab's)."""
-    project = tmp_path / "plain"
-    (project / "lab").mkdir(parents=True)
-    (project / "test_plain.py").write_text(PLAIN)
-    (project / "lab" / "test_lab.py").write_text(PLAIN)
-    (project / "conftest.py").write_text(PAST_END_OF_LIFE)
-    (project / "pytest.ini").write_text("[pytest]\nkubelab_paths = lab\n")
-    return project
+    return make_project(
+        tmp_path / "plain",
+        {
+            "test_plain.py": PLAIN,
+            "lab/test_lab.py": PLAIN,
+            "conftest.py": PAST_END_OF_LIFE,
+            "pytest.ini": "[pytest]\nkubelab_paths = lab\n",
+        },
+    )
 
 
 def test_a_release_past_its_end_of_life_fails_no_unrelated_run(past_end_of_life, tmp_path):
@@ -265,20 +278,28 @@ def test_a_release_past_its_end_of_life_fails_no_unrelated_run(past_end_of_life,
     assert ran.made == NOTHING_MADE
 
 
-@pytest.mark.parametrize(
-    "args", [["lab"], ["test_plain.py", "--k8s-version=1.37"]], ids=["the-lab", "asked"]
-)
-def test_a_release_past_its_end_of_life_is_refused_where_kubelab_is_asked(past_end_of_life, args):
-    run = subprocess.run(
+def pytest_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A pytest run in ``project``, its output captured."""
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=past_end_of_life,
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+NEWEST = f"1.{releases.DEFAULT.minor}"
+
+
+@pytest.mark.parametrize(
+    "args", [["lab"], ["test_plain.py", f"--k8s-version={NEWEST}"]], ids=["the-lab", "asked"]
+)
+def test_a_release_past_its_end_of_life_is_refused_where_kubelab_is_asked(past_end_of_life, args):
+    run = pytest_in(past_end_of_life, *args)
     assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout + run.stderr
-    assert "Kubernetes 1.37 reached end of life" in run.stderr, run.stderr
+    assert f"Kubernetes {NEWEST} reached end of life" in run.stderr, run.stderr
 
 
 # A project's own --cluster and --workers, as plain pytest_addoption declares them (dest
@@ -297,23 +318,19 @@ def test_its_own_options(pytestconfig):
 
 
 def test_a_project_with_its_own_cluster_and_workers_options_keeps_them(tmp_path):
-    project = tmp_path / "own-options"
-    project.mkdir()
-    (project / "conftest.py").write_text(OWN_OPTIONS_CONFTEST)
-    (project / "test_options.py").write_text(OWN_OPTIONS_TEST)
-    (project / "pytest.ini").write_text("[pytest]\n")
+    project = make_project(
+        tmp_path / "own-options",
+        {
+            "conftest.py": OWN_OPTIONS_CONFTEST,
+            "test_options.py": OWN_OPTIONS_TEST,
+            "pytest.ini": "[pytest]\n",
+        },
+    )
     ran = run_beside_kubelab(project, tmp_path, "--cluster", "production", "--workers=4")
     assert ran.result.returncode == 0, ran.result.stdout + ran.result.stderr
     assert "1 passed" in ran.result.stdout, ran.result.stdout
     assert ran.made == NOTHING_MADE
     # kubelab's own is still there, by its other name.
-    refused = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--kubelab-cluster=nowhere"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    refused = pytest_in(project, "--kubelab-cluster=nowhere")
     assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.stdout + refused.stderr
     assert "--cluster=nowhere is not one of auto" in refused.stderr, refused.stderr
