@@ -16,7 +16,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -99,7 +98,7 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
     log = reports / f"{phase}.log"
     try:
         status = _run_logged(argv, log)
-    except subprocess.TimeoutExpired:
+    except commands.CommandTimedOut:
         raise EnvironmentProblem(
             f"the {phase} phase did not finish within {COLD:g} s: stopped (reports in "
             f"{reports / phase})"

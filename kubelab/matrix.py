@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -101,7 +100,7 @@ def run_cell(version: str, mode: str, pytest_args: list[str]) -> Cell:
         started = time.monotonic()
         try:
             commands.run_child(argv, timeout=COLD, cwd=ROOT)
-        except subprocess.TimeoutExpired:  # the run was stopped: the cluster it booted may be left
+        except commands.CommandTimedOut:  # the run was stopped: the cluster it booted may be left
             seconds = time.monotonic() - started
             say(f"[matrix] Kubernetes {version}, {mode}: no end after {COLD:.0f} s")
             cluster = LocalCluster()

@@ -152,6 +152,8 @@ class KindProvider(Provider):
         try:
             with followed_node_logs(self.cluster_name, logs):
                 cluster.create(config_file=config_file)  # type: ignore[attr-defined]
+        # pytest-kind runs `kind create cluster` with subprocess.run(check=True) itself: this is
+        # its exception, not kubelab.commands' (which raises CommandFailed).
         except subprocess.CalledProcessError:
             modes = [
                 f"{f.stem}: {'; '.join(m for m in entrypoint_lines(f) if 'iptables' in m) or 'no iptables mode logged'}"
