@@ -245,10 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cluster = LocalCluster()
     if cluster.has_processes():
-        print(
+        say(
             "kubelab bench: a local cluster is up; bench times a boot from nothing and never "
             "takes down a cluster it did not start: run `kubelab local down` first",
-            file=sys.stderr,
+            sys.stderr,
         )
         return 1
     figures: dict[str, float] = {}
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     bins = build(cache_dir())
     kubectl = bins.path("kubectl")
     if not kubectl.is_file():
-        print(f"kubelab bench: the script needs kubectl at {kubectl}", file=sys.stderr)
+        say(f"kubelab bench: the script needs kubectl at {kubectl}", sys.stderr)
         return 1
     # A boot's time varies widely from one to the next (the API server's start is CPU-bound):
     # the median of BOOTS, each from nothing; the lab runs on the last one.
@@ -294,13 +294,13 @@ def main(argv: list[str] | None = None) -> int:
         cores=os.cpu_count() or 1,
         rollouts=rollouts,
     )
-    print(f"\n{summary(run)}")
+    print(f"\n{summary(run)}")  # the bench's result, on stdout
     if FAILED:
-        print(f"FAILED, so not figures: {'; '.join(FAILED)}")
+        say(f"kubelab bench: FAILED, so not figures: {'; '.join(FAILED)}", sys.stderr)
         return 1
     earlier = MEASUREMENTS.read_text() if MEASUREMENTS.is_file() else ""
     MEASUREMENTS.write_text(measurements(run, earlier))
-    print(f"written to {MEASUREMENTS}")
+    say(f"[bench] written to {MEASUREMENTS}")
     return 0
 
 

@@ -1,5 +1,9 @@
 """The ``kubelab`` command: ``kubelab local up|down|status|kubeconfig``, ``kubelab images build|push``,
-``kubelab gate``."""
+``kubelab gate``.
+
+A print() to stdout here is a command's result, for a script to read (image references, the lab's
+image options, the cluster's status, the kubeconfig path); progress and errors go through
+kubelab.console.say, errors to stderr."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from kubelab.console import say
 from kubelab.errors import KubelabError
 from kubelab.releases import DEFAULT, DEFAULT_PROXY_MODE, PROXY_MODES, supported
 from kubelab.signals import sigterm_as_interrupt
@@ -116,10 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             return _gate(args)
         return _local(args)
     except KubelabError as exc:
-        print(f"kubelab: {exc}", file=sys.stderr)
+        say(f"kubelab: {exc}", sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("kubelab: interrupted", file=sys.stderr)
+        say("kubelab: interrupted", sys.stderr)
         return 130
 
 
