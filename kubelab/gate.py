@@ -37,6 +37,7 @@ from kubelab.gatereport import (
     outcomes,
     side_by_side,
 )
+from kubelab.names import CLUSTER_NAME
 from kubelab.paths import source_dir
 
 # The plugin's shield for the end of a run, reused (the same message, the same handling).
@@ -308,7 +309,7 @@ def _kind_host(gate: GatePlan) -> Host:
             if engine.started_here:
                 engine.stop()
         return (
-            [f"kind cluster {nodes.CLUSTER_NAME} was left behind ({', '.join(left)}): deleted"]
+            [f"kind cluster {CLUSTER_NAME} was left behind ({', '.join(left)}): deleted"]
             if left
             else []
         )

@@ -14,7 +14,7 @@ from kubelab import releases
 from kubelab.build import Binaries
 from kubelab.cluster.local import cleanup, components, configs, containerd, files, netns, plan, proc
 from kubelab.errors import EnvironmentProblem, UsageError
-from kubelab.waits import MEDIUM, SHORT
+from kubelab.waits import ATTEMPT, MEDIUM, SHORT
 
 if TYPE_CHECKING:
     from kubelab.cluster.local.cluster import LocalCluster
@@ -120,7 +120,7 @@ def wait_for_health(cluster: LocalCluster, node_name: str, component: str) -> No
     def answer() -> str:
         try:
             return cluster.run_on_node(
-                node.name, ["curl", "-sk", "--max-time", "2", url], timeout=5
+                node.name, ["curl", "-sk", "--max-time", "2", url], timeout=ATTEMPT
             ).strip()
         except EnvironmentProblem as exc:
             return str(exc)

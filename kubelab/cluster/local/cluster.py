@@ -29,6 +29,7 @@ from kubelab.cluster.local.supervise import Supervisor
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.locks import file_lock
+from kubelab.names import CLUSTER_NAME
 from kubelab.transient import is_transient
 from kubelab.waits import SHORT, wait_until
 
@@ -43,7 +44,7 @@ class LocalCluster:
 
     def __init__(
         self,
-        name: str = "kubelab",
+        name: str = CLUSTER_NAME,
         workers: int = 3,
         k8s_version: str | None = None,
         proxy_mode: str | None = None,
