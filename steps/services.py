@@ -22,7 +22,7 @@ def _(lab: Lab, name: str) -> None:
 
 @when(parsers.parse("I create the {name:w} Service"), target_fixture="created")
 def _(lab: Lab, name: str) -> float:
-    return lab.create_service(name)
+    return lab.start_service_and_note_when(name)
 
 
 @when("I ask the web pod for its page from its node", target_fixture="answers")
