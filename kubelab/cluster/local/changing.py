@@ -49,10 +49,8 @@ def restart_runtime(cluster: LocalCluster, node_name: str) -> None:
     record = cluster.processes.record(node, "containerd")
     if record is None:
         raise EnvironmentProblem(f"cluster {cluster.name} did not start {name}: is it up?")
-    argv = record["argv"]
-    assert isinstance(argv, list)
     proc.stop(cluster.layout.pids, [name])
-    proc.start(name, argv, Path(str(record["log"])), cluster.layout.pids)
+    proc.start(name, record["argv"], Path(record["log"]), cluster.layout.pids)
     cluster.processes.wait(
         lambda: containerd.answers(node),
         bool,

@@ -7,7 +7,6 @@ import functools
 import re
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from kubelab import commands, paths, releases
 from kubelab.build import ensure_binaries, ensure_runtime
@@ -32,9 +31,6 @@ from kubelab.locks import file_lock
 from kubelab.names import CLUSTER_NAME
 from kubelab.transient import is_transient
 from kubelab.waits import SHORT, wait_until
-
-if TYPE_CHECKING:
-    pass
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 
