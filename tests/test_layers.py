@@ -140,3 +140,15 @@ def test_no_import_runs_back_up() -> None:
 )
 def test_an_import_back_up_is_named(module: str, source: str) -> None:
     assert len(upward(module, source, "x.py")) == 1
+
+
+def test_only_the_adapter_imports_pytest_bdd() -> None:
+    """docs/design.md: of kubelab, only kubelab/plugin/bdd.py imports pytest-bdd."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {name}"
+        for module, path in _modules()
+        if module.startswith("kubelab.") and module != "kubelab.plugin.bdd"
+        for line, name in imports(path.read_text())
+        if name == "pytest_bdd" or name.startswith("pytest_bdd.")
+    ]
+    assert found == [], "\n".join(found)
