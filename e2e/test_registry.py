@@ -9,11 +9,8 @@ Boots a fresh local cluster (root, Linux) and removes it, and the registry, at t
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +21,7 @@ import pytest
 import requests
 from kubernetes import client, config
 
-from kubelab import hostpkgs
+from kubelab import commands, hostpkgs
 from kubelab.cluster.local import LocalCluster
 from kubelab.cluster.local.hostdeps import check_platform
 from kubelab.cluster.local.plan import GATEWAY
@@ -78,13 +75,7 @@ def registry(
         f"http: {{addr: '{address}'}}\n"
     )
     log = tmp / "registry.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            ["docker-registry", "serve", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server = commands.spawn(["docker-registry", "serve", str(config)], output=log)
     try:
         wait_until(
             lambda: _answers(address),
@@ -97,8 +88,7 @@ def registry(
         yield Registry(address, log)
     finally:
         cluster.forget_registry(address)
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        commands.kill_group(server, whole_group=True)
 
 
 def _answers(address: str) -> bool:
@@ -108,15 +98,24 @@ def _answers(address: str) -> bool:
         return False
 
 
-def run_lab(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class LabRun:
+    """A lab run's exit status and its output and errors, as they came."""
+
+    status: int
+    output: str
+
+
+def run_lab(cluster: LocalCluster, log: Path, *args: str) -> LabRun:
+    """The lab on ``cluster`` as an existing cluster, its output and errors into ``log``."""
     argv = [
         *(sys.executable, "-m", "pytest", "steps", "-p", "no:cacheprovider", "-v"),
         *("--cluster=existing", f"--kubeconfig={cluster.kubeconfig}"),
         *args,
     ]
-    return subprocess.run(
-        argv, cwd=ROOT, capture_output=True, text=True, timeout=LAB_TIMEOUT, check=False
-    )
+    with log.open("w") as out:
+        status = commands.run_child(argv, timeout=LAB_TIMEOUT, cwd=ROOT, stdout=out)
+    return LabRun(status, log.read_text())
 
 
 def pull_events(cluster: LocalCluster, address: str) -> list[str]:
@@ -157,9 +156,15 @@ def test_the_whole_lab_passes_with_every_node_pulling_from_the_registry(
     workers = [n.name for n in cluster.nodes() if not n.control_plane]
     before = {w: [i for i in cluster.node_images(w) if i in images] for w in workers}
     assert before == {w: [] for w in workers}, f"images already on the nodes: {before}"
-    result = run_lab(cluster, *pushed, "--keep-namespace=always", f"--reports-dir={tmp_path}")
-    print("\n".join(result.stdout.splitlines()[-3:]))
-    assert result.returncode == 0, closing_line(result.stdout + result.stderr)
+    result = run_lab(
+        cluster,
+        tmp_path / "lab.log",
+        *pushed,
+        "--keep-namespace=always",
+        f"--reports-dir={tmp_path / 'reports'}",
+    )
+    print("\n".join(result.output.splitlines()[-3:]))
+    assert result.status == 0, closing_line(result.output)
     for line in pull_events(cluster, registry.address):
         print(line)
     pulled = {w: sorted(set(cluster.node_images(w)) & set(images)) for w in workers}
@@ -177,13 +182,21 @@ def test_an_image_missing_from_the_registry_fails_the_step_at_once(
     options = [*pushed]
     options[options.index("--web-image") + 1] = missing
     started = time.monotonic()
-    result = run_lab(cluster, *options, "-m", "pods", "-x", f"--reports-dir={tmp_path}")
+    result = run_lab(
+        cluster,
+        tmp_path / "lab.log",
+        *options,
+        "-m",
+        "pods",
+        "-x",
+        f"--reports-dir={tmp_path / 'reports'}",
+    )
     elapsed = time.monotonic() - started
-    output = result.stdout + result.stderr
+    output = result.output
     found = re.search(
         rf"image {re.escape(missing)} of pod web cannot be found on node \S+ \(\w+", output
     )
-    assert result.returncode != 0, closing_line(output)
+    assert result.status != 0, closing_line(output)
     assert found, closing_line(output)
     print(f"{found.group(0)}...) after {elapsed:.0f} s")
     assert "ErrImagePull" in found.group(0) or "ImagePullBackOff" in found.group(0)

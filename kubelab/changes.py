@@ -21,15 +21,12 @@ from kubelab.change import ChangeRun, Progress
 from kubelab.cluster.base import Provider
 from kubelab.cluster.local import changing
 from kubelab.errors import EnvironmentProblem, NotSupported, UsageError
-from kubelab.waits import MEDIUM, SHORT, wait_until
+from kubelab.waits import CHANGE, MEDIUM, SHORT, wait_until
 
 if TYPE_CHECKING:
     from kubelab.client import Kube
     from kubelab.cluster.local import LocalCluster
 
-# --change-timeout's default (the README names it): an upgrade script may take minutes. Not a
-# tier: it bounds the user's command, not a wait of kubelab's own.
-DEFAULT_TIMEOUT = 600.0
 OUTPUT_TAIL = 5  # lines of a failed command's output its error shows
 STOP_GRACE = 5.0  # an interrupted command's time to end on SIGTERM before SIGKILL
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")  # a shell variable set before a command
@@ -76,7 +73,7 @@ class CommandChange:
     command: str
     kubeconfig: Path
     namespace: str
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = CHANGE
     output: str = ""
     status: int | None = None  # None: it did not finish
     description: str = field(init=False)

@@ -1,5 +1,9 @@
 """The ``kubelab`` command: ``kubelab local up|down|status|kubeconfig``, ``kubelab images build|push``,
-``kubelab gate``."""
+``kubelab gate``.
+
+A print() to stdout here is a command's result, for a script to read (image references, the lab's
+image options, the cluster's status, the kubeconfig path); progress and errors go through
+kubelab.console.say, errors to stderr."""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ import signal
 import sys
 from pathlib import Path
 
+from kubelab.console import say
 from kubelab.errors import KubelabError
+from kubelab.names import CLUSTER_NAME
 from kubelab.releases import DEFAULT, DEFAULT_PROXY_MODE, PROXY_MODES, supported
 from kubelab.signals import sigterm_as_interrupt
+from kubelab.waits import CHANGE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     ):
         actions.add_parser(name, help=text)
     for p in actions.choices.values():
-        p.add_argument("--name", default="kubelab", help="cluster name (default kubelab)")
+        p.add_argument(
+            "--name", default=CLUSTER_NAME, help=f"cluster name (default {CLUSTER_NAME})"
+        )
     images = sub.add_parser("images", help="the lab's images, built by buildah (root, Linux)")
     image_actions = images.add_subparsers(dest="action", required=True)
     image_actions.add_parser("build", help="build redis and web 1.0/2.0 (only what changed)")
@@ -89,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
         "--change-timeout",
         type=float,
         metavar="SECONDS",
-        help="existing: seconds the --change command may take before it is killed (default 600, "
-        "the change chapter's)",
+        help="existing: seconds the --change command may take before it is killed (default "
+        f"{CHANGE:g}, the change chapter's)",
     )
     gate.add_argument(
         "--reports-dir",
@@ -116,10 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             return _gate(args)
         return _local(args)
     except KubelabError as exc:
-        print(f"kubelab: {exc}", file=sys.stderr)
+        say(f"kubelab: {exc}", sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("kubelab: interrupted", file=sys.stderr)
+        say("kubelab: interrupted", sys.stderr)
         return 130
 
 

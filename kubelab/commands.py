@@ -2,7 +2,9 @@
 its output or raises an error of one line naming the command and the last lines it wrote to
 stderr; ``stream`` passes each line on as it comes (long builds) and kills the command's whole
 process group on a timeout or Ctrl-C; ``run_child`` runs a lab run, which cleans up when told
-to stop. ``spawn`` starts a long-lived one (a daemon, a log follower) and returns at once."""
+to stop. ``spawn`` starts a long-lived one (a daemon, a log follower) and returns at once.
+A failure is CommandFailed (CommandTimedOut when it ran out of time) whatever the helper: no
+caller needs subprocess's own exceptions."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from kubelab import signals
 from kubelab.errors import EnvironmentProblem
@@ -21,11 +23,17 @@ from kubelab.waits import LONG, SHORT
 
 
 class CommandFailed(EnvironmentProblem):
-    """A command exited non-zero or ran out of time; ``stderr`` is all it wrote there."""
+    """A command exited non-zero or ran out of time; ``stderr`` is all it wrote there (``stream``:
+    the last lines of its output and errors); ``status`` its exit status (None: it was stopped)."""
 
-    def __init__(self, message: str, stderr: str = "") -> None:
+    def __init__(self, message: str, stderr: str = "", status: int | None = None) -> None:
         super().__init__(message)
         self.stderr = stderr
+        self.status = status
+
+
+class CommandTimedOut(CommandFailed):
+    """A command did not finish within its timeout and was stopped."""
 
 
 def last_lines(text: str, count: int = 3) -> str:
@@ -64,21 +72,21 @@ def run(
     except subprocess.CalledProcessError as exc:
         said = exc.stderr or exc.stdout or ""
         raise CommandFailed(
-            f"{shown} failed with exit {exc.returncode}: {detail(said)}", said
+            f"{shown} failed with exit {exc.returncode}: {detail(said)}", said, exc.returncode
         ) from None
     except subprocess.TimeoutExpired:
-        raise CommandFailed(f"{shown} did not finish within {timeout:g} s") from None
+        raise CommandTimedOut(f"{shown} did not finish within {timeout:g} s") from None
     return done.stdout
 
 
 def query(argv: Sequence[str | Path], *, timeout: float = SHORT) -> str | None:
     """The stdout of a command whose failure is an answer (an image that is not there): None
-    when it exits non-zero. A timeout still raises CommandFailed."""
+    when it exits non-zero. A timeout still raises CommandTimedOut."""
     try:
         return run(argv, timeout=timeout)
-    except CommandFailed as exc:
-        if "did not finish within" in str(exc):
-            raise
+    except CommandTimedOut:
+        raise
+    except CommandFailed:
         return None
 
 
@@ -90,9 +98,9 @@ def stream(
     log_file: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> None:
-    """Run ``cmd``, passing each output line to ``on_line``; raise like ``check=True`` would.
+    """Run ``cmd``, passing each output line to ``on_line``; CommandFailed unless it exits 0.
 
-    The process is killed after ``timeout`` seconds (subprocess.TimeoutExpired is raised).
+    Its process group is killed after ``timeout`` seconds (CommandTimedOut).
     """
     proc = subprocess.Popen(
         list(cmd),
@@ -116,8 +124,7 @@ def stream(
     tail: list[str] = []
     log = log_file.open("w") if log_file else None
     try:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
+        for raw in cast(IO[str], proc.stdout):  # stdout=PIPE above
             line = raw.rstrip("\n")
             if log:
                 log.write(raw)
@@ -130,10 +137,11 @@ def stream(
             log.close()
         if proc.poll() is None:
             kill_group(proc)
+    shown, said = " ".join(cmd), "\n".join(tail)
     if timed_out.is_set():
-        raise subprocess.TimeoutExpired(list(cmd), timeout, output="\n".join(tail))
+        raise CommandTimedOut(f"{shown} did not finish within {timeout:g} s: killed", said)
     if code != 0:
-        raise subprocess.CalledProcessError(code, list(cmd), output="\n".join(tail))
+        raise CommandFailed(f"{shown} failed with exit {code}: {last_lines(said)}", said, code)
 
 
 def spawn(
@@ -191,7 +199,7 @@ def run_child(
     """Run a long child of kubelab's (a pytest run of the lab) to its exit status, in a process
     group of its own: a Ctrl-C in the terminal reaches kubelab alone, which tells the child to
     stop once (``stop_child``) and waits for its cleanup before raising; so does a timeout
-    (subprocess.TimeoutExpired). ``stdout`` takes its output and errors (default: the terminal)."""
+    (CommandTimedOut). ``stdout`` takes its output and errors (default: the terminal)."""
     child = subprocess.Popen(
         [str(arg) for arg in argv],
         cwd=cwd,
@@ -202,6 +210,10 @@ def run_child(
     )
     try:
         return child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_child(child)
+        shown = " ".join(map(str, argv))
+        raise CommandTimedOut(f"{shown} did not finish within {timeout:g} s: stopped") from None
     except BaseException:
         stop_child(child)
         raise

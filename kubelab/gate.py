@@ -16,7 +16,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -38,6 +37,7 @@ from kubelab.gatereport import (
     outcomes,
     side_by_side,
 )
+from kubelab.names import CLUSTER_NAME
 from kubelab.paths import source_dir
 
 # The plugin's shield for the end of a run, reused (the same message, the same handling).
@@ -99,7 +99,7 @@ def run_phase(gate: GatePlan, phase: str, reports: Path, extra: list[str]) -> Ph
     log = reports / f"{phase}.log"
     try:
         status = _run_logged(argv, log)
-    except subprocess.TimeoutExpired:
+    except commands.CommandTimedOut:
         raise EnvironmentProblem(
             f"the {phase} phase did not finish within {COLD:g} s: stopped (reports in "
             f"{reports / phase})"
@@ -309,7 +309,7 @@ def _kind_host(gate: GatePlan) -> Host:
             if engine.started_here:
                 engine.stop()
         return (
-            [f"kind cluster {nodes.CLUSTER_NAME} was left behind ({', '.join(left)}): deleted"]
+            [f"kind cluster {CLUSTER_NAME} was left behind ({', '.join(left)}): deleted"]
             if left
             else []
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,7 +50,7 @@ def install(packages: list[str], purpose: str) -> None:
                 on_line=lambda line: say(line, sys.stderr),
                 env=env,
             )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+    except commands.CommandFailed as exc:
         raise EnvironmentProblem(f"{command} failed ({exc}): run it by hand and retry") from None
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -102,7 +101,7 @@ def run_cell(version: str, mode: str, pytest_args: list[str]) -> Cell:
         started = time.monotonic()
         try:
             commands.run_child(argv, timeout=COLD, cwd=ROOT)
-        except subprocess.TimeoutExpired:  # the run was stopped: the cluster it booted may be left
+        except commands.CommandTimedOut:  # the run was stopped: the cluster it booted may be left
             seconds = time.monotonic() - started
             say(f"[matrix] Kubernetes {version}, {mode}: no end after {COLD:.0f} s")
             cluster = LocalCluster()
@@ -155,11 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         say(f"kubelab matrix: {exc}", sys.stderr)
         return 2
     if LocalCluster().has_processes():
-        say("kubelab: a local cluster is up: the matrix boots its own; run `kubelab local down`")
+        say(
+            "kubelab: a local cluster is up: the matrix boots its own; run `kubelab local down`",
+            sys.stderr,
+        )
         return 2
     with signals.sigterm_interrupts():  # a CI cancel stops the cell's run as Ctrl-C does
         cells = [run_cell(v, m, pytest_args) for v in versions for m in modes]
-    say(table(cells))
+    say(table(cells))  # the matrix's result, on stdout
     if args.k8s_version or args.proxy_mode or pytest_args:
         say(f"[matrix] a narrowed run: {MEASUREMENTS} is left as it is")
     else:

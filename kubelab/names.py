@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# The cluster kubelab creates, local or kind, unless given another name (its nodes are named after
+# it: kubelab-control-plane, kubelab-worker1, ...).
+CLUSTER_NAME = "kubelab"
+
 # The label on everything kubelab creates (namespaces, the local cluster's bootstrap objects).
 MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
 MANAGED_BY = {MANAGED_BY_KEY: "kubelab"}

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,7 +186,7 @@ def _run(n: int, pytest_args: list[str], reports: Path, keep: bool = True) -> Fa
     with log.open("w") as output:
         try:
             status = commands.run_child(command, timeout=COLD, cwd=ROOT, stdout=output)
-        except subprocess.TimeoutExpired:
+        except commands.CommandTimedOut:
             return Failure("", f"the run did not end within {COLD:.0f} s", KUBELAB)
     return first_failure(junit, log.read_text()) if status else None
 

@@ -26,6 +26,12 @@ LONG = (
 BUILD = 900.0  # one build or download step: apt, debootstrap, an image build, a module download
 COLD = 3600.0  # compiling a release from cold, or a whole pytest run that may include it
 PROGRESS_EVERY = 10.0
+# One attempt of a check polled until it passes (a health check, ``ctr version``): an attempt that
+# hangs gives way to the next well before the wait around it ends.
+ATTEMPT = 5.0
+# --change-timeout's default (the README names it): an upgrade script may take minutes. Not a
+# tier: it bounds the user's own command, not a wait of kubelab's.
+CHANGE = 600.0
 
 
 def wait_until(

@@ -10,19 +10,15 @@ from kubelab.lab import Lab, PageSince
 from kubelab.plugin.ahead import given_ahead
 
 
-@given_ahead(
-    parsers.parse("the {name:w} Service exists"), lambda lab, name: lab.start_service(name)
-)
-@given_ahead(
-    parsers.parse("the {name:w} NodePort Service exists"), lambda lab, name: lab.start_service(name)
-)
+@given_ahead(parsers.parse("the {name:w} Service exists"), Lab.start_service)
+@given_ahead(parsers.parse("the {name:w} NodePort Service exists"), Lab.start_service)
 def _(lab: Lab, name: str) -> None:
     lab.start_service_and_wait_until_it_answers(name)
 
 
 @when(parsers.parse("I create the {name:w} Service"), target_fixture="created")
 def _(lab: Lab, name: str) -> float:
-    return lab.create_service(name)
+    return lab.start_service_and_note_when(name)
 
 
 @when("I ask the web pod for its page from its node", target_fixture="answers")

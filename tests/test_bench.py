@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from kubelab import bench
 from kubelab.bench import (
+    NotPassed,
     Run,
     busy_seconds,
     measurements,
@@ -19,6 +21,7 @@ from kubelab.bench import (
     rollout_lines,
     run_to_pass,
 )
+from kubelab.build import Binaries
 from kubelab.cluster.local import LocalCluster
 
 
@@ -92,8 +95,65 @@ def test_a_new_run_keeps_the_figures_measured_by_other_means() -> None:
     assert measurements(_run(), text) == text
 
 
-def test_a_timed_run_that_fails_raises_like_check_true_and_one_that_passes_gets_its_env() -> None:
-    with pytest.raises(subprocess.CalledProcessError) as info:
+def test_a_timed_run_that_fails_is_not_passed_and_one_that_passes_gets_its_env() -> None:
+    with pytest.raises(NotPassed) as info:
         run_to_pass(["sh", "-c", "exit 3"])
-    assert info.value.returncode == 3
+    assert info.value.status == 3
     run_to_pass(["sh", "-c", 'test "$PASS" = yes'], {**os.environ, "PASS": "yes"})
+
+
+class StandInBuilds:
+    """Stands in for kubelab.build: records what the bench asks to build, builds nothing."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.binaries: list[tuple[Path, tuple[str, ...]]] = []
+        self.runtimes: list[Path] = []
+        monkeypatch.setattr(bench, "ensure_binaries", self.ensure_binaries)
+        monkeypatch.setattr(bench, "ensure_runtime", self.ensure_runtime)
+
+    def ensure_binaries(self, cache: Path, extra: tuple[str, ...] = ()) -> Binaries:
+        self.binaries.append((cache, extra))
+        return Binaries(cache / "k8s" / "bin")
+
+    def ensure_runtime(self, cache: Path) -> None:
+        self.runtimes.append(cache)
+
+
+class NoCluster:
+    """Stands in for LocalCluster: none is up, and none may be booted."""
+
+    def has_processes(self) -> bool:
+        return False
+
+    def up(self) -> None:
+        raise AssertionError("the bench booted a cluster without kubectl for its script")
+
+    down = up
+
+
+def test_the_bench_builds_the_scripts_kubectl(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clean machine has no kubectl: the bench asks for it (the local cluster never does)."""
+    builds = StandInBuilds(monkeypatch)
+    monkeypatch.setattr(bench, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(bench, "LocalCluster", NoCluster)
+    assert bench.main([]) == 1  # the stand-in built nothing
+    assert builds.binaries == [(tmp_path, ("kubectl",))]
+    assert builds.runtimes == [tmp_path]
+    assert f"needs kubectl at {tmp_path / 'k8s' / 'bin' / 'kubectl'}" in capsys.readouterr().err
+
+
+def test_a_cold_build_builds_the_runtime_too_with_empty_go_caches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    builds = StandInBuilds(monkeypatch)
+    caches: list[str] = []
+    monkeypatch.setattr(bench, "ensure_runtime", lambda cache: caches.append(os.environ["GOCACHE"]))
+    monkeypatch.delenv("GOCACHE", raising=False)
+    bench._cold_build()
+    ((cache, extra),) = builds.binaries
+    assert extra == ("kubectl",)
+    assert caches == [str(cache.parent / "go-build")]  # containerd and runc, from empty caches
+    assert not cache.parent.exists()
+    assert "GOCACHE" not in os.environ

@@ -11,11 +11,40 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Top to bottom; a module may import from its own layer and the layers below it.
 LAYERS = {
-    "entry points": ("steps", "kubelab.plugin", "kubelab.cli", "kubelab.bench"),
-    "the lab": ("kubelab.lab", "kubelab.rollout", "kubelab.podwatch", "kubelab.traffic"),
+    "entry points": (
+        "steps",
+        "kubelab.plugin",
+        "kubelab.cli",
+        "kubelab.bench",
+        "kubelab.gate",
+        "kubelab.gateplan",
+        "kubelab.gatereport",
+        "kubelab.matrix",
+        "kubelab.soak",
+    ),
+    "the runs' reports": ("kubelab.report", "kubelab.browser"),
+    "the lab": (
+        "kubelab.lab",
+        "kubelab.rollout",
+        "kubelab.podwatch",
+        "kubelab.traffic",
+        "kubelab.timeline",
+        "kubelab.manifests",
+        "kubelab.checks",
+        "kubelab.causes",
+        "kubelab.probes",
+        "kubelab.clusterdns",
+        "kubelab.drain",
+        # The change chapter's changes (they act on a provider's cluster, so sit above providers).
+        "kubelab.change",
+        "kubelab.changes",
+        "kubelab.containers",
+        "kubelab.upgrade",
+    ),
     "providers": ("kubelab.cluster",),
     "what providers put on nodes": ("kubelab.images", "kubelab.build"),
     "foundations": (
+        "kubelab.__init__",
         "kubelab.commands",
         "kubelab.console",
         "kubelab.diagnostics",
@@ -25,11 +54,25 @@ LAYERS = {
         "kubelab.client",
         "kubelab.states",
         "kubelab.waits",
+        "kubelab.watching",
+        "kubelab.transient",
+        "kubelab.evidence",
+        "kubelab.http",
+        "kubelab.paths",
+        "kubelab.releases",
+        "kubelab.signals",
+        "kubelab.locks",
+        "kubelab.mounts",
+        "kubelab.hostpkgs",
+        "kubelab.isolation",
+        "kubelab.shares",
     ),
 }
 
 
 def _layer(module: str) -> int | None:
+    if module == "kubelab":  # the package's own __init__ (an import of kubelab itself)
+        module = "kubelab.__init__"
     for depth, prefixes in enumerate(LAYERS.values()):
         if any(module == p or module.startswith(p + ".") for p in prefixes):
             return depth
@@ -68,6 +111,12 @@ def upward(module: str, source: str, where: str) -> list[str]:
     ]
 
 
+def test_every_module_has_a_layer() -> None:
+    """A module with no layer would have its imports go unchecked."""
+    unlayered = [module for module, _ in _modules() if _layer(module) is None]
+    assert unlayered == [], f"no layer in LAYERS for: {', '.join(unlayered)}"
+
+
 def test_no_import_runs_back_up() -> None:
     problems = [
         p
@@ -84,7 +133,22 @@ def test_no_import_runs_back_up() -> None:
         ("kubelab.cluster.base", "from kubelab.lab import Lab"),
         ("kubelab.images.lab", "from kubelab.cluster.base import Images"),
         ("kubelab.diagnostics", "def f():\n    from kubelab.cluster.base import Provider"),
+        ("kubelab.upgrade", "from kubelab.gate import run"),
+        ("kubelab.evidence", "import kubelab.checks"),
+        ("kubelab.report", "from kubelab.plugin.options import value"),
     ],
 )
 def test_an_import_back_up_is_named(module: str, source: str) -> None:
     assert len(upward(module, source, "x.py")) == 1
+
+
+def test_only_the_adapter_imports_pytest_bdd() -> None:
+    """docs/design.md: of kubelab, only kubelab/plugin/bdd.py imports pytest-bdd."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {name}"
+        for module, path in _modules()
+        if module.startswith("kubelab.") and module != "kubelab.plugin.bdd"
+        for line, name in imports(path.read_text())
+        if name == "pytest_bdd" or name.startswith("pytest_bdd.")
+    ]
+    assert found == [], "\n".join(found)

@@ -204,3 +204,9 @@ def test_a_go_newer_than_any_toolchain_here_is_one_line(
         "go build of coredns failed with exit 1: "
         "go: go.mod requires go >= 99.0 (running go 1.26.8; GOTOOLCHAIN=local)"
     )
+
+
+def test_every_wrapper_module_has_one_go_directive_and_requires_one_module() -> None:
+    assert go.wrapper_go_mod("runc", "github.com/opencontainers/runc v1.4.4") == (
+        "module kubelab.local/runc\n\ngo 1.24\n\nrequire github.com/opencontainers/runc v1.4.4\n"
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import subprocess
 from pathlib import Path
 from typing import ClassVar
 
@@ -62,7 +61,7 @@ class StandInCluster:
 
 def test_a_cell_that_times_out_is_failed_and_its_cluster_taken_down(monkeypatch) -> None:
     def no_end(argv: list[str], **kwargs: object) -> None:  # a stand-in run that never ends
-        raise subprocess.TimeoutExpired(argv, kwargs["timeout"])  # type: ignore[arg-type]
+        raise matrix.commands.CommandTimedOut(f"{argv} did not finish")
 
     monkeypatch.setattr(matrix.commands, "run_child", no_end)
     monkeypatch.setattr(matrix, "LocalCluster", StandInCluster)

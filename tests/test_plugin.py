@@ -146,6 +146,44 @@ def test_the_teardowns_progress_starts_a_line_of_its_own(pytester, verbosity):
     result.stdout.fnmatch_lines(["*[[]100%]", "[[]stand-in] keeping cluster lab"], consecutive=True)
 
 
+KEEPS = """\
+import pytest
+
+import kubelab.plugin.namespaces as namespaces
+
+
+class Namespace:
+    name = "lab-kept"
+
+    def request_deletion(self):
+        raise AssertionError("the kept namespace was deleted")
+
+
+def new_namespace(config, kube):  # stands in for kubelab's (no cluster here)
+    config.stash.setdefault(namespaces.CREATED, []).append(Namespace.name)
+    return Namespace()
+
+
+namespaces._new_namespace = new_namespace
+
+
+@pytest.fixture
+def kube():
+    return None
+"""
+
+
+def test_a_kept_namespace_is_named_on_a_passing_run(pytester):
+    """--keep-namespace keeps a passing scenario's namespace and says so past pytest's capture."""
+    pytester.makeconftest(KEEPS)
+    pytester.makepyfile(test_kept="def test_one(namespace):\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "--cluster=existing", "--kubeconfig=/nonexistent", "--keep-namespace=always"
+    )
+    result.assert_outcomes(passed=1)
+    result.stderr.fnmatch_lines(["kubelab: keeping namespace lab-kept (--keep-namespace=always)"])
+
+
 @pytest.mark.parametrize(
     ("signum", "close_stdout"),
     [(signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGTERM, True), (None, True)],

@@ -18,8 +18,18 @@ from kubelab.waits import BUILD, COLD
 # The one newer toolchain the Go module proxy serves here: taken when a module's go.mod asks for
 # a newer Go than the machine's (the go command downloads it like a module).
 NEWER_TOOLCHAIN = "go1.27.3"
+# The go directive of the wrapper modules kubelab writes to build another module's commands (each
+# required module's own go.mod may ask for more: the build then takes NEWER_TOOLCHAIN and says so,
+# see run_go_any_toolchain).
+WRAPPER_GO = "1.24"
 # What go says when a module needs a newer Go than GOTOOLCHAIN=local has.
 _NEEDS_NEWER_GO = re.compile(r"requires go >= (\S+) \(running go")
+
+
+def wrapper_go_mod(name: str, requirement: str) -> str:
+    """The go.mod of ``kubelab.local/NAME``, a module that requires ``requirement`` (``PATH
+    vVERSION``) to build that module's commands."""
+    return f"module kubelab.local/{name}\n\ngo {WRAPPER_GO}\n\nrequire {requirement}\n"
 
 
 def go() -> str:

@@ -27,9 +27,6 @@ KUBE_BINARIES = (
 ALL_BINARIES = (*KUBE_BINARIES, "etcd", "coredns")
 # Built only for kind's node image (kubeadm bootstraps its nodes, kubectl applies its add-ons).
 KIND_EXTRA_BINARIES = ("kubeadm", "kubectl")
-# The go directive of the etcd and CoreDNS wrapper modules (each module's own go.mod may ask for
-# more: the build then takes go.NEWER_TOOLCHAIN and says so, see go.run_go_any_toolchain).
-WRAPPER_GO = "1.24"
 
 _STAGING_RE = re.compile(r"^\s*(?:replace\s+)?(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", re.M)
 
@@ -157,7 +154,7 @@ def _prepare_kubernetes(root: Path, version: str) -> Path:
     go.write_module(
         src,
         kubernetes_wrapper_go_mod(
-            version, staging, go_directive.group(1) if go_directive else WRAPPER_GO
+            version, staging, go_directive.group(1) if go_directive else go.WRAPPER_GO
         ),
     )
     return src
@@ -208,8 +205,7 @@ def ensure_binaries(
         if name in missing:
             requirement, ldflags = _wrapper(name, chosen)
             src = root / "src" / name
-            go_mod = f"module kubelab.local/{name}\n\ngo {WRAPPER_GO}\n\nrequire {requirement}\n"
-            go.write_module(src, go_mod, f"{name}_main.go")
+            go.write_module(src, go.wrapper_go_mod(name, requirement), f"{name}_main.go")
             go.build([name], src, ["."], bins.bin_dir, ldflags)
     for name in missing:
         if not _is_built(bins, name, chosen, stamps):

@@ -15,7 +15,6 @@ from kubelab.console import say
 CONTAINERD_VERSION = "2.3.7"
 RUNC_VERSION = "1.4.4"
 CONTAINERD_COMMANDS = ("containerd", "containerd-shim-runc-v2", "ctr")
-RUNTIME_GO = "1.24"
 # Bumped when how they are built changes (2: runc with seccomp, which the kubelet's
 # RuntimeDefault profile and containerd's pod sandboxes need).
 RECIPE = "2"
@@ -58,9 +57,7 @@ def ensure_runtime(cache: Path) -> Runtime:
     if containerd:
         module = "github.com/containerd/containerd/v2"
         go.write_module(
-            src / "containerd",
-            f"module kubelab.local/containerd\n\ngo {RUNTIME_GO}\n\n"
-            f"require {module} v{CONTAINERD_VERSION}\n",
+            src / "containerd", go.wrapper_go_mod("containerd", f"{module} v{CONTAINERD_VERSION}")
         )
         ldflags = (
             f"-s -w -X {module}/version.Version=v{CONTAINERD_VERSION} "
@@ -70,10 +67,7 @@ def ensure_runtime(cache: Path) -> Runtime:
         go.build(containerd, src / "containerd", packages, runtime.bin_dir, ldflags)
     if "runc" in missing:
         module = "github.com/opencontainers/runc"
-        go.write_module(
-            src / "runc",
-            f"module kubelab.local/runc\n\ngo {RUNTIME_GO}\n\nrequire {module} v{RUNC_VERSION}\n",
-        )
+        go.write_module(src / "runc", go.wrapper_go_mod("runc", f"{module} v{RUNC_VERSION}"))
         # runc needs cgo (its nsenter is C) and libseccomp; linked statically so that it runs
         # in any root filesystem (kind's node image) as well as on the host.
         if not list(Path("/usr/lib").glob("*/libseccomp.a")) or shutil.which("pkg-config") is None:

@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import re
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -173,12 +172,12 @@ class Buildah:
 
         try:
             commands.stream(argv, timeout=timeout, on_line=on_line)
-        except subprocess.CalledProcessError:
-            raise BuildError(build_failure(dockerfile, lines)) from None
-        except subprocess.TimeoutExpired:
+        except commands.CommandTimedOut:
             raise BuildError(
                 f"{dockerfile}: building {tag} did not finish within {timeout:.0f} s"
             ) from None
+        except commands.CommandFailed:
+            raise BuildError(build_failure(dockerfile, lines)) from None
         image = self.image_id(tag)
         if image is None:
             raise KubelabError(f"buildah built {tag} but the store does not have it")

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 from kubelab import commands
 from kubelab.errors import UsageError
@@ -128,8 +129,7 @@ def export_lab_images(app_dir: Path, cache_dir: Path, fmt: str = "oci-archive") 
     out = cache_dir / "images" / "archives"
     archives: dict[str, Path] = {}
     for ref in refs:
-        image = builder.image_id(ref)
-        assert image is not None
+        image = cast(str, builder.image_id(ref))  # built, or found current, just above
         name = ref.rsplit("/", 1)[-1].replace(":", "-")
         suffix = ".oci.tar" if fmt == "oci-archive" else ".docker.tar"
         archive = out / f"{name}-{image[:16]}{suffix}"

@@ -59,9 +59,9 @@ class Lab:
         """Create the lab's ``redis`` or ``web`` Service unless it exists (returns at once)."""
         objects.start_service(self.ns, self.images, name)
 
-    def create_service(self, name: str) -> float:
-        """Create the Service unless it exists; return the moment it existed (time.monotonic()),
-        from which ``ask_until_page_settles`` counts."""
+    def start_service_and_note_when(self, name: str) -> float:
+        """Create the Service unless it exists (returns at once); the moment it existed
+        (time.monotonic()), from which ``ask_until_page_settles`` counts."""
         self.start_service(name)
         return time.monotonic()
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import pytest
 
-from kubelab.plugin import namespaces
+from kubelab.plugin import bdd, namespaces
 from kubelab.plugin.bdd import arguments, scenario_of
 
 if TYPE_CHECKING:
@@ -49,10 +49,8 @@ def given_ahead(
 ) -> Callable[[Callable[P, T]], Callable[P, T]]:
     """A Given step with ``parser``'s text whose state ``start(lab, **arguments)`` starts before
     the scenario runs (and while the one before it runs); the step itself waits for it."""
-    from pytest_bdd import given  # step modules import pytest-bdd; kubelab's plugin need not
-
     STARTS.append((parser, start))
-    return given(parser, target_fixture=target_fixture)
+    return bdd.given(parser, target_fixture=target_fixture)
 
 
 def remember_next(item: pytest.Item, nextitem: pytest.Item | None) -> None:

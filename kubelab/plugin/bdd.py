@@ -1,10 +1,12 @@
-"""The one adapter for pytest-bdd's internals: the scenario an item runs, and the record of a
-scenario a report carries. Nothing else in kubelab's plugin imports pytest-bdd, and this module
-imports it only when asked (the plugin loads also without kubelab's test extra)."""
+"""The one adapter for pytest-bdd: the scenario an item runs, the record of a scenario a report
+carries, and the Given steps ``given_ahead`` declares. Nothing else in kubelab's plugin imports
+pytest-bdd, and this module imports it only when asked (the plugin loads also without kubelab's
+test extra)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import pytest
 
@@ -14,6 +16,19 @@ if TYPE_CHECKING:
 
 # The parameter pytest-bdd gives every scenario's test function (its Examples row).
 EXAMPLE = "_pytest_bdd_example"
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def given(
+    parser: StepParser, target_fixture: str | None = None
+) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """pytest-bdd's ``given`` for a step with ``parser``'s text (the step module that applies it
+    gets the step, as with pytest-bdd's own)."""
+    from pytest_bdd import given as bdd_given  # step modules import pytest-bdd; the plugin need not
+
+    return bdd_given(parser, target_fixture=target_fixture)
 
 
 def is_scenario(item: pytest.Item) -> bool:

@@ -4,13 +4,16 @@ run's waited for at its end."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pytest
 
+from kubelab.console import say
 from kubelab.plugin.options import value
 
 if TYPE_CHECKING:
@@ -71,12 +74,22 @@ def scenario_namespace(request: pytest.FixtureRequest, kube: Kube) -> Iterator[L
     yield ns
     keep = value(request.config, "keep-namespace")
     if keep == "always" or (keep == "on-failure" and request.node.stash.get(FAILED, False)):
-        log.warning("keeping namespace %s", ns.name)
+        _say_past_capture(
+            request.config, f"kubelab: keeping namespace {name} (--keep-namespace={keep})"
+        )
         created.remove(name)
         return
     # Deleted in the background while the next scenario runs; the run waits for all of them
     # at its end, and fails if any is left.
     ns.request_deletion()
+
+
+def _say_past_capture(config: pytest.Config, line: str) -> None:
+    """say() ``line`` on stderr now, past pytest's capture of the test's output (shown only when
+    the test fails): it is meant for a passing run too."""
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        say(line, sys.stderr)
 
 
 def created(config: pytest.Config) -> list[str]:

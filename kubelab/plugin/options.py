@@ -14,7 +14,7 @@ from kubelab.cluster.select import CHOICES, DEFAULT_IMAGES, Options
 from kubelab.errors import KubelabError
 from kubelab.images import Images
 from kubelab.paths import source_dir
-from kubelab.waits import MEDIUM
+from kubelab.waits import CHANGE, MEDIUM
 
 KEEP_CHOICES = ("never", "on-failure", "always")
 SENTINEL_CHOICES = ("auto", "yes", "no")
@@ -135,8 +135,9 @@ def _declared() -> list[tuple[str, dict[str, Any]]]:
             "change-timeout",
             {
                 "type": float,
-                "default": 600.0,
-                "help": "seconds the --change command may take before it is killed (default 600)",
+                "default": CHANGE,
+                "help": "seconds the --change command may take before it is killed (default "
+                f"{CHANGE:g})",
             },
         ),
     ]

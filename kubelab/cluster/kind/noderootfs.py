@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import time
 from importlib import resources
 from pathlib import Path
@@ -86,7 +85,9 @@ def debootstrap(root: Path, packages: tuple[str, ...], cache: Path, log: Path) -
             on_line=lambda line: None,
             log_file=log,
         )
-    except subprocess.CalledProcessError:
+    except commands.CommandTimedOut:
+        raise  # it says so itself
+    except commands.CommandFailed:
         raise EnvironmentProblem(f"debootstrap of the node image failed (log: {log})") from None
     finally:
         unmount_under(root)

@@ -11,10 +11,10 @@ import yaml
 
 from kubelab import commands
 from kubelab.errors import EnvironmentProblem
+from kubelab.names import CLUSTER_NAME
 from kubelab.releases import DEFAULT_PROXY_MODE
 from kubelab.waits import LONG
 
-CLUSTER_NAME = "kubelab"  # the kind cluster a run creates (kind names its nodes after it)
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind's label on each node container
 NETWORK = "kind"  # the Docker network kind puts every cluster's nodes on
 

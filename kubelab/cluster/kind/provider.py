@@ -16,17 +16,12 @@ from kubelab.cluster.base import Provider, node_command
 from kubelab.cluster.kind.config import kind_config, offline_corefile
 from kubelab.cluster.kind.engine import DockerEngine
 from kubelab.cluster.kind.nodelogs import entrypoint_lines, followed_node_logs
-from kubelab.cluster.kind.nodes import (
-    CLUSTER_NAME,
-    network_exists,
-    remove_network,
-    reuse_or_refuse,
-)
+from kubelab.cluster.kind.nodes import network_exists, remove_network, reuse_or_refuse
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, WaitTimeout
 from kubelab.images import Images
 from kubelab.images.lab import lab_images_for_nodes
-from kubelab.names import WEB_V1_IMAGE, WEB_V2_IMAGE
+from kubelab.names import CLUSTER_NAME, WEB_V1_IMAGE, WEB_V2_IMAGE
 from kubelab.namespace import LabNamespace
 from kubelab.paths import cache_dir
 from kubelab.states import is_ready, not_ready_reason, rollout_status
@@ -152,6 +147,8 @@ class KindProvider(Provider):
         try:
             with followed_node_logs(self.cluster_name, logs):
                 cluster.create(config_file=config_file)  # type: ignore[attr-defined]
+        # pytest-kind runs `kind create cluster` with subprocess.run(check=True) itself: this is
+        # its exception, not kubelab.commands' (which raises CommandFailed).
         except subprocess.CalledProcessError:
             modes = [
                 f"{f.stem}: {'; '.join(m for m in entrypoint_lines(f) if 'iptables' in m) or 'no iptables mode logged'}"

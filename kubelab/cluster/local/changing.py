@@ -14,7 +14,7 @@ from kubelab import releases
 from kubelab.build import Binaries
 from kubelab.cluster.local import cleanup, components, configs, containerd, files, netns, plan, proc
 from kubelab.errors import EnvironmentProblem, UsageError
-from kubelab.waits import MEDIUM, SHORT
+from kubelab.waits import ATTEMPT, MEDIUM, SHORT
 
 if TYPE_CHECKING:
     from kubelab.cluster.local.cluster import LocalCluster
@@ -49,10 +49,8 @@ def restart_runtime(cluster: LocalCluster, node_name: str) -> None:
     record = cluster.processes.record(node, "containerd")
     if record is None:
         raise EnvironmentProblem(f"cluster {cluster.name} did not start {name}: is it up?")
-    argv = record["argv"]
-    assert isinstance(argv, list)
     proc.stop(cluster.layout.pids, [name])
-    proc.start(name, argv, Path(str(record["log"])), cluster.layout.pids)
+    proc.start(name, record["argv"], Path(record["log"]), cluster.layout.pids)
     cluster.processes.wait(
         lambda: containerd.answers(node),
         bool,
@@ -120,7 +118,7 @@ def wait_for_health(cluster: LocalCluster, node_name: str, component: str) -> No
     def answer() -> str:
         try:
             return cluster.run_on_node(
-                node.name, ["curl", "-sk", "--max-time", "2", url], timeout=5
+                node.name, ["curl", "-sk", "--max-time", "2", url], timeout=ATTEMPT
             ).strip()
         except EnvironmentProblem as exc:
             return str(exc)

@@ -7,7 +7,6 @@ import functools
 import re
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from kubelab import commands, paths, releases
 from kubelab.build import ensure_binaries, ensure_runtime
@@ -29,11 +28,9 @@ from kubelab.cluster.local.supervise import Supervisor
 from kubelab.console import say
 from kubelab.errors import EnvironmentProblem, KubelabError, UsageError
 from kubelab.locks import file_lock
+from kubelab.names import CLUSTER_NAME
 from kubelab.transient import is_transient
 from kubelab.waits import SHORT, wait_until
-
-if TYPE_CHECKING:
-    pass
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 
@@ -43,7 +40,7 @@ class LocalCluster:
 
     def __init__(
         self,
-        name: str = "kubelab",
+        name: str = CLUSTER_NAME,
         workers: int = 3,
         k8s_version: str | None = None,
         proxy_mode: str | None = None,

@@ -15,7 +15,7 @@ from kubelab.build import Runtime
 from kubelab.build.runtime import runtime_dir
 from kubelab.cluster.local.plan import LocalNode
 from kubelab.errors import EnvironmentProblem
-from kubelab.waits import LONG
+from kubelab.waits import ATTEMPT, LONG
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,9 @@ def ctr(node: LocalNode) -> list[str]:
 
 
 def answers(node: LocalNode) -> bool:
-    """The node's containerd answers ``ctr version`` (within 5 s)."""
+    """The node's containerd answers ``ctr version`` (within 5 s, ATTEMPT)."""
     try:
-        commands.run([*ctr(node), "version"], timeout=5)
+        commands.run([*ctr(node), "version"], timeout=ATTEMPT)
     except EnvironmentProblem:
         return False
     return True

@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import yaml
 from cryptography import x509
@@ -101,8 +102,10 @@ def issue(
 ) -> CertKey:
     """A certificate signed by ``ca`` for a client (CN = user, O = groups) and/or a server (SANs)."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
-    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    # kubelab's own CA: its key is one of _new_key's.
+    ca_key = cast(
+        ec.EllipticCurvePrivateKey, serialization.load_pem_private_key(ca.key_pem, password=None)
+    )
     key = _new_key()
     now = datetime.datetime.now(datetime.UTC)
     usages = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []

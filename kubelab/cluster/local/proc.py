@@ -9,6 +9,7 @@ import shutil
 import signal
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypedDict, cast
 
 from kubelab import commands
 from kubelab.waits import SHORT, wait_until
@@ -16,6 +17,16 @@ from kubelab.waits import SHORT, wait_until
 # Not a tier: the grace a process gets after SIGTERM before SIGKILL (the wait after SIGKILL is
 # SHORT): a grace, like changes.STOP_GRACE, not a wait for work to finish.
 STOP_TIMEOUT = 10.0
+
+
+class Record(TypedDict):
+    """A process's pid file: its pid, its start time (which tells it from a later process given
+    the same pid), how it was started and where it logs."""
+
+    pid: int
+    start: str | None
+    argv: list[str]
+    log: str
 
 
 def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
@@ -41,7 +52,7 @@ def start(
     log.parent.mkdir(parents=True, exist_ok=True)
     pid_dir.mkdir(parents=True, exist_ok=True)
     child = commands.spawn(argv, output=log, env={**os.environ, **(env or {})})
-    record = {
+    record: Record = {
         "pid": child.pid,
         "start": _start_time(child.pid),
         "argv": list(argv),
@@ -51,9 +62,8 @@ def start(
     return child.pid
 
 
-def _alive(record: dict[str, object]) -> bool:
+def _alive(record: Record) -> bool:
     pid = record["pid"]
-    assert isinstance(pid, int)
     start_time = _start_time(pid)
     if start_time is None or start_time != record.get("start"):
         return False  # gone, or the pid was reused by another process
@@ -64,12 +74,12 @@ def _alive(record: dict[str, object]) -> bool:
     return state != "Z"
 
 
-def records(pid_dir: Path) -> dict[str, dict[str, object]]:
+def records(pid_dir: Path) -> dict[str, Record]:
     """The pid records of a cluster, by process name."""
     out = {}
     for path in sorted(pid_dir.glob("*.json")) if pid_dir.is_dir() else []:
         try:
-            out[path.stem] = json.loads(path.read_text())
+            out[path.stem] = cast(Record, json.loads(path.read_text()))  # written by start()
         except (OSError, ValueError):
             continue
     return out
@@ -98,7 +108,6 @@ def stop(pid_dir: Path, names: Sequence[str]) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for rec in targets.values():
             pid = rec["pid"]
-            assert isinstance(pid, int)
             for kill in (os.killpg, os.kill):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     kill(pid, sig)
@@ -154,7 +163,7 @@ def _zombie_free(pid: int) -> bool:
         return False
 
 
-def _reap_and_filter(targets: dict[str, dict[str, object]]) -> list[str]:
+def _reap_and_filter(targets: dict[str, Record]) -> list[str]:
     reap()
     return [name for name, rec in targets.items() if _alive(rec)]
 

@@ -43,7 +43,7 @@ class Supervisor:
             env,
         )
 
-    def record(self, node: LocalNode, component: str) -> dict[str, object] | None:
+    def record(self, node: LocalNode, component: str) -> proc.Record | None:
         """The pid record of ``component`` on ``node`` (None: kubelab did not start it)."""
         return proc.records(self.layout.pids).get(f"{node.short}-{component}")
 
@@ -77,13 +77,11 @@ class Supervisor:
         record = proc.records(self.layout.pids).get(name)
         if record is None or not name.endswith("-kubelet"):
             return False
-        log = Path(str(record["log"]))
+        log = Path(record["log"])
         text = log.read_text(errors="replace") if log.exists() else ""
         last_lines = "\n".join(text.splitlines()[-30:])
         if SOCKET_RACE not in last_lines or text.count(SOCKET_RACE) > SOCKET_RACE_RESTARTS:
             return False
         say(f"[up] {name} lost the race for the kubelet's device-plugin socket; starting it again")
-        argv = record["argv"]
-        assert isinstance(argv, list)
-        proc.start(name, argv, log, self.layout.pids)
+        proc.start(name, record["argv"], log, self.layout.pids)
         return True
