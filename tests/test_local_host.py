@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from kubelab import commands
 from kubelab.cluster.local import hostdeps, proc
 from kubelab.errors import EnvironmentProblem
 from kubelab.hostpkgs import install
+from kubelab.waits import wait_until
 
 
 def test_missing_programs_map_to_debian_packages(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,6 +60,53 @@ def test_started_processes_are_recorded_and_stopped(tmp_path: Path) -> None:
     proc.stop(tmp_path / "pids", ["w1-sleeper"])
     assert proc.records(tmp_path / "pids") == {}
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+# A process whose first thread exits while another still holds a listening port (and ignores
+# SIGTERM, as a thread still tearing the process down does not answer it): what a Go component's
+# exit looks like for a moment, its first thread a zombie, its port not yet closed.
+FIRST_THREAD_GONE = """
+import ctypes, signal, socket, threading, time
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+held = socket.socket()
+held.bind(("127.0.0.1", 0))
+held.listen()
+print(held.getsockname()[1], flush=True)
+threading.Thread(target=time.sleep, args=(3600,)).start()
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def _bind(port: int) -> None:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+
+
+def test_a_process_is_stopped_only_once_every_thread_has_exited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replacement started on the same port must find it free once stop returns."""
+    monkeypatch.setattr(proc, "STOP_TIMEOUT", 0.5)
+    log, pids = tmp_path / "held.log", tmp_path / "pids"
+    pid = proc.start("cp-held", [sys.executable, "-c", FIRST_THREAD_GONE], log, pids)
+    try:
+        port = wait_until(log.read_text, str.strip, timeout=10, what="the port")
+        wait_until(
+            lambda: Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0],
+            lambda state: state == "Z",
+            timeout=10,
+            what="the first thread to exit",
+        )
+        with pytest.raises(OSError, match="Address already in use"):
+            _bind(int(port))
+        assert proc.dead(pids) == []
+        proc.stop(pids, ["cp-held"])
+        _bind(int(port))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_run_reports_the_failing_command() -> None:

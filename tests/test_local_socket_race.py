@@ -51,7 +51,7 @@ def test_a_kubelet_that_lost_the_socket_race_is_started_again(stand_in: LocalClu
     ("name", "says"),
     [
         ("w2-kubelet", 'E1201 "Failed to run kubelet" err="failed to load kubelet config file"'),
-        ("cp-kube-apiserver", 'E1206 "command failed" err="failed to load certificate"'),
+        ("cp-kube-apiserver", RACE_LINE),
     ],
 )
 def test_any_other_exit_is_a_failure(stand_in: LocalCluster, name: str, says: str) -> None:
@@ -64,20 +64,3 @@ def test_a_kubelet_that_keeps_losing_is_a_failure(stand_in: LocalCluster) -> Non
     for _ in range(supervise.SOCKET_RACE_RESTARTS + 1):
         _exited(stand_in, "w2-kubelet", RACE_LINE)
     assert not stand_in.processes.restart_race_loser("w2-kubelet")
-
-
-PORT_LINE = (
-    'E1206 15:09:23.222352 14914 run.go:72] "command failed" err="failed to create listener: '
-    "failed to listen on 172.30.0.10:6443: listen tcp 172.30.0.10:6443: bind: address already in use"
-    '"'
-)
-
-
-def test_a_component_whose_port_is_still_held_is_started_again(stand_in, monkeypatch) -> None:
-    monkeypatch.setattr(supervise, "PORT_RACE_PAUSE", 0.0)
-    first = _exited(stand_in, "cp-kube-apiserver", PORT_LINE)
-    assert stand_in.processes.restart_race_loser("cp-kube-apiserver")
-    assert _pid(stand_in, "cp-kube-apiserver") != first
-    for _ in range(supervise.PORT_RACE_RESTARTS):
-        _exited(stand_in, "cp-kube-apiserver", PORT_LINE)
-    assert not stand_in.processes.restart_race_loser("cp-kube-apiserver")  # held for good

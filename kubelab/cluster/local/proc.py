@@ -67,11 +67,26 @@ def _alive(record: Record) -> bool:
     start_time = _start_time(pid)
     if start_time is None or start_time != record.get("start"):
         return False  # gone, or the pid was reused by another process
+    return _running(pid)
+
+
+def _running(pid: int) -> bool:
+    """Whether any thread of ``pid`` is still running. Not the process's own state alone: when a
+    multi-threaded process exits, its first thread is a zombie at once while another thread
+    still tears down its memory and only then closes its files: its listening ports are still
+    held."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return False
-    return state != "Z"
+    for tid in tids:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def records(pid_dir: Path) -> dict[str, Record]:
@@ -156,13 +171,6 @@ def kill_pids(pids: Sequence[int]) -> None:
     )
 
 
-def _zombie_free(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _reap_and_filter(targets: dict[str, Record]) -> list[str]:
     reap()
     return [name for name, rec in targets.items() if _alive(rec)]
@@ -170,4 +178,4 @@ def _reap_and_filter(targets: dict[str, Record]) -> list[str]:
 
 def _reap_and_filter_pids(pids: Sequence[int]) -> list[int]:
     reap()
-    return [p for p in pids if _zombie_free(p)]
+    return [p for p in pids if _running(p)]

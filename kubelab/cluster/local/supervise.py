@@ -3,7 +3,6 @@ its log and pid record; waits that fail at once when one of them has died."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -23,12 +22,6 @@ POLL = 0.1
 # exits. Not a fault of the cluster: that kubelet is started again, at most this many times.
 SOCKET_RACE = "device-plugins/kubelet.sock: bind: address already in use"
 SOCKET_RACE_RESTARTS = 3
-# A component started again in place (an upgrade) may find its port still held for a moment by
-# the process it replaces (seen once, kube-apiserver at 172.30.0.10:6443, in about 20 upgrades):
-# it is started again, half a second apart, at most this many times.
-PORT_RACE = "bind: address already in use"
-PORT_RACE_RESTARTS = 20
-PORT_RACE_PAUSE = 0.5
 
 
 class Supervisor:
@@ -80,26 +73,15 @@ class Supervisor:
         return value  # type: ignore[return-value]
 
     def restart_race_loser(self, name: str) -> bool:
-        """Start a component again that exited having lost a race for what it listens on: a
-        kubelet the device-plugin socket, any component its port."""
+        """Start a kubelet again that exited having lost the device-plugin socket race."""
         record = proc.records(self.layout.pids).get(name)
-        if record is None:
+        if record is None or not name.endswith("-kubelet"):
             return False
         log = Path(record["log"])
         text = log.read_text(errors="replace") if log.exists() else ""
         last_lines = "\n".join(text.splitlines()[-30:])
-        if name.endswith("-kubelet") and SOCKET_RACE in last_lines:
-            if text.count(SOCKET_RACE) > SOCKET_RACE_RESTARTS:
-                return False
-            say(
-                f"[up] {name} lost the race for the kubelet's device-plugin socket; starting it again"
-            )
-        elif PORT_RACE in last_lines and text.count(PORT_RACE) <= PORT_RACE_RESTARTS:
-            say(
-                f"[up] {name}: its address is still held (by the process it replaces?); starting it again"
-            )
-            time.sleep(PORT_RACE_PAUSE)
-        else:
+        if SOCKET_RACE not in last_lines or text.count(SOCKET_RACE) > SOCKET_RACE_RESTARTS:
             return False
+        say(f"[up] {name} lost the race for the kubelet's device-plugin socket; starting it again")
         proc.start(name, record["argv"], log, self.layout.pids)
         return True
