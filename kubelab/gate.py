@@ -230,27 +230,32 @@ def run(gate: GatePlan, reports: Path, extra: list[str]) -> int:
 
 
 def passed(gate: GatePlan, results: list[PhaseResult], problems: list[str]) -> bool:
-    """Every phase ran and passed, the change phase's results show its change scenario passed,
-    and the gate's own end found nothing wrong."""
+    """Every phase ran and passed, each ran scenarios and the change phase's show its change
+    scenario passed, and the gate's own end found nothing wrong."""
     ran = len(results) == len(gate.phases) and all(r.status == 0 for r in results)
-    return ran and not problems and not change_unproven(gate, results)
+    return ran and not problems and not unproven(gate, results)
 
 
-def change_unproven(gate: GatePlan, results: list[PhaseResult]) -> str:
-    """Why the change phase's results do not show the change scenario passed, in one line ("":
-    they do, or the gate has no change phase, or it did not run): a phase can exit 0 having
-    run no change at all."""
-    ran = next((r for r in results if r.phase == "change"), None)
+def unproven(gate: GatePlan, results: list[PhaseResult]) -> list[str]:
+    """Why phases that exited 0 do not show what they were run for, one line each: a phase that
+    ran no scenario; a change phase that ran no change scenario, or whose change scenario did
+    not pass. A phase can exit 0 having run nothing (an option given after --, a conftest.py)."""
+    lines = [
+        f"the {r.phase} phase ran no scenario: nothing was gated there"
+        for r in results
+        if r.status == 0 and not r.outcomes
+    ]
+    ran = next((r for r in results if r.phase == "change" and r.outcomes), None)
     if gate.change_kind is None or ran is None:
-        return ""
+        return lines
     if ran.change is None:
-        return (
+        lines.append(
             f"the change phase ran no change scenario (none whose When is "
             f"{WHEN[gate.change_kind]!r}): the change was not gated"
         )
-    if ran.change.outcome != "passed":
-        return f"the change scenario {ran.change.scenario!r} {ran.change.outcome}"
-    return ""
+    elif ran.change.outcome != "passed":
+        lines.append(f"the change scenario {ran.change.scenario!r} {ran.change.outcome}")
+    return lines
 
 
 def _local_host(gate: GatePlan) -> Host:
@@ -324,8 +329,7 @@ def _summary(
     head = (
         f"# kubelab gate: {'passed' if ok else 'FAILED'} in {seconds:.0f} s\n\n{describe(gate)}\n"
     )
-    unproven = change_unproven(gate, results)
-    head += "".join(f"\n{p}\n" for p in [*problems, *([unproven] if unproven else [])])
+    head += "".join(f"\n{p}\n" for p in [*problems, *unproven(gate, results)])
     sections = [side_by_side(results) if results else "(no phase ran)", failures(results)]
     sections += [change_section(r.change) for r in results if r.change is not None]
     return head + "\n" + "\n\n".join(s for s in sections if s)

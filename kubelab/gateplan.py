@@ -28,10 +28,28 @@ _REPORTS = (
     "give --reports-dir before --"
 )
 _CLUSTER = "the gate sets each phase's cluster: give --cluster (and --kubeconfig) before --"
+_RUNS_NOTHING = "pytest would list or show rather than run: a phase would pass having run nothing"
+# pytest's options that make a run list or show instead of running its tests (and exit 0).
+RUNS_NOTHING = (
+    "--co",
+    "--collect-only",
+    "--collectonly",
+    "--setup-plan",
+    "--setup-only",
+    "--fixtures",
+    "--funcargs",
+    "--fixtures-per-test",
+    "--markers",
+    "--help",
+    "--version",
+    "-h",
+    "-V",
+)
 REFUSED_OPTIONS = {
     **dict.fromkeys(("-m", "-k", "--deselect", "--ignore", "--ignore-glob"), _SELECTS),
     **dict.fromkeys(("--reports-dir", "--junitxml", "--junit-xml"), _REPORTS),
     **dict.fromkeys(("--cucumberjson", "--cucumber-json", "--rootdir"), _REPORTS),
+    **dict.fromkeys(RUNS_NOTHING, _RUNS_NOTHING),
     "--kubeconfig": _CLUSTER,
     "--cluster-change": "the gate chooses the change: the upgrade on the local cluster, the "
     "--change command on an existing one",
@@ -52,7 +70,7 @@ LOCAL_REFUSED = {
     "--workers": "the local gate boots its cluster, with kubelab's default workers, before the "
     "first phase; every phase runs on it",
 }
-FLAGS = frozenset({"--keep-cluster", "@"})  # refused options that take no value
+FLAGS = frozenset({"--keep-cluster", "@", *RUNS_NOTHING})  # refused options that take no value
 # pytest's short options that take a value (-k EXPR, -mEXPR, -n 4, -rA, -W error, ...): in a
 # cluster of short options (-xvk EXPR) the rest of the word after one is its value.
 SHORT_WITH_VALUE = frozenset("kmpcorWn")
@@ -159,15 +177,15 @@ def refuse_extra(cluster: str, extra: Sequence[str]) -> None:
 
 def _option_name(word: str) -> str | None:
     """The option ``word`` names, as REFUSED_OPTIONS knows it: ``--opt`` for ``--opt=v``, ``-m``
-    for ``-mv`` or ``-xm`` (the first short option that takes a value, or None), ``@`` for an
-    argument file; None for a value or a path."""
+    for ``-mv`` or ``-xm`` (the first short option that takes a value or runs nothing, or
+    None), ``@`` for an argument file; None for a value or a path."""
     if word.startswith("@"):
         return "@"
     if word.startswith("--"):  # kubelab's --kubelab-NAME is its --NAME (kubelab.plugin.options)
         return "--" + word.split("=", 1)[0][2:].removeprefix("kubelab-")
     if not word.startswith("-") or word[1:2].isdigit():
         return None
-    taking = next((c for c in word[1:] if c in SHORT_WITH_VALUE), None)
+    taking = next((c for c in word[1:] if c in SHORT_WITH_VALUE or f"-{c}" in RUNS_NOTHING), None)
     return f"-{taking}" if taking else None
 
 

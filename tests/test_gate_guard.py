@@ -141,6 +141,7 @@ REPORTS = (
 )
 CLUSTER = "the gate sets each phase's cluster: give --cluster (and --kubeconfig) before --"
 CHANGE = "the gate runs the change: give --change (and --change-timeout) before --"
+NOTHING = "pytest would list or show rather than run: a phase would pass having run nothing"
 
 
 @pytest.mark.parametrize(
@@ -189,6 +190,13 @@ CHANGE = "the gate runs the change: give --change (and --change-timeout) before 
         (["--cucumberjson", "c.json"], f"--cucumberjson c.json after --: {REPORTS}"),
         (["--cucumber-json=c.json"], f"--cucumber-json=c.json after --: {REPORTS}"),
         (["--rootdir=/"], f"--rootdir=/ after --: {REPORTS}"),
+        (["--co", "steps"], f"--co after --: {NOTHING}"),
+        (["--collect-only"], f"--collect-only after --: {NOTHING}"),
+        (["--setup-plan"], f"--setup-plan after --: {NOTHING}"),
+        (["--fixtures", "-x"], f"--fixtures after --: {NOTHING}"),
+        (["--markers"], f"--markers after --: {NOTHING}"),
+        (["-xh"], f"-xh after --: {NOTHING}"),
+        (["--help"], f"--help after --: {NOTHING}"),
         (
             ["--keep-cluster", "-x"],
             (
@@ -371,6 +379,26 @@ def test_a_change_phase_that_ran_no_change_scenario_fails_the_gate_with_a_line_s
         " the change was not gated"
     )
     assert f"\n{line}\n" in text
+
+
+def test_a_phase_that_ran_no_scenario_fails_the_gate_though_it_exited_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_root_on_linux: None
+) -> None:
+    """As a phase run with an option that lists rather than runs would, or a conftest.py that
+    deselects everything: exit 0, no scenario."""
+
+    def run_phase(g: gateplan.GatePlan, phase: str, reports: Path, extra: list[str]) -> Any:
+        if phase != "before":
+            _write_phase(reports, phase, [_scenario(f"test_{phase}", "A lab scenario", "x")])
+        return gate.phase_result(phase, 0, 1.0, reports, "")
+
+    monkeypatch.setattr(gate, "run_phase", run_phase)
+    monkeypatch.setattr(gate, "_kind_host", lambda g: gate.Host())
+    assert gate.run(gateplan.plan("kind", OLD, NEW, None, None), tmp_path, []) == 1
+    text = (tmp_path / "gate.md").read_text()
+    assert text.startswith("# kubelab gate: FAILED in ")
+    assert "\nthe before phase ran no scenario: nothing was gated there\n" in text
+    assert "the after phase ran no scenario" not in text
 
 
 def test_a_change_phase_whose_change_scenario_did_not_pass_fails_the_gate_though_it_exited_0(
