@@ -6,13 +6,14 @@ test); the real reuse is shown by running the lab twice on one `kubelab local up
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import urllib3
 
 from kubelab import releases
-from kubelab.cluster.local import LocalCluster
+from kubelab.cluster.local import LocalCluster, proc
 from kubelab.cluster.local import cluster as cluster_module
 from kubelab.errors import EnvironmentProblem, UsageError
 
@@ -123,6 +124,7 @@ def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalCluster:
     monkeypatch.setattr(
         cluster_module.network, "node_netns_names", lambda name: [f"{name}-cp", f"{name}-w1"]
     )
+    monkeypatch.setattr(cluster_module.network, "other_clusters", lambda name: [])
 
     def no_teardown() -> None:
         raise AssertionError("another state directory's running cluster must never be torn down")
@@ -136,6 +138,23 @@ def test_a_cluster_started_with_another_state_directory_is_left_alone(
     elsewhere, monkeypatch, action
 ):
     monkeypatch.setattr(cluster_module.network, "netns_pids", lambda ns: [4242])
+    with pytest.raises(UsageError, match="was not started with this state directory"):
+        getattr(elsewhere, action)()
+
+
+@pytest.mark.parametrize("action", ["up", "down"])
+def test_stale_records_of_this_state_directory_do_not_hide_another_ones_cluster(
+    elsewhere, monkeypatch, action
+):
+    """This state directory's records are of processes long gone (e.g. before a reboot): the
+    processes in the namespaces are not its own."""
+    pids = elsewhere.layout.pids
+    pids.mkdir(parents=True)
+    (pids / "cp-kube-apiserver.json").write_text(
+        json.dumps({"pid": 4242, "start": "1", "argv": ["kube-apiserver"], "log": "x.log"})
+    )
+    assert proc.dead(pids) == ["cp-kube-apiserver"]
+    monkeypatch.setattr(cluster_module.network, "netns_pids", lambda ns: [4343])
     with pytest.raises(UsageError, match="was not started with this state directory"):
         getattr(elsewhere, action)()
 

@@ -333,4 +333,4 @@ def test_a_project_with_its_own_cluster_and_workers_options_keeps_them(tmp_path)
     # kubelab's own is still there, by its other name.
     refused = pytest_in(project, "--kubelab-cluster=nowhere")
     assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.stdout + refused.stderr
-    assert "--cluster=nowhere is not one of auto" in refused.stderr, refused.stderr
+    assert "--kubelab-cluster=nowhere is not one of auto" in refused.stderr, refused.stderr

@@ -181,6 +181,14 @@ def _common(name: str, attrs: dict[str, Any]) -> dict[str, Any]:
     return {"dest": dest(name), "metavar": name.upper().replace("-", "_"), **attrs}
 
 
+def _typed(config: pytest.Config, name: str) -> str:
+    """The name the command line gave kubelab's option by: ``--kubelab-NAME`` where it was
+    given so (``--NAME`` may be a project's own), else ``--NAME``."""
+    long = f"--kubelab-{name}"
+    given = config.invocation_params.args
+    return long if any(a == long or a.startswith(f"{long}=") for a in given) else f"--{name}"
+
+
 def check_options(config: pytest.Config) -> None:
     """Refuse, in one line naming the fix, an option kubelab cannot run with."""
     # Checked here rather than by argparse ``choices`` so the error is one line naming the fix.
@@ -193,7 +201,8 @@ def check_options(config: pytest.Config) -> None:
     for option, allowed in choices:
         if value(config, option) not in allowed:
             raise pytest.UsageError(
-                f"--{option}={value(config, option)} is not one of {', '.join(allowed)}"
+                f"{_typed(config, option)}={value(config, option)} is not one of "
+                f"{', '.join(allowed)}"
             )
     reports = value(config, "reports-dir")
     if reports is not None:

@@ -342,10 +342,11 @@ class LocalCluster:
 
     def _refuse_another_state_dirs(self) -> None:
         """Processes run in this cluster's node namespaces, yet this state directory started
-        none: a cluster of the same name started with another state directory, never taken
-        for leftovers (one line, nothing touched)."""
-        if proc.records(self.layout.pids):
-            return
+        none (it has no records, or only of processes that have exited): a cluster of the same
+        name started with another state directory, never taken for leftovers (one line, nothing
+        touched)."""
+        if len(proc.dead(self.layout.pids)) < len(proc.records(self.layout.pids)):
+            return  # this state directory's own processes run there
         busy = [ns for ns in network.node_netns_names(self.name) if network.netns_pids(ns)]
         if busy:
             raise UsageError(
