@@ -24,12 +24,11 @@ from kubelab.waits import LONG, SHORT
 
 class CommandFailed(EnvironmentProblem):
     """A command exited non-zero or ran out of time; ``stderr`` is all it wrote there (``stream``:
-    the last lines of its output and errors); ``status`` its exit status (None: it was stopped)."""
+    the last lines of its output and errors)."""
 
-    def __init__(self, message: str, stderr: str = "", status: int | None = None) -> None:
+    def __init__(self, message: str, stderr: str = "") -> None:
         super().__init__(message)
         self.stderr = stderr
-        self.status = status
 
 
 class CommandTimedOut(CommandFailed):
@@ -72,7 +71,7 @@ def run(
     except subprocess.CalledProcessError as exc:
         said = exc.stderr or exc.stdout or ""
         raise CommandFailed(
-            f"{shown} failed with exit {exc.returncode}: {detail(said)}", said, exc.returncode
+            f"{shown} failed with exit {exc.returncode}: {detail(said)}", said
         ) from None
     except subprocess.TimeoutExpired:
         raise CommandTimedOut(f"{shown} did not finish within {timeout:g} s") from None
@@ -141,7 +140,7 @@ def stream(
     if timed_out.is_set():
         raise CommandTimedOut(f"{shown} did not finish within {timeout:g} s: killed", said)
     if code != 0:
-        raise CommandFailed(f"{shown} failed with exit {code}: {last_lines(said)}", said, code)
+        raise CommandFailed(f"{shown} failed with exit {code}: {last_lines(said)}", said)
 
 
 def spawn(

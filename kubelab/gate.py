@@ -142,13 +142,16 @@ def _copy(fd: int, log: Path) -> None:
     end."""
     text = codecs.getincrementaldecoder("utf-8")(errors="replace")
     with os.fdopen(fd, "rb", buffering=0) as output, log.open("w") as kept:
-        while chunk := output.read(1 << 16):
-            piece = text.decode(chunk)
+        while True:
+            chunk = output.read(1 << 16)
+            piece = text.decode(chunk, final=not chunk)
             kept.write(piece)
             kept.flush()
             with contextlib.suppress(OSError, ValueError):
                 sys.stdout.write(piece)
                 sys.stdout.flush()
+            if not chunk:
+                return
 
 
 @dataclass(frozen=True)

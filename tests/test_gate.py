@@ -1069,3 +1069,12 @@ def test_gate_html_links_each_phase_and_shows_the_change(tmp_path: Path) -> None
     assert '<img src="change/change-kubelab-1.png"' in page
     assert "<script>" not in page  # text from the run is shown, never run
     assert "<img" not in gatereport.html("# kubelab gate", tmp_path, ["before"])  # no change ran
+
+
+def test_a_phase_output_ending_inside_a_character_is_kept_to_its_last_byte(tmp_path: Path) -> None:
+    """What a stopped phase printed last is what a reader looks for in its log."""
+    read, write = os.pipe()
+    os.write(write, "done: 3 passed \u2713".encode()[:-1])  # its last character cut short
+    os.close(write)
+    gate._copy(read, tmp_path / "before.log")
+    assert (tmp_path / "before.log").read_text() == "done: 3 passed \ufffd"

@@ -404,8 +404,13 @@ def test_node_entrypoint_waits_for_dockers_rules_and_logs_both_counts():
         "after waiting ${waited}x50 ms for Docker's DNS rules)" in patched
     )
     subprocess.run(["bash", "-n"], input=patched, text=True, check=True)
-    # Run: stand-ins for the iptables tools (Docker's rules there or not) and an instant sleep.
-    stand_ins = 'log_info() { echo "$*"; }\nlog_error() { echo "$*" >&2; }\nsleep() { :; }\n'
+    # Run: stand-ins for the iptables tools (Docker's rules there or not) and a sleep that
+    # moves bash's clock on a second at once (the wait is bounded by time).
+    stand_ins = (
+        'log_info() { echo "$*"; }\nlog_error() { echo "$*" >&2; }\n'
+        "slept=0\nsleep() { SECONDS=$((SECONDS + 1)); slept=$((slept + 1)); }\n"
+        "trap 'echo \"slept ${slept}\" >&2' EXIT\n"
+    )
     for rules, status, said in [
         ("-N DOCKER_OUTPUT", 0, "setting iptables to detected mode: nft"),
         ("", 1, "no Docker DNS rules (chain DOCKER_OUTPUT) after 30 s"),
@@ -417,6 +422,7 @@ def test_node_entrypoint_waits_for_dockers_rules_and_logs_both_counts():
         script = stand_ins + tools + patched.removeprefix("#!/bin/bash") + "\nselect_iptables\n"
         ran = subprocess.run(["bash"], input=script, text=True, capture_output=True)
         assert (ran.returncode, said in ran.stdout + ran.stderr) == (status, True), ran
+        assert f"slept {30 if status else 0}\n" in ran.stderr  # 30 s by the clock, not 600 looks
     with pytest.raises(EnvironmentProblem, match="entrypoint changed"):
         noderootfs.entrypoint('#!/bin/bash\nexec "$@"\n')
 

@@ -126,9 +126,10 @@ LEGACY_COUNT = "  num_legacy_lines=$("
 MODE_LOG = 'log_info "setting iptables to detected mode: ${mode}"'
 # Docker's embedded-DNS rules (chain DOCKER_OUTPUT, on every user-defined network such as
 # kind's), in whichever backend dockerd wrote them.
-WAIT_FOR_DOCKER_RULES = """  local waited=0
+# Bounded by time (bash's SECONDS), not by a count of looks: each look forks two saves.
+WAIT_FOR_DOCKER_RULES = """  local waited=0 deadline=$((SECONDS + 30))
   until (iptables-nft-save -t nat; iptables-legacy-save -t nat) 2>/dev/null | grep -q DOCKER_OUTPUT; do
-    if [ "${waited}" -ge 600 ]; then
+    if [ "${SECONDS}" -ge "${deadline}" ]; then
       log_error "no Docker DNS rules (chain DOCKER_OUTPUT) after 30 s: this node could not resolve the others' names"
       exit 1
     fi
