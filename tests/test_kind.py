@@ -448,6 +448,21 @@ def test_node_image_key_follows_the_binaries_not_the_build_bookkeeping(tmp_path:
     assert nodeimage.inputs_key(node, bins, runtime, kind_files) != key
 
 
+def test_node_image_key_follows_the_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A change to how the image is made (a patch to kind's entrypoint) makes a new image."""
+    assert Path(noderootfs.__file__) in nodeimage.RECIPE_SOURCES
+    bins, runtime = nodeimage.Binaries(tmp_path / "bin"), nodeimage.Runtime(tmp_path / "runtime")
+    for directory in (bins.bin_dir, runtime.bin_dir, tmp_path / "files"):
+        directory.mkdir(parents=True)
+    recipe = tmp_path / "noderootfs.py"
+    recipe.write_text('WAIT = "600 looks"\n')
+    monkeypatch.setattr(nodeimage, "RECIPE_SOURCES", (recipe,))
+    node = nodeimage.NodeImage.of("kubelab.local/kind-node:v1", releases.choose(None))
+    key = nodeimage.inputs_key(node, bins, runtime, tmp_path / "files")
+    recipe.write_text('WAIT = "30 s"\n')
+    assert nodeimage.inputs_key(node, bins, runtime, tmp_path / "files") != key
+
+
 def test_entrypoint_lines_are_what_kinds_entrypoint_said_on_a_node(tmp_path: Path):
     node_log = tmp_path / "kubelab-worker.log"
     node_log.write_text(

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from kubelab import commands
 from kubelab.build import KIND_EXTRA_BINARIES, Binaries, Runtime, ensure_binaries, ensure_runtime
-from kubelab.cluster.kind import tools
+from kubelab.cluster.kind import noderootfs, tools
 from kubelab.cluster.kind.noderootfs import (
     FILES,
     NODE_PACKAGES,
@@ -52,7 +52,9 @@ from kubelab.releases import Chosen
 from kubelab.waits import BUILD, MEDIUM, SHORT
 
 NODE_REPO = "kubelab.local/kind-node"
-RECIPE_VERSION = "5"
+# How the image is made, in the key: a change to the recipe (this module, the patches to kind's
+# files) makes a new image without anyone remembering to say so.
+RECIPE_SOURCES = (Path(__file__), Path(noderootfs.__file__))
 REGISTRY = "registry.k8s.io"
 
 
@@ -77,7 +79,9 @@ class NodeImage:
 
 def inputs_key(node: NodeImage, bins: Binaries, runtime: Runtime, kind_files: Path) -> str:
     """A hash of everything that goes into the node image."""
-    h = hashlib.sha256(f"kubelab-kind-node-{RECIPE_VERSION}\0{node.ref}\0{SUITE}\0".encode())
+    h = hashlib.sha256(f"kubelab-kind-node\0{node.ref}\0{SUITE}\0".encode())
+    for recipe in RECIPE_SOURCES:
+        h.update(recipe.read_bytes())
     tags = [node.etcd_tag, node.coredns_tag, node.pause_ref]
     h.update(json.dumps([NODE_PACKAGES, TOOLS_PACKAGES, *tags]).encode())
     h.update(f"{tools.KIND_VERSION}\0{tools.CRICTL_VERSION}\0".encode())
