@@ -4,7 +4,7 @@ stderr; ``stream`` passes each line on as it comes (long builds) and kills the c
 process group on a timeout or Ctrl-C; ``run_child`` runs a lab run, which cleans up when told
 to stop. ``spawn`` starts a long-lived one (a daemon, a log follower) and returns at once.
 A failure is CommandFailed (CommandTimedOut when it ran out of time) whatever the helper: no
-caller needs subprocess's own exceptions."""
+caller needs subprocess's own exceptions. ``running`` tells whether a process still runs."""
 
 from __future__ import annotations
 
@@ -229,3 +229,36 @@ def stop_child(child: subprocess.Popen[Any]) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait(timeout=SHORT)
+
+
+def _stat(path: str) -> list[str]:
+    """The fields of a /proc stat file after the command's name ([0] the state, [19] the start
+    time); [] when the process is gone."""
+    try:
+        return Path(path).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def process_state(pid: int) -> str | None:
+    """The state of ``pid``'s first thread (R, S, D, Z...), None when it is gone."""
+    return next(iter(_stat(f"/proc/{pid}/stat")), None)
+
+
+def start_time(pid: int) -> str | None:
+    """When ``pid`` started, in clock ticks since boot (tells it from a later process given the
+    same pid); None when it is gone."""
+    fields = _stat(f"/proc/{pid}/stat")
+    return fields[19] if fields else None
+
+
+def running(pid: int) -> bool:
+    """Whether any thread of ``pid`` still runs. Not the first thread's state alone: when a
+    multi-threaded process exits, its first thread is a zombie at once while another thread
+    still tears down its memory and only then closes its files (its listening ports are still
+    held)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return any(_stat(f"/proc/{pid}/task/{tid}/stat")[:1] not in ([], ["Z"], ["X"]) for tid in tids)

@@ -18,7 +18,17 @@ from typing import Any
 
 import pytest
 
-from kubelab import change, containers, drain, gate, gateplan, gatereport, releases, upgrade
+from kubelab import (
+    change,
+    commands,
+    containers,
+    drain,
+    gate,
+    gateplan,
+    gatereport,
+    releases,
+    upgrade,
+)
 from kubelab.errors import KubelabError, UsageError
 from kubelab.waits import wait_until
 from tests import stand_in_api
@@ -378,7 +388,7 @@ def test_a_phase_past_its_time_is_stopped_and_named_in_one_line(
         gate.run(gateplan.plan("kind", FROM, TO, None, None), tmp_path, [])
     line = f"the before phase did not finish within 2 s: stopped (reports in {tmp_path / 'before'})"
     assert str(stopped.value) == line
-    assert not _alive(int(pid.read_text()))
+    assert not commands.running(int(pid.read_text()))
     text = (tmp_path / "gate.md").read_text()
     assert text.startswith("# kubelab gate: FAILED")
     assert f"\n{line}\n" in text
@@ -579,15 +589,6 @@ def test_a_change_command_past_its_timeout_is_killed_with_what_it_started() -> N
     assert slow.status is None
 
 
-def _alive(pid: int) -> bool:
-    """The process runs (a zombie does not: nothing here reaps orphans)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 @pytest.mark.parametrize("traps", ["", "trap '' TERM; "], ids=["ends-on-sigterm", "ignores-it"])
 def test_an_interrupted_change_command_leaves_nothing_of_it_running(
     tmp_path: Path, traps: str
@@ -615,7 +616,9 @@ def test_an_interrupted_change_command_leaves_nothing_of_it_running(
         run.send_signal(signal.SIGINT)
         run.wait(timeout=60)
         assert run.returncode == -signal.SIGINT  # the interrupt went on, once the group was ended
-        assert [p for p in started if _alive(p)] == [], f"still running of {started} (sh, sleep)"
+        assert [p for p in started if commands.running(p)] == [], (
+            f"still running of {started} (sh, sleep)"
+        )
     finally:
         run.kill()
         for pid in started:
@@ -950,7 +953,7 @@ def test_an_interrupted_phase_is_told_to_stop_once_and_waited_for(tmp_path: Path
         gating.send_signal(signal.SIGINT)  # a second Ctrl-C while it cleans up
         _, err = gating.communicate(timeout=60)
         assert (tmp_path / "stopped").read_text() == str(int(signal.SIGTERM))
-        assert not _alive(int(pid.read_text()))
+        assert not commands.running(int(pid.read_text()))
         assert "kubelab: still cleaning up; it ends by itself" in err
         assert gating.returncode == -signal.SIGINT  # the first Ctrl-C goes on once the run ended
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kubelab import commands
-from kubelab.cluster.local import hostdeps, proc
+from kubelab.cluster.local import LocalCluster, hostdeps, proc, teardown
 from kubelab.errors import EnvironmentProblem
 from kubelab.hostpkgs import install
 from kubelab.waits import wait_until
@@ -94,7 +94,7 @@ def test_a_process_is_stopped_only_once_every_thread_has_exited(
     try:
         port = wait_until(log.read_text, str.strip, timeout=10, what="the port")
         wait_until(
-            lambda: Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0],
+            lambda: commands.process_state(pid),
             lambda state: state == "Z",
             timeout=10,
             what="the first thread to exit",
@@ -131,3 +131,46 @@ def test_apt_output_goes_to_stderr_never_stdout(
     assert out == ""
     assert "Unpacking debootstrap (stand-in apt-get)" in err
     assert "[hostdeps] installing debootstrap for a test" in err
+
+
+def test_a_process_that_survives_sigkill_keeps_its_record_and_blocks_the_next_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`down` must not forget a process it could not stop: with its record gone, the next `up`
+    would boot beside it (or blame another state directory) and the next `down` would not try
+    again. Stand-in for a process in uninterruptible sleep (state D), which no signal ends:
+    kubelab's signals are not delivered. The host's network is not this test's business; the
+    cluster's name is its own, so no real cluster's files or processes are touched."""
+    monkeypatch.setenv("KUBELAB_STATE_DIR", str(tmp_path))
+    cluster = LocalCluster(name="ksurvivor", workers=1)
+    layout = cluster.layout
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    pid = proc.start("w1-kubelet", argv, layout.logs / "w1-kubelet.log", layout.pids)
+    layout.meta.write_text('{"name": "ksurvivor", "workers": 1}')
+    real_kill = os.kill
+    try:
+        monkeypatch.setattr(teardown.network, "teardown", lambda cluster, host_state: None)
+        monkeypatch.setattr(proc, "STOP_TIMEOUT", 0.2)
+        monkeypatch.setattr(proc, "SHORT", 0.2)
+        with monkeypatch.context() as undelivered:
+            undelivered.setattr(proc.os, "kill", lambda pid, sig: None)
+            undelivered.setattr(proc.os, "killpg", lambda pid, sig: None)
+            with pytest.raises(EnvironmentProblem) as failed:
+                teardown.teardown(layout, [])
+        survivor = f"w1-kubelet, pid {pid}, state S"
+        assert str(failed.value).startswith(
+            f"down left something behind: {survivor} survived SIGKILL"
+        )
+        assert set(proc.records(layout.pids)) == {"w1-kubelet"}
+        with pytest.raises(EnvironmentProblem) as refused:
+            cluster.up()
+        assert str(refused.value).startswith(
+            f"cluster ksurvivor is not whole: {survivor} survived an earlier `kubelab local down`"
+        )
+        teardown.teardown(layout, [])  # once it can be stopped, the next down does it
+        assert not commands.running(pid)
+        assert not layout.pids.exists()
+        assert (layout.logs / "w1-kubelet.log").exists()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            real_kill(pid, signal.SIGKILL)

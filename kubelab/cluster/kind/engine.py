@@ -51,15 +51,6 @@ def full_bounding_set() -> bool:
     return mask & ((1 << (last + 1)) - 1) == (1 << (last + 1)) - 1
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @dataclass
 class DockerEngine:
     """The engine kind uses; ``ensure`` starts kubelab's own when none answers, ``stop`` ends it."""
@@ -82,7 +73,7 @@ class DockerEngine:
             pid = int(self.pidfile.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        return pid if _pid_alive(pid) else None
+        return pid if commands.running(pid) else None
 
     def cgroup_version(self) -> str:
         """The engine's cgroup version ("1" or "2"), as ``docker info`` reports it."""
@@ -148,11 +139,11 @@ class DockerEngine:
             say("[kind] stopping dockerd")
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + MEDIUM
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while commands.running(pid) and time.monotonic() < deadline:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
                 time.sleep(0.2)
-            if _pid_alive(pid):
+            if commands.running(pid):
                 os.killpg(pid, signal.SIGKILL)
         self.pidfile.unlink(missing_ok=True)
         self.started_here = False

@@ -124,7 +124,7 @@ class LocalCluster:
                 return False
             if state != "absent":
                 raise EnvironmentProblem(
-                    f"cluster {self.name} is up but {state} exited (logs: {self.log_dir}); "
+                    f"cluster {self.name} is not whole: {state} (logs: {self.log_dir}); "
                     "run `kubelab local down` first"
                 )
             others = network.other_clusters(self.name)
@@ -319,12 +319,16 @@ class LocalCluster:
         return workers if isinstance(workers, int) else self.workers
 
     def _state(self) -> str:
-        """ "absent" (no process of the cluster runs), "running" (all run), else the dead ones."""
+        """ "absent" (no process of the cluster runs), "running" (all run), else what is wrong:
+        the processes that exited, or those an earlier `down` could not stop."""
         records = proc.records(self.layout.pids)
         dead = proc.dead(self.layout.pids)
-        if self._meta() is None or not records or len(dead) == len(records):
+        if not records or len(dead) == len(records):
             return "absent"
-        return ", ".join(dead) if dead else "running"
+        if self._meta() is None:
+            survivors = "; ".join(proc.survivors(self.layout.pids))
+            return f"{survivors} survived an earlier `kubelab local down`"
+        return f"{', '.join(dead)} exited" if dead else "running"
 
     def _health_problems(self, nodes: bool = True) -> list[str]:
         """What keeps the running cluster from being healthy: the API server's /readyz, (and)

@@ -37,14 +37,6 @@ def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
     return [shutil.which("nsenter") or "nsenter", f"--net=/run/netns/{netns}", "--", *argv]
 
 
-def _start_time(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime
-
-
 def start(
     name: str, argv: Sequence[str], log: Path, pid_dir: Path, env: dict[str, str] | None = None
 ) -> int:
@@ -54,7 +46,7 @@ def start(
     child = commands.spawn(argv, output=log, env={**os.environ, **(env or {})})
     record: Record = {
         "pid": child.pid,
-        "start": _start_time(child.pid),
+        "start": commands.start_time(child.pid),
         "argv": list(argv),
         "log": str(log),
     }
@@ -64,29 +56,10 @@ def start(
 
 def _alive(record: Record) -> bool:
     pid = record["pid"]
-    start_time = _start_time(pid)
+    start_time = commands.start_time(pid)
     if start_time is None or start_time != record.get("start"):
         return False  # gone, or the pid was reused by another process
-    return _running(pid)
-
-
-def _running(pid: int) -> bool:
-    """Whether any thread of ``pid`` is still running. Not the process's own state alone: when a
-    multi-threaded process exits, its first thread is a zombie at once while another thread
-    still tears down its memory and only then closes its files: its listening ports are still
-    held."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for tid in tids:
-        try:
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-        except OSError:
-            continue
-        if stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
-            return True
-    return False
+    return commands.running(pid)
 
 
 def records(pid_dir: Path) -> dict[str, Record]:
@@ -103,6 +76,16 @@ def records(pid_dir: Path) -> dict[str, Record]:
 def dead(pid_dir: Path) -> list[str]:
     """Names of recorded processes that are no longer running."""
     return [name for name, rec in records(pid_dir).items() if not _alive(rec)]
+
+
+def survivors(pid_dir: Path) -> list[str]:
+    """Recorded processes still running, each with its pid and state ("kubelet-w1, pid 4242,
+    state D")."""
+    return [
+        f"{name}, pid {rec['pid']}, state {commands.process_state(rec['pid'])}"
+        for name, rec in records(pid_dir).items()
+        if _alive(rec)
+    ]
 
 
 def reap() -> None:
@@ -178,4 +161,4 @@ def _reap_and_filter(targets: dict[str, Record]) -> list[str]:
 
 def _reap_and_filter_pids(pids: Sequence[int]) -> list[int]:
     reap()
-    return [p for p in pids if _running(p)]
+    return [p for p in pids if commands.running(p)]

@@ -82,7 +82,17 @@ def teardown(layout: Layout, nodes: list[LocalNode]) -> None:
     step("CNI cache", lambda: cleanup.remove_cni_cache(sandboxes))
     step("log links", lambda: cleanup.remove_container_log_links([layout.root]))
     step("host dirs", lambda: cleanup.remove_host_dirs(_created_host_dirs(layout)))
-    step("runtime dir", lambda: _remove_files(layout, run))
+    survivors = proc.survivors(layout.pids)
+    if survivors:
+        # Their records stay, so that the next `up` is refused rather than booting beside them
+        # and the next `down` stops them.
+        errors.insert(
+            0,
+            f"{'; '.join(survivors)} survived SIGKILL (a process in uninterruptible sleep, "
+            "state D, waits for its I/O first): run `kubelab local down` again once it has "
+            "exited",
+        )
+    step("runtime dir", lambda: _remove_files(layout, run, keep=layout.pids if survivors else None))
     if errors:
         raise EnvironmentProblem(
             f"down left something behind: {errors[0]} (+{len(errors) - 1} more)"
@@ -106,12 +116,12 @@ def _kill_matching(needle: str) -> None:
     proc.kill_pids(proc.pids_matching(needle))
 
 
-def _remove_files(layout: Layout, run: Path) -> None:
+def _remove_files(layout: Layout, run: Path, keep: Path | None) -> None:
     cleanup.remove_tree(run)
     if plan.RUN_ROOT.is_dir() and not any(plan.RUN_ROOT.iterdir()):
         plan.RUN_ROOT.rmdir()
     for entry in sorted(layout.root.iterdir()) if layout.root.is_dir() else []:
-        if entry == layout.logs:
+        if entry in (layout.logs, keep):
             continue
         if entry.is_dir():
             cleanup.remove_tree(entry)
