@@ -210,3 +210,16 @@ def test_every_wrapper_module_has_one_go_directive_and_requires_one_module() -> 
     assert go.wrapper_go_mod("runc", "github.com/opencontainers/runc v1.4.4") == (
         "module kubelab.local/runc\n\ngo 1.24\n\nrequire github.com/opencontainers/runc v1.4.4\n"
     )
+
+
+def test_a_change_to_how_the_runtime_is_built_builds_it_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recipe (runtime.py) is in the cache's key: nobody has to remember to bump a number."""
+    recipe = tmp_path / "runtime.py"
+    recipe.write_bytes(Path(runtime.__file__).read_bytes())
+    monkeypatch.setattr(runtime, "__file__", str(recipe))
+    before = runtime.runtime_dir(tmp_path)
+    assert runtime.runtime_dir(tmp_path) == before
+    recipe.write_bytes(recipe.read_bytes().replace(b"-extldflags -static", b"-extldflags -s"))
+    assert runtime.runtime_dir(tmp_path) != before

@@ -4,6 +4,7 @@ line Debian packages."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,6 @@ from kubelab.console import say
 CONTAINERD_VERSION = "2.3.7"
 RUNC_VERSION = "1.4.4"
 CONTAINERD_COMMANDS = ("containerd", "containerd-shim-runc-v2", "ctr")
-# Bumped when how they are built changes (2: runc with seccomp, which the kubelet's
-# RuntimeDefault profile and containerd's pod sandboxes need).
-RECIPE = "2"
 # runc's seccomp support links libseccomp statically: Debian's libseccomp-dev has the archive.
 RUNC_BUILD_PACKAGES = ("libseccomp-dev", "pkg-config", "gcc", "libc6-dev")
 
@@ -35,9 +33,10 @@ class Runtime:
 
 
 def runtime_dir(cache: Path) -> Path:
-    """The directory the runtime of this kubelab is built into (versioned: a new version builds
-    anew)."""
-    name = f"containerd-{CONTAINERD_VERSION}-runc-{RUNC_VERSION}-{RECIPE}"
+    """The directory the runtime of this kubelab is built into: a new version, or a change to how
+    it is built (this module's source), builds anew."""
+    recipe = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    name = f"containerd-{CONTAINERD_VERSION}-runc-{RUNC_VERSION}-{recipe}"
     return cache / "runtime" / name / "bin"
 
 

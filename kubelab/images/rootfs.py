@@ -42,8 +42,6 @@ RUNTIME_DIRS = ("dev", "proc", "sys", "run", "tmp")
 # Left out of the layer too: Debian's PEP 668 marker, which would refuse the Dockerfile's
 # `pip install` (python:3.11-slim, the Dockerfile's base on a laptop, has none).
 LAYER_EXCLUDES = ("usr/lib/python3*/EXTERNALLY-MANAGED",)
-# Bump when the recipe below changes in a way the inputs above do not show.
-RECIPE_VERSION = "1"
 
 
 def say(message: str) -> None:
@@ -62,14 +60,16 @@ class BaseRootfs:
 
 
 def base_recipe_key() -> str:
-    """A hash of everything that decides the base's content (suite, packages, trimming)."""
+    """A hash of everything that decides the base's content: suite, packages, trimming, and
+    this module's source (how it is made: a change to the recipe makes a new base without
+    anyone remembering to say so)."""
     recipe = {
         "suite": SUITE,
         "variant": "minbase",
         "packages": sorted(PACKAGES),
         "trim": sorted(TRIM),
         "runtime_dirs": sorted(RUNTIME_DIRS),
-        "version": RECIPE_VERSION,
+        "recipe": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
