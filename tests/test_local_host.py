@@ -167,6 +167,9 @@ def test_a_process_that_survives_sigkill_keeps_its_record_and_blocks_the_next_up
         assert str(refused.value).startswith(
             f"cluster ksurvivor is not whole: {survivor} survived an earlier `kubelab local down`"
         )
+        assert cluster.status() == (
+            f"cluster ksurvivor: taken down but {survivor} survived an earlier `kubelab local down`"
+        )
         teardown.teardown(layout, [])  # once it can be stopped, the next down does it
         assert not commands.running(pid)
         assert not layout.pids.exists()

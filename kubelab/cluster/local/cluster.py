@@ -230,6 +230,9 @@ class LocalCluster:
         """Human-readable status: processes, API server, nodes; what `kubelab local status` prints."""
         meta = self._meta()
         if meta is None:
+            state = self._state()
+            if state != "absent":  # an earlier down could not stop everything
+                return f"cluster {self.name}: taken down but {state}"
             return f"cluster {self.name}: not created (no state in {self.layout.root})"
         lines = [
             (
