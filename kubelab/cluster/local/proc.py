@@ -79,7 +79,7 @@ def dead(pid_dir: Path) -> list[str]:
 
 
 def survivors(pid_dir: Path) -> list[str]:
-    """Recorded processes still running, each with its pid and state ("kubelet-w1, pid 4242,
+    """Recorded processes still running, each with its pid and state ("w1-kubelet, pid 4242,
     state D")."""
     return [
         f"{name}, pid {rec['pid']}, state {commands.process_state(rec['pid'])}"
