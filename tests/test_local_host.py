@@ -13,6 +13,7 @@ import pytest
 
 from kubelab import commands
 from kubelab.cluster.local import LocalCluster, hostdeps, proc, teardown
+from kubelab.cluster.local import cluster as cluster_module
 from kubelab.errors import EnvironmentProblem
 from kubelab.hostpkgs import install
 from kubelab.waits import wait_until
@@ -133,6 +134,10 @@ def test_apt_output_goes_to_stderr_never_stdout(
     assert "[hostdeps] installing debootstrap for a test" in err
 
 
+def _boots_beside_the_survivor() -> None:
+    raise AssertionError("up went on to boot a cluster beside a process down could not stop")
+
+
 def test_a_process_that_survives_sigkill_keeps_its_record_and_blocks_the_next_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,6 +167,9 @@ def test_a_process_that_survives_sigkill_keeps_its_record_and_blocks_the_next_up
             f"down left something behind: {survivor} survived SIGKILL"
         )
         assert set(proc.records(layout.pids)) == {"w1-kubelet"}
+        # Were up to go on, it would boot a cluster beside the survivor: stopped at its first
+        # step that touches the host.
+        monkeypatch.setattr(cluster_module, "ensure_host_packages", _boots_beside_the_survivor)
         with pytest.raises(EnvironmentProblem) as refused:
             cluster.up()
         assert str(refused.value).startswith(
