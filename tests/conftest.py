@@ -34,6 +34,24 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[releases.TEST_TODAY] = (first - timedelta(days=1)).isoformat()
 
 
+def _network_namespaces() -> set[str]:
+    """The host's named network namespaces but the default local cluster's (which a developer's
+    own `kubelab local up` may start or stop while the unit tests run)."""
+    root = Path("/run/netns")
+    names = {p.name for p in root.iterdir()} if root.is_dir() else set()
+    return {n for n in names if not n.startswith("kubelab-")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_left_on_the_host() -> Iterator[None]:
+    """kubelab's own tests make no cluster: a test whose stand-ins let a boot through (it made a
+    cluster's network namespaces once) fails the run here rather than leaving them behind."""
+    before = _network_namespaces()
+    yield
+    made = sorted(_network_namespaces() - before)
+    assert not made, f"the unit tests left network namespaces on the host: {', '.join(made)}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
