@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from kubelab.images import rootfs
 from kubelab.images.rootfs import DEFAULT_MIRROR, apt_mirror, trim_rootfs
 
 
@@ -59,16 +56,3 @@ def test_trim_empties_docs_caches_and_runtime_dirs_and_resets_host_files(tmp_pat
     assert (root / "etc/hostname").read_text() == ""
     assert (root / "usr/lib/python3/keep.py").exists()
     assert (tmp_path / "outside/f").exists()
-
-
-def test_a_change_to_how_the_base_is_made_makes_it_anew(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The recipe (rootfs.py) is in the base's key: nobody has to remember to bump a number."""
-    recipe = tmp_path / "rootfs.py"
-    recipe.write_bytes(Path(rootfs.__file__).read_bytes())
-    monkeypatch.setattr(rootfs, "__file__", str(recipe))
-    before = rootfs.base_recipe_key()
-    assert rootfs.base_recipe_key() == before
-    recipe.write_bytes(recipe.read_bytes().replace(b"--variant=minbase", b"--variant=buildd"))
-    assert rootfs.base_recipe_key() != before

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from kubelab import releases
 from kubelab.build import go, kubernetes, runtime
 from kubelab.errors import EnvironmentProblem
+from kubelab.images import rootfs
 
 CHOSEN = releases.choose("1.37")
 VERSION = CHOSEN.version
@@ -212,14 +215,28 @@ def test_every_wrapper_module_has_one_go_directive_and_requires_one_module() -> 
     )
 
 
-def test_a_change_to_how_the_runtime_is_built_builds_it_anew(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("module", "key", "edit"),
+    [
+        (runtime, lambda: runtime.runtime_dir(Path("/cache")), (b"-static", b"-s")),
+        (rootfs, rootfs.base_recipe_key, (b"--variant=minbase", b"--variant=buildd")),
+    ],
+    ids=["runtime", "base-rootfs"],
+)
+def test_a_change_to_a_recipe_makes_its_cache_anew(
+    module: ModuleType,
+    key: Callable[[], object],
+    edit: tuple[bytes, bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The recipe (runtime.py) is in the cache's key: nobody has to remember to bump a number."""
-    recipe = tmp_path / "runtime.py"
-    recipe.write_bytes(Path(runtime.__file__).read_bytes())
-    monkeypatch.setattr(runtime, "__file__", str(recipe))
-    before = runtime.runtime_dir(tmp_path)
-    assert runtime.runtime_dir(tmp_path) == before
-    recipe.write_bytes(recipe.read_bytes().replace(b"-extldflags -static", b"-extldflags -s"))
-    assert runtime.runtime_dir(tmp_path) != before
+    """How a thing is built (its module's source) is in its cache's key: nobody has to remember
+    to bump a number."""
+    recipe = tmp_path / "recipe.py"
+    recipe.write_bytes(Path(module.__file__ or "").read_bytes())
+    monkeypatch.setattr(module, "__file__", str(recipe))
+    before = key()
+    assert key() == before
+    assert edit[0] in recipe.read_bytes()
+    recipe.write_bytes(recipe.read_bytes().replace(*edit))
+    assert key() != before
