@@ -20,7 +20,9 @@ INPUTS_LABEL = "org.kubelab.inputs"
 
 # The images kubelab builds for the local cluster (and names by default elsewhere). The pause
 # image is tagged with the pause version kubeadm of the cluster's release pins (Release.pause).
-PAUSE_REPO = "kubelab.local/pause"
-REDIS_IMAGE = "kubelab.local/redis:7"
-WEB_V1_IMAGE = "kubelab.local/web:1.0"
-WEB_V2_IMAGE = "kubelab.local/web:2.0"
+# Their host, kubelab.local, is no registry's: a node has them only if they were loaded on it.
+LOCAL_REGISTRY = "kubelab.local"
+PAUSE_REPO = f"{LOCAL_REGISTRY}/pause"
+REDIS_IMAGE = f"{LOCAL_REGISTRY}/redis:7"
+WEB_V1_IMAGE = f"{LOCAL_REGISTRY}/web:1.0"
+WEB_V2_IMAGE = f"{LOCAL_REGISTRY}/web:2.0"

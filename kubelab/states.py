@@ -8,7 +8,7 @@ from typing import Any
 from kubernetes import client
 
 from kubelab.errors import EnvironmentProblem
-from kubelab.names import CONTROL_PLANE_KEYS
+from kubelab.names import CONTROL_PLANE_KEYS, LOCAL_REGISTRY
 
 # A scheduler marks a pod PodScheduled (True, or False: unschedulable) within a second; none
 # at all after this long means no scheduler acts.
@@ -26,6 +26,9 @@ RUN_PROBLEMS = (
     "CreateContainerError",
     "RunContainerError",
 )
+# The kubelet lists at most this many images in a node's status (its nodeStatusMaxImages): a
+# node listing this many may have more.
+NODE_STATUS_MAX_IMAGES = 50
 
 
 def _condition(obj: Any, kind: str) -> Any:
@@ -178,3 +181,29 @@ def rollout_status(d: client.V1Deployment) -> str:
             f"{updated} updated replicas are available..."
         )
     return f'deployment "{name}" successfully rolled out'
+
+
+def images_never_pulled(nodes: list[client.V1Node], refs: list[str]) -> str | None:
+    """A one-line explanation when an image under kubelab.local/ (kubelab's own name for the
+    images it builds, which no registry serves) is absent from a node that takes workload, else
+    None. A node whose status may list only some of its images is not judged."""
+    own = sorted({ref for ref in refs if ref.startswith(f"{LOCAL_REGISTRY}/")})
+    lacking: dict[str, list[str]] = {}
+    for node in nodes:
+        listed = node.status.images or []
+        if takes_no_workload(node) or len(listed) >= NODE_STATUS_MAX_IMAGES:
+            continue
+        names = {name for image in listed for name in image.names or []}
+        missing = [ref for ref in own if ref not in names]
+        if missing:
+            lacking[node.metadata.name] = missing
+    if not lacking:
+        return None
+    first, *others = lacking
+    return (
+        f"the lab's image {lacking[first][0]} is not on node {first}"
+        + (f" (nor on {', '.join(others)})" if others else "")
+        + f", and no registry serves {LOCAL_REGISTRY}: push the images where the nodes pull from "
+        "(`kubelab images push REGISTRY` prints the --web-image, --web-image-v2 and "
+        "--redis-image to give) or load them on every node"
+    )

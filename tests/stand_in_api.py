@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from kubelab.names import REDIS_IMAGE, WEB_V1_IMAGE, WEB_V2_IMAGE
+
 VERSION = {
     "major": "1",
     "minor": "34",
@@ -93,10 +95,12 @@ def discovery(path: str) -> dict[str, object] | None:
     return {"/version": VERSION, "/api/v1": CORE_RESOURCES, "/apis": GROUPS, **groups}.get(path)
 
 
+# A worker that has the lab's images (loaded on it, as kubelab's own clusters do).
+LAB_IMAGES = [{"names": [REDIS_IMAGE]}, {"names": [WEB_V1_IMAGE]}, {"names": [WEB_V2_IMAGE]}]
 NODE = {
     "metadata": {"name": "stand-in-worker1"},
     "spec": {},
-    "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    "status": {"conditions": [{"type": "Ready", "status": "True"}], "images": LAB_IMAGES},
 }
 
 

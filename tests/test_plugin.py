@@ -8,11 +8,13 @@ terminal: Ctrl-C, SIGTERM and a closed stdout (a killed ``| tee``) leave no name
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -76,6 +78,13 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
+REGISTRY_IMAGES = (
+    "--web-image=127.0.0.1:5000/web:1.0",
+    "--web-image-v2=127.0.0.1:5000/web:2.0",
+    "--redis-image=127.0.0.1:5000/redis:7",
+)
+
+
 def test_another_project_runs_its_own_features_on_the_cluster(project, tmp_path):
     with serve() as api:
         result = project.runpytest_subprocess(
@@ -87,6 +96,63 @@ def test_another_project_runs_its_own_features_on_the_cluster(project, tmp_path)
         assert api.namespaces == set()
     result.assert_outcomes(passed=1)
     assert result.ret == 0  # the end-of-run checks passed too
+
+
+# Stand-in for the kubelet's refresh of a node's image list (kubelab waits 45 s for it). By
+# import_module: the package's attribute `cluster` is the fixture of that name.
+SHORT_IMAGE_LIST_LAG = (
+    "import importlib\nimportlib.import_module('kubelab.plugin.cluster').IMAGE_LIST_LAG = 1.0\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("images", "ret"),
+    [((), 2), (("--web-image=127.0.0.1:5000/web:1.0",), 2), (REGISTRY_IMAGES, 0)],
+    ids=["kubelab-local", "one-from-a-registry", "all-from-a-registry"],
+)
+def test_an_existing_cluster_whose_nodes_lack_kubelabs_own_images_is_refused_at_once(
+    project, tmp_path, images, ret
+):
+    """No registry serves kubelab.local/: a node without those images would have every scenario
+    wait for a pull that cannot succeed. Images from a registry are the nodes' to pull."""
+    project.makeconftest(SHORT_IMAGE_LIST_LAG)
+    with serve() as api:
+        node = api.nodes[0]
+        api.nodes = [{**node, "status": {**node["status"], "images": [{"names": ["redis:7"]}]}}]
+        result = project.runpytest_subprocess(
+            "--cluster=existing",
+            f"--kubeconfig={kubeconfig(tmp_path, api.url)}",
+            "-p",
+            "no:cacheprovider",
+            *images,
+        )
+        created = api.created
+    assert result.ret == ret
+    if ret == 0:
+        return
+    said = [line for line in result.stdout.lines + result.stderr.lines if "kubelab:" in line]
+    assert said[0].startswith(
+        "! _pytest.outcomes.Exit: kubelab: the lab's image kubelab.local/redis:7 is not on node stand-in-worker1, and no "
+        "registry serves kubelab.local: push the images where the nodes pull from "
+    ), said
+    assert created == 0
+    result.assert_outcomes()
+
+
+def test_images_a_node_lists_while_kubelab_waits_are_taken(tmp_path, monkeypatch):
+    """A node lists an image it was just given up to about 40 s later: no false refusal."""
+    from kubelab.client import Kube
+    from kubelab.cluster.select import DEFAULT_IMAGES
+
+    plugin_cluster = importlib.import_module("kubelab.plugin.cluster")
+    monkeypatch.setattr(plugin_cluster, "IMAGE_LIST_LAG", 5.0)
+    with serve() as api:
+        loaded = api.nodes[0]
+        api.nodes = [{**loaded, "status": {**loaded["status"], "images": []}}]
+        kube = Kube.from_kubeconfig(kubeconfig(tmp_path, api.url), None)
+        threading.Timer(1.0, lambda: api.nodes.__setitem__(0, loaded)).start()
+        plugin_cluster.refuse_images_never_pulled(kube, DEFAULT_IMAGES)
+        assert sum(asked.startswith("GET /api/v1/nodes") for asked in api.asked) >= 2
 
 
 def test_the_plugin_registers_its_options(project):

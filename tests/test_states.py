@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kubernetes import client
 
+from kubelab.names import REDIS_IMAGE, WEB_V1_IMAGE, WEB_V2_IMAGE
 from kubelab.states import (
     describe_pods,
     endpoint_ready,
     image_problem,
+    images_never_pulled,
     is_ready,
     not_ready_reason,
     pod_ready,
@@ -120,3 +122,42 @@ def test_an_endpoint_whose_ready_is_null_counts_as_ready(ready, counts):
     )
     assert endpoint_ready(endpoint) is counts
     assert endpoint_ready(client.V1Endpoint(addresses=["10.244.1.2"], conditions=None))
+
+
+LAB = [REDIS_IMAGE, WEB_V1_IMAGE, WEB_V2_IMAGE]
+
+
+def holding(name: str, images: list[str], *, control_plane: bool = False) -> client.V1Node:
+    taints = [client.V1Taint(key="node-role.kubernetes.io/control-plane", effect="NoSchedule")]
+    return client.V1Node(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1NodeSpec(taints=taints if control_plane else None),
+        status=client.V1NodeStatus(images=[client.V1ContainerImage(names=[i]) for i in images]),
+    )
+
+
+def test_kubelabs_own_images_missing_on_a_worker_are_named_with_the_fix():
+    nodes = [holding("w1", LAB), holding("w2", [WEB_V1_IMAGE]), holding("w3", [])]
+    said = images_never_pulled(nodes, LAB)
+    assert said is not None
+    assert said.startswith(
+        f"the lab's image {REDIS_IMAGE} is not on node w2 (nor on w3), and no registry serves "
+        "kubelab.local: push the images where the nodes pull from (`kubelab images push "
+    )
+
+
+@pytest.mark.parametrize(
+    "nodes",
+    [
+        [holding("w1", LAB)],
+        [holding("w1", LAB), holding("cp", [], control_plane=True)],  # takes no workload
+        [holding("w1", [f"registry.example/other:{n}" for n in range(50)])],  # a partial list
+    ],
+    ids=["all-there", "control-plane", "status-lists-50"],
+)
+def test_nodes_with_the_images_or_not_to_be_judged_pass(nodes):
+    assert images_never_pulled(nodes, LAB) is None
+
+
+def test_images_from_a_registry_are_the_nodes_to_pull():
+    assert images_never_pulled([holding("w1", [])], ["127.0.0.1:5000/web:1.0"]) is None

@@ -19,7 +19,7 @@ import pytest
 from kubelab import signals
 from kubelab.cluster.base import Provider
 from kubelab.console import say
-from kubelab.errors import KubelabError
+from kubelab.errors import EnvironmentProblem, KubelabError, WaitTimeout
 from kubelab.images import Images
 from kubelab.plugin import namespaces
 from kubelab.plugin.bdd import is_scenario
@@ -49,6 +49,9 @@ IN_PLAY = pytest.StashKey[bool]()  # a kubelab path or fixture is in this run: k
 SET_ASIDE = pytest.StashKey[bool]()  # the earlier run's reports are out of the reports directory
 SESSION = pytest.StashKey[pytest.Session]()
 CLEANED = pytest.StashKey[bool]()
+# How long an image loaded on a node may be missing from the node's status (see
+# refuse_images_never_pulled).
+IMAGE_LIST_LAG = 45.0
 
 
 def in_play(config: pytest.Config) -> bool:
@@ -96,6 +99,29 @@ def set_aside_earlier_reports(config: pytest.Config) -> None:
     report.set_aside_earlier_run(reports_dir(config))
 
 
+def refuse_images_never_pulled(kube: Kube, images: Images) -> None:
+    """EnvironmentProblem when the lab's images are kubelab's own (kubelab.local/...), which no
+    registry serves, and a node that takes workload does not have them: every scenario would
+    wait for a pull that cannot succeed. A node lists an image up to about 40 s after it was
+    loaded (the kubelet refreshes its image list every 30 s, its status every 10 s): one
+    missing for IMAGE_LIST_LAG is missing."""
+    from kubelab import states
+    from kubelab.waits import wait_until
+
+    refs = [images.redis, images.web_v1, images.web_v2]
+    try:
+        wait_until(
+            lambda: states.images_never_pulled(kube.nodes(), refs),
+            lambda problem: problem is None,
+            timeout=IMAGE_LIST_LAG,
+            what="the lab's images to be listed on every node",
+            interval=IMAGE_LIST_LAG / 9,
+            describe=str,
+        )
+    except WaitTimeout as exc:
+        raise EnvironmentProblem(str(states.images_never_pulled(kube.nodes(), refs))) from exc
+
+
 def start_cluster(config: pytest.Config) -> None:
     """Choose, set up and reach the cluster; a problem ends the run with one line."""
     from kubelab import isolation
@@ -120,6 +146,8 @@ def start_cluster(config: pytest.Config) -> None:
         kubeconfig = Path(shared["kubeconfig"]) if shared else provider.kubeconfig
         kube = Kube.from_kubeconfig(kubeconfig, value(config, "kube-context"))
         version = kube.check_access()
+        if provider.name == "existing" and shared is None:
+            refuse_images_never_pulled(kube, images)
     except KubelabError as exc:
         hint = provider.logs_hint()
         pytest.exit(f"kubelab: {exc}" + (f" ({hint})" if hint else ""), returncode=2)
