@@ -16,7 +16,7 @@ from kubelab.cluster.local import LocalCluster, hostdeps, proc, teardown
 from kubelab.cluster.local import cluster as cluster_module
 from kubelab.errors import EnvironmentProblem
 from kubelab.hostpkgs import install
-from kubelab.waits import wait_until
+from kubelab.waits import SHORT, wait_until
 
 
 def test_missing_programs_map_to_debian_packages(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,9 +149,12 @@ def test_a_process_that_survives_sigkill_keeps_its_record_and_blocks_the_next_up
     monkeypatch.setenv("KUBELAB_STATE_DIR", str(tmp_path))
     cluster = LocalCluster(name="ksurvivor", workers=1)
     layout = cluster.layout
-    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
-    pid = proc.start("w1-kubelet", argv, layout.logs / "w1-kubelet.log", layout.pids)
+    argv = [sys.executable, "-c", "import time; print('asleep', flush=True); time.sleep(60)"]
+    log = layout.logs / "w1-kubelet.log"
+    pid = proc.start("w1-kubelet", argv, log, layout.pids)
     layout.meta.write_text('{"name": "ksurvivor", "workers": 1}')
+    wait_until(log.read_text, lambda said: "asleep" in said, timeout=SHORT, what="it to sleep")
+    wait_until(lambda: commands.process_state(pid), "S".__eq__, timeout=SHORT, what="its state")
     real_kill = os.kill
     try:
         monkeypatch.setattr(teardown.network, "teardown", lambda cluster, host_state: None)
@@ -181,7 +184,7 @@ def test_a_process_that_survives_sigkill_keeps_its_record_and_blocks_the_next_up
         teardown.teardown(layout, [])  # once it can be stopped, the next down does it
         assert not commands.running(pid)
         assert not layout.pids.exists()
-        assert (layout.logs / "w1-kubelet.log").exists()
+        assert log.exists()
     finally:
         with contextlib.suppress(ProcessLookupError):
             real_kill(pid, signal.SIGKILL)
