@@ -78,13 +78,6 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-REGISTRY_IMAGES = (
-    "--web-image=127.0.0.1:5000/web:1.0",
-    "--web-image-v2=127.0.0.1:5000/web:2.0",
-    "--redis-image=127.0.0.1:5000/redis:7",
-)
-
-
 def test_another_project_runs_its_own_features_on_the_cluster(project, tmp_path):
     with serve() as api:
         result = project.runpytest_subprocess(
@@ -102,6 +95,13 @@ def test_another_project_runs_its_own_features_on_the_cluster(project, tmp_path)
 # import_module: the package's attribute `cluster` is the fixture of that name.
 SHORT_IMAGE_LIST_LAG = (
     "import importlib\nimportlib.import_module('kubelab.plugin.cluster').IMAGE_LIST_LAG = 1.0\n"
+)
+
+
+REGISTRY_IMAGES = (
+    "--web-image=127.0.0.1:5000/web:1.0",
+    "--web-image-v2=127.0.0.1:5000/web:2.0",
+    "--redis-image=127.0.0.1:5000/redis:7",
 )
 
 
@@ -132,8 +132,9 @@ def test_an_existing_cluster_whose_nodes_lack_kubelabs_own_images_is_refused_at_
         return
     said = [line for line in result.stdout.lines + result.stderr.lines if "kubelab:" in line]
     assert said[0].startswith(
-        "! _pytest.outcomes.Exit: kubelab: the lab's image kubelab.local/redis:7 is not on node stand-in-worker1, and no "
-        "registry serves kubelab.local: push the images where the nodes pull from "
+        "! _pytest.outcomes.Exit: kubelab: the lab's image kubelab.local/redis:7 is not on node "
+        "stand-in-worker1, and no registry serves kubelab.local: push the images where the "
+        "nodes pull from "
     ), said
     assert created == 0
     result.assert_outcomes()
