@@ -109,17 +109,23 @@ def refuse_images_never_pulled(kube: Kube, images: Images) -> None:
     from kubelab.waits import wait_until
 
     refs = [images.redis, images.web_v1, images.web_v2]
+    seen: list[str | None] = [None]
+
+    def problem() -> str | None:
+        seen[0] = states.images_never_pulled(kube.nodes(), refs)
+        return seen[0]
+
     try:
         wait_until(
-            lambda: states.images_never_pulled(kube.nodes(), refs),
-            lambda problem: problem is None,
+            problem,
+            lambda said: said is None,
             timeout=IMAGE_LIST_LAG,
             what="the lab's images to be listed on every node",
             interval=IMAGE_LIST_LAG / 9,
             describe=str,
         )
     except WaitTimeout as exc:
-        raise EnvironmentProblem(str(states.images_never_pulled(kube.nodes(), refs))) from exc
+        raise EnvironmentProblem(str(seen[0])) from exc
 
 
 def start_cluster(config: pytest.Config) -> None:
